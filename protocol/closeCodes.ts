@@ -1,0 +1,18 @@
+// WebSocket close codes Volley uses, and what a client should do on each.
+
+export const CloseCode = {
+  /** Normal close by either side. Client: do not reconnect. */
+  NORMAL: 1000,
+  /** Server shutting down or restarting. Client: reconnect with backoff. */
+  GOING_AWAY: 1001,
+  /** Frame larger than the limit (sent by uWebSockets.js itself). Client: fix the caller. */
+  MESSAGE_TOO_BIG: 1009,
+  /** Same uid logged in on another connection, which replaced this one. Client: do not reconnect. */
+  REPLACED: 4000,
+  /** duplicateLogin 'reject': this uid was already connected (a race the HTTP 409 check missed). Client: do not reconnect. */
+  DUPLICATE_LOGIN: 4001,
+  /** The peer broke the wire format (not msgpack, wrong message shape). Client: do not reconnect blindly. */
+  PROTOCOL_ERROR: 4002,
+} as const;
+
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

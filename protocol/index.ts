@@ -1,0 +1,22 @@
+// volley/protocol: wire format, error codes, limits and the shared call engine. No I/O.
+export { ErrorCode, RpcError, toRpcError, isRpcError, type WireError } from './errors.ts';
+export { DEFAULT_LIMITS, DEFAULT_TIMEOUT_MS, resolveLimits, type Limits } from './limits.ts';
+export {
+  REQUEST,
+  RESPONSE,
+  NOTIFICATION,
+  CANCEL,
+  MAX_ID,
+  ProtocolViolation,
+  parseMessage,
+  type Message,
+  type RequestMessage,
+  type ResponseMessage,
+  type NotificationMessage,
+} from './messages.ts';
+export { encode, decodeFrame, concatFrames } from './codec.ts';
+export { RpcPeer, InboundCall, toMap, type PeerOptions, type Timers, type AnyHandler } from './peer.ts';
+export { createProxy } from './proxy.ts';
+export { checkParams, type ParamsSchema, type ParamsGuard, type StandardSchemaV1 } from './schema.ts';
+export { CloseCode } from './closeCodes.ts';
+export type * from './contract.ts';

@@ -1,0 +1,36 @@
+// Bounds that guard each side against a hostile or buggy peer. Every one has a default
+// and can be overridden per server / per client.
+
+export interface Limits {
+  /** Largest WebSocket message accepted, in bytes (larger ones close the socket, 1009). */
+  maxMessageBytes: number;
+  /** Most msgpack-rpc messages accepted in one WebSocket message. */
+  maxMessagesPerFrame: number;
+  /** Longest method name accepted. */
+  maxMethodLength: number;
+  /** Most params in one request or notification. */
+  maxParams: number;
+  /** Deepest nesting of arrays/maps inside params or results. */
+  maxDepth: number;
+  /** Most calls from the peer running here at once; more are answered OVERLOADED. */
+  maxIncomingPending: number;
+  /** Most calls from here to the peer waiting for replies; more fail fast with OVERLOADED. */
+  maxOutgoingPending: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxMessageBytes: 1024 * 1024,
+  maxMessagesPerFrame: 256,
+  maxMethodLength: 128,
+  maxParams: 32,
+  maxDepth: 32,
+  maxIncomingPending: 1024,
+  maxOutgoingPending: 4096,
+});
+
+/** Default deadline of a call, when neither the call nor the peer sets one. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+export function resolveLimits(partial?: Partial<Limits>): Limits {
+  return { ...DEFAULT_LIMITS, ...partial };
+}

@@ -1,0 +1,403 @@
+// The call engine shared by server and client: pending calls by id, deadlines,
+// cancellation, dispatch of incoming calls to handlers. No I/O: the transport hands it
+// frames (`receive`) and gives it `send`; timers are injected so tests and other
+// runtimes can drive them.
+
+import { encode, decodeFrame, concatFrames } from './codec.ts';
+import { ErrorCode, RpcError, toRpcError, type WireError } from './errors.ts';
+import { DEFAULT_TIMEOUT_MS, resolveLimits, type Limits } from './limits.ts';
+import {
+  CANCEL,
+  MAX_ID,
+  NOTIFICATION,
+  ProtocolViolation,
+  REQUEST,
+  RESPONSE,
+  parseMessage,
+  type Message,
+} from './messages.ts';
+import { checkParams, type ParamsSchema } from './schema.ts';
+import type { CallOptions } from './contract.ts';
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const defaultTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** Context handed to a handler. Transports subclass it to add uid, server, client… */
+export class InboundCall {
+  #controller: AbortController | undefined;
+  constructor(
+    /** Request id, or -1 for a notification. */
+    readonly id: number,
+    readonly method: string,
+  ) {}
+
+  /** Fires on caller cancel, caller deadline, or disconnect. Created on first use. */
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  /** @internal */
+  abort(reason: RpcError): void {
+    (this.#controller ??= new AbortController()).abort(reason);
+  }
+}
+
+export type AnyHandler = (ctx: any, ...args: any[]) => unknown;
+
+export interface PeerOptions<C extends InboundCall = InboundCall> {
+  /** Deliver one frame (one or more concatenated messages) to the other side. */
+  send(frame: Uint8Array): void;
+  /** Local methods the other side may call (a Map may be shared by many peers). */
+  handlers?: Record<string, AnyHandler> | Map<string, AnyHandler>;
+  /** Optional params checks per method. */
+  schemas?: Record<string, ParamsSchema> | Map<string, ParamsSchema>;
+  /** Build the context object for one incoming call. */
+  createContext?(id: number, method: string): C;
+  /** Default deadline of outgoing calls. */
+  timeoutMs?: number;
+  limits?: Partial<Limits>;
+  timers?: Timers;
+  /**
+   * The peer broke the wire format. The transport should close the connection; the
+   * engine has already answered the offending request if its id could be read.
+   */
+  onViolation?(violation: ProtocolViolation): void;
+  /** A handler threw something that is not an RpcError (it went out as INTERNAL). */
+  onHandlerError?(err: unknown, ctx: C): void;
+  /** Extension notifications (`$name`) other than `$cancel`, handled by the transport. */
+  onExtension?(method: string, params: unknown[]): void;
+  /** Called before a request is dispatched; return an RpcError to refuse it (rate limits…). */
+  admit?(method: string): RpcError | undefined;
+}
+
+/** Own enumerable entries only: "constructor" or "__proto__" must never reach Object.prototype. */
+export function toMap<V>(source: Record<string, V> | Map<string, V> | undefined): Map<string, V> {
+  if (source instanceof Map) return source;
+  const map = new Map<string, V>();
+  for (const [k, v] of Object.entries(source ?? {})) if (v !== undefined) map.set(k, v);
+  return map;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: RpcError): void;
+  timer: unknown;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+export class RpcPeer<C extends InboundCall = InboundCall> {
+  readonly limits: Limits;
+  #opts: PeerOptions<C>;
+  #handlers: Map<string, AnyHandler>;
+  #schemas: Map<string, ParamsSchema>;
+  #timers: Timers;
+  #timeoutMs: number;
+  #outgoing = new Map<number, Pending>();
+  #incoming = new Map<number, C>();
+  #nextId = 0;
+  #outbox: Uint8Array[] = [];
+  #flushScheduled = false;
+  #closed: RpcError | undefined;
+
+  constructor(opts: PeerOptions<C>) {
+    this.#opts = opts;
+    this.limits = resolveLimits(opts.limits);
+    this.#handlers = toMap(opts.handlers);
+    this.#schemas = toMap(opts.schemas);
+    this.#timers = opts.timers ?? defaultTimers;
+    this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** Calls from here waiting for a reply. */
+  get pendingOutgoing(): number {
+    return this.#outgoing.size;
+  }
+  /** Calls from the peer whose handlers are still running. */
+  get pendingIncoming(): number {
+    return this.#incoming.size;
+  }
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  // ---- outgoing -------------------------------------------------------------------
+
+  call(method: string, params: unknown[], opts?: CallOptions): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    if (this.#outgoing.size >= this.limits.maxOutgoingPending)
+      return Promise.reject(new RpcError(ErrorCode.OVERLOADED, `more than ${this.limits.maxOutgoingPending} calls pending`));
+    const signal = opts?.signal;
+    if (signal?.aborted) return Promise.reject(new RpcError(ErrorCode.CANCELLED, 'call aborted before it was sent'));
+    const id = this.#allocateId();
+    let bytes: Uint8Array;
+    try {
+      bytes = encode([REQUEST, id, method, params]);
+    } catch {
+      return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, 'params could not be encoded'));
+    }
+    return new Promise((resolve, reject) => {
+      const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
+      const pending: Pending = {
+        resolve,
+        reject,
+        timer: this.#timers.setTimeout(
+          () => this.#giveUp(id, new RpcError(ErrorCode.TIMEOUT, `${method} timed out after ${timeoutMs} ms`)),
+          timeoutMs,
+        ),
+        signal,
+        onAbort: undefined,
+      };
+      if (signal) {
+        pending.onAbort = () => this.#giveUp(id, new RpcError(ErrorCode.CANCELLED, `${method} was cancelled`));
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      this.#outgoing.set(id, pending);
+      this.#write(bytes);
+    });
+  }
+
+  notify(method: string, params: unknown[]): void {
+    if (this.#closed) return;
+    this.#write(encode([NOTIFICATION, method, params]));
+  }
+
+  /** Send an already-encoded message (e.g. a notification encoded once for many peers). */
+  sendEncoded(bytes: Uint8Array): void {
+    if (!this.#closed) this.#write(bytes);
+  }
+
+  #allocateId(): number {
+    // ids are uint32, unique among this side's pending calls; wrap and skip live ones.
+    let id = this.#nextId;
+    while (this.#outgoing.has(id)) id = id === MAX_ID ? 0 : id + 1;
+    this.#nextId = id === MAX_ID ? 0 : id + 1;
+    return id;
+  }
+
+  /** The caller stops waiting (deadline or abort): settle locally, tell the callee. */
+  #giveUp(id: number, err: RpcError): void {
+    const p = this.#settle(id);
+    if (!p) return;
+    p.reject(err);
+    this.notify(CANCEL, [id]);
+  }
+
+  #settle(id: number): Pending | undefined {
+    const p = this.#outgoing.get(id);
+    if (!p) return undefined;
+    this.#outgoing.delete(id);
+    this.#timers.clearTimeout(p.timer);
+    if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
+    return p;
+  }
+
+  // ---- incoming -------------------------------------------------------------------
+
+  /** Feed one frame received from the transport. */
+  receive(data: ArrayBuffer | Uint8Array): void {
+    if (this.#closed) return;
+    let values: unknown[];
+    try {
+      values = decodeFrame(data, this.limits.maxMessagesPerFrame);
+    } catch (err) {
+      this.#violation(err as ProtocolViolation);
+      return;
+    }
+    for (const value of values) {
+      let msg: Message;
+      try {
+        msg = parseMessage(value, this.limits);
+      } catch (err) {
+        this.#violation(err as ProtocolViolation);
+        return;
+      }
+      this.#dispatch(msg);
+      if (this.#closed) return;
+    }
+  }
+
+  #violation(v: ProtocolViolation): void {
+    if (v.id !== undefined && !this.#incoming.has(v.id))
+      this.#reply(v.id, new RpcError(ErrorCode.PROTOCOL_ERROR, v.message).toWire(), null);
+    this.#opts.onViolation?.(v);
+  }
+
+  #dispatch(msg: Message): void {
+    switch (msg[0]) {
+      case RESPONSE: {
+        const p = this.#settle(msg[1]);
+        if (!p) return; // late reply after deadline/cancel: dropped quietly
+        if (msg[2] == null) p.resolve(msg[3]);
+        else p.reject(RpcError.fromWire(msg[2]));
+        return;
+      }
+      case REQUEST:
+        this.#onRequest(msg[1], msg[2], msg[3]);
+        return;
+      case NOTIFICATION:
+        this.#onNotification(msg[1], msg[2]);
+        return;
+    }
+  }
+
+  #onRequest(id: number, method: string, params: unknown[]): void {
+    if (this.#incoming.has(id)) {
+      this.#violation(new ProtocolViolation(`request id ${id} is already pending`));
+      return;
+    }
+    const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : this.#handlers.get(method);
+    if (!handler) return this.#replyError(id, new RpcError(ErrorCode.METHOD_NOT_FOUND, `no method ${method}`));
+    if (this.#incoming.size >= this.limits.maxIncomingPending)
+      return this.#replyError(id, new RpcError(ErrorCode.OVERLOADED, `more than ${this.limits.maxIncomingPending} calls running`));
+    const refused = this.#opts.admit?.(method);
+    if (refused) return this.#replyError(id, refused);
+    // handler(ctx, ...args): its declared arity minus ctx is the minimum param count.
+    if (params.length < handler.length - 1)
+      return this.#replyError(
+        id,
+        new RpcError(ErrorCode.INVALID_PARAMS, `${method} expects ${handler.length - 1} params, got ${params.length}`),
+      );
+    const ctx = this.#createContext(id, method);
+    this.#incoming.set(id, ctx);
+    const schema = this.#schemas.get(method);
+    if (schema) {
+      checkParams(schema, params).then(
+        (checked) => this.#invoke(ctx, handler, checked),
+        (err) => this.#finish(ctx, err, true),
+      );
+    } else {
+      this.#invoke(ctx, handler, params);
+    }
+  }
+
+  #invoke(ctx: C, handler: AnyHandler, params: unknown[]): void {
+    if (this.#incoming.get(ctx.id) !== ctx) return; // cancelled while params were checked
+    let result: unknown;
+    try {
+      result = handler(ctx, ...params);
+    } catch (err) {
+      return this.#finish(ctx, err, true);
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (value) => this.#finish(ctx, value, false),
+        (err) => this.#finish(ctx, err, true),
+      );
+    } else {
+      this.#finish(ctx, result, false);
+    }
+  }
+
+  #finish(ctx: C, outcome: unknown, failed: boolean): void {
+    // Gone from the map means cancelled or disconnected: the caller no longer listens.
+    if (this.#incoming.get(ctx.id) !== ctx) return;
+    this.#incoming.delete(ctx.id);
+    if (!failed) {
+      let bytes: Uint8Array;
+      try {
+        bytes = encode([RESPONSE, ctx.id, null, outcome === undefined ? null : outcome]);
+      } catch (err) {
+        this.#opts.onHandlerError?.(err, ctx);
+        return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, 'result could not be encoded'));
+      }
+      return this.#write(bytes);
+    }
+    if (!(outcome instanceof RpcError)) this.#opts.onHandlerError?.(outcome, ctx);
+    this.#replyError(ctx.id, toRpcError(outcome));
+  }
+
+  #replyError(id: number, err: RpcError): void {
+    let wire = err.toWire();
+    try {
+      this.#reply(id, wire, null);
+    } catch {
+      // error data that can't be encoded: send the code and message alone
+      wire = { code: err.code, message: err.message };
+      this.#reply(id, wire, null);
+    }
+  }
+
+  #reply(id: number, error: WireError | null, result: unknown): void {
+    if (!this.#closed) this.#write(encode([RESPONSE, id, error, result]));
+  }
+
+  #onNotification(method: string, params: unknown[]): void {
+    if (method.charCodeAt(0) === 36 /* $ */) {
+      if (method === CANCEL) {
+        const ctx = this.#incoming.get(params[0] as number);
+        if (ctx) {
+          this.#incoming.delete(ctx.id);
+          ctx.abort(new RpcError(ErrorCode.CANCELLED, 'caller cancelled the call'));
+        }
+        return;
+      }
+      this.#opts.onExtension?.(method, params);
+      return;
+    }
+    const handler = this.#handlers.get(method);
+    if (!handler) return; // notifications have no reply; unknown ones are ignored
+    const ctx = this.#createContext(-1, method);
+    try {
+      const result = handler(ctx, ...params);
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function')
+        (result as PromiseLike<unknown>).then(undefined, (err) => this.#opts.onHandlerError?.(err, ctx));
+    } catch (err) {
+      this.#opts.onHandlerError?.(err, ctx);
+    }
+  }
+
+  #createContext(id: number, method: string): C {
+    return this.#opts.createContext ? this.#opts.createContext(id, method) : (new InboundCall(id, method) as C);
+  }
+
+  // ---- output batching ----------------------------------------------------------
+
+  // Messages written in the same tick go out as one frame: replies to a pipelined burst
+  // cost one WebSocket message instead of one each.
+  #write(bytes: Uint8Array): void {
+    this.#outbox.push(bytes);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  #flush = (): void => {
+    this.#flushScheduled = false;
+    const parts = this.#outbox;
+    if (parts.length === 0) return;
+    this.#outbox = [];
+    this.#opts.send(concatFrames(parts));
+  };
+
+  /** Send whatever is queued now instead of at the end of the tick. */
+  flush(): void {
+    this.#flush();
+  }
+
+  // ---- teardown -------------------------------------------------------------------
+
+  /**
+   * The connection is gone: every pending outgoing call rejects with `reason`
+   * (DISCONNECTED by default), every running handler's signal fires, and later calls
+   * reject at once. Idempotent.
+   */
+  close(reason: RpcError = new RpcError(ErrorCode.DISCONNECTED, 'connection closed')): void {
+    if (this.#closed) return;
+    this.#closed = reason;
+    this.#outbox = [];
+    const outgoing = [...this.#outgoing.keys()];
+    for (const id of outgoing) this.#settle(id)!.reject(reason);
+    const incoming = [...this.#incoming.values()];
+    this.#incoming.clear();
+    for (const ctx of incoming) ctx.abort(reason);
+  }
+}

@@ -1,0 +1,23 @@
+// Dynamic proxies: `remote.chooseMove(board)` becomes `call('chooseMove', [board])`.
+
+/**
+ * Build a proxy whose every string member is a function forwarding to `invoke(method, args)`.
+ * `then` is undefined so `await proxy` does not hang, and symbol keys (inspection,
+ * iteration) are undefined too. Member functions are cached per name.
+ */
+export function createProxy<T extends object>(invoke: (method: string, args: unknown[]) => unknown): T {
+  const cache = new Map<string, (...args: unknown[]) => unknown>();
+  return new Proxy(Object.create(null) as T, {
+    get(_target, key) {
+      if (typeof key !== 'string' || key === 'then' || key === 'toJSON') return undefined;
+      let fn = cache.get(key);
+      if (fn === undefined) {
+        fn = (...args: unknown[]) => invoke(key, args);
+        cache.set(key, fn);
+      }
+      return fn;
+    },
+    has: () => false,
+    set: () => false,
+  });
+}

@@ -1,0 +1,369 @@
+// VolleyServer: the uWebSockets.js app, the uid → connection map, rooms, and calls to clients.
+
+import {
+  CloseCode,
+  DEFAULT_TIMEOUT_MS,
+  ErrorCode,
+  NOTIFICATION,
+  RpcError,
+  createProxy,
+  encode,
+  resolveLimits,
+  toMap,
+  type AnyHandler,
+  type ArgsOf,
+  type CallOptions,
+  type Handlers,
+  type Limits,
+  type MethodName,
+  type ParamsSchema,
+  type Remote,
+  type ResultOf,
+} from '../protocol/index.ts';
+import { LocalAdapter, type ClusterAdapter, type LocalNode } from './adapter.ts';
+import { gather, type Outcome } from './callMany.ts';
+import { Connection, type SocketData } from './connection.ts';
+import { ServerContext } from './context.ts';
+import { Rooms, roomTopic } from './rooms.ts';
+import { VOLLEY_PROTOCOL, readUpgradeRequest, type UpgradeRequest } from './upgradeRequest.ts';
+import {
+  isNativeUws,
+  uws,
+  type HttpRequest,
+  type HttpResponse,
+  type TemplatedApp,
+  type UwsSocket,
+  type us_listen_socket,
+  type us_socket_context_t,
+} from './uws.ts';
+
+export interface ServerOptions<ServerApi, ClientApi> {
+  /**
+   * Decide who is connecting, from the upgrade request. Return the uid, or a falsy value
+   * (or throw) to refuse: the client gets HTTP 401 and no socket.
+   */
+  authenticate(req: UpgradeRequest): string | null | undefined | false | Promise<string | null | undefined | false>;
+  /** The methods clients may call. Each gets a ServerContext first, then the arguments. */
+  handlers: Handlers<ServerApi, ServerContext<ClientApi>>;
+  /** Optional params checks (Standard Schema over the params tuple, or a guard). */
+  schemas?: { [K in keyof ServerApi]?: ParamsSchema };
+  /**
+   * A second login for a uid already connected: 'replace' closes the old socket with
+   * CloseCode.REPLACED (4000); 'reject' refuses the new one with HTTP 409.
+   */
+  duplicateLogin?: 'replace' | 'reject';
+  /** Default deadline of server → client calls, in ms. */
+  timeoutMs?: number;
+  limits?: Partial<Limits>;
+  /** URL pattern WebSocket upgrades are accepted on. Default '/*'. */
+  path?: string;
+  /** Seconds of silence before uWebSockets.js drops a socket (it pings before that). Default 60. */
+  idleTimeoutSec?: number;
+  /** Cluster seam; default: this process alone. */
+  adapter?: ClusterAdapter;
+  onConnect?(uid: string): void;
+  onDisconnect?(uid: string, code: number, reason: string): void;
+  /** A handler threw a non-RpcError (the client got INTERNAL), or authenticate threw. */
+  onError?(err: unknown, ctx?: ServerContext<ClientApi>): void;
+  /** Register extra HTTP routes on the app (static files, health checks). */
+  http?(app: TemplatedApp): void;
+}
+
+export interface CloseOptions {
+  /** How long running handlers get to finish before sockets close. Default 5000 ms. */
+  graceMs?: number;
+}
+
+/** How often close() checks whether running handlers have finished. */
+const CLOSE_POLL_MS = 10;
+
+export class VolleyServer<ServerApi = any, ClientApi = any> {
+  readonly app: TemplatedApp;
+  readonly limits: Limits;
+  readonly rooms = new Rooms();
+  #opts: ServerOptions<ServerApi, ClientApi>;
+  #handlers: Map<string, AnyHandler>;
+  #schemas: Map<string, ParamsSchema>;
+  #conns = new Map<string, Connection>();
+  #adapter: ClusterAdapter;
+  #listenSocket: us_listen_socket | undefined;
+  #port = 0;
+  #closing: Promise<void> | undefined;
+  #allClosed: (() => void) | undefined;
+
+  constructor(opts: ServerOptions<ServerApi, ClientApi>) {
+    if (!isNativeUws) console.warn('[volley] uWebSockets.js native binary not loaded: running on the slow JS fallback');
+    this.#opts = opts;
+    this.limits = resolveLimits(opts.limits);
+    this.#handlers = toMap(opts.handlers as unknown as Record<string, AnyHandler>);
+    this.#schemas = toMap(opts.schemas as Record<string, ParamsSchema> | undefined);
+    this.#adapter = opts.adapter ?? new LocalAdapter();
+    this.app = uws.App();
+    this.app.ws<SocketData>(opts.path ?? '/*', {
+      maxPayloadLength: this.limits.maxMessageBytes,
+      idleTimeout: opts.idleTimeoutSec ?? 60,
+      sendPingsAutomatically: true,
+      // uWebSockets.js drops sends past maxBackpressure; a dropped reply would hang a
+      // caller, so a reader that far behind is disconnected instead.
+      maxBackpressure: 16 * 1024 * 1024,
+      closeOnBackpressureLimit: 1,
+      upgrade: (res, req, context) => this.#upgrade(res, req, context),
+      open: (ws) => this.#open(ws),
+      message: (ws, data, isBinary) => this.#message(ws, data, isBinary),
+      close: (ws, code, reason) => this.#close(ws, code, reason),
+    });
+    opts.http?.(this.app);
+  }
+
+  /** The port listened on (after listen resolves). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Number of connected uids on this node. */
+  get connectionCount(): number {
+    return this.#conns.size;
+  }
+
+  /** Listen on `port` (0 picks a free one); resolves with the port actually bound. */
+  async listen(port = 0, host?: string): Promise<number> {
+    await this.#adapter.attach(this.#localNode());
+    return new Promise((resolve, reject) => {
+      const done = (socket: us_listen_socket | false) => {
+        if (!socket) return reject(new Error(`could not listen on ${host ?? '*'}:${port}`));
+        this.#listenSocket = socket;
+        this.#port = uws.us_socket_local_port(socket as never);
+        resolve(this.#port);
+      };
+      if (host) this.app.listen(host, port, done);
+      else this.app.listen(port, done);
+    });
+  }
+
+  // ---- connection lifecycle ---------------------------------------------------------
+
+  #upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    // Everything from req must be read now: it is invalid after the first await.
+    const key = req.getHeader('sec-websocket-key');
+    const offered = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const info = readUpgradeRequest(req, res);
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const refuse = (status: string, body: string) => {
+      if (!aborted) res.cork(() => res.writeStatus(status).end(body));
+    };
+    if (this.#closing) return refuse('503 Service Unavailable', 'server is shutting down');
+    new Promise<unknown>((resolve) => resolve(this.#opts.authenticate(info))).then(
+      (uid) => {
+        if (aborted) return;
+        if (typeof uid !== 'string' || uid.length === 0) return refuse('401 Unauthorized', 'authentication failed');
+        if (this.#closing) return refuse('503 Service Unavailable', 'server is shutting down');
+        if (this.#opts.duplicateLogin === 'reject' && this.#conns.has(uid))
+          return refuse('409 Conflict', 'this uid is already connected');
+        const protocol = offered.split(',').some((p) => p.trim() === VOLLEY_PROTOCOL) ? VOLLEY_PROTOCOL : '';
+        res.cork(() => res.upgrade<SocketData>({ uid }, key, protocol, extensions, context));
+      },
+      (err) => {
+        this.#reportError(err);
+        refuse('401 Unauthorized', 'authentication failed');
+      },
+    );
+  }
+
+  #open(ws: UwsSocket<SocketData>): void {
+    const data = ws.getUserData();
+    const uid = data.uid;
+    const existing = this.#conns.get(uid);
+    if (existing) {
+      if (this.#opts.duplicateLogin === 'reject') {
+        // Two upgrades for one uid raced past the 409 check; the later one loses.
+        ws.end(CloseCode.DUPLICATE_LOGIN, 'this uid is already connected');
+        return;
+      }
+      // Detach first so its close handler leaves the uid's rooms and presence alone.
+      this.#conns.delete(uid);
+      existing.end(CloseCode.REPLACED, 'replaced by a newer login');
+    }
+    const conn = new Connection(uid, ws, {
+      handlers: this.#handlers,
+      schemas: this.#schemas,
+      timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      limits: this.limits,
+      createContext: (id, method) => new ServerContext<ClientApi>(id, method, uid, this),
+      onViolation: (v) => conn.end(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120)),
+      onHandlerError: (err, ctx) => this.#reportError(err, ctx),
+    });
+    data.conn = conn;
+    this.#conns.set(uid, conn);
+    for (const room of this.rooms.roomsOf(uid)) ws.subscribe(roomTopic(room));
+    if (!existing) void this.#safe(() => this.#adapter.register(uid));
+    this.#opts.onConnect?.(uid);
+  }
+
+  #message(ws: UwsSocket<SocketData>, data: ArrayBuffer, isBinary: boolean): void {
+    const conn = ws.getUserData().conn;
+    if (!conn) return;
+    if (!isBinary) {
+      conn.end(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
+      return;
+    }
+    conn.peer.receive(data);
+  }
+
+  #close(ws: UwsSocket<SocketData>, code: number, reason: ArrayBuffer): void {
+    const conn = ws.getUserData().conn;
+    if (!conn) return; // refused duplicate: never registered
+    conn.markClosed();
+    conn.peer.close(new RpcError(ErrorCode.DISCONNECTED, `${conn.uid} disconnected`));
+    if (this.#conns.get(conn.uid) !== conn) return; // replaced: the uid lives on
+    this.#conns.delete(conn.uid);
+    this.rooms.leaveAll(conn.uid);
+    void this.#safe(() => this.#adapter.unregister(conn.uid));
+    this.#opts.onDisconnect?.(conn.uid, code, Buffer.from(reason).toString());
+    if (this.#conns.size === 0) this.#allClosed?.();
+  }
+
+  // ---- calling clients ----------------------------------------------------------------
+
+  /** Call one client's handler; rejects with an RpcError (UNAVAILABLE when not connected). */
+  call<M extends MethodName<ClientApi>>(
+    uid: string,
+    method: M,
+    args: ArgsOf<ClientApi, M>,
+    opts?: CallOptions,
+  ): Promise<ResultOf<ClientApi, M>> {
+    const conn = this.#conns.get(uid);
+    const params = args as unknown as unknown[];
+    if (conn) return conn.peer.call(method, params, opts) as Promise<ResultOf<ClientApi, M>>;
+    return this.#adapter.callRemote(uid, method, params, opts) as Promise<ResultOf<ClientApi, M>>;
+  }
+
+  /** Typed proxy to one client: `await server.to(uid, { timeoutMs: 5000 }).chooseMove(board)`. */
+  to(uid: string, opts?: CallOptions): Remote<ClientApi> {
+    return createProxy<Remote<ClientApi>>((method, args) => this.call(uid, method as never, args as never, opts));
+  }
+
+  /** Fire and forget to one client. Dropped silently if it is not connected. */
+  notify<M extends MethodName<ClientApi>>(uid: string, method: M, ...args: ArgsOf<ClientApi, M>): void {
+    const conn = this.#conns.get(uid);
+    if (conn) conn.peer.notify(method, args);
+    else this.#adapter.notifyRemote(uid, method, args);
+  }
+
+  /**
+   * The same call to many uids (or a room's members). Resolves once every uid has an
+   * outcome: ok, error, timeout or offline. Never rejects as a whole.
+   */
+  callMany<M extends MethodName<ClientApi>>(
+    target: readonly string[] | { room: string },
+    method: M,
+    args: ArgsOf<ClientApi, M>,
+    opts?: CallOptions,
+  ): Promise<Outcome<ResultOf<ClientApi, M>>[]> {
+    const uids = 'room' in target ? this.rooms.members(target.room) : target;
+    return gather(uids, (uid) => this.call(uid, method, args, opts));
+  }
+
+  // ---- rooms ------------------------------------------------------------------------
+
+  /** Add uid to a room. Membership belongs to the uid and survives a replacing login. */
+  join(uid: string, room: string): void {
+    if (this.rooms.join(uid, room)) this.#conns.get(uid)?.ws.subscribe(roomTopic(room));
+  }
+
+  leave(uid: string, room: string): void {
+    if (!this.rooms.leave(uid, room)) return;
+    const conn = this.#conns.get(uid);
+    if (conn && !conn.closed) conn.ws.unsubscribe(roomTopic(room));
+  }
+
+  members(room: string): string[] {
+    return this.rooms.members(room);
+  }
+
+  /** Notify every member of a room: encoded once, fanned out by uWebSockets.js. */
+  notifyRoom<M extends MethodName<ClientApi>>(room: string, method: M, ...args: ArgsOf<ClientApi, M>): void {
+    const bytes = encode([NOTIFICATION, method, args]);
+    this.app.publish(roomTopic(room), bytes, true);
+    this.#adapter.publishRemote(room, bytes);
+  }
+
+  // ---- presence -----------------------------------------------------------------------
+
+  isConnected(uid: string): boolean {
+    return this.#conns.has(uid);
+  }
+
+  uids(): string[] {
+    return [...this.#conns.keys()];
+  }
+
+  /** Close uid's socket here (pending calls both ways reject DISCONNECTED). */
+  disconnect(uid: string, code: number = CloseCode.NORMAL, reason = 'disconnected by server'): void {
+    this.#conns.get(uid)?.end(code, reason);
+  }
+
+  // ---- shutdown -----------------------------------------------------------------------
+
+  /**
+   * Stop accepting, let running handlers finish (up to graceMs), then close every socket
+   * with GOING_AWAY (1001: clients may reconnect). Calls the server made that are still
+   * pending reject DISCONNECTED. Idempotent.
+   */
+  close(opts: CloseOptions = {}): Promise<void> {
+    return (this.#closing ??= this.#shutdown(opts.graceMs ?? 5000));
+  }
+
+  async #shutdown(graceMs: number): Promise<void> {
+    if (this.#listenSocket) uws.us_listen_socket_close(this.#listenSocket);
+    this.#listenSocket = undefined;
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline && [...this.#conns.values()].some((c) => c.peer.pendingIncoming > 0))
+      await new Promise((r) => setTimeout(r, CLOSE_POLL_MS));
+    if (this.#conns.size > 0) {
+      const allClosed = new Promise<void>((r) => (this.#allClosed = r));
+      for (const conn of [...this.#conns.values()]) conn.end(CloseCode.GOING_AWAY, 'server shutting down');
+      await allClosed;
+    }
+    await this.#adapter.close();
+  }
+
+  // ---- internals ----------------------------------------------------------------------
+
+  #localNode(): LocalNode {
+    return {
+      has: (uid) => this.#conns.has(uid),
+      callLocal: (uid, method, params, opts) => {
+        const conn = this.#conns.get(uid);
+        return conn
+          ? conn.peer.call(method, params, opts)
+          : Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`));
+      },
+      notifyLocal: (uid, method, params) => this.#conns.get(uid)?.peer.notify(method, params),
+      publishLocal: (room, bytes) => this.app.publish(roomTopic(room), bytes, true),
+      disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),
+    };
+  }
+
+  #reportError(err: unknown, ctx?: ServerContext<ClientApi>): void {
+    if (this.#opts.onError) this.#opts.onError(err, ctx);
+    else console.error(`[volley] ${ctx ? `handler ${ctx.method} (uid ${ctx.uid})` : 'authenticate'} threw:`, err);
+  }
+
+  async #safe(fn: () => unknown): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.#reportError(err);
+    }
+  }
+}
+
+export function createServer<ServerApi = any, ClientApi = any>(
+  opts: ServerOptions<ServerApi, ClientApi>,
+): VolleyServer<ServerApi, ClientApi> {
+  return new VolleyServer<ServerApi, ClientApi>(opts);
+}
