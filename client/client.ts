@@ -174,7 +174,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
 /** Connect and wait until the socket is open. Rejects DISCONNECTED if the server refuses. */
 export async function connect<ServerApi = any, ClientApi = any>(
   url: string,
-  opts: ClientOptions<ServerApi, ClientApi> = {},
+  opts: ClientOptions<NoInfer<ServerApi>, NoInfer<ClientApi>> = {},
 ): Promise<VolleyClient<ServerApi, ClientApi>> {
   const client = new VolleyClient<ServerApi, ClientApi>(url, opts);
   await client.opened;

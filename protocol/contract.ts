@@ -12,8 +12,12 @@ export type Api = { [method: string]: (...args: any[]) => unknown };
 /** What a remote method returns when called through a proxy: always a promise of the awaited result. */
 export type RemoteMethod<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
 
+/** True when T is `any` (an untyped API: everything goes). */
+type IsAny<T> = 0 extends 1 & T ? true : false;
+
 /** Typed proxy to the other side's API. Not thenable. */
-export type Remote<T> = { readonly [K in keyof T]: RemoteMethod<T[K]> };
+export type Remote<T> =
+  IsAny<T> extends true ? any : { readonly [K in keyof T]: RemoteMethod<T[K]> };
 
 /** Fire-and-forget form of a remote API: same arguments, no result. */
 export type RemoteNotify<T> = {
@@ -21,17 +25,20 @@ export type RemoteNotify<T> = {
 };
 
 /** Implementation of an API: each method gets the call context first, then the arguments. */
-export type Handlers<T, Ctx> = {
-  [K in keyof T]: T[K] extends (...args: infer A) => infer R
-    ? (ctx: Ctx, ...args: A) => Awaited<R> | Promise<Awaited<R>>
-    : never;
-};
+export type Handlers<T, Ctx> =
+  IsAny<T> extends true
+    ? { [method: string]: (ctx: Ctx, ...args: any[]) => unknown }
+    : {
+        [K in keyof T]: T[K] extends (...args: infer A) => infer R
+          ? (ctx: Ctx, ...args: A) => Awaited<R> | Promise<Awaited<R>>
+          : never;
+      };
 
 /** Method names of T as strings (what `call(method, …)` accepts). */
-export type MethodName<T> = Extract<keyof T, string>;
+export type MethodName<T> = IsAny<T> extends true ? string : Extract<keyof T, string>;
 
-export type ArgsOf<T, M extends keyof T> = T[M] extends (...args: infer A) => unknown ? A : never;
-export type ResultOf<T, M extends keyof T> = T[M] extends (...args: any[]) => infer R ? Awaited<R> : never;
+export type ArgsOf<T, M> = IsAny<T> extends true ? any[] : M extends keyof T ? (T[M] extends (...args: infer A) => unknown ? A : never) : never;
+export type ResultOf<T, M> = IsAny<T> extends true ? any : M extends keyof T ? (T[M] extends (...args: any[]) => infer R ? Awaited<R> : never) : never;
 
 /** Options a caller may give one call. */
 export interface CallOptions {

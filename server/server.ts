@@ -363,7 +363,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 }
 
 export function createServer<ServerApi = any, ClientApi = any>(
-  opts: ServerOptions<ServerApi, ClientApi>,
+  opts: ServerOptions<NoInfer<ServerApi>, NoInfer<ClientApi>>,
 ): VolleyServer<ServerApi, ClientApi> {
   return new VolleyServer<ServerApi, ClientApi>(opts);
 }

@@ -11,13 +11,13 @@ export interface Harness<S, C> {
   url: string;
   port: number;
   /** Connect a client as `uid` (the default authenticate takes the token as the uid). */
-  client(uid: string, opts?: ClientOptions<S, C>): Promise<VolleyClient<S, C>>;
+  client(uid: string, opts?: ClientOptions<NoInfer<S>, NoInfer<C>>): Promise<VolleyClient<S, C>>;
   close(): Promise<void>;
 }
 
 /** Start a server on 127.0.0.1:0. Unless given, authenticate accepts token "u:<uid>" as uid. */
 export async function startServer<S = any, C = any>(
-  opts: Partial<ServerOptions<S, C>> & Pick<ServerOptions<S, C>, 'handlers'>,
+  opts: Partial<ServerOptions<NoInfer<S>, NoInfer<C>>> & Pick<ServerOptions<NoInfer<S>, NoInfer<C>>, 'handlers'>,
 ): Promise<Harness<S, C>> {
   const server = createServer<S, C>({
     authenticate: (req) => (req.token?.startsWith('u:') ? req.token.slice(2) : null),

@@ -1,0 +1,73 @@
+// The demo game server: `npm start`. Rock-Paper-Scissors Arena over Volley.
+// Players connect with ?token=<name>; the server pairs them, asks both for a move with
+// a deadline (callMany), tells the match room each result, and keeps a leaderboard.
+
+import { fileURLToPath } from 'node:url';
+import { createServer, RpcError, ErrorCode, type VolleyServer } from '../server/index.ts';
+import type { ArenaClient, ArenaServer } from './api.ts';
+import { Arena, LOBBY } from './arena.ts';
+import { serveStatic } from './static.ts';
+
+export interface DemoOptions {
+  port?: number;
+  host?: string;
+  moveDeadlineMs?: number;
+  rounds?: number;
+  log?: (line: string) => void;
+}
+
+export interface Demo {
+  server: VolleyServer<ArenaServer, ArenaClient>;
+  arena: Arena;
+  port: number;
+  close(): Promise<void>;
+}
+
+const NAME = /^[A-Za-z0-9_-]{1,24}$/;
+
+export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
+  const log = opts.log ?? (() => {});
+  const arena = new Arena({ rounds: opts.rounds, moveDeadlineMs: opts.moveDeadlineMs, log });
+  const server = createServer<ArenaServer, ArenaClient>({
+    // Demo auth: the token is the player's name. A real game verifies a signed token here.
+    authenticate: (req) => (req.token && NAME.test(req.token) ? req.token : null),
+    handlers: {
+      queue: (ctx) => ({ waiting: arena.enqueue(ctx.uid) }),
+      leaveQueue: (ctx) => arena.dequeue(ctx.uid),
+      leaderboard: (_ctx, limit = 10) => {
+        if (typeof limit !== 'number' || !Number.isInteger(limit)) throw new RpcError(ErrorCode.INVALID_PARAMS, 'limit must be an integer');
+        return arena.leaderboard.top(limit);
+      },
+      whoami: (ctx) => ({ uid: ctx.uid }),
+    },
+    onConnect: (uid) => {
+      server.join(uid, LOBBY);
+      log(`+ ${uid} connected (${server.connectionCount} online)`);
+    },
+    onDisconnect: (uid, code) => {
+      arena.dequeue(uid);
+      log(`- ${uid} left (close ${code}, ${server.connectionCount} online)`);
+    },
+    onError: (err, ctx) => log(`! handler ${ctx?.method ?? 'authenticate'} failed: ${String(err)}`),
+    http: serveStatic,
+  });
+  arena.server = server;
+  const port = await server.listen(opts.port ?? 0, opts.host);
+  return { server, arena, port, close: () => server.close() };
+}
+
+// Run as the main job: `npm start` (PORT picks the port, default 8080).
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const port = Number(process.env.PORT ?? 8080);
+  const stamp = () => new Date().toISOString().slice(11, 19);
+  const demo = await startDemo({ port, log: (line) => console.log(`${stamp()} ${line}`) });
+  console.log(`Volley arena listening on http://localhost:${demo.port}/ (ws://localhost:${demo.port}/?token=<name>)`);
+  console.log('Open that URL in a browser, or run `npm run bots` in another terminal.');
+  const stop = async () => {
+    console.log('shutting down…');
+    await demo.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
