@@ -1,14 +1,18 @@
-// VolleyClient: one connection to a Volley server over the standard WebSocket API, with
-// a typed proxy to the server's methods and handlers the server may call.
+// VolleyClient: a session with a Volley server over the standard WebSocket API, with a
+// typed proxy to the server's methods and handlers the server may call. It reconnects by
+// itself and resumes the session, so calls pending across a drop complete exactly once.
 // Runs in browsers and Node (pass the `ws` package's WebSocket on Node 20). No node:* here.
 
 import {
   CloseCode,
   ErrorCode,
   InboundCall,
+  PING,
   RpcError,
   RpcPeer,
+  SESSION,
   createProxy,
+  isSessionInfo,
   type ArgsOf,
   type CallOptions,
   type Handlers,
@@ -17,14 +21,17 @@ import {
   type ParamsSchema,
   type Remote,
   type ResultOf,
+  type SessionInfo,
 } from '../protocol/index.ts';
 import { Emitter } from './emitter.ts';
+import { backoffDelay, type ReconnectOptions } from './backoff.ts';
+import { ReplayMap } from './replayMap.ts';
 
 /** The part of the standard WebSocket constructor Volley uses. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
 
 export interface ClientOptions<ServerApi, ClientApi> {
-  /** Sent to the server's authenticate() at the upgrade. */
+  /** Sent to the server's authenticate() at each upgrade. */
   token?: string;
   /**
    * How the token travels: 'query' (`?token=`, default) or 'protocol' (a `volley.token.<t>`
@@ -37,14 +44,26 @@ export interface ClientOptions<ServerApi, ClientApi> {
   schemas?: { [K in keyof ClientApi]?: ParamsSchema };
   /** WebSocket constructor; default globalThis.WebSocket (browsers, Node 22+). */
   WebSocket?: WebSocketConstructor;
-  /** Default deadline of client → server calls, in ms. */
+  /** Default deadline of client → server calls, in ms. Default 10 000. */
   timeoutMs?: number;
   limits?: Partial<Limits>;
+  /** Reconnect with jittered exponential backoff after a drop; false to never reconnect. */
+  reconnect?: ReconnectOptions | false;
+  /** Heartbeat interval, ms. Default: what the server advises (10 000). */
+  heartbeatMs?: number;
+  /** No message for this long means the connection is dead. Default 2.5 × heartbeatMs. */
+  heartbeatTimeoutMs?: number;
   /** A handler threw a non-RpcError (the server got INTERNAL). Default: console.error. */
   onError?(err: unknown, ctx: ClientContext<ServerApi>): void;
 }
 
-export type ConnectionState = 'connecting' | 'open' | 'closed';
+export type { ReconnectOptions };
+
+/**
+ * connecting: first socket not yet confirmed; open: session live; reconnecting: socket
+ * dropped, calls wait for the session to resume; closed: final, calls reject DISCONNECTED.
+ */
+export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 export interface CloseInfo {
   code: number;
@@ -52,10 +71,16 @@ export interface CloseInfo {
 }
 
 export interface ClientEvents {
-  open: undefined;
+  /** Every change of `state`. */
+  state: ConnectionState;
+  /** A session is live: new (`resumed` false, earlier pending calls were rejected) or resumed. */
+  open: { resumed: boolean };
+  /** A socket closed (a reconnect may follow: see `state`). */
   close: CloseInfo;
+  /** A reconnect attempt is scheduled. */
+  reconnecting: { attempt: number; delayMs: number };
   /** The transport reported an error (a close event follows). */
-  error: Event;
+  error: unknown;
 }
 
 export class ClientContext<ServerApi = any> extends InboundCall {
@@ -73,80 +98,89 @@ export class ClientContext<ServerApi = any> extends InboundCall {
   }
 }
 
+/** Close codes after which reconnecting would not help (or was asked not to happen). */
+const FINAL_CODES: ReadonlySet<number> = new Set([
+  CloseCode.NORMAL,
+  CloseCode.REPLACED,
+  CloseCode.DUPLICATE_LOGIN,
+  CloseCode.PROTOCOL_ERROR,
+]);
+
 export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<ClientEvents> {
   /** Typed proxy to the server: `await client.server.join('lobby')`. Not thenable. */
   readonly server: Remote<ServerApi>;
   readonly peer: RpcPeer<ClientContext<ServerApi>>;
-  #ws: WebSocket;
+  #url: string;
+  #opts: ClientOptions<ServerApi, ClientApi>;
+  #WS: WebSocketConstructor;
+  #ws: WebSocket | undefined;
   #state: ConnectionState = 'connecting';
   #opened: Promise<void>;
-  #closedInfo: CloseInfo | undefined;
+  #resolveOpened!: () => void;
+  #rejectOpened!: (err: RpcError) => void;
+  #closeInfo: CloseInfo | undefined;
+  #session: SessionInfo | undefined;
+  #attempt = 0;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #windowTimer: ReturnType<typeof setTimeout> | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #lastReceived = 0;
+  #closing = false;
 
   constructor(url: string, opts: ClientOptions<ServerApi, ClientApi> = {}) {
     super();
     const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!WS)
       throw new TypeError('volley: no global WebSocket here; pass one, e.g. connect(url, { WebSocket }) with the ws package');
+    this.#WS = WS;
+    this.#url = url;
+    this.#opts = opts;
     this.peer = new RpcPeer<ClientContext<ServerApi>>({
       send: (frame) => {
-        if (this.#ws.readyState === 1 /* OPEN */) this.#ws.send(frame);
+        if (this.#ws?.readyState === 1 /* OPEN */) this.#ws.send(frame);
       },
       handlers: (opts.handlers ?? {}) as never,
       schemas: opts.schemas as Record<string, ParamsSchema> | undefined,
       timeoutMs: opts.timeoutMs,
       limits: opts.limits,
       createContext: (id, method) => new ClientContext<ServerApi>(id, method, this),
-      onViolation: (v) => this.close(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120)),
+      onViolation: (v) => this.#ws?.close(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120)),
       onHandlerError: (err, ctx) => (opts.onError ? opts.onError(err, ctx) : console.error(`[volley] handler ${ctx.method} threw:`, err)),
+      onExtension: (method, params) => {
+        if (method === SESSION && isSessionInfo(params[0])) this.#onSession(params[0]);
+      },
+      // Replies the server may ask for again after a resume (calls it re-sends).
+      replay: new ReplayMap(1024),
+      // Nothing goes out until the server confirms the session ($session).
+      detached: true,
     });
     this.server = createProxy<Remote<ServerApi>>((method, args) => this.peer.call(method, args));
-
-    const target = new URL(url);
-    let protocols: string[] | undefined;
-    if (opts.token !== undefined) {
-      if (opts.tokenIn === 'protocol') protocols = ['volley', `volley.token.${opts.token}`];
-      else target.searchParams.set('token', opts.token);
-    }
-    const ws = (this.#ws = new WS(target.toString(), protocols));
-    ws.binaryType = 'arraybuffer';
     this.#opened = new Promise<void>((resolve, reject) => {
-      ws.onopen = () => {
-        this.#state = 'open';
-        resolve();
-        this.emit('open', undefined);
-      };
-      ws.onerror = (ev) => this.emit('error', ev);
-      ws.onclose = (ev) => {
-        const info = { code: ev.code, reason: ev.reason };
-        const wasOpen = this.#state === 'open';
-        this.#state = 'closed';
-        this.#closedInfo = info;
-        this.peer.close(new RpcError(ErrorCode.DISCONNECTED, `connection closed (${ev.code}${ev.reason ? `: ${ev.reason}` : ''})`));
-        // A browser can't see the HTTP status of a refused upgrade (401, 409): only 1006.
-        if (!wasOpen) reject(new RpcError(ErrorCode.DISCONNECTED, `could not connect to ${url} (close ${ev.code})`, info));
-        this.emit('close', info);
-      };
+      this.#resolveOpened = resolve;
+      this.#rejectOpened = reject;
     });
-    // Nobody may await `opened` (fire-and-forget use); its rejection is also reported via 'close'.
+    // Nobody may await `opened` (fire-and-forget use); its rejection also shows as 'close'.
     this.#opened.catch(() => {});
-    ws.onmessage = (ev) => {
-      if (typeof ev.data === 'string') this.close(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
-      else this.peer.receive(ev.data as ArrayBuffer);
-    };
+    this.#dial();
   }
 
   get state(): ConnectionState {
     return this.#state;
   }
 
-  /** Resolves once the socket is open; rejects DISCONNECTED if it closes first (e.g. 401). */
+  /** Resolves once the first session is live; rejects DISCONNECTED if the first socket fails (e.g. 401). */
   get opened(): Promise<void> {
     return this.#opened;
   }
 
-  /** Code and reason of the close, once closed. */
+  /** Code and reason of the last socket close. */
   get closeInfo(): CloseInfo | undefined {
-    return this.#closedInfo;
+    return this.#closeInfo;
+  }
+
+  /** The current session's id (undefined before the first open or after it expired). */
+  get sessionId(): string | undefined {
+    return this.#session?.sid;
   }
 
   /** Call a server method by name. */
@@ -159,19 +193,166 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     return createProxy<Remote<ServerApi>>((method, args) => this.peer.call(method, args, opts));
   }
 
-  /** Fire and forget: no reply, no error if the server has no such method. */
+  /** Fire and forget (at most once: dropped while reconnecting). */
   notify<M extends MethodName<ServerApi>>(method: M, ...args: ArgsOf<ServerApi, M>): void {
     this.peer.notify(method, args);
   }
 
-  /** Close the connection; pending calls reject DISCONNECTED. */
+  /** Close for good: no reconnect; pending calls reject DISCONNECTED. */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
+    if (this.#closing) return;
+    this.#closing = true;
     this.peer.flush();
-    if (this.#ws.readyState <= 1) this.#ws.close(code, reason);
+    const ws = this.#ws;
+    if (ws && ws.readyState <= 1) ws.close(code, reason);
+    this.#final({ code, reason: reason || 'closed by client' });
+  }
+
+  /** Drop the socket as if the network had failed (tests, "airplane mode" in a game). */
+  drop(): void {
+    const ws = this.#ws;
+    if (ws) this.#lost(ws, { code: 4999, reason: 'dropped by client' });
+  }
+
+  // ---- socket lifecycle -------------------------------------------------------------
+
+  #dial(): void {
+    const target = new URL(this.#url);
+    let protocols: string[] | undefined;
+    const token = this.#opts.token;
+    if (token !== undefined) {
+      if (this.#opts.tokenIn === 'protocol') protocols = ['volley', `volley.token.${token}`];
+      else target.searchParams.set('token', token);
+    }
+    if (this.#session) target.searchParams.set('sid', this.#session.sid);
+    let ws: WebSocket;
+    try {
+      ws = new this.#WS(target.toString(), protocols);
+    } catch (err) {
+      this.emit('error', err);
+      this.#final({ code: 1006, reason: String(err) });
+      return;
+    }
+    this.#ws = ws;
+    ws.binaryType = 'arraybuffer';
+    // Every handler checks it still belongs to the current socket: a replaced or
+    // heartbeat-killed socket may still fire late events.
+    ws.onerror = (ev) => {
+      if (this.#ws === ws) this.emit('error', ev);
+    };
+    ws.onclose = (ev) => this.#lost(ws, { code: ev.code, reason: ev.reason });
+    ws.onmessage = (ev) => {
+      if (this.#ws !== ws) return;
+      this.#lastReceived = Date.now();
+      if (typeof ev.data === 'string') ws.close(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
+      else this.peer.receive(ev.data as ArrayBuffer);
+    };
+  }
+
+  #onSession(info: SessionInfo): void {
+    const resumed = info.resumed && this.#session?.sid === info.sid;
+    if (!resumed && this.#session) {
+      // The server no longer knows our session: what was pending is lost with it.
+      this.peer.reset(new RpcError(ErrorCode.DISCONNECTED, 'session expired before the reconnect'));
+    }
+    this.#session = info;
+    this.peer.limits.maxMessageBytes = info.maxMessageBytes;
+    this.#clearTimer('window');
+    this.#attempt = 0;
+    this.peer.attach(); // re-sends calls still waiting for replies
+    this.#startHeartbeat(this.#opts.heartbeatMs ?? info.heartbeatMs);
+    this.#setState('open');
+    this.#resolveOpened();
+    this.emit('open', { resumed });
+  }
+
+  /** A socket ended (closed, errored, or declared dead by the heartbeat). */
+  #lost(ws: WebSocket, info: CloseInfo): void {
+    if (this.#ws !== ws) return;
+    this.#ws = undefined;
+    ws.onclose = ws.onmessage = ws.onerror = null;
+    if (ws.readyState <= 1) {
+      try {
+        ws.close(info.code >= 4000 ? info.code : 4999, info.reason.slice(0, 120));
+      } catch {
+        // already closing
+      }
+    }
+    this.#clearTimer('heartbeat');
+    this.peer.detach();
+    this.#closeInfo = info;
+    this.emit('close', info);
+    if (this.#closing) return;
+    const neverOpened = this.#session === undefined && this.#state === 'connecting';
+    if (neverOpened || this.#opts.reconnect === false || FINAL_CODES.has(info.code)) return this.#final(info);
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    const opts = this.#opts.reconnect || {};
+    if (this.#attempt >= (opts.maxAttempts ?? Infinity)) return this.#final({ code: 1006, reason: 'gave up reconnecting' });
+    // The server keeps the session for resumeWindowMs; past that, pending calls are lost.
+    if (this.#session && this.#windowTimer === undefined) {
+      this.#windowTimer = setTimeout(() => {
+        this.#windowTimer = undefined;
+        this.#session = undefined;
+        this.peer.reset(new RpcError(ErrorCode.DISCONNECTED, 'not reconnected within the resume window'));
+      }, this.#session.resumeWindowMs);
+    }
+    const delayMs = backoffDelay(this.#attempt++, opts);
+    this.#setState('reconnecting');
+    this.emit('reconnecting', { attempt: this.#attempt, delayMs });
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      this.#dial();
+    }, delayMs);
+  }
+
+  #startHeartbeat(intervalMs: number): void {
+    this.#clearTimer('heartbeat');
+    if (!(intervalMs > 0)) return;
+    const timeoutMs = this.#opts.heartbeatTimeoutMs ?? intervalMs * 2.5;
+    this.#lastReceived = Date.now();
+    this.#heartbeat = setInterval(() => {
+      const ws = this.#ws;
+      if (!ws) return;
+      // Browsers can't see WebSocket pings, so liveness is judged on messages: the
+      // server answers every $ping with $pong.
+      if (Date.now() - this.#lastReceived > timeoutMs)
+        return this.#lost(ws, { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'no message within the heartbeat timeout' });
+      this.peer.notify(PING, []);
+    }, Math.min(intervalMs, timeoutMs / 2));
+  }
+
+  #final(info: CloseInfo): void {
+    this.#closing = true;
+    this.#clearTimer('heartbeat');
+    this.#clearTimer('reconnect');
+    this.#clearTimer('window');
+    this.peer.close(new RpcError(ErrorCode.DISCONNECTED, `connection closed (${info.code}${info.reason ? `: ${info.reason}` : ''})`));
+    const wasConnecting = this.#state === 'connecting';
+    this.#setState('closed');
+    // A browser can't see the HTTP status of a refused upgrade (401, 409): only 1006.
+    if (wasConnecting) this.#rejectOpened(new RpcError(ErrorCode.DISCONNECTED, `could not connect to ${this.#url} (close ${info.code})`, info));
+  }
+
+  #clearTimer(which: 'heartbeat' | 'reconnect' | 'window'): void {
+    if (which === 'heartbeat' && this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    if (which === 'reconnect' && this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
+    if (which === 'window' && this.#windowTimer !== undefined) clearTimeout(this.#windowTimer);
+    if (which === 'heartbeat') this.#heartbeat = undefined;
+    else if (which === 'reconnect') this.#reconnectTimer = undefined;
+    else this.#windowTimer = undefined;
+  }
+
+  #setState(state: ConnectionState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('state', state);
   }
 }
 
-/** Connect and wait until the socket is open. Rejects DISCONNECTED if the server refuses. */
+/** Connect and wait until the session is live. Rejects DISCONNECTED if the server refuses. */
 export async function connect<ServerApi = any, ClientApi = any>(
   url: string,
   opts: ClientOptions<NoInfer<ServerApi>, NoInfer<ClientApi>> = {},

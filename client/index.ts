@@ -8,5 +8,6 @@ export {
   type CloseInfo,
   type ConnectionState,
   type WebSocketConstructor,
+  type ReconnectOptions,
 } from './client.ts';
-export { ErrorCode, RpcError, isRpcError, CloseCode, type CallOptions, type Remote, type Handlers } from '../protocol/index.ts';
+export { ErrorCode, RpcError, isRpcError, CloseCode, type CallOptions, type Remote, type Handlers, type SessionInfo } from '../protocol/index.ts';

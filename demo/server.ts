@@ -40,13 +40,14 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
       },
       whoami: (ctx) => ({ uid: ctx.uid }),
     },
-    onConnect: (uid) => {
+    onConnect: (uid, { resumed }) => {
       server.join(uid, LOBBY);
-      log(`+ ${uid} connected (${server.connectionCount} online)`);
+      log(`+ ${uid} ${resumed ? 'resumed' : 'connected'} (${server.connectionCount} online)`);
     },
-    onDisconnect: (uid, code) => {
+    onDisconnect: (uid, code) => log(`~ ${uid} socket closed (${code}); session kept for resume`),
+    onSessionEnd: (uid) => {
       arena.dequeue(uid);
-      log(`- ${uid} left (close ${code}, ${server.connectionCount} online)`);
+      log(`- ${uid} left (${server.connectionCount} online)`);
     },
     onError: (err, ctx) => log(`! handler ${ctx?.method ?? 'authenticate'} failed: ${String(err)}`),
     http: serveStatic,

@@ -11,6 +11,10 @@ export const CloseCode = {
   REPLACED: 4000,
   /** duplicateLogin 'reject': this uid was already connected (a race the HTTP 409 check missed). Client: do not reconnect. */
   DUPLICATE_LOGIN: 4001,
+  /** The client's heartbeat found the connection dead (set by the client itself). Client: reconnect. */
+  HEARTBEAT_TIMEOUT: 4008,
+  /** The client read too slowly: its send buffer passed the hard limit. Client: reconnect. */
+  OVERLOADED: 4009,
   /** The peer broke the wire format (not msgpack, wrong message shape). Client: do not reconnect blindly. */
   PROTOCOL_ERROR: 4002,
 } as const;

@@ -75,6 +75,26 @@ export interface PeerOptions<C extends InboundCall = InboundCall> {
   onExtension?(method: string, params: unknown[]): void;
   /** Called before a request is dispatched; return an RpcError to refuse it (rate limits…). */
   admit?(method: string): RpcError | undefined;
+  /**
+   * True while the transport is backed up: new outgoing calls fail fast with OVERLOADED
+   * and notifications are dropped (replies still go out: losing one would hang a caller).
+   */
+  congested?(): boolean;
+  /**
+   * Where replies are kept so a call re-sent after a reconnect gets its stored result
+   * instead of running twice (lru-cache fits). Keys come from `replayKey`.
+   */
+  replay?: ReplayStore;
+  /** Key of call `id` in the replay store (e.g. session id + call id). Default: the id. */
+  replayKey?(id: number): string | number;
+  /** Start detached: nothing is sent until attach() (e.g. until a session is confirmed). */
+  detached?: boolean;
+}
+
+/** The part of lru-cache's LRUCache the engine uses. */
+export interface ReplayStore {
+  get(key: string | number): Uint8Array | undefined;
+  set(key: string | number, value: Uint8Array): unknown;
 }
 
 /** Own enumerable entries only: "constructor" or "__proto__" must never reach Object.prototype. */
@@ -86,6 +106,8 @@ export function toMap<V>(source: Record<string, V> | Map<string, V> | undefined)
 }
 
 interface Pending {
+  /** The encoded request, re-sent on attach() after a reconnect. */
+  bytes: Uint8Array;
   resolve(value: unknown): void;
   reject(err: RpcError): void;
   timer: unknown;
@@ -106,6 +128,10 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #outbox: Uint8Array[] = [];
   #flushScheduled = false;
   #closed: RpcError | undefined;
+  #attached: boolean;
+  #everAttached: boolean;
+  /** Set after a re-attach: only then can a request be a re-send. */
+  #resumed = false;
 
   constructor(opts: PeerOptions<C>) {
     this.#opts = opts;
@@ -114,6 +140,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#schemas = toMap(opts.schemas);
     this.#timers = opts.timers ?? defaultTimers;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#attached = this.#everAttached = !opts.detached;
   }
 
   /** Calls from here waiting for a reply. */
@@ -127,6 +154,10 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   get closed(): boolean {
     return this.#closed !== undefined;
   }
+  /** False between detach() and attach(): writes are dropped, state is kept. */
+  get attached(): boolean {
+    return this.#attached;
+  }
 
   // ---- outgoing -------------------------------------------------------------------
 
@@ -134,6 +165,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (this.#outgoing.size >= this.limits.maxOutgoingPending)
       return Promise.reject(new RpcError(ErrorCode.OVERLOADED, `more than ${this.limits.maxOutgoingPending} calls pending`));
+    if (this.#attached && this.#opts.congested?.())
+      return Promise.reject(new RpcError(ErrorCode.OVERLOADED, 'the peer is not reading fast enough'));
     const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(new RpcError(ErrorCode.CANCELLED, 'call aborted before it was sent'));
     const id = this.#allocateId();
@@ -143,9 +176,13 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     } catch {
       return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, 'params could not be encoded'));
     }
+    // The receiver would drop the whole socket (1009) for a larger message; fail this call alone.
+    if (bytes.byteLength > this.limits.maxMessageBytes)
+      return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, `request is ${bytes.byteLength} bytes, over the ${this.limits.maxMessageBytes}-byte limit`));
     return new Promise((resolve, reject) => {
       const timeoutMs = opts?.timeoutMs ?? this.#timeoutMs;
       const pending: Pending = {
+        bytes,
         resolve,
         reject,
         timer: this.#timers.setTimeout(
@@ -164,14 +201,15 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     });
   }
 
-  notify(method: string, params: unknown[]): void {
-    if (this.#closed) return;
-    this.#write(encode([NOTIFICATION, method, params]));
-  }
-
-  /** Send an already-encoded message (e.g. a notification encoded once for many peers). */
+  /** Send an already-encoded message (e.g. encoded once for many peers). Dropped while detached. */
   sendEncoded(bytes: Uint8Array): void {
     if (!this.#closed) this.#write(bytes);
+  }
+
+  /** Fire and forget. At most once: dropped while detached or congested. */
+  notify(method: string, params: unknown[]): void {
+    if (this.#closed || !this.#attached || this.#opts.congested?.()) return;
+    this.#write(encode([NOTIFICATION, method, params]));
   }
 
   #allocateId(): number {
@@ -250,8 +288,14 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
 
   #onRequest(id: number, method: string, params: unknown[]): void {
     if (this.#incoming.has(id)) {
-      this.#violation(new ProtocolViolation(`request id ${id} is already pending`));
+      // After a reconnect the caller re-sends what it has no reply for; this one is still
+      // running and will answer when done. Otherwise a reused id is a broken peer.
+      if (!this.#resumed) this.#violation(new ProtocolViolation(`request id ${id} is already pending`));
       return;
+    }
+    if (this.#resumed && this.#opts.replay) {
+      const stored = this.#opts.replay.get(this.#replayKey(id));
+      if (stored) return this.#write(stored); // ran before the drop: same answer, not run twice
     }
     const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : this.#handlers.get(method);
     if (!handler) return this.#replyError(id, new RpcError(ErrorCode.METHOD_NOT_FOUND, `no method ${method}`));
@@ -308,21 +352,34 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         this.#opts.onHandlerError?.(err, ctx);
         return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, 'result could not be encoded'));
       }
-      return this.#write(bytes);
+      return this.#answer(ctx.id, bytes);
     }
     if (!(outcome instanceof RpcError)) this.#opts.onHandlerError?.(outcome, ctx);
-    this.#replyError(ctx.id, toRpcError(outcome));
+    this.#answer(ctx.id, this.#encodeError(ctx.id, toRpcError(outcome)));
   }
 
-  #replyError(id: number, err: RpcError): void {
-    let wire = err.toWire();
+  /** Send a handler's reply, keeping a copy in the replay store until the caller surely has it. */
+  #answer(id: number, bytes: Uint8Array): void {
+    this.#opts.replay?.set(this.#replayKey(id), bytes);
+    this.#write(bytes);
+  }
+
+  #replayKey(id: number): string | number {
+    return this.#opts.replayKey ? this.#opts.replayKey(id) : id;
+  }
+
+  #encodeError(id: number, err: RpcError): Uint8Array {
     try {
-      this.#reply(id, wire, null);
+      return encode([RESPONSE, id, err.toWire(), null]);
     } catch {
       // error data that can't be encoded: send the code and message alone
-      wire = { code: err.code, message: err.message };
-      this.#reply(id, wire, null);
+      return encode([RESPONSE, id, { code: err.code, message: err.message }, null]);
     }
+  }
+
+  /** Refusals (unknown method, limits, bad params) are not stored: re-running them is harmless. */
+  #replyError(id: number, err: RpcError): void {
+    if (!this.#closed) this.#write(this.#encodeError(id, err));
   }
 
   #reply(id: number, error: WireError | null, result: unknown): void {
@@ -363,6 +420,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   // Messages written in the same tick go out as one frame: replies to a pipelined burst
   // cost one WebSocket message instead of one each.
   #write(bytes: Uint8Array): void {
+    if (!this.#attached) return; // nothing is lost: requests are re-sent, replies replayed
     this.#outbox.push(bytes);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -383,6 +441,44 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#flush();
   }
 
+  // ---- reconnect ------------------------------------------------------------------
+
+  /**
+   * The transport dropped but the session may resume: keep pending calls (their deadlines
+   * still run) and running handlers; drop writes until attach().
+   */
+  detach(): void {
+    this.#attached = false;
+    this.#outbox = [];
+  }
+
+  /**
+   * A transport is (back) in place for this session: re-send every call still waiting for
+   * a reply, in id order. The callee answers re-sent calls from its replay store or its
+   * running handler, so none runs twice. `preamble` goes out first.
+   */
+  attach(preamble?: Uint8Array): void {
+    if (this.#closed || this.#attached) return;
+    this.#attached = true;
+    if (this.#everAttached) this.#resumed = true;
+    this.#everAttached = true;
+    // The preamble (e.g. the session confirmation) must precede the re-sent calls, so
+    // the other side knows it resumed before it sees them.
+    if (preamble) this.#write(preamble);
+    for (const p of this.#outgoing.values()) this.#write(p.bytes);
+  }
+
+  /**
+   * The session is gone but this peer will serve a new one: pending calls reject with
+   * `reason`, running handlers are aborted, and the next attach() starts fresh.
+   */
+  reset(reason: RpcError): void {
+    this.#failAll(reason);
+    this.#attached = false;
+    this.#everAttached = false;
+    this.#resumed = false;
+  }
+
   // ---- teardown -------------------------------------------------------------------
 
   /**
@@ -393,6 +489,10 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   close(reason: RpcError = new RpcError(ErrorCode.DISCONNECTED, 'connection closed')): void {
     if (this.#closed) return;
     this.#closed = reason;
+    this.#failAll(reason);
+  }
+
+  #failAll(reason: RpcError): void {
     this.#outbox = [];
     const outgoing = [...this.#outgoing.keys()];
     for (const id of outgoing) this.#settle(id)!.reject(reason);

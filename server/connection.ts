@@ -1,48 +1,106 @@
-// One live WebSocket: the uid it belongs to and the call engine speaking over it.
+// One player's session: the uid, the call engine, and the WebSocket it currently speaks
+// over. The socket may drop and a new one take its place within the resume window; the
+// engine (pending calls both ways, running handlers) lives on across that.
 
-import { RpcPeer, type PeerOptions } from '../protocol/index.ts';
+import { CloseCode, RpcPeer, type PeerOptions } from '../protocol/index.ts';
 import type { ServerContext } from './context.ts';
 import type { UwsSocket } from './uws.ts';
 
 /** What uWebSockets.js keeps per socket (its "user data"). */
 export interface SocketData {
   uid: string;
+  /** Session the client asked to resume (from `?sid=`), if any. */
+  resumeSid?: string;
   conn?: Connection;
+}
+
+export interface BackpressureLimits {
+  /** Buffered bytes past which calls fail OVERLOADED and notifications are dropped. */
+  softBytes: number;
+  /** Buffered bytes past which the client is disconnected (CloseCode.OVERLOADED). */
+  hardBytes: number;
 }
 
 export class Connection {
   readonly peer: RpcPeer<ServerContext>;
-  /** Set once uWebSockets.js has reported the close; the socket must not be touched after. */
-  #closed = false;
+  #ws: UwsSocket<SocketData> | undefined;
+  #expiry: ReturnType<typeof setTimeout> | undefined;
+  /** Set when the server itself closes the socket: the session ends with it. */
+  ending = false;
+  /** Notifications dropped because this client read too slowly. */
+  droppedNotifications = 0;
 
   constructor(
     readonly uid: string,
-    readonly ws: UwsSocket<SocketData>,
-    peerOptions: Omit<PeerOptions<ServerContext>, 'send'>,
+    /** Session id the client presents to resume after a drop. */
+    readonly sid: string,
+    ws: UwsSocket<SocketData>,
+    readonly backpressure: BackpressureLimits,
+    peerOptions: Omit<PeerOptions<ServerContext>, 'send' | 'congested'>,
   ) {
-    this.peer = new RpcPeer<ServerContext>({ ...peerOptions, send: (frame) => this.#send(frame) });
+    this.#ws = ws;
+    this.peer = new RpcPeer<ServerContext>({
+      ...peerOptions,
+      send: (frame) => this.#send(frame),
+      congested: () => this.bufferedAmount > this.backpressure.softBytes,
+    });
   }
 
-  get closed(): boolean {
-    return this.#closed;
+  get ws(): UwsSocket<SocketData> | undefined {
+    return this.#ws;
+  }
+
+  /** True while a socket is attached (false during the resume window). */
+  get online(): boolean {
+    return this.#ws !== undefined;
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws ? this.#ws.getBufferedAmount() : 0;
   }
 
   #send(frame: Uint8Array): void {
-    if (this.#closed) return;
+    const ws = this.#ws;
+    if (!ws) return;
+    if (ws.getBufferedAmount() > this.backpressure.hardBytes) {
+      this.end(CloseCode.OVERLOADED, 'client reads too slowly');
+      return;
+    }
     // Cork: the flush runs outside uWebSockets.js' own callbacks, where an uncorked
     // send costs a syscall of its own.
-    this.ws.cork(() => this.ws.send(frame, true));
+    ws.cork(() => ws.send(frame, true));
   }
 
-  /** Close the socket with a code (the close handler then tears the peer down). */
+  /** Close the socket and end the session (the close handler tears it down). */
   end(code: number, reason: string): void {
-    if (this.#closed) return;
+    this.ending = true;
+    const ws = this.#ws;
+    if (!ws) return;
     this.peer.flush();
-    this.ws.end(code, reason);
+    ws.end(code, reason);
   }
 
-  /** Called from the uWebSockets.js close handler. */
-  markClosed(): void {
-    this.#closed = true;
+  /** A new socket took over this session; `preamble` is sent before the re-sent calls. */
+  attach(ws: UwsSocket<SocketData>, preamble: Uint8Array): void {
+    this.cancelExpiry();
+    this.#ws = ws;
+    this.peer.attach(preamble);
+  }
+
+  /** The socket closed (uWebSockets.js close handler): it must not be touched after. */
+  detach(): void {
+    this.#ws = undefined;
+    this.peer.detach();
+  }
+
+  /** End the session unless a socket attaches within `ms`. */
+  expireIn(ms: number, onExpire: () => void): void {
+    this.cancelExpiry();
+    this.#expiry = setTimeout(onExpire, ms);
+  }
+
+  cancelExpiry(): void {
+    if (this.#expiry) clearTimeout(this.#expiry);
+    this.#expiry = undefined;
   }
 }

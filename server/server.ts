@@ -22,7 +22,9 @@ import {
 } from '../protocol/index.ts';
 import { LocalAdapter, type ClusterAdapter, type LocalNode } from './adapter.ts';
 import { gather, type Outcome } from './callMany.ts';
-import { Connection, type SocketData } from './connection.ts';
+import { Connection, type BackpressureLimits, type SocketData } from './connection.ts';
+import { ReplayCache } from './replayCache.ts';
+import { SESSION, PING, PONG, newSessionId, type SessionInfo } from './session.ts';
 import { ServerContext } from './context.ts';
 import { Rooms, roomTopic } from './rooms.ts';
 import { VOLLEY_PROTOCOL, readUpgradeRequest, type UpgradeRequest } from './upgradeRequest.ts';
@@ -57,12 +59,32 @@ export interface ServerOptions<ServerApi, ClientApi> {
   limits?: Partial<Limits>;
   /** URL pattern WebSocket upgrades are accepted on. Default '/*'. */
   path?: string;
-  /** Seconds of silence before uWebSockets.js drops a socket (it pings before that). Default 60. */
+  /**
+   * Seconds of silence before a socket is declared dead and dropped. uWebSockets.js pings
+   * idle sockets before that, and clients' `$ping` heartbeats count as traffic. Default 30;
+   * uWebSockets.js rounds it to multiples of 4 s.
+   */
   idleTimeoutSec?: number;
+  /**
+   * How long a session outlives a dropped socket, ms. A client that reconnects within it
+   * keeps its rooms and its pending calls both ways complete exactly once. 0 disables
+   * resume. Default 30 000.
+   */
+  resumeWindowMs?: number;
+  /** Heartbeat interval the server advises clients to use, ms. Default 10 000. */
+  heartbeatMs?: number;
+  /** Slow-reader limits on each socket's send buffer. Default soft 1 MiB, hard 8 MiB. */
+  backpressure?: Partial<BackpressureLimits>;
+  /** The replay store: results of completed calls kept for re-sent calls. Default: bounded LRU. */
+  replay?: { maxEntries?: number; maxBytes?: number };
   /** Cluster seam; default: this process alone. */
   adapter?: ClusterAdapter;
-  onConnect?(uid: string): void;
+  /** A socket opened for uid: a new session (`resumed` false) or a resumed one. */
+  onConnect?(uid: string, info: { resumed: boolean }): void;
+  /** uid's socket closed. The session may still resume (see onSessionEnd). */
   onDisconnect?(uid: string, code: number, reason: string): void;
+  /** uid's session ended: it closed on purpose, was replaced, or the resume window passed. */
+  onSessionEnd?(uid: string): void;
   /** A handler threw a non-RpcError (the client got INTERNAL), or authenticate threw. */
   onError?(err: unknown, ctx?: ServerContext<ClientApi>): void;
   /** Register extra HTTP routes on the app (static files, health checks). */
@@ -90,6 +112,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #port = 0;
   #closing: Promise<void> | undefined;
   #allClosed: (() => void) | undefined;
+  #replay: ReplayCache;
+  #backpressure: BackpressureLimits;
+  #resumeWindowMs: number;
 
   constructor(opts: ServerOptions<ServerApi, ClientApi>) {
     if (!isNativeUws) console.warn('[volley] uWebSockets.js native binary not loaded: running on the slow JS fallback');
@@ -98,14 +123,18 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.#handlers = toMap(opts.handlers as unknown as Record<string, AnyHandler>);
     this.#schemas = toMap(opts.schemas as Record<string, ParamsSchema> | undefined);
     this.#adapter = opts.adapter ?? new LocalAdapter();
+    this.#resumeWindowMs = opts.resumeWindowMs ?? 30_000;
+    this.#backpressure = { softBytes: 1024 * 1024, hardBytes: 8 * 1024 * 1024, ...opts.backpressure };
+    this.#replay = new ReplayCache({ ttlMs: Math.max(1, this.#resumeWindowMs), ...opts.replay });
     this.app = uws.App();
     this.app.ws<SocketData>(opts.path ?? '/*', {
       maxPayloadLength: this.limits.maxMessageBytes,
-      idleTimeout: opts.idleTimeoutSec ?? 60,
+      idleTimeout: opts.idleTimeoutSec ?? 30,
       sendPingsAutomatically: true,
       // uWebSockets.js drops sends past maxBackpressure; a dropped reply would hang a
-      // caller, so a reader that far behind is disconnected instead.
-      maxBackpressure: 16 * 1024 * 1024,
+      // caller, so a reader that far behind is disconnected instead. Our own hard limit
+      // (checked before each send) normally trips first.
+      maxBackpressure: this.#backpressure.hardBytes * 2,
       closeOnBackpressureLimit: 1,
       upgrade: (res, req, context) => this.#upgrade(res, req, context),
       open: (ws) => this.#open(ws),
@@ -161,10 +190,12 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
         if (aborted) return;
         if (typeof uid !== 'string' || uid.length === 0) return refuse('401 Unauthorized', 'authentication failed');
         if (this.#closing) return refuse('503 Service Unavailable', 'server is shutting down');
-        if (this.#opts.duplicateLogin === 'reject' && this.#conns.has(uid))
+        const resumeSid = info.query.get('sid') ?? undefined;
+        const existing = this.#conns.get(uid);
+        if (this.#opts.duplicateLogin === 'reject' && existing && existing.sid !== resumeSid)
           return refuse('409 Conflict', 'this uid is already connected');
         const protocol = offered.split(',').some((p) => p.trim() === VOLLEY_PROTOCOL) ? VOLLEY_PROTOCOL : '';
-        res.cork(() => res.upgrade<SocketData>({ uid }, key, protocol, extensions, context));
+        res.cork(() => res.upgrade<SocketData>({ uid, resumeSid }, key, protocol, extensions, context));
       },
       (err) => {
         this.#reportError(err);
@@ -177,6 +208,18 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     const data = ws.getUserData();
     const uid = data.uid;
     const existing = this.#conns.get(uid);
+    if (existing && data.resumeSid === existing.sid && this.#resumeWindowMs > 0) {
+      // The same session comes back: take over from the old socket (if the server has not
+      // noticed yet that it died) and re-send what is pending both ways.
+      const old = existing.ws;
+      existing.detach();
+      if (old) old.end(CloseCode.REPLACED, 'resumed on a newer socket');
+      data.conn = existing;
+      existing.attach(ws, this.#sessionMessage(existing, true));
+      this.#subscribeRooms(uid, ws);
+      this.#opts.onConnect?.(uid, { resumed: true });
+      return;
+    }
     if (existing) {
       if (this.#opts.duplicateLogin === 'reject') {
         // Two upgrades for one uid raced past the 409 check; the later one loses.
@@ -186,8 +229,10 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       // Detach first so its close handler leaves the uid's rooms and presence alone.
       this.#conns.delete(uid);
       existing.end(CloseCode.REPLACED, 'replaced by a newer login');
+      this.#endSession(existing);
     }
-    const conn = new Connection(uid, ws, {
+    const sid = newSessionId();
+    const conn: Connection = new Connection(uid, sid, ws, this.#backpressure, {
       handlers: this.#handlers,
       schemas: this.#schemas,
       timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
@@ -195,12 +240,34 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       createContext: (id, method) => new ServerContext<ClientApi>(id, method, uid, this),
       onViolation: (v) => conn.end(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120)),
       onHandlerError: (err, ctx) => this.#reportError(err, ctx),
+      onExtension: (method) => {
+        if (method === PING) conn.peer.notify(PONG, []);
+      },
+      replay: this.#resumeWindowMs > 0 ? this.#replay : undefined,
+      replayKey: (id) => `${sid}:${id}`,
     });
     data.conn = conn;
     this.#conns.set(uid, conn);
-    for (const room of this.rooms.roomsOf(uid)) ws.subscribe(roomTopic(room));
+    this.#subscribeRooms(uid, ws);
+    conn.peer.sendEncoded(this.#sessionMessage(conn, false));
     if (!existing) void this.#safe(() => this.#adapter.register(uid));
-    this.#opts.onConnect?.(uid);
+    this.#opts.onConnect?.(uid, { resumed: false });
+  }
+
+  #subscribeRooms(uid: string, ws: UwsSocket<SocketData>): void {
+    for (const room of this.rooms.roomsOf(uid)) ws.subscribe(roomTopic(room));
+  }
+
+  /** `$session`: tells the client its session id (to resume with) and the timings to keep. */
+  #sessionMessage(conn: Connection, resumed: boolean): Uint8Array {
+    const info: SessionInfo = {
+      sid: conn.sid,
+      resumed,
+      resumeWindowMs: this.#resumeWindowMs,
+      heartbeatMs: this.#opts.heartbeatMs ?? 10_000,
+      maxMessageBytes: this.limits.maxMessageBytes,
+    };
+    return encode([NOTIFICATION, SESSION, [info]]);
   }
 
   #message(ws: UwsSocket<SocketData>, data: ArrayBuffer, isBinary: boolean): void {
@@ -215,14 +282,29 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   #close(ws: UwsSocket<SocketData>, code: number, reason: ArrayBuffer): void {
     const conn = ws.getUserData().conn;
-    if (!conn) return; // refused duplicate: never registered
-    conn.markClosed();
-    conn.peer.close(new RpcError(ErrorCode.DISCONNECTED, `${conn.uid} disconnected`));
-    if (this.#conns.get(conn.uid) !== conn) return; // replaced: the uid lives on
-    this.#conns.delete(conn.uid);
-    this.rooms.leaveAll(conn.uid);
-    void this.#safe(() => this.#adapter.unregister(conn.uid));
+    if (!conn || conn.ws !== ws) return; // refused duplicate, or a socket a resume superseded
+    conn.detach();
     this.#opts.onDisconnect?.(conn.uid, code, Buffer.from(reason).toString());
+    if (this.#conns.get(conn.uid) !== conn) return; // replaced: the uid lives on
+    // A deliberate close (by the client: 1000/1001, or by us) ends the session now; a
+    // dropped socket keeps it for the resume window.
+    if (conn.ending || code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || this.#resumeWindowMs <= 0 || this.#closing) {
+      this.#endSession(conn);
+    } else {
+      conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn));
+    }
+  }
+
+  /** Session over: pending calls both ways reject DISCONNECTED, rooms and presence go. */
+  #endSession(conn: Connection): void {
+    conn.cancelExpiry();
+    conn.peer.close(new RpcError(ErrorCode.DISCONNECTED, `${conn.uid} disconnected`));
+    if (this.#conns.get(conn.uid) === conn) {
+      this.#conns.delete(conn.uid);
+      this.rooms.leaveAll(conn.uid);
+      void this.#safe(() => this.#adapter.unregister(conn.uid));
+    }
+    this.#opts.onSessionEnd?.(conn.uid);
     if (this.#conns.size === 0) this.#allClosed?.();
   }
 
@@ -271,13 +353,12 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /** Add uid to a room. Membership belongs to the uid and survives a replacing login. */
   join(uid: string, room: string): void {
-    if (this.rooms.join(uid, room)) this.#conns.get(uid)?.ws.subscribe(roomTopic(room));
+    if (this.rooms.join(uid, room)) this.#conns.get(uid)?.ws?.subscribe(roomTopic(room));
   }
 
   leave(uid: string, room: string): void {
     if (!this.rooms.leave(uid, room)) return;
-    const conn = this.#conns.get(uid);
-    if (conn && !conn.closed) conn.ws.unsubscribe(roomTopic(room));
+    this.#conns.get(uid)?.ws?.unsubscribe(roomTopic(room));
   }
 
   members(room: string): string[] {
@@ -293,17 +374,26 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   // ---- presence -----------------------------------------------------------------------
 
+  /** True while uid has a session here: connected, or dropped but within the resume window. */
   isConnected(uid: string): boolean {
     return this.#conns.has(uid);
+  }
+
+  /** True while uid has a live socket here. */
+  isOnline(uid: string): boolean {
+    return this.#conns.get(uid)?.online ?? false;
   }
 
   uids(): string[] {
     return [...this.#conns.keys()];
   }
 
-  /** Close uid's socket here (pending calls both ways reject DISCONNECTED). */
+  /** Close uid's socket and end its session (pending calls both ways reject DISCONNECTED). */
   disconnect(uid: string, code: number = CloseCode.NORMAL, reason = 'disconnected by server'): void {
-    this.#conns.get(uid)?.end(code, reason);
+    const conn = this.#conns.get(uid);
+    if (!conn) return;
+    conn.end(code, reason);
+    if (!conn.online) this.#endSession(conn); // within the resume window: no socket to close
   }
 
   // ---- shutdown -----------------------------------------------------------------------
@@ -325,7 +415,10 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       await new Promise((r) => setTimeout(r, CLOSE_POLL_MS));
     if (this.#conns.size > 0) {
       const allClosed = new Promise<void>((r) => (this.#allClosed = r));
-      for (const conn of [...this.#conns.values()]) conn.end(CloseCode.GOING_AWAY, 'server shutting down');
+      for (const conn of [...this.#conns.values()]) {
+        conn.end(CloseCode.GOING_AWAY, 'server shutting down');
+        if (!conn.online) this.#endSession(conn);
+      }
       await allClosed;
     }
     await this.#adapter.close();
