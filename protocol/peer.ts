@@ -206,9 +206,16 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (!this.#closed) this.#write(bytes);
   }
 
+  /** Notifications dropped because the transport was congested or detached. */
+  droppedNotifications = 0;
+
   /** Fire and forget. At most once: dropped while detached or congested. */
   notify(method: string, params: unknown[]): void {
-    if (this.#closed || !this.#attached || this.#opts.congested?.()) return;
+    if (this.#closed) return;
+    if (!this.#attached || this.#opts.congested?.()) {
+      this.droppedNotifications++;
+      return;
+    }
     this.#write(encode([NOTIFICATION, method, params]));
   }
 

@@ -27,8 +27,12 @@ export class Connection {
   #expiry: ReturnType<typeof setTimeout> | undefined;
   /** Set when the server itself closes the socket: the session ends with it. */
   ending = false;
-  /** Notifications dropped because this client read too slowly. */
-  droppedNotifications = 0;
+  /** Set on every message received; the heartbeat sweep clears it. */
+  seen = true;
+  /** Sweeps in a row that found no message. */
+  missedSweeps = 0;
+  /** The client keeps Volley heartbeats ($ping); only then does the sweep judge it. */
+  heartbeats = false;
 
   constructor(
     readonly uid: string,

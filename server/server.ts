@@ -60,9 +60,9 @@ export interface ServerOptions<ServerApi, ClientApi> {
   /** URL pattern WebSocket upgrades are accepted on. Default '/*'. */
   path?: string;
   /**
-   * Seconds of silence before a socket is declared dead and dropped. uWebSockets.js pings
-   * idle sockets before that, and clients' `$ping` heartbeats count as traffic. Default 30;
-   * uWebSockets.js rounds it to multiples of 4 s.
+   * Seconds of silence before uWebSockets.js declares a socket dead (it pings idle sockets
+   * before that). The backstop for clients without Volley heartbeats. Default 60; it
+   * rounds to multiples of 4 s.
    */
   idleTimeoutSec?: number;
   /**
@@ -73,6 +73,12 @@ export interface ServerOptions<ServerApi, ClientApi> {
   resumeWindowMs?: number;
   /** Heartbeat interval the server advises clients to use, ms. Default 10 000. */
   heartbeatMs?: number;
+  /**
+   * A client that keeps heartbeats but sends nothing for this long is dropped (its session
+   * then waits out the resume window). Default 2.5 × heartbeatMs. Clients that never send
+   * `$ping` are judged by idleTimeoutSec alone.
+   */
+  heartbeatTimeoutMs?: number;
   /** Slow-reader limits on each socket's send buffer. Default soft 1 MiB, hard 8 MiB. */
   backpressure?: Partial<BackpressureLimits>;
   /** The replay store: results of completed calls kept for re-sent calls. Default: bounded LRU. */
@@ -115,6 +121,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #replay: ReplayCache;
   #backpressure: BackpressureLimits;
   #resumeWindowMs: number;
+  #heartbeatMs: number;
+  #sweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: ServerOptions<ServerApi, ClientApi>) {
     if (!isNativeUws) console.warn('[volley] uWebSockets.js native binary not loaded: running on the slow JS fallback');
@@ -124,12 +132,13 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.#schemas = toMap(opts.schemas as Record<string, ParamsSchema> | undefined);
     this.#adapter = opts.adapter ?? new LocalAdapter();
     this.#resumeWindowMs = opts.resumeWindowMs ?? 30_000;
+    this.#heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.#backpressure = { softBytes: 1024 * 1024, hardBytes: 8 * 1024 * 1024, ...opts.backpressure };
     this.#replay = new ReplayCache({ ttlMs: Math.max(1, this.#resumeWindowMs), ...opts.replay });
     this.app = uws.App();
     this.app.ws<SocketData>(opts.path ?? '/*', {
       maxPayloadLength: this.limits.maxMessageBytes,
-      idleTimeout: opts.idleTimeoutSec ?? 30,
+      idleTimeout: opts.idleTimeoutSec ?? 60,
       sendPingsAutomatically: true,
       // uWebSockets.js drops sends past maxBackpressure; a dropped reply would hang a
       // caller, so a reader that far behind is disconnected instead. Our own hard limit
@@ -162,6 +171,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
         if (!socket) return reject(new Error(`could not listen on ${host ?? '*'}:${port}`));
         this.#listenSocket = socket;
         this.#port = uws.us_socket_local_port(socket as never);
+        this.#startSweep();
         resolve(this.#port);
       };
       if (host) this.app.listen(host, port, done);
@@ -241,7 +251,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       onViolation: (v) => conn.end(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120)),
       onHandlerError: (err, ctx) => this.#reportError(err, ctx),
       onExtension: (method) => {
-        if (method === PING) conn.peer.notify(PONG, []);
+        if (method !== PING) return;
+        conn.heartbeats = true;
+        conn.peer.notify(PONG, []);
       },
       replay: this.#resumeWindowMs > 0 ? this.#replay : undefined,
       replayKey: (id) => `${sid}:${id}`,
@@ -273,6 +285,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #message(ws: UwsSocket<SocketData>, data: ArrayBuffer, isBinary: boolean): void {
     const conn = ws.getUserData().conn;
     if (!conn) return;
+    conn.seen = true;
     if (!isBinary) {
       conn.end(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
       return;
@@ -407,7 +420,32 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     return (this.#closing ??= this.#shutdown(opts.graceMs ?? 5000));
   }
 
+  /**
+   * One timer for all connections: a socket whose client keeps heartbeats but was silent
+   * for heartbeatTimeoutMs is dropped (its session keeps the resume window). Cheaper than
+   * a timer per socket, and finer-grained than uWebSockets.js' 4-second idle timeout.
+   */
+  #startSweep(): void {
+    const interval = this.#heartbeatMs;
+    if (!(interval > 0) || this.#sweep) return;
+    const maxMissed = Math.max(1, Math.ceil((this.#opts.heartbeatTimeoutMs ?? interval * 2.5) / interval));
+    this.#sweep = setInterval(() => {
+      for (const conn of this.#conns.values()) {
+        if (!conn.online || !conn.heartbeats) continue;
+        if (conn.seen) {
+          conn.seen = false;
+          conn.missedSweeps = 0;
+        } else if (++conn.missedSweeps >= maxMissed) {
+          conn.ws!.close(); // abrupt: the session stays resumable
+        }
+      }
+    }, interval);
+    this.#sweep.unref?.();
+  }
+
   async #shutdown(graceMs: number): Promise<void> {
+    if (this.#sweep) clearInterval(this.#sweep);
+    this.#sweep = undefined;
     if (this.#listenSocket) uws.us_listen_socket_close(this.#listenSocket);
     this.#listenSocket = undefined;
     const deadline = Date.now() + graceMs;

@@ -1,0 +1,109 @@
+// A loopback TCP proxy for fault tests: sits between WebSocket clients and the server and
+// can delay, freeze (stop delivering, like a dead mobile link with no FIN) or cut
+// connections (destroy both sides mid-stream).
+
+import net from 'node:net';
+
+interface Pair {
+  client: net.Socket;
+  upstream: net.Socket;
+  frozen: boolean;
+}
+
+export interface ProxyOptions {
+  /** Extra delay per chunk in each direction, ms (random in [0, delayMs]). */
+  delayMs?: number;
+}
+
+export class TcpProxy {
+  readonly pairs = new Set<Pair>();
+  cuts = 0;
+  #server: net.Server;
+  #port = 0;
+
+  private constructor(
+    readonly targetPort: number,
+    readonly opts: ProxyOptions,
+  ) {
+    this.#server = net.createServer((client) => this.#accept(client));
+  }
+
+  static async start(targetPort: number, opts: ProxyOptions = {}): Promise<TcpProxy> {
+    const p = new TcpProxy(targetPort, opts);
+    await new Promise<void>((r) => p.#server.listen(0, '127.0.0.1', r));
+    p.#port = (p.#server.address() as net.AddressInfo).port;
+    return p;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.#port}/`;
+  }
+
+  #accept(client: net.Socket): void {
+    const upstream = net.connect(this.targetPort, '127.0.0.1');
+    const pair: Pair = { client, upstream, frozen: false };
+    this.pairs.add(pair);
+    const forward = (from: net.Socket, to: net.Socket) => {
+      from.on('data', (chunk) => {
+        if (pair.frozen) return; // swallowed: the other side sees silence
+        const delay = this.opts.delayMs ? Math.random() * this.opts.delayMs : 0;
+        if (delay === 0) to.write(chunk);
+        else {
+          // Keep order: pause the source until this chunk is written.
+          from.pause();
+          setTimeout(() => {
+            if (!to.destroyed && !pair.frozen) to.write(chunk);
+            from.resume();
+          }, delay);
+        }
+      });
+    };
+    forward(client, upstream);
+    forward(upstream, client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      this.pairs.delete(pair);
+    };
+    client.on('close', close).on('error', close);
+    upstream.on('close', close).on('error', close);
+  }
+
+  /** Stop delivering on every current connection (no FIN, no RST: just silence). */
+  freeze(): void {
+    for (const p of this.pairs) p.frozen = true;
+  }
+
+  /** Cut every current connection abruptly. */
+  cutAll(): void {
+    for (const p of [...this.pairs]) this.#cut(p);
+  }
+
+  /** Cut one random current connection; returns false if there is none. */
+  cutRandom(): boolean {
+    const all = [...this.pairs];
+    if (all.length === 0) return false;
+    this.#cut(all[Math.floor(Math.random() * all.length)]!);
+    return true;
+  }
+
+  #cut(p: Pair): void {
+    this.cuts++;
+    p.client.resetAndDestroy();
+    p.upstream.resetAndDestroy();
+    this.pairs.delete(p);
+  }
+
+  async close(): Promise<void> {
+    for (const p of [...this.pairs]) {
+      p.client.destroy();
+      p.upstream.destroy();
+    }
+    this.pairs.clear();
+    await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+}
