@@ -1,5 +1,6 @@
 // Shared test fixtures: a real Volley server on port 0 and real ws clients.
 
+import net from 'node:net';
 import WebSocket from 'ws';
 import { createServer, type ServerOptions, type VolleyServer } from '../server/index.ts';
 import { connect, VolleyClient, type ClientOptions } from '../client/index.ts';
@@ -18,13 +19,14 @@ export interface Harness<S, C> {
 /** Start a server on 127.0.0.1:0. Unless given, authenticate accepts token "u:<uid>" as uid. */
 export async function startServer<S = any, C = any>(
   opts: Partial<ServerOptions<NoInfer<S>, NoInfer<C>>> & Pick<ServerOptions<NoInfer<S>, NoInfer<C>>, 'handlers'>,
+  listenPort = 0,
 ): Promise<Harness<S, C>> {
   const server = createServer<S, C>({
     authenticate: (req) => (req.token?.startsWith('u:') ? req.token.slice(2) : null),
     onError: () => {},
     ...opts,
   });
-  const port = await server.listen(0, '127.0.0.1');
+  const port = await server.listen(listenPort, '127.0.0.1');
   const url = `ws://127.0.0.1:${port}/`;
   const clients: VolleyClient<S, C>[] = [];
   return {
@@ -41,6 +43,18 @@ export async function startServer<S = any, C = any>(
       await server.close({ graceMs: 100 });
     },
   };
+}
+
+/** A port that was free a moment ago (for tests that must restart a server on the same port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** Resolve after `ms`. */

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { startServer, until, rejectsCode, sleep } from './helpers.ts';
+import { startServer, until, rejectsCode, sleep, freePort } from './helpers.ts';
+import { createServer } from '../server/index.ts';
 
 t.test('a call pending when the socket drops completes after the reconnect, and runs once', async (t) => {
   let runs = 0;
@@ -97,14 +98,36 @@ t.test('a deliberate close ends the session at once', async (t) => {
   await rejectsCode(c.server.anything(), 'DISCONNECTED');
 });
 
-t.test('graceful server close: clients see 1001 and reconnect to the next server', async (t) => {
-  const h = await startServer({ handlers: { ping: () => 'pong' } });
+t.test('graceful restart: in-flight calls finish, clients see 1001 and reconnect to the next server', async (t) => {
+  let release!: () => void;
+  // A fixed port, as in production: uWebSockets.js sets SO_REUSEADDR only when the port
+  // is not 0, and without it the restarted server could not bind past TIME_WAIT sockets.
+  const port = await freePort();
+  const h = await startServer({ handlers: { slow: () => new Promise((r) => (release = () => r('finished'))) } }, port);
   const c = await h.client('gus', { reconnect: { initialDelayMs: 20, maxDelayMs: 100 } });
+  t.teardown(() => c.close());
   const codes: number[] = [];
+  const opens: boolean[] = [];
   c.on('close', (i) => codes.push(i.code));
-  await h.server.close({ graceMs: 100 });
-  await until(() => codes.length === 1, 2000, 'close event');
-  t.equal(codes[0], 1001);
-  t.equal(c.state, 'reconnecting');
-  c.close();
+  c.on('open', (o) => opens.push(o.resumed));
+  const inflight = c.server.slow();
+  await until(() => release !== undefined, 2000, 'handler started');
+  const closing = h.server.close({ graceMs: 5000 });
+  await sleep(50);
+  t.equal(codes.length, 0, 'sockets stay open while a handler runs');
+  release();
+  t.equal(await inflight, 'finished', 'the in-flight call got its result');
+  await closing;
+  await until(() => codes.length > 0, 2000, 'close event');
+  t.equal(codes[0], 1001, 'closed with GOING_AWAY');
+  // The next server process comes up on the same port; the client finds it by itself.
+  const next = createServer({
+    authenticate: (req) => req.token?.slice(2),
+    handlers: { ping: () => 'pong from the new server' },
+  });
+  await next.listen(port, '127.0.0.1');
+  t.teardown(() => next.close({ graceMs: 10 }));
+  await until(() => c.state === 'open', 5000, 'reconnect to the new server');
+  t.same(opens, [false], 'a new session (the old server took its sessions with it)');
+  t.equal(await c.server.ping(), 'pong from the new server');
 });
