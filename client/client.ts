@@ -126,6 +126,8 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #lastReceived = 0;
   #closing = false;
+  /** Counts sessions, so replay keys of an old session never match a new one's ids. */
+  #epoch = 0;
 
   constructor(url: string, opts: ClientOptions<ServerApi, ClientApi> = {}) {
     super();
@@ -149,8 +151,10 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
       onExtension: (method, params) => {
         if (method === SESSION && isSessionInfo(params[0])) this.#onSession(params[0]);
       },
-      // Replies the server may ask for again after a resume (calls it re-sends).
-      replay: new ReplayMap(1024),
+      // Replies the server may ask for again after a resume (calls it re-sends). Keys
+      // carry the session epoch: a new session's ids start again at 0.
+      replay: new ReplayMap(4096),
+      replayKey: (id) => this.#epoch * 0x1_0000_0000 + id,
       // Nothing goes out until the server confirms the session ($session).
       detached: true,
     });
@@ -254,6 +258,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     if (!resumed && this.#session) {
       // The server no longer knows our session: what was pending is lost with it.
       this.peer.reset(new RpcError(ErrorCode.DISCONNECTED, 'session expired before the reconnect'));
+      this.#epoch++;
     }
     this.#session = info;
     this.peer.limits.maxMessageBytes = info.maxMessageBytes;
@@ -297,6 +302,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
         this.#windowTimer = undefined;
         this.#session = undefined;
         this.peer.reset(new RpcError(ErrorCode.DISCONNECTED, 'not reconnected within the resume window'));
+        this.#epoch++;
       }, this.#session.resumeWindowMs);
     }
     const delayMs = backoffDelay(this.#attempt++, opts);

@@ -17,6 +17,8 @@ import {
   type Message,
 } from './messages.ts';
 import { checkParams, type ParamsSchema } from './schema.ts';
+import { ACK } from './session.ts';
+import { ACK_EVERY, UnackedReplies } from './unacked.ts';
 import type { CallOptions } from './contract.ts';
 
 export interface Timers {
@@ -32,6 +34,8 @@ const defaultTimers: Timers = {
 /** Context handed to a handler. Transports subclass it to add uid, server, client… */
 export class InboundCall {
   #controller: AbortController | undefined;
+  /** @internal Which socket (attach count) the call arrived on. */
+  socketEpoch = 0;
   constructor(
     /** Request id, or -1 for a notification. */
     readonly id: number,
@@ -82,9 +86,14 @@ export interface PeerOptions<C extends InboundCall = InboundCall> {
   congested?(): boolean;
   /**
    * Where replies are kept so a call re-sent after a reconnect gets its stored result
-   * instead of running twice (lru-cache fits). Keys come from `replayKey`.
+   * instead of running twice (lru-cache fits). Keys come from `replayKey`. Replies go
+   * there only when they may have been lost: sent on a socket that dropped before the
+   * peer acknowledged them (`$ack`), or finished while no socket was attached.
+   * Without a store the peer does not take part in resume.
    */
   replay?: ReplayStore;
+  /** Most replies kept waiting for the peer's `$ack` per socket. Default 16 384. */
+  maxUnacked?: number;
   /** Key of call `id` in the replay store (e.g. session id + call id). Default: the id. */
   replayKey?(id: number): string | number;
   /** Start detached: nothing is sent until attach() (e.g. until a session is confirmed). */
@@ -130,6 +139,14 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #closed: RpcError | undefined;
   #attached: boolean;
   #everAttached: boolean;
+  /** Replies sent on this socket not yet acknowledged; only once the peer has shown it acks. */
+  #unacked: UnackedReplies | undefined;
+  #peerAcks = false;
+  /** Responses received on this socket, and how many of them we last acknowledged. */
+  #received = 0;
+  #ackedReceived = 0;
+  /** Counts attach() calls: tells a call that arrived on an earlier socket. */
+  #socketEpoch = 0;
   /** Set after a re-attach: only then can a request be a re-send. */
   #resumed = false;
 
@@ -141,6 +158,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#timers = opts.timers ?? defaultTimers;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#attached = this.#everAttached = !opts.detached;
+    if (opts.replay) this.#unacked = new UnackedReplies(opts.maxUnacked ?? 16_384);
   }
 
   /** Calls from here waiting for a reply. */
@@ -278,6 +296,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #dispatch(msg: Message): void {
     switch (msg[0]) {
       case RESPONSE: {
+        if (this.#unacked && ++this.#received - this.#ackedReceived >= ACK_EVERY) this.#sendAck();
         const p = this.#settle(msg[1]);
         if (!p) return; // late reply after deadline/cancel: dropped quietly
         if (msg[2] == null) p.resolve(msg[3]);
@@ -302,7 +321,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     }
     if (this.#resumed && this.#opts.replay) {
       const stored = this.#opts.replay.get(this.#replayKey(id));
-      if (stored) return this.#write(stored); // ran before the drop: same answer, not run twice
+      if (stored) return this.#answer(id, stored, this.#socketEpoch); // ran before the drop: same answer, not run twice
     }
     const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : this.#handlers.get(method);
     if (!handler) return this.#replyError(id, new RpcError(ErrorCode.METHOD_NOT_FOUND, `no method ${method}`));
@@ -317,6 +336,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         new RpcError(ErrorCode.INVALID_PARAMS, `${method} expects ${handler.length - 1} params, got ${params.length}`),
       );
     const ctx = this.#createContext(id, method);
+    ctx.socketEpoch = this.#socketEpoch;
     this.#incoming.set(id, ctx);
     const schema = this.#schemas.get(method);
     if (schema) {
@@ -359,16 +379,25 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         this.#opts.onHandlerError?.(err, ctx);
         return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, 'result could not be encoded'));
       }
-      return this.#answer(ctx.id, bytes);
+      return this.#answer(ctx.id, bytes, ctx.socketEpoch);
     }
     if (!(outcome instanceof RpcError)) this.#opts.onHandlerError?.(outcome, ctx);
-    this.#answer(ctx.id, this.#encodeError(ctx.id, toRpcError(outcome)));
+    this.#answer(ctx.id, this.#encodeError(ctx.id, toRpcError(outcome)), ctx.socketEpoch);
   }
 
-  /** Send a handler's reply, keeping a copy in the replay store until the caller surely has it. */
-  #answer(id: number, bytes: Uint8Array): void {
-    this.#opts.replay?.set(this.#replayKey(id), bytes);
+  /** Send a handler's reply, keeping a copy until the caller surely has it. */
+  #answer(id: number, bytes: Uint8Array, epoch: number): void {
+    // No socket, or the call came on a socket that has since dropped: the caller will
+    // re-send it (maybe already has), so the store must hold the answer.
+    if (!this.#attached || epoch !== this.#socketEpoch) this.#opts.replay?.set(this.#replayKey(id), bytes);
+    if (!this.#attached) return;
+    if (this.#peerAcks) this.#unacked!.push(id, bytes);
     this.#write(bytes);
+  }
+
+  #sendAck(): void {
+    this.#ackedReceived = this.#received;
+    this.#write(encode([NOTIFICATION, ACK, [this.#received]]));
   }
 
   #replayKey(id: number): string | number {
@@ -386,15 +415,27 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
 
   /** Refusals (unknown method, limits, bad params) are not stored: re-running them is harmless. */
   #replyError(id: number, err: RpcError): void {
-    if (!this.#closed) this.#write(this.#encodeError(id, err));
+    if (!this.#closed) this.#sendResponse(this.#encodeError(id, err));
   }
 
   #reply(id: number, error: WireError | null, result: unknown): void {
-    if (!this.#closed) this.#write(encode([RESPONSE, id, error, result]));
+    if (!this.#closed) this.#sendResponse(encode([RESPONSE, id, error, result]));
+  }
+
+  /** A response not worth replaying still counts in the peer's `$ack` tally. */
+  #sendResponse(bytes: Uint8Array): void {
+    if (this.#attached && this.#peerAcks) this.#unacked!.skip();
+    this.#write(bytes);
   }
 
   #onNotification(method: string, params: unknown[]): void {
     if (method.charCodeAt(0) === 36 /* $ */) {
+      if (method === ACK) {
+        if (!this.#unacked || typeof params[0] !== 'number') return;
+        this.#peerAcks = true;
+        this.#unacked.ack(params[0]);
+        return;
+      }
       if (method === CANCEL) {
         const ctx = this.#incoming.get(params[0] as number);
         if (ctx) {
@@ -455,8 +496,13 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
    * still run) and running handlers; drop writes until attach().
    */
   detach(): void {
+    if (!this.#attached) return;
     this.#attached = false;
     this.#outbox = [];
+    // Replies the peer never confirmed may be lost with the socket: keep them for its re-sends.
+    this.#unacked?.drain((id, bytes) => this.#opts.replay!.set(this.#replayKey(id), bytes));
+    this.#peerAcks = false;
+    this.#received = this.#ackedReceived = 0;
   }
 
   /**
@@ -467,11 +513,14 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   attach(preamble?: Uint8Array): void {
     if (this.#closed || this.#attached) return;
     this.#attached = true;
+    this.#socketEpoch++;
     if (this.#everAttached) this.#resumed = true;
     this.#everAttached = true;
     // The preamble (e.g. the session confirmation) must precede the re-sent calls, so
-    // the other side knows it resumed before it sees them.
+    // the other side knows it resumed before it sees them. `$ack [0]` tells the peer we
+    // acknowledge responses, so it may keep its replies for us only until we do.
     if (preamble) this.#write(preamble);
+    if (this.#unacked) this.#sendAck();
     for (const p of this.#outgoing.values()) this.#write(p.bytes);
   }
 

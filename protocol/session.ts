@@ -5,6 +5,8 @@ export const SESSION = '$session';
 /** Client → server heartbeat; the server answers `$pong`. Either counts as traffic. */
 export const PING = '$ping';
 export const PONG = '$pong';
+/** Either side: `[2, "$ack", [count]]` — I have received `count` responses on this socket. */
+export const ACK = '$ack';
 
 export interface SessionInfo {
   /** Session id; present it as `?sid=` when reconnecting to resume. */

@@ -205,7 +205,19 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
         if (this.#opts.duplicateLogin === 'reject' && existing && existing.sid !== resumeSid)
           return refuse('409 Conflict', 'this uid is already connected');
         const protocol = offered.split(',').some((p) => p.trim() === VOLLEY_PROTOCOL) ? VOLLEY_PROTOCOL : '';
-        res.cork(() => res.upgrade<SocketData>({ uid, resumeSid }, key, protocol, extensions, context));
+        const upgrade = () => res.cork(() => res.upgrade<SocketData>({ uid, resumeSid }, key, protocol, extensions, context));
+        const held = !existing && this.#opts.duplicateLogin === 'reject' ? this.#adapter.heldElsewhere?.(uid, resumeSid) : undefined;
+        if (!held) return upgrade();
+        // Another node may hold the uid: refused the same way (409), before any socket exists.
+        held.then(
+          (elsewhere) => {
+            if (aborted) return;
+            if (this.#closing) return refuse('503 Service Unavailable', 'server is shutting down');
+            if (elsewhere) return refuse('409 Conflict', 'this uid is already connected on another node');
+            upgrade();
+          },
+          () => (aborted ? undefined : upgrade()),
+        );
       },
       (err) => {
         this.#reportError(err);
@@ -257,12 +269,16 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       },
       replay: this.#resumeWindowMs > 0 ? this.#replay : undefined,
       replayKey: (id) => `${sid}:${id}`,
+      detached: true,
     });
     data.conn = conn;
     this.#conns.set(uid, conn);
     this.#subscribeRooms(uid, ws);
-    conn.peer.sendEncoded(this.#sessionMessage(conn, false));
-    if (!existing) void this.#safe(() => this.#adapter.register(uid));
+    conn.peer.attach(this.#sessionMessage(conn, false));
+    if (!existing)
+      void this.#safe(() =>
+        this.#adapter.register(uid, { sid, resumeSid: data.resumeSid, policy: this.#opts.duplicateLogin ?? 'replace' }),
+      );
     this.#opts.onConnect?.(uid, { resumed: false });
   }
 
@@ -284,7 +300,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   #message(ws: UwsSocket<SocketData>, data: ArrayBuffer, isBinary: boolean): void {
     const conn = ws.getUserData().conn;
-    if (!conn) return;
+    // A socket the session has moved away from (resumed elsewhere): its late messages are
+    // stale, and the client re-sends on the new socket whatever still needs an answer.
+    if (!conn || conn.ws !== ws) return;
     conn.seen = true;
     if (!isBinary) {
       conn.end(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
@@ -358,6 +376,14 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     args: ArgsOf<ClientApi, M>,
     opts?: CallOptions,
   ): Promise<Outcome<ResultOf<ClientApi, M>>[]> {
+    if ('room' in target && this.#adapter.remoteMembers) {
+      // Members on other nodes too; if the cluster can't say, this node's members alone.
+      const local = this.rooms.members(target.room);
+      return this.#adapter
+        .remoteMembers(target.room)
+        .then((remote) => [...new Set([...local, ...remote])], () => local)
+        .then((uids) => gather(uids, (uid) => this.call(uid, method, args, opts)));
+    }
     const uids = 'room' in target ? this.rooms.members(target.room) : target;
     return gather(uids, (uid) => this.call(uid, method, args, opts));
   }
@@ -366,11 +392,14 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /** Add uid to a room. Membership belongs to the uid and survives a replacing login. */
   join(uid: string, room: string): void {
-    if (this.rooms.join(uid, room)) this.#conns.get(uid)?.ws?.subscribe(roomTopic(room));
+    if (!this.rooms.join(uid, room)) return;
+    this.#conns.get(uid)?.ws?.subscribe(roomTopic(room));
+    this.#adapter.joined?.(uid, room);
   }
 
   leave(uid: string, room: string): void {
     if (!this.rooms.leave(uid, room)) return;
+    this.#adapter.left?.(uid, room);
     this.#conns.get(uid)?.ws?.unsubscribe(roomTopic(room));
   }
 
@@ -476,6 +505,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       notifyLocal: (uid, method, params) => this.#conns.get(uid)?.peer.notify(method, params),
       publishLocal: (room, bytes) => this.app.publish(roomTopic(room), bytes, true),
       disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),
+      timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     };
   }
 

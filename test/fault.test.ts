@@ -30,7 +30,7 @@ t.test('calls both ways through a cutting proxy: none lost, none run twice', asy
   t.teardown(async () => {
     for (const c of clients) c.close();
     await proxy.close();
-    await h.close({ graceMs: 100 });
+    await h.close();
   });
   for (let i = 0; i < CLIENTS; i++) {
     const uid = `p${i}`;
