@@ -3,7 +3,7 @@
 // a deadline (callMany), tells the match room each result, and keeps a leaderboard.
 
 import { fileURLToPath } from 'node:url';
-import { createServer, RpcError, ErrorCode, type VolleyServer } from '../server/index.ts';
+import { createServer, RpcError, ErrorCode, type ClusterAdapter, type VolleyServer } from '../server/index.ts';
 import type { ArenaClient, ArenaServer } from './api.ts';
 import { Arena, LOBBY } from './arena.ts';
 import { serveStatic } from './static.ts';
@@ -14,6 +14,8 @@ export interface DemoOptions {
   moveDeadlineMs?: number;
   rounds?: number;
   log?: (line: string) => void;
+  /** Cluster adapter (demo/cluster.ts passes a RedisAdapter); default: this process alone. */
+  adapter?: ClusterAdapter;
 }
 
 export interface Demo {
@@ -51,6 +53,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     },
     onError: (err, ctx) => log(`! handler ${ctx?.method ?? 'authenticate'} failed: ${String(err)}`),
     http: serveStatic,
+    adapter: opts.adapter,
   });
   arena.server = server;
   const port = await server.listen(opts.port ?? 0, opts.host);

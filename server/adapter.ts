@@ -16,13 +16,37 @@ export interface LocalNode {
   publishLocal(room: string, bytes: Uint8Array): void;
   /** Close this node's connection for uid (duplicate login on another node). */
   disconnectLocal(uid: string, code: number, reason: string): void;
+  /** The server's default deadline, for remote calls made without timeoutMs. */
+  readonly timeoutMs: number;
+}
+
+/** A new session for a uid on this node, and the duplicate-login policy it is under. */
+export interface Registration {
+  sid: string;
+  /** The session the client asked to resume (it may live on another node). */
+  resumeSid?: string;
+  policy: 'replace' | 'reject';
 }
 
 export interface ClusterAdapter {
   attach(node: LocalNode): Promise<void> | void;
-  /** A uid connected here / left this node. */
-  register(uid: string): Promise<void> | void;
+  /**
+   * A new session for uid here / its session ended here. A cluster adapter applies the
+   * duplicate-login policy across nodes: it closes the other node's session ('replace')
+   * or this one (disconnectLocal with DUPLICATE_LOGIN, when 'reject' lost a race).
+   */
+  register(uid: string, reg?: Registration): Promise<void> | void;
   unregister(uid: string): Promise<void> | void;
+  /**
+   * Optional: does another node hold a session of uid (other than resumeSid)? Asked
+   * before the upgrade under duplicateLogin 'reject', so the refusal is an HTTP 409.
+   */
+  heldElsewhere?(uid: string, resumeSid?: string): Promise<boolean>;
+  /** Optional: room membership changed here (for room calls across nodes). */
+  joined?(uid: string, room: string): void;
+  left?(uid: string, room: string): void;
+  /** Optional: members of a room on other nodes (callMany({room})). */
+  remoteMembers?(room: string): Promise<string[]>;
   /** Call a uid that is not on this node; rejects UNAVAILABLE if it is on none. */
   callRemote(uid: string, method: string, params: unknown[], opts?: CallOptions): Promise<unknown>;
   notifyRemote(uid: string, method: string, params: unknown[]): void;

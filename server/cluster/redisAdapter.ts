@@ -1,0 +1,351 @@
+// The Redis cluster adapter: several Volley nodes share one Redis; a player is reachable
+// from any node. Presence (uid → node) lives in Redis with a TTL each node refreshes;
+// calls to players on other nodes go over Redis pub/sub to the holder's channel and the
+// reply comes back on the caller's; room notifications fan out on one shared channel.
+//
+// Failure model: Redis down → local calls keep working, remote ones fail UNAVAILABLE at
+// once; ioredis reconnects by itself and the node re-writes its presence and rooms on
+// every (re)connect. A killed node → its channel subscription vanishes with its socket,
+// so calls to its players fail UNAVAILABLE right away (PUBLISH reaches nobody) and calls
+// already waiting on it fail at the next liveness sweep; its presence keys expire
+// within the TTL.
+
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { CloseCode, ErrorCode, RpcError, type CallOptions } from '../../protocol/index.ts';
+import type { ClusterAdapter, LocalNode, Registration } from '../adapter.ts';
+import { openRedis, Scripts, type RedisConnection } from './connection.ts';
+import { Forwarding } from './forwarding.ts';
+import { keysFor, type Keys } from './keys.ts';
+import { Presence } from './presence.ts';
+import { RoomIndex } from './roomIndex.ts';
+import { CALL, CANCEL, KICK, NOTIFY, REPLY, pack, unpack } from './wire.ts';
+
+export interface RedisAdapterOptions {
+  /** ioredis options or a redis:// URL. Default: localhost:6379. */
+  redis?: RedisConnection;
+  /** Prefix of every key and channel; nodes of one cluster share it. Default "volley:". */
+  prefix?: string;
+  /** This node's id (no spaces). Default: host name, pid and a random suffix. */
+  nodeId?: string;
+  /**
+   * Lifetime of presence entries and of the node's liveness key, ms; the node refreshes
+   * them every third of it. Bounds how long a dead node's players look connected.
+   * Default 15 000.
+   */
+  presenceTtlMs?: number;
+  /** How long listen() waits for Redis before starting without it (it keeps retrying). Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** Redis trouble (connection lost, a command failed). Default: one console.warn per outage. */
+  onError?(err: unknown): void;
+}
+
+const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
+
+export class RedisAdapter implements ClusterAdapter {
+  readonly nodeId: string;
+  readonly keys: Keys;
+  readonly presenceTtlMs: number;
+  #opts: RedisAdapterOptions;
+  #cmd: Redis | undefined;
+  #sub: Redis | undefined;
+  #scripts!: Scripts;
+  #presence!: Presence;
+  #rooms!: RoomIndex;
+  #forwarding!: Forwarding;
+  #node!: LocalNode;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+  /** Set when a Redis link dropped: the next ready writes presence and rooms again. */
+  #needSync = false;
+  /** Set once an outage was reported, so it is reported once, not per retry. */
+  #warned = false;
+
+  constructor(opts: RedisAdapterOptions = {}) {
+    this.#opts = opts;
+    this.nodeId = (opts.nodeId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`).replace(/\s/g, '_');
+    this.keys = keysFor(opts.prefix ?? 'volley:');
+    this.presenceTtlMs = opts.presenceTtlMs ?? 15_000;
+  }
+
+  /** Both Redis connections are up. */
+  get connected(): boolean {
+    return this.#cmd?.status === 'ready' && this.#sub?.status === 'ready';
+  }
+
+  /** Uids this node holds in Redis (for stats and tests). */
+  get presenceCount(): number {
+    return this.#presence?.size ?? 0;
+  }
+
+  /** Calls forwarded from here still waiting for a reply / served here for other nodes. */
+  get pending(): { outgoing: number; incoming: number } {
+    return { outgoing: this.#forwarding?.pendingOutgoing ?? 0, incoming: this.#forwarding?.pendingIncoming ?? 0 };
+  }
+
+  async attach(node: LocalNode): Promise<void> {
+    this.#node = node;
+    const cmd = (this.#cmd = openRedis(this.#opts.redis, `volley-cmd-${this.nodeId}`));
+    const sub = (this.#sub = openRedis(this.#opts.redis, `volley-sub-${this.nodeId}`, true));
+    this.#scripts = new Scripts(cmd);
+    this.#presence = new Presence(this.nodeId, this.keys, this.#scripts, this.presenceTtlMs);
+    this.#rooms = new RoomIndex(this.nodeId, this.keys, cmd, this.#scripts);
+    this.#forwarding = new Forwarding(
+      {
+        nodeId: this.nodeId,
+        ready: () => this.connected,
+        route: (uid, message) => this.#scripts.route(this.keys.presence(uid), this.nodeId, this.keys.channelPrefix, message),
+        send: (to, message) => void cmd.publish(this.keys.channel(to), message).catch(() => {}),
+      },
+      node,
+    );
+    for (const r of [cmd, sub]) {
+      r.on('error', (err) => this.#trouble(err));
+      r.on('ready', () => this.#onReady());
+      r.on('close', () => (this.#needSync = true));
+    }
+    // Replies travel on the subscription: once it drops, waiting calls can't be answered.
+    // Likewise the calls run here for other nodes: no reply could reach their callers.
+    sub.on('close', () => {
+      this.#forwarding.failAll(unavailable('lost the connection to the cluster'));
+      this.#forwarding.abortIncoming();
+    });
+    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel.toString(), message));
+
+    cmd.connect().catch(() => {}); // failures arrive as 'error' events; ioredis keeps retrying
+    sub.connect().catch(() => {});
+    // Queued on the subscriber until it is ready; ioredis re-subscribes after reconnects.
+    const subscribed = sub.subscribe(this.keys.channel(this.nodeId), this.keys.roomsChannel);
+    subscribed.catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Redis not reachable yet')), this.#opts.connectTimeoutMs ?? 5000);
+    });
+    try {
+      await Promise.race([Promise.all([subscribed, readyOf(cmd)]), timeout]);
+      this.#needSync = false;
+      await this.#sync();
+    } catch (err) {
+      // Start anyway: local players work, and the first ready writes presence and rooms.
+      this.#needSync = true;
+      this.#trouble(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#timer = setInterval(() => void this.#tick(), Math.max(50, Math.floor(this.presenceTtlMs / 3)));
+    this.#timer.unref?.();
+  }
+
+  // ---- presence ------------------------------------------------------------------
+
+  async register(uid: string, reg?: Registration): Promise<void> {
+    const sid = reg?.sid ?? '-';
+    let result;
+    try {
+      result = await this.#presence.claim(uid, sid, reg?.policy ?? 'replace', reg?.resumeSid, this.connected);
+    } catch (err) {
+      return this.#trouble(err); // the next refresh writes the entry
+    }
+    if (result.status === 'refused') {
+      // 'reject' and another node won the race for this uid: this login loses, as on one node.
+      this.#rooms.leftAll(uid, false);
+      this.#node.disconnectLocal(uid, CloseCode.DUPLICATE_LOGIN, 'this uid is already connected on another node');
+    } else if (result.status === 'took') {
+      this.#send(result.node, pack([KICK, uid, result.sid, CloseCode.REPLACED, 'replaced by a newer login on another node']));
+    }
+  }
+
+  async unregister(uid: string): Promise<void> {
+    const write = this.connected;
+    try {
+      await Promise.all([this.#presence.release(uid, write), this.#rooms.leftAll(uid, write)]);
+    } catch (err) {
+      this.#trouble(err); // the entry expires with its TTL
+    }
+  }
+
+  async heldElsewhere(uid: string, resumeSid?: string): Promise<boolean> {
+    // Redis down: fail open (the login works; the refresh after recovery settles duplicates).
+    if (!this.connected) return false;
+    try {
+      return await this.#presence.heldElsewhere(uid, resumeSid);
+    } catch (err) {
+      this.#trouble(err);
+      return false;
+    }
+  }
+
+  // ---- calls and notifications ------------------------------------------------------
+
+  callRemote(uid: string, method: string, params: unknown[], opts?: CallOptions): Promise<unknown> {
+    return this.#forwarding.call(uid, method, params, opts);
+  }
+
+  notifyRemote(uid: string, method: string, params: unknown[]): void {
+    if (!this.connected) return; // notifications are at most once
+    let message: Buffer;
+    try {
+      message = pack([NOTIFY, uid, method, params]);
+    } catch {
+      return;
+    }
+    this.#scripts.route(this.keys.presence(uid), this.nodeId, this.keys.channelPrefix, message).catch(() => {});
+  }
+
+  publishRemote(room: string, bytes: Uint8Array): void {
+    if (!this.connected) return;
+    this.#cmd!.publish(this.keys.roomsChannel, pack([this.nodeId, room, bytes])).catch(() => {});
+  }
+
+  // ---- rooms ---------------------------------------------------------------------------
+
+  joined(uid: string, room: string): void {
+    this.#rooms.joined(uid, room, this.connected)?.catch((err) => this.#trouble(err));
+  }
+
+  left(uid: string, room: string): void {
+    this.#rooms.left(uid, room, this.connected)?.catch((err) => this.#trouble(err));
+  }
+
+  remoteMembers(room: string): Promise<string[]> {
+    if (!this.connected) return Promise.reject(unavailable('no connection to the cluster'));
+    return this.#rooms.remoteMembers(room);
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#forwarding?.failAll(unavailable('this node is shutting down'));
+    this.#forwarding?.abortIncoming();
+    if (this.connected) {
+      try {
+        // Whatever the server did not unregister (it normally has): drop our entries now
+        // instead of letting them linger for a TTL.
+        await Promise.all([
+          ...this.#presence.uids().map((uid) => this.unregister(uid)),
+          this.#cmd!.del(this.keys.node(this.nodeId)),
+        ]);
+      } catch {
+        // best effort: the TTL cleans up
+      }
+    }
+    await Promise.all([this.#cmd, this.#sub].map((r) => r?.quit().catch(() => r.disconnect())));
+  }
+
+  #onReady(): void {
+    if (this.#closed || !this.connected) return;
+    this.#warned = false;
+    if (!this.#needSync) return;
+    this.#needSync = false;
+    this.#sync().catch((err) => {
+      this.#needSync = true; // the next tick tries again
+      this.#trouble(err);
+    });
+  }
+
+  /** Write this node's liveness key, presence and rooms (at start and after every reconnect). */
+  async #sync(): Promise<void> {
+    await this.#refresh();
+    await this.#rooms.rewrite();
+    this.#forwarding.flushCancels();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#closed || !this.connected) return;
+    try {
+      if (this.#needSync) {
+        this.#needSync = false;
+        await this.#sync();
+      } else {
+        await this.#refresh();
+      }
+      await this.#sweep();
+    } catch (err) {
+      this.#trouble(err);
+    }
+  }
+
+  async #refresh(): Promise<void> {
+    await this.#cmd!.set(this.keys.node(this.nodeId), '1', 'PX', this.presenceTtlMs);
+    const lost = await this.#presence.refresh();
+    // Another node took these while a kick was lost (e.g. during a Redis outage).
+    for (const uid of lost) this.#kicked(uid, this.#presence.sidOf(uid) ?? '', CloseCode.REPLACED, 'replaced by a newer login on another node');
+  }
+
+  /** Calls waiting on nodes that died (subscription gone) or hang (liveness key expired) fail now. */
+  async #sweep(): Promise<void> {
+    const nodes = [...this.#forwarding.targets()];
+    if (nodes.length === 0) return;
+    const pipe = this.#cmd!.pipeline();
+    pipe.pubsub('NUMSUB', ...nodes.map((n) => this.keys.channel(n)));
+    for (const n of nodes) pipe.exists(this.keys.node(n));
+    const results = (await pipe.exec()) ?? [];
+    const numsub = (results[0]?.[1] ?? []) as (string | number)[];
+    nodes.forEach((node, i) => {
+      const subscribers = Number(numsub[i * 2 + 1] ?? 0);
+      const alive = Number(results[i + 1]?.[1] ?? 0);
+      if (subscribers === 0 || alive === 0) this.#forwarding.failNode(node, unavailable(`node ${node} is gone`));
+    });
+  }
+
+  #onMessage(channel: string, buf: Buffer): void {
+    const m = unpack(buf);
+    if (!m) return;
+    if (channel === this.keys.roomsChannel) {
+      const [from, room, bytes] = m as [string, string, Uint8Array];
+      if (from !== this.nodeId && typeof room === 'string' && bytes instanceof Uint8Array) this.#node.publishLocal(room, bytes);
+      return;
+    }
+    switch (m[0]) {
+      case CALL: {
+        const [, from, id, uid, method, params, timeoutMs] = m as [number, string, number, string, string, unknown[], number];
+        if (typeof method !== 'string' || !Array.isArray(params)) return;
+        return this.#forwarding.onCall(String(from), Number(id), String(uid), method, params, Number(timeoutMs));
+      }
+      case REPLY:
+        return this.#forwarding.onReply(Number(m[1]), (m[2] ?? null) as never, m[3]);
+      case CANCEL:
+        return this.#forwarding.onCancel(String(m[1]), Number(m[2]));
+      case NOTIFY:
+        if (typeof m[2] === 'string' && Array.isArray(m[3])) this.#node.notifyLocal(String(m[1]), m[2], m[3]);
+        return;
+      case KICK:
+        return this.#kicked(String(m[1]), String(m[2]), Number(m[3]), String(m[4]));
+    }
+  }
+
+  /** Another node took uid's login: close session `sid` here (not a newer one). */
+  #kicked(uid: string, sid: string, code: number, reason: string): void {
+    const mine = this.#presence.sidOf(uid);
+    if (mine === undefined || (sid && mine !== sid)) return;
+    // Forget it first, so the unregister that follows does not touch the new holder's entry.
+    void this.#presence.release(uid, false);
+    this.#node.disconnectLocal(uid, code, reason);
+  }
+
+  #send(node: string, message: Buffer): void {
+    if (this.connected) this.#cmd!.publish(this.keys.channel(node), message).catch(() => {});
+  }
+
+  #trouble(err: unknown): void {
+    if (this.#closed) return;
+    if (this.#opts.onError) return this.#opts.onError(err);
+    if (this.#warned) return;
+    this.#warned = true;
+    console.warn(`[volley] cluster: Redis trouble on node ${this.nodeId}: ${(err as Error)?.message ?? err}`);
+  }
+}
+
+/** Resolves once `redis` is ready (connected, and past ioredis' ready check). */
+function readyOf(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => redis.once('ready', () => resolve()));
+}
+
+export function createRedisAdapter(opts?: RedisAdapterOptions): RedisAdapter {
+  return new RedisAdapter(opts);
+}

@@ -1,0 +1,41 @@
+// What nodes say to each other over Redis pub/sub: one msgpack array per message, the
+// first element its kind. Plain arrays (no msgpackr records) so nodes of different
+// versions still read each other, as on the client wire.
+
+import { Packr } from 'msgpackr/pack';
+import { Unpackr } from 'msgpackr/unpack';
+import type { WireError } from '../../protocol/index.ts';
+
+export const CALL = 0;
+export const REPLY = 1;
+export const CANCEL = 2;
+export const NOTIFY = 3;
+export const KICK = 4;
+
+export type NodeMessage =
+  /** Call uid's client; reply to node `from` with call `id`. timeoutMs: the caller's remaining deadline. */
+  | [kind: typeof CALL, from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number]
+  | [kind: typeof REPLY, id: number, error: WireError | null, result: unknown]
+  /** The caller gave up on call `id` (deadline or abort): stop the client's handler. */
+  | [kind: typeof CANCEL, from: string, id: number]
+  | [kind: typeof NOTIFY, uid: string, method: string, params: unknown[]]
+  /** uid logged in on another node: close session `sid` here (code is a CloseCode). */
+  | [kind: typeof KICK, uid: string, sid: string, code: number, reason: string];
+
+/** On the shared rooms channel: a room notification, already encoded for clients. */
+export type RoomMessage = [from: string, room: string, bytes: Uint8Array];
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+export const pack = (msg: NodeMessage | RoomMessage): Buffer => packr.pack(msg);
+
+/** Decode a message; undefined for anything that is not an array (never throws). */
+export function unpack(buf: Buffer): unknown[] | undefined {
+  try {
+    const value = unpackr.unpack(buf);
+    return Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

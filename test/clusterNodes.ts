@@ -1,0 +1,94 @@
+// Cluster test fixtures: Volley nodes on a shared Redis, in this process or in a child
+// process that a test can SIGKILL (a crash: sockets close, nothing cleans up).
+
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { RedisAdapter, type RedisAdapterOptions } from '../server/cluster/index.ts';
+import type { ServerOptions } from '../server/index.ts';
+import { startServer, type Harness } from './helpers.ts';
+
+export interface ClusterNode<S = any, C = any> extends Harness<S, C> {
+  adapter: RedisAdapter;
+}
+
+export interface NodeSettings {
+  redis: string;
+  prefix: string;
+  presenceTtlMs?: number;
+}
+
+/** A Volley node on 127.0.0.1:0 with a RedisAdapter. */
+export async function startNode<S = any, C = any>(
+  cluster: NodeSettings,
+  opts: Partial<ServerOptions<NoInfer<S>, NoInfer<C>>> & Pick<ServerOptions<NoInfer<S>, NoInfer<C>>, 'handlers'>,
+  adapterOpts: RedisAdapterOptions = {},
+): Promise<ClusterNode<S, C>> {
+  const adapter = new RedisAdapter({
+    redis: cluster.redis,
+    prefix: cluster.prefix,
+    presenceTtlMs: cluster.presenceTtlMs ?? 1500,
+    onError: () => {},
+    ...adapterOpts,
+  });
+  const h = await startServer<S, C>({ ...opts, adapter });
+  return { ...h, adapter };
+}
+
+export interface ChildNode {
+  port: number;
+  url: string;
+  nodeId: string;
+  /** SIGKILL, and wait until the process is gone. */
+  kill(): Promise<void>;
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** A node in a child process (authenticate: token "u:<uid>"; no server handlers). */
+export async function spawnNode(cluster: NodeSettings): Promise<ChildNode> {
+  const server = pathToFileURL(`${root}server/index.ts`).href;
+  const clusterMod = pathToFileURL(`${root}server/cluster/index.ts`).href;
+  const code = `
+    const { createServer } = await import(${JSON.stringify(server)});
+    const { RedisAdapter } = await import(${JSON.stringify(clusterMod)});
+    const adapter = new RedisAdapter(${JSON.stringify({ redis: cluster.redis, prefix: cluster.prefix, presenceTtlMs: cluster.presenceTtlMs ?? 1500 })});
+    const server = createServer({
+      authenticate: (req) => (req.token?.startsWith('u:') ? req.token.slice(2) : null),
+      handlers: {},
+      adapter,
+    });
+    const port = await server.listen(0, '127.0.0.1');
+    console.log('READY ' + port + ' ' + adapter.nodeId);
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const ready = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`child node did not start: ${out}`)), 20_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /READY (\d+) (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(`${m[1]} ${m[2]}`);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`child node exited (${code}): ${out}`));
+    });
+  });
+  const [port, nodeId] = ready.split(' ') as [string, string];
+  return {
+    port: Number(port),
+    url: `ws://127.0.0.1:${port}/`,
+    nodeId,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
