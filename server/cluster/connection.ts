@@ -16,6 +16,9 @@ const ours: RedisOptions = {
   // caller has long moved on (and a re-sent PUBLISH would deliver a stale call).
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
+  // Commands issued in the same tick leave in one write: under load a node's forwarded
+  // calls and replies cost one syscall per batch instead of one each.
+  enableAutoPipelining: true,
   retryStrategy: (times) => Math.min(50 * times, 1000),
 };
 
