@@ -1,0 +1,193 @@
+// How a virtual client of each system connects, calls and answers. Full clients run the
+// call scenarios; bare ones (only the handshake, kept alive) run idle and storm scenarios,
+// so the client side stays light enough to hold thousands of sockets per process.
+
+import WebSocket from 'ws';
+import { io as ioClient } from 'socket.io-client';
+import { createBirpc } from 'birpc';
+import { Packr, Unpackr, pack, unpack } from 'msgpackr';
+import { VolleyClient } from '../../client/index.ts';
+
+export type SystemName = 'volley' | 'raw' | 'socketio' | 'socketio-uws' | 'birpc';
+export const SYSTEMS: SystemName[] = ['volley', 'raw', 'socketio', 'socketio-uws', 'birpc'];
+
+export interface Conn {
+  call(method: string, args: unknown[]): Promise<unknown>;
+  close(): void;
+}
+
+/** What a client answers when the server calls it. */
+export interface ClientHooks {
+  /** A room broadcast arrived; `t` is its send time (µs, monotonic). */
+  tick(t: number): void;
+  /** A server → client call was answered. */
+  answered(): void;
+}
+
+const OPEN_TIMEOUT_MS = 15_000;
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: no handshake within ${OPEN_TIMEOUT_MS} ms`)), OPEN_TIMEOUT_MS);
+    p.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e) => (clearTimeout(timer), reject(e)),
+    );
+  });
+}
+
+export function openClient(system: SystemName, port: number, uid: string, hooks: ClientHooks): Promise<Conn> {
+  const answer = {
+    add: (a: number, b: number) => (hooks.answered(), a + b),
+    echo: (x: unknown) => (hooks.answered(), x),
+  };
+  switch (system) {
+    case 'volley':
+      return withTimeout(openVolley(port, uid, hooks, answer), system);
+    case 'raw':
+      return withTimeout(openRaw(port, hooks, answer), system);
+    case 'socketio':
+    case 'socketio-uws':
+      return withTimeout(openSocketIo(port, hooks, answer), system);
+    case 'birpc':
+      return withTimeout(openBirpc(port, hooks, answer), system);
+  }
+}
+
+/** What the server may call on a bench client. */
+interface ClientApi {
+  add(a: number, b: number): number;
+  echo(x: unknown): unknown;
+  tick(t: number): void;
+}
+
+type Answer = { add(a: number, b: number): number; echo(x: unknown): unknown };
+
+async function openVolley(port: number, uid: string, hooks: ClientHooks, answer: Answer): Promise<Conn> {
+  const client = new VolleyClient<any, ClientApi>(`ws://127.0.0.1:${port}/`, {
+    token: uid,
+    WebSocket: WebSocket as never,
+    reconnect: false,
+    handlers: {
+      add: (_ctx, a, b) => answer.add(a, b),
+      echo: (_ctx, x) => answer.echo(x),
+      tick: (_ctx, t) => hooks.tick(t),
+    },
+  });
+  await client.opened;
+  // The typed proxy, as an application calls it.
+  const server = client.server as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  return { call: (method, args) => server[method]!(...args), close: () => client.close() };
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+/** The bare baseline client: ws + msgpackr, a Map of pending calls, nothing else. */
+function openRaw(port: number, hooks: ClientHooks, answer: Answer): Promise<Conn> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+  const pending = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+  let nextId = 0;
+  ws.on('message', (data: Buffer) => {
+    const msg = unpackr.unpack(data) as unknown[];
+    if (msg[0] === 1) {
+      const p = pending.get(msg[1] as number);
+      pending.delete(msg[1] as number);
+      if (msg[2] == null) p?.resolve(msg[3]);
+      else p?.reject(msg[2]);
+    } else if (msg[0] === 0) {
+      const params = msg[3] as unknown[];
+      const result = msg[2] === 'add' ? answer.add(params[0] as number, params[1] as number) : answer.echo(params[0]);
+      ws.send(packr.pack([1, msg[1], null, result]));
+    } else if (msg[0] === 2) {
+      hooks.tick((msg[2] as number[])[0]!);
+    }
+  });
+  return new Promise((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () =>
+      resolve({
+        call: (method, args) =>
+          new Promise((res, rej) => {
+            const id = nextId++ >>> 0;
+            pending.set(id, { resolve: res, reject: rej });
+            ws.send(packr.pack([0, id, method, args]));
+          }),
+        close: () => ws.close(),
+      }),
+    );
+  });
+}
+
+function openSocketIo(port: number, hooks: ClientHooks, answer: Answer): Promise<Conn> {
+  const socket = ioClient(`http://127.0.0.1:${port}`, { transports: ['websocket'], forceNew: true, reconnection: false });
+  socket.on('add', (a: number, b: number, ack: (r: number) => void) => ack(answer.add(a, b)));
+  socket.on('echo', (x: unknown, ack: (r: unknown) => void) => ack(answer.echo(x)));
+  socket.on('tick', (t: number) => hooks.tick(t));
+  return new Promise((resolve, reject) => {
+    socket.once('connect_error', reject);
+    socket.once('connect', () =>
+      resolve({ call: (method, args) => socket.emitWithAck(method, ...args), close: () => socket.close() }),
+    );
+  });
+}
+
+function openBirpc(port: number, hooks: ClientHooks, answer: Answer): Promise<Conn> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
+  const rpc = createBirpc<Record<string, (...a: unknown[]) => unknown>>(
+    { add: answer.add, echo: answer.echo, tick: (t: number) => hooks.tick(t) },
+    {
+      post: (data) => ws.send(data),
+      on: (fn) => ws.on('message', (data) => fn(data)),
+      serialize: (v) => pack(v),
+      deserialize: (v) => unpack(v as Buffer),
+      timeout: 10_000,
+    },
+  );
+  return new Promise((resolve, reject) => {
+    ws.once('error', reject);
+    ws.once('open', () =>
+      resolve({
+        call: (method, args) => (rpc.$call as (m: string, ...a: unknown[]) => Promise<unknown>)(method, ...args),
+        close: () => ws.close(),
+      }),
+    );
+  });
+}
+
+// ---- bare connections (idle, storm) ---------------------------------------------------
+
+export interface Bare {
+  close(): void;
+}
+
+/**
+ * Open one connection and complete the system's own handshake (Volley: the `$session`
+ * message; socket.io: engine.io open + namespace connect), then stay silent. socket.io's
+ * engine pings are answered, so its server keeps the socket.
+ */
+export function openBare(system: SystemName, port: number, uid: string): Promise<Bare> {
+  const sio = system === 'socketio' || system === 'socketio-uws';
+  const url = sio
+    ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
+    : `ws://127.0.0.1:${port}/${system === 'volley' ? `?token=${encodeURIComponent(uid)}` : ''}`;
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  // A normal close (1000): Volley ends the session at once instead of keeping it to resume.
+  const bare: Bare = { close: () => ws.close(1000) };
+  return withTimeout(
+    new Promise<Bare>((resolve, reject) => {
+      ws.once('error', reject);
+      ws.once('close', (code) => reject(new Error(`closed ${code} during handshake`)));
+      if (system === 'volley') ws.once('message', () => resolve(bare)); // $session
+      else if (!sio) ws.once('open', () => resolve(bare));
+      else
+        ws.on('message', (data: Buffer) => {
+          const text = data.toString();
+          if (text[0] === '0') ws.send('40'); // engine.io open → join the default namespace
+          else if (text.startsWith('40')) resolve(bare);
+          else if (text === '2') ws.send('3'); // engine.io ping → pong
+        });
+    }),
+    system,
+  );
+}

@@ -1,0 +1,296 @@
+// One measured run: a server process for one system, client processes around it, and
+// the figures of one scenario read from both sides.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { request } from './lib/ipc.ts';
+import { mergeHistograms, percentiles, type Percentiles } from './lib/histogram.ts';
+import { SERVER_DRIVEN, type Config, type Scenario } from './config.ts';
+import type { SystemName } from './clients/systems.ts';
+
+const TSX = import.meta.resolve('tsx');
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+/** Per process; socket.io and Volley both take most of it per connection. */
+const CONNS_PER_IDLE_WORKER = 4000;
+/** File descriptors the server keeps for itself below ulimit -n in idle-max. */
+export const FD_HEADROOM = 1000;
+
+export interface RunResult {
+  system: SystemName;
+  scenario: Scenario;
+  connections: number;
+  inflight?: number;
+  payloadBytes?: number;
+  durationMs?: number;
+  /** Calls (or deliveries, or connections) per second measured at the server. */
+  callsPerSec?: number;
+  latencyMs?: Percentiles;
+  /** Server CPU (user + system) per call, per delivery (broadcast) or per connection (storm). */
+  serverCpuUsPerCall?: number;
+  clientCpuUsPerCall?: number;
+  serverRssMiB?: number;
+  /** broadcast: deliveries per second of server CPU. */
+  deliveriesPerCpuSec?: number;
+  /** idle, idle-max: connections held and RSS growth per connection. */
+  held?: number;
+  rssPerConnKiB?: number;
+  /** storm */
+  connsPerSec?: number;
+  errors: number;
+  firstError?: string;
+  error?: string;
+}
+
+interface Snap {
+  t: number;
+  cpuUs: number;
+  rss: number;
+  count: number;
+  conns: number;
+}
+
+interface Stopped {
+  hist: string;
+  count: number;
+  errors: number;
+  cpuUs: number;
+  firstError?: string;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function spawn(file: string, env: Record<string, string>, prof: string | undefined, name: string): ChildProcess {
+  const execArgv = ['--import', TSX, '--expose-gc'];
+  if (prof) execArgv.push('--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  const child = fork(here(file), [], { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let tail = '';
+  child.stderr!.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
+  (child as ChildProcess & { tail: () => string }).tail = () => tail;
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    await request(child, 'exit', {}, 5000);
+  } catch {
+    // already gone
+  }
+  await Promise.race([exited, sleep(5000)]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+/** Split n connections over k processes. */
+function split(n: number, k: number): number[] {
+  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0)).filter((c) => c > 0);
+}
+
+export interface Progress {
+  /** Fraction of this run done, 0..1. */
+  (fraction: number, label: string): void;
+}
+
+export async function runOne(cfg: Config, system: SystemName, scenario: Scenario, progress: Progress, fdLimit: number): Promise<RunResult> {
+  const env: Record<string, string> = {};
+  if (scenario === 'broadcast' || scenario === 'call-many') env.BENCH_ROOM = '1';
+  if (system === 'socketio-uws') env.BENCH_ENGINE = 'uws';
+  const file = `servers/${system === 'socketio-uws' ? 'socketio' : system}.ts`;
+  const server = spawn(file, env, cfg.cpuProf, `server-${system}-${scenario}`);
+  const workers: ChildProcess[] = [];
+  const base: RunResult = { system, scenario, connections: 0, errors: 0 };
+  try {
+    const { port } = await request<{ port: number }>(server, 'listen', {}, 30_000);
+    if (scenario === 'idle' || scenario === 'idle-max') return await idle(cfg, system, scenario, server, port, workers, base, progress, fdLimit);
+    if (scenario === 'storm') return await storm(cfg, system, server, port, workers, base, progress);
+    return await load(cfg, system, scenario, server, port, workers, base, progress);
+  } catch (err) {
+    const tail = (server as ChildProcess & { tail?: () => string }).tail?.() ?? '';
+    return { ...base, error: `${(err as Error).message}${tail ? `\nserver stderr: ${tail.slice(-600)}` : ''}` };
+  } finally {
+    await Promise.all([...workers.map(stopChild), stopChild(server)]);
+  }
+}
+
+async function connectWorkers(
+  cfg: Config,
+  system: SystemName,
+  port: number,
+  counts: number[],
+  bare: boolean,
+  workers: ChildProcess[],
+): Promise<{ connected: number; failed: number; firstError?: string }> {
+  let from = 0;
+  const replies = await Promise.all(
+    counts.map((n, i) => {
+      const w = spawn('clients/worker.ts', {}, cfg.clientProf, `client-${system}-${i}`);
+      workers.push(w);
+      const start = from;
+      from += n;
+      return request<{ connected: number; failed: number; firstError?: string }>(
+        w,
+        'connect',
+        { system, port, from: start, count: n, bare, concurrency: bare ? 64 : 16 },
+        180_000,
+      );
+    }),
+  );
+  return {
+    connected: replies.reduce((s, r) => s + r.connected, 0),
+    failed: replies.reduce((s, r) => s + r.failed, 0),
+    firstError: replies.find((r) => r.firstError)?.firstError,
+  };
+}
+
+async function load(
+  cfg: Config,
+  system: SystemName,
+  scenario: Scenario,
+  server: ChildProcess,
+  port: number,
+  workers: ChildProcess[],
+  base: RunResult,
+  progress: Progress,
+): Promise<RunResult> {
+  const n = scenario === 'broadcast' ? cfg.fanout : cfg.connections;
+  const inflight = scenario === 'call-small-pipelined' ? cfg.inflight : 1;
+  progress(0, 'connecting');
+  const c = await connectWorkers(cfg, system, port, split(n, Math.min(cfg.workers, n)), false, workers);
+  if (c.connected === 0) throw new Error(`no client connected: ${c.firstError}`);
+  const serverDriven = SERVER_DRIVEN.has(scenario);
+  const maxMs = cfg.warmupMs + cfg.durationMs + 1000;
+  const args = { scenario, inflight, payloadBytes: cfg.payloadBytes, maxMs, rate: cfg.rate };
+  await Promise.all(workers.map((w) => request(w, 'load', args)));
+  if (serverDriven) await request(server, 'drive', args);
+  await tick(cfg.warmupMs, (f) => progress(f * (cfg.warmupMs / (cfg.warmupMs + cfg.durationMs)), 'warm-up'));
+  const [s0] = await Promise.all([
+    request<Snap>(server, 'snap'),
+    request(server, 'mark'),
+    ...workers.map((w) => request(w, 'mark')),
+  ]);
+  await tick(cfg.durationMs, (f) => progress((cfg.warmupMs + f * cfg.durationMs) / (cfg.warmupMs + cfg.durationMs), 'measuring'));
+  const s1 = await request<Snap>(server, 'snap');
+  const [serverStop, ...clientStops] = await Promise.all([
+    request<{ hist: string; errors: number }>(server, 'stop'),
+    ...workers.map((w) => request<Stopped>(w, 'stop')),
+  ]);
+  const calls = s1.count - s0.count;
+  const seconds = (s1.t - s0.t) / 1000;
+  const cpuUs = s1.cpuUs - s0.cpuUs;
+  const clientCalls = clientStops.reduce((s, r) => s + r.count, 0);
+  const clientCpu = clientStops.reduce((s, r) => s + r.cpuUs, 0);
+  // Latency where it is felt: the caller, or the receiver of a broadcast.
+  const fromClients = !serverDriven || scenario === 'broadcast';
+  const hist = mergeHistograms(fromClients ? clientStops.map((r) => r.hist) : [serverStop.hist]);
+  const result: RunResult = {
+    ...base,
+    connections: c.connected,
+    inflight,
+    payloadBytes: scenario.endsWith('1kb') ? cfg.payloadBytes : undefined,
+    durationMs: s1.t - s0.t,
+    callsPerSec: round(calls / seconds),
+    latencyMs: percentiles(hist),
+    serverCpuUsPerCall: calls > 0 ? round(cpuUs / calls, 2) : undefined,
+    clientCpuUsPerCall: clientCalls > 0 ? round(clientCpu / clientCalls, 2) : undefined,
+    serverRssMiB: round(s1.rss / 2 ** 20, 1),
+    errors: c.failed + serverStop.errors + clientStops.reduce((s, r) => s + r.errors, 0),
+    firstError: c.firstError ?? clientStops.find((r) => r.firstError)?.firstError,
+  };
+  if (scenario === 'broadcast') result.deliveriesPerCpuSec = cpuUs > 0 ? round(calls / (cpuUs / 1e6)) : undefined;
+  return result;
+}
+
+async function idle(
+  cfg: Config,
+  system: SystemName,
+  scenario: Scenario,
+  server: ChildProcess,
+  port: number,
+  workers: ChildProcess[],
+  base: RunResult,
+  progress: Progress,
+  fdLimit: number,
+): Promise<RunResult> {
+  const n = scenario === 'idle-max' ? Math.max(1, fdLimit - FD_HEADROOM) : cfg.idleConnections;
+  progress(0.05, `opening ${n}`);
+  await request(server, 'gc');
+  await sleep(200);
+  const s0 = await request<Snap>(server, 'snap');
+  const k = Math.max(1, Math.ceil(n / CONNS_PER_IDLE_WORKER));
+  const c = await connectWorkers(cfg, system, port, split(n, k), true, workers);
+  progress(0.8, 'settling');
+  await sleep(1000);
+  await request(server, 'gc');
+  await sleep(300);
+  const s1 = await request<Snap>(server, 'snap');
+  return {
+    ...base,
+    connections: n,
+    held: s1.conns,
+    serverRssMiB: round(s1.rss / 2 ** 20, 1),
+    rssPerConnKiB: s1.conns > 0 ? round((s1.rss - s0.rss) / 1024 / s1.conns, 2) : undefined,
+    errors: c.failed,
+    firstError: c.firstError,
+  };
+}
+
+async function storm(
+  cfg: Config,
+  system: SystemName,
+  server: ChildProcess,
+  port: number,
+  workers: ChildProcess[],
+  base: RunResult,
+  progress: Progress,
+): Promise<RunResult> {
+  const n = cfg.stormConnections;
+  const counts = split(n, Math.min(cfg.workers, n));
+  for (let i = 0; i < counts.length; i++) workers.push(spawn('clients/worker.ts', {}, cfg.clientProf, `storm-${system}-${i}`));
+  // Workers up and compiled before the clock starts.
+  await Promise.all(workers.map((w) => request(w, 'mark', {}, 30_000)));
+  progress(0.1, `storm of ${n}`);
+  const s0 = await request<Snap>(server, 'snap');
+  let from = 0;
+  const maxMs = Math.max(30_000, cfg.durationMs * 6);
+  const replies = await Promise.all(
+    workers.map((w, i) => {
+      const start = from;
+      from += counts[i]!;
+      return request<{ opened: number; failed: number; ms: number; hist: string; firstError?: string }>(
+        w,
+        'storm',
+        { system, port, from: start, count: counts[i], concurrency: 32, maxMs },
+        maxMs + 30_000,
+      );
+    }),
+  );
+  const s1 = await request<Snap>(server, 'snap');
+  const opened = replies.reduce((s, r) => s + r.opened, 0);
+  const ms = Math.max(...replies.map((r) => r.ms));
+  return {
+    ...base,
+    connections: n,
+    connsPerSec: round(opened / (ms / 1000)),
+    callsPerSec: undefined,
+    latencyMs: percentiles(mergeHistograms(replies.map((r) => r.hist))),
+    serverCpuUsPerCall: opened > 0 ? round((s1.cpuUs - s0.cpuUs) / opened, 1) : undefined,
+    serverRssMiB: round(s1.rss / 2 ** 20, 1),
+    errors: replies.reduce((s, r) => s + r.failed, 0),
+    firstError: replies.find((r) => r.firstError)?.firstError,
+  };
+}
+
+async function tick(ms: number, onTick: (fraction: number) => void): Promise<void> {
+  const start = Date.now();
+  while (Date.now() - start < ms) {
+    onTick((Date.now() - start) / ms);
+    await sleep(Math.min(250, ms - (Date.now() - start)));
+  }
+  onTick(1);
+}
+
+function round(v: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}

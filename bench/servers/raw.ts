@@ -1,0 +1,70 @@
+// The limit: uWebSockets.js + msgpackr speaking msgpack-rpc with no framework at all. One
+// frame per message, no ids beyond a counter, no deadlines, no checks.
+
+import { createRequire } from 'node:module';
+import type * as UWS from 'uWebSockets.js';
+import { Packr, Unpackr } from 'msgpackr';
+import { handled, host, type Done } from './host.ts';
+
+const uws: typeof UWS = createRequire(import.meta.url)('uWebSockets.js');
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+const inRoom = process.env.BENCH_ROOM === '1';
+
+type Sock = UWS.WebSocket<{ n: number }>;
+const sockets: Sock[] = [];
+const pending = new Map<number, Done>();
+let nextId = 0;
+
+const app = uws.App().ws<{ n: number }>('/*', {
+  maxPayloadLength: 1024 * 1024,
+  idleTimeout: 60,
+  open: (ws) => {
+    sockets.push(ws);
+    if (inRoom) ws.subscribe('all');
+  },
+  message: (ws, data) => {
+    const msg = unpackr.unpack(new Uint8Array(data)) as unknown[];
+    if (msg[0] === 0) {
+      handled.count++;
+      const params = msg[3] as unknown[];
+      const result = msg[2] === 'add' ? (params[0] as number) + (params[1] as number) : params[0];
+      ws.send(packr.pack([1, msg[1], null, result]), true);
+    } else if (msg[0] === 1) {
+      const done = pending.get(msg[1] as number);
+      pending.delete(msg[1] as number);
+      done?.(msg[2] == null ? undefined : msg[2]);
+    }
+  },
+  close: (ws) => {
+    const i = sockets.indexOf(ws);
+    if (i >= 0) sockets.splice(i, 1);
+  },
+});
+
+function send(ws: Sock, method: string, args: unknown[], done: Done): void {
+  const id = nextId++ >>> 0;
+  pending.set(id, done);
+  // Outside uWS callbacks a send is only batched when corked.
+  ws.cork(() => ws.send(packr.pack([0, id, method, args]), true));
+}
+
+host({
+  listen: () =>
+    new Promise((resolve, reject) =>
+      app.listen('127.0.0.1', 0, (s) => (s ? resolve(uws.us_socket_local_port(s)) : reject(new Error('listen failed')))),
+    ),
+  clientCount: () => sockets.length,
+  call: (i, method, args, done) => send(sockets[i]!, method, args, done),
+  callAll: (method, args, done) => {
+    // Encoded per socket: every call has its own id.
+    let left = sockets.length;
+    let failed: unknown;
+    for (const ws of sockets)
+      send(ws, method, args, (err) => {
+        if (err) failed = err;
+        if (--left === 0) done(failed);
+      });
+  },
+  broadcast: (t) => app.publish('all', packr.pack([2, 'tick', [t]]), true),
+});
