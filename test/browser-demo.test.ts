@@ -1,7 +1,7 @@
 // The demo page in real chromium: a player connects, queues, plays a best-of-3 against a
 // Node client, clicking moves against the server's countdown (and missing one deadline),
 // sees the result and the leaderboard, and comes back by itself after a server restart.
-// Saves docs/screenshot.png.
+// Saves docs/screenshot.png. Then two browser pages play each other.
 
 import t from 'tap';
 import { fileURLToPath } from 'node:url';
@@ -116,4 +116,37 @@ t.test('demo page: a browser plays the arena against a Node client', { skip: ski
 
   // Browser console errors while the server is down are the refused reconnects only.
   t.same(problems.filter((p) => !/WebSocket connection to .* failed/.test(p)), [], 'the page ran clean');
+});
+
+t.test('demo page: two browsers play each other', { skip: skipReason() }, async (t) => {
+  await buildBrowser({ quiet: true });
+  const demo = await startDemo({ host: '127.0.0.1', moveDeadlineMs: DEADLINE_MS, rounds: 3 });
+  t.teardown(() => demo.close());
+  const browser = await launchBrowser(t);
+  const players = { bob: 'rock', carol: 'scissors' } as const;
+  const pages = [];
+  for (const name of Object.keys(players) as (keyof typeof players)[]) {
+    const { page, problems } = await openPage(browser, `http://127.0.0.1:${demo.port}/`);
+    await page.fill('#name', name);
+    await page.click('#connect');
+    await page.locator('#state[data-state="connected"]').waitFor();
+    pages.push({ name, page, problems });
+  }
+  for (const { page } of pages) await page.click('#queue');
+  // Rock beats scissors: bob takes rounds 1 and 2, and with them the match.
+  for (const round of [1, 2]) {
+    for (const { name, page } of pages) {
+      await page.locator('#round-label').filter({ hasText: `Round ${round} of 3` }).waitFor();
+      await page.click(`[data-move="${players[name]}"]`);
+    }
+  }
+  const [bob, carol] = pages;
+  await bob!.page.locator('#match-result').waitFor({ state: 'visible' });
+  await carol!.page.locator('#match-result').waitFor({ state: 'visible' });
+  t.equal(await bob!.page.locator('#match-result').textContent(), 'You won the match!');
+  t.equal(await carol!.page.locator('#match-result').textContent(), 'bob won the match.');
+  t.equal(await carol!.page.locator('#score').textContent(), '0 – 2', 'carol sees her score first');
+  await carol!.page.locator('#leaderboard tr[data-uid="bob"]').waitFor();
+  t.same((await carol!.page.locator('#leaderboard tr[data-uid="bob"] td').allTextContents()).slice(1), ['bob', '1', '0', '0', '3'], 'both pages get the leaderboard');
+  t.same([...bob!.problems, ...carol!.problems], [], 'both pages ran clean');
 });
