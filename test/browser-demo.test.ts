@@ -7,8 +7,7 @@ import t from 'tap';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { connect } from '../client/index.ts';
-import type { ArenaClient, ArenaServer, RoundResult } from '../demo/api.ts';
-import { startBot } from '../demo/bots.ts';
+import type { ArenaClient, ArenaServer, Move, RoundResult } from '../demo/api.ts';
 import { startDemo, type Demo } from '../demo/server.ts';
 import { buildBrowser } from '../scripts/build-browser.ts';
 import { launchBrowser, openPage, skipReason } from './browser/chromium.ts';
@@ -27,25 +26,33 @@ t.test('demo page: a browser plays the arena against a Node client', { skip: ski
   t.teardown(() => demo.close());
   const url = `ws://127.0.0.1:${port}/`;
 
-  // Two bots play one match first, so the page finds a leaderboard when it connects.
-  const bots = [await startBot({ url, name: 'bot-ann', thinkMs: 5, requeue: false }), await startBot({ url, name: 'bot-bob', thinkMs: 5, requeue: false })];
-  t.teardown(() => bots.forEach((b) => b.close()));
-  await until(() => demo.arena.leaderboard.top().length === 2, 5000, 'the bots’ match');
+  // A Node player that always plays the same move (so the screenshot is the same each run).
+  const player = async (name: string, move: Move, seen: RoundResult[] = []) => {
+    const c = await connect<ArenaServer, ArenaClient>(url, {
+      token: name,
+      WebSocket: WebSocket as never,
+      handlers: {
+        chooseMove: () => move,
+        matchStart: () => {},
+        roundResult: (_ctx, r) => void seen.push(r),
+        matchEnd: () => {},
+        leaderboardChanged: () => {},
+      },
+    });
+    t.teardown(() => c.close());
+    return c;
+  };
 
-  // The page's opponent: a Node client that always plays rock.
+  // Two Node players finish a match first, so the page finds a leaderboard when it connects.
+  const ann = await player('node-ann', 'paper');
+  const bob = await player('node-bob', 'rock');
+  await ann.server.queue();
+  await bob.server.queue();
+  await until(() => demo.arena.leaderboard.top().length === 2, 5000, 'the Node players’ match');
+
+  // The page's opponent always plays rock.
   const seen: RoundResult[] = [];
-  const rocky = await connect<ArenaServer, ArenaClient>(url, {
-    token: 'rocky',
-    WebSocket: WebSocket as never,
-    handlers: {
-      chooseMove: () => 'rock',
-      matchStart: () => {},
-      roundResult: (_ctx, r) => void seen.push(r),
-      matchEnd: () => {},
-      leaderboardChanged: () => {},
-    },
-  });
-  t.teardown(() => rocky.close());
+  const rocky = await player('rocky', 'rock', seen);
 
   const browser = await launchBrowser(t);
   const { page, problems } = await openPage(browser, `http://127.0.0.1:${port}/`);
@@ -57,7 +64,7 @@ t.test('demo page: a browser plays the arena against a Node client', { skip: ski
   t.equal(await badge.textContent(), 'connected', 'badge shows connected');
   t.equal(await page.locator('#me').textContent(), 'alice');
   await page.locator('#leaderboard tbody tr').nth(1).waitFor();
-  t.equal(await page.locator('#leaderboard tbody tr').count(), 2, 'leaderboard() on connect shows the bots’ match');
+  t.equal(await page.locator('#leaderboard tbody tr').count(), 2, 'leaderboard() on connect shows the earlier match');
 
   await rocky.server.queue();
   await page.click('#queue');
