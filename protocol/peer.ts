@@ -431,9 +431,10 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #onNotification(method: string, params: unknown[]): void {
     if (method.charCodeAt(0) === 36 /* $ */) {
       if (method === ACK) {
-        if (!this.#unacked || typeof params[0] !== 'number') return;
+        // A fractional count would leave the FIFO between entries and lose replies to replay.
+        if (!this.#unacked || !Number.isSafeInteger(params[0])) return;
         this.#peerAcks = true;
-        this.#unacked.ack(params[0]);
+        this.#unacked.ack(params[0] as number);
         return;
       }
       if (method === CANCEL) {
@@ -481,7 +482,22 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     const parts = this.#outbox;
     if (parts.length === 0) return;
     this.#outbox = [];
-    this.#opts.send(concatFrames(parts));
+    // Never more messages or bytes in one frame than a receiver accepts: past either it
+    // drops the socket (4002, or cut for size), failing every call on it. 300 calls made in
+    // one tick would otherwise do that.
+    const { maxMessagesPerFrame, maxMessageBytes } = this.limits;
+    let start = 0;
+    let bytes = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const size = parts[i]!.byteLength;
+      if (i > start && (i - start >= maxMessagesPerFrame || bytes + size > maxMessageBytes)) {
+        this.#opts.send(concatFrames(parts.slice(start, i)));
+        start = i;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    this.#opts.send(concatFrames(start === 0 ? parts : parts.slice(start)));
   };
 
   /** Send whatever is queued now instead of at the end of the tick. */

@@ -24,6 +24,7 @@ import { LocalAdapter, type ClusterAdapter, type LocalNode } from './adapter.ts'
 import { gather, type Outcome } from './callMany.ts';
 import { Connection, type BackpressureLimits, type SocketData } from './connection.ts';
 import { ReplayCache } from './replayCache.ts';
+import { RateLimiter, type RateLimitOptions } from './rateLimit.ts';
 import { SESSION, PING, PONG, newSessionId, type SessionInfo } from './session.ts';
 import { ServerContext } from './context.ts';
 import { Rooms, roomTopic } from './rooms.ts';
@@ -79,6 +80,11 @@ export interface ServerOptions<ServerApi, ClientApi> {
    * `$ping` are judged by idleTimeoutSec alone.
    */
   heartbeatTimeoutMs?: number;
+  /**
+   * Per-uid token bucket on incoming calls; past it calls are answered RATE_LIMITED (the
+   * connection stays). Default 10 000 calls/s, burst 20 000; false turns it off.
+   */
+  rateLimit?: Partial<RateLimitOptions> | false;
   /** Slow-reader limits on each socket's send buffer. Default soft 1 MiB, hard 8 MiB. */
   backpressure?: Partial<BackpressureLimits>;
   /** The replay store: results of completed calls kept for re-sent calls. Default: bounded LRU. */
@@ -109,6 +115,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   readonly app: TemplatedApp;
   readonly limits: Limits;
   readonly rooms = new Rooms();
+  /** The per-uid rate limit on incoming calls (undefined when turned off). */
+  readonly rateLimiter: RateLimiter | undefined;
   #opts: ServerOptions<ServerApi, ClientApi>;
   #handlers: Map<string, AnyHandler>;
   #schemas: Map<string, ParamsSchema>;
@@ -128,6 +136,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     if (!isNativeUws) console.warn('[volley] uWebSockets.js native binary not loaded: running on the slow JS fallback');
     this.#opts = opts;
     this.limits = resolveLimits(opts.limits);
+    this.rateLimiter = opts.rateLimit === false ? undefined : new RateLimiter(opts.rateLimit);
     this.#handlers = toMap(opts.handlers as unknown as Record<string, AnyHandler>);
     this.#schemas = toMap(opts.schemas as Record<string, ParamsSchema> | undefined);
     this.#adapter = opts.adapter ?? new LocalAdapter();
@@ -161,6 +170,17 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   /** Number of connected uids on this node. */
   get connectionCount(): number {
     return this.#conns.size;
+  }
+
+  /** Sessions on this node and calls pending in each direction across them (tests, monitoring). */
+  stats(): { connections: number; pendingIncoming: number; pendingOutgoing: number } {
+    let pendingIncoming = 0;
+    let pendingOutgoing = 0;
+    for (const conn of this.#conns.values()) {
+      pendingIncoming += conn.peer.pendingIncoming;
+      pendingOutgoing += conn.peer.pendingOutgoing;
+    }
+    return { connections: this.#conns.size, pendingIncoming, pendingOutgoing };
   }
 
   /** Listen on `port` (0 picks a free one); resolves with the port actually bound. */
@@ -259,6 +279,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       schemas: this.#schemas,
       timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       limits: this.limits,
+      admit: this.rateLimiter ? () => this.rateLimiter!.take(uid) : undefined,
       createContext: (id, method) => new ServerContext<ClientApi>(id, method, uid, this),
       onViolation: (v) => conn.end(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120)),
       onHandlerError: (err, ctx) => this.#reportError(err, ctx),

@@ -1,0 +1,78 @@
+// Per-uid token bucket on incoming calls. Each call takes a token; tokens come back at
+// `ratePerSec` up to `burst`. A call finding the bucket empty is answered RATE_LIMITED and
+// never reaches its handler; the connection stays, since a flood is not a broken peer.
+//
+// Buckets are kept per uid, not per socket, so reconnecting does not refill them. A bucket
+// that has had time to refill completely is the same as no bucket, so idle ones are
+// swept (amortized over calls) and memory follows the uids actually calling.
+
+import { ErrorCode, RpcError } from '../protocol/index.ts';
+
+export interface RateLimitOptions {
+  /** Calls per second a uid may sustain. */
+  ratePerSec: number;
+  /** Calls a uid may make at once after being idle (the bucket's size). */
+  burst: number;
+}
+
+/**
+ * Generous on purpose: a game client makes tens of calls a second; this only stops a
+ * runaway or hostile one from taking a whole core.
+ */
+export const DEFAULT_RATE_LIMIT: Readonly<RateLimitOptions> = Object.freeze({ ratePerSec: 10_000, burst: 20_000 });
+
+interface Bucket {
+  tokens: number;
+  /** ms timestamp of the last refill. */
+  at: number;
+}
+
+/** Sweep idle buckets once per this many calls. */
+const SWEEP_EVERY = 4096;
+
+export class RateLimiter {
+  readonly ratePerSec: number;
+  readonly burst: number;
+  #buckets = new Map<string, Bucket>();
+  #calls = 0;
+  #now: () => number;
+  /** Time for an empty bucket to fill, ms: a bucket idle this long can be forgotten. */
+  #fullAfterMs: number;
+
+  constructor(opts: Partial<RateLimitOptions> = {}, now: () => number = () => performance.now()) {
+    this.ratePerSec = opts.ratePerSec ?? DEFAULT_RATE_LIMIT.ratePerSec;
+    this.burst = opts.burst ?? DEFAULT_RATE_LIMIT.burst;
+    if (!(this.ratePerSec > 0) || !(this.burst >= 1)) throw new RangeError('rateLimit needs ratePerSec > 0 and burst >= 1');
+    this.#now = now;
+    this.#fullAfterMs = (this.burst / this.ratePerSec) * 1000;
+  }
+
+  /** Buckets currently kept (uids that called recently). */
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  /** Take a token for one call by `uid`: undefined if allowed, else the RATE_LIMITED error. */
+  take(uid: string): RpcError | undefined {
+    const now = this.#now();
+    if (++this.#calls % SWEEP_EVERY === 0) this.#sweep(now);
+    let b = this.#buckets.get(uid);
+    if (!b) {
+      b = { tokens: this.burst, at: now };
+      this.#buckets.set(uid, b);
+    } else if (now > b.at) {
+      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.ratePerSec) / 1000);
+      b.at = now;
+    }
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return undefined;
+    }
+    const waitMs = Math.ceil(((1 - b.tokens) * 1000) / this.ratePerSec);
+    return new RpcError(ErrorCode.RATE_LIMITED, `more than ${this.ratePerSec} calls/s (burst ${this.burst})`, { retryAfterMs: waitMs });
+  }
+
+  #sweep(now: number): void {
+    for (const [uid, b] of this.#buckets) if (now - b.at >= this.#fullAfterMs) this.#buckets.delete(uid);
+  }
+}

@@ -1,0 +1,202 @@
+// Properties of the protocol layer under hostile input, with no socket: the decoder, the
+// message guard, and RpcPeer fed frames directly with an injected send and fake timers.
+// Used by test/fuzz-protocol.test.ts (bounded) and test/fuzz/long.ts (FUZZ_RUNS).
+
+import fc from 'fast-check';
+import {
+  DEFAULT_LIMITS,
+  ErrorCode,
+  ProtocolViolation,
+  RpcError,
+  RpcPeer,
+  decodeFrame,
+  encode,
+  parseMessage,
+  type Limits,
+  type Timers,
+} from '../../protocol/index.ts';
+import { anyValue, frame, message, tryEncode } from './arbitraries.ts';
+import { assertUnpolluted, prototypeSnapshot } from './pollution.ts';
+
+/** Timers that never fire on their own: the test sees every live one, and fires them at will. */
+export class FakeTimers implements Timers {
+  readonly live = new Set<{ fn: () => void }>();
+  setTimeout(fn: () => void): unknown {
+    const h = { fn };
+    this.live.add(h);
+    return h;
+  }
+  clearTimeout(h: unknown): void {
+    this.live.delete(h as { fn: () => void });
+  }
+  fireAll(): void {
+    for (const h of [...this.live]) {
+      this.live.delete(h);
+      h.fn();
+    }
+  }
+}
+
+/** Anything decode or parse throws must be a ProtocolViolation; anything else is a bug. */
+function onlyViolations(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof ProtocolViolation)) throw new Error(`threw ${String(err)} instead of a ProtocolViolation`);
+  }
+}
+
+const probe = encode([0, 1, 'echo', ['probe']]);
+
+/** After any input, the (module-level) decoder still decodes a good frame correctly. */
+function decoderStillSane(): void {
+  const values = decodeFrame(probe, 1);
+  const m = values[0] as unknown[];
+  if (values.length !== 1 || m[2] !== 'echo' || (m[3] as unknown[])[0] !== 'probe') throw new Error('decoder state corrupted');
+}
+
+export const decodeProperty = () =>
+  fc.property(frame, fc.integer({ min: 1, max: 300 }), (bytes, maxMessages) => {
+    const before = prototypeSnapshot();
+    onlyViolations(() => {
+      const values = decodeFrame(bytes, maxMessages);
+      if (!Array.isArray(values) || values.length === 0 || values.length > maxMessages) throw new Error('bad decode result');
+    });
+    decoderStillSane();
+    assertUnpolluted(before);
+  });
+
+const smallLimits: Limits = { ...DEFAULT_LIMITS, maxMessagesPerFrame: 4, maxMethodLength: 8, maxParams: 3, maxDepth: 3 };
+
+export const parseProperty = () =>
+  fc.property(fc.oneof(message, anyValue), fc.boolean(), (value, small) => {
+    const limits = small ? smallLimits : DEFAULT_LIMITS;
+    onlyViolations(() => {
+      const m = parseMessage(value, limits) as unknown[];
+      // What passes the guard must really have the shape the engine relies on.
+      if (m[0] === 0 || m[0] === 1) {
+        const id = m[1] as number;
+        if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new Error(`accepted id ${String(id)}`);
+      }
+      if (m[0] === 0 || m[0] === 2) {
+        const [method, params] = m[0] === 0 ? [m[2], m[3]] : [m[1], m[2]];
+        if (typeof method !== 'string' || method.length === 0 || method.length > limits.maxMethodLength) throw new Error('accepted method');
+        if (!Array.isArray(params) || params.length > limits.maxParams) throw new Error('accepted params');
+      }
+    });
+  });
+
+/** What one receive run saw; checked after the run. */
+interface PeerRun {
+  peer: RpcPeer;
+  timers: FakeTimers;
+  sent: Uint8Array[];
+  settled: { ok: boolean; value: unknown }[];
+  calls: number;
+}
+
+const SECRET = 'secret-path-/etc/shadow';
+
+function makePeer(limits: Partial<Limits>, replay: boolean): PeerRun {
+  const timers = new FakeTimers();
+  const sent: Uint8Array[] = [];
+  const peer = new RpcPeer({
+    send: (f) => sent.push(f),
+    timers,
+    limits,
+    // With a replay store the peer takes part in resume: $ack bookkeeping, re-sent calls.
+    replay: replay ? new Map<string | number, Uint8Array>() : undefined,
+    handlers: {
+      echo: (_c, ...args: unknown[]) => args,
+      add: (_c, a: unknown, b: unknown) => (a as number) + (b as number),
+      // Runs until the caller cancels or the peer closes.
+      hang: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+      boom: () => {
+        throw new Error(SECRET);
+      },
+      coded: (_c, data: unknown) => {
+        throw new RpcError('GAME_OVER', 'over', data);
+      },
+      unencodable: () => {
+        const o: Record<string, unknown> = {};
+        o.self = o;
+        return o;
+      },
+    },
+  });
+  return { peer, timers, sent, settled: [], calls: 0 };
+}
+
+/** A macrotask turn: handlers' promises settle and the microtask flush goes out. */
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+export const peerProperty = () =>
+  fc.asyncProperty(
+    fc.array(frame, { minLength: 1, maxLength: 6 }),
+    fc.integer({ min: 0, max: 3 }),
+    fc.boolean(),
+    fc.boolean(),
+    fc.option(fc.nat(), { nil: undefined }),
+    async (frames, outgoing, small, fireTimers, reconnectAt) => {
+      const before = prototypeSnapshot();
+      const run = makePeer(small ? smallLimits : {}, reconnectAt !== undefined);
+      const { peer, timers, sent, settled } = run;
+      // Calls of our own, so hostile responses have something to hit (ids 0..outgoing-1).
+      const pending = Array.from({ length: outgoing }, (_, i) =>
+        peer.call('remote', [i]).then(
+          (value) => settled.push({ ok: true, value }),
+          (value) => settled.push({ ok: false, value }),
+        ),
+      );
+      for (const [i, f] of frames.entries()) {
+        if (i === (reconnectAt ?? -1) % frames.length) {
+          // A drop and a resume between two frames: later requests may be taken as re-sends.
+          peer.detach();
+          peer.attach();
+        }
+        try {
+          peer.receive(f);
+        } catch (err) {
+          throw new Error(`receive threw ${String(err)}`);
+        }
+      }
+      await turn();
+      if (fireTimers) timers.fireAll(); // every deadline passes: TIMEOUT and $cancel
+      peer.close();
+      await Promise.all(pending);
+      await turn();
+
+      if (peer.pendingIncoming !== 0 || peer.pendingOutgoing !== 0)
+        throw new Error(`pending left: ${peer.pendingIncoming} in, ${peer.pendingOutgoing} out`);
+      if (timers.live.size !== 0) throw new Error(`${timers.live.size} timers left`);
+      if (settled.length !== outgoing) throw new Error('an outgoing call never settled');
+      for (const s of settled)
+        if (!s.ok && !(s.value instanceof RpcError && typeof s.value.code === 'string'))
+          throw new Error(`a call rejected with a non-RpcError: ${String(s.value)}`);
+      // Everything the peer sent is well-formed, and no handler's private error text left.
+      for (const f of sent) {
+        const values = decodeFrame(f, Infinity);
+        for (const v of values) parseMessage(v, { ...peer.limits, maxDepth: peer.limits.maxDepth + 1 });
+        if (Buffer.from(f).includes(SECRET)) throw new Error('a handler error message leaked to the wire');
+      }
+      decoderStillSane();
+      assertUnpolluted(before);
+    },
+  );
+
+/** A peer that got a readable-id request with a broken shape answers PROTOCOL_ERROR for it. */
+export function violationAnswered(bytes: Uint8Array, id: number): { code?: string; violated: boolean } {
+  let violated = false;
+  const sent: Uint8Array[] = [];
+  const peer = new RpcPeer({ send: (f) => sent.push(f), onViolation: () => (violated = true), limits: smallLimits });
+  peer.receive(bytes);
+  peer.flush();
+  for (const f of sent)
+    for (const v of decodeFrame(f, Infinity)) {
+      const m = v as unknown[];
+      if (m[0] === 1 && m[1] === id) return { code: (m[2] as { code?: string })?.code, violated };
+    }
+  return { violated };
+}
+
+export { tryEncode, ErrorCode };
