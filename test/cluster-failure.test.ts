@@ -107,6 +107,41 @@ if (redisMissing) {
     await until(() => got.includes('back'), 2000, 'a room notification across nodes');
     await until(() => A.adapter.pending.outgoing === 0 && B.adapter.pending.incoming === 0, 2000, 'nothing pending');
   });
+
+  t.test('Redis hung (SIGSTOP, sockets open): remote calls and logins do not hang, recovery after SIGCONT', async (t) => {
+    const settings = { redis: redis.url, prefix: `f${process.pid}hung:`, presenceTtlMs: TTL };
+    const [A, B] = await Promise.all([
+      startNode(settings, { handlers, duplicateLogin: 'reject' }),
+      startNode(settings, { handlers, duplicateLogin: 'reject' }),
+    ]);
+    t.teardown(() => Promise.all([A.close(), B.close()]));
+    await A.client('a', { reconnect: false, handlers: neverAnswers });
+    await B.client('b', { reconnect: false, handlers: { who: () => 'b' } });
+    t.equal(await A.server.to('b').who(), 'b');
+    redis.pause();
+    t.teardown(() => redis.resume());
+    const t0 = Date.now();
+    const err = await A.server.call('b', 'who', [], { timeoutMs: 30_000 }).then(
+      () => undefined,
+      (e: { code: string }) => e.code,
+    );
+    t.equal(err, ErrorCode.UNAVAILABLE, 'the remote call fails UNAVAILABLE once the lookup times out');
+    t.ok(Date.now() - t0 < 30_000, `after ${Date.now() - t0} ms, not at its 30 s deadline`);
+    t.equal(await A.server.to('a').who(), 'here', 'local calls still work');
+    const late = await A.client('late', { reconnect: false, handlers: neverAnswers });
+    t.ok(late, "a 'reject' login is not held up by the hung Redis (fail open)");
+    redis.resume();
+    let answer: unknown;
+    await until(
+      () => {
+        A.server.call('b', 'who', [], { timeoutMs: 500 }).then((v) => (answer = v), () => {});
+        return answer === 'b';
+      },
+      10_000,
+      'cross-node calls to work again',
+    );
+    t.pass('cross-node calls work again after SIGCONT');
+  });
 }
 
 /** pid of the process listening on a loopback port (the child node). */

@@ -26,6 +26,9 @@ export interface RedisProcess {
   start(): Promise<void>;
   /** Stop for good (SIGTERM). Idempotent. */
   stop(): Promise<void>;
+  /** SIGSTOP / SIGCONT: Redis hangs with its sockets open (nothing tells clients it is gone). */
+  pause(): void;
+  resume(): void;
 }
 
 export async function startRedis(): Promise<RedisProcess> {
@@ -65,7 +68,12 @@ export async function startRedis(): Promise<RedisProcess> {
     url: `redis://127.0.0.1:${port}`,
     kill: () => halt('SIGKILL'),
     start,
-    stop: () => halt('SIGTERM'),
+    stop: async () => {
+      proc?.kill('SIGCONT'); // a paused process would not act on SIGTERM
+      await halt('SIGTERM');
+    },
+    pause: () => void proc?.kill('SIGSTOP'),
+    resume: () => void proc?.kill('SIGCONT'),
   };
 }
 

@@ -9,6 +9,9 @@ import { CLAIM, HELD, LEAVE, MEMBERS, REFRESH, RELEASE, ROUTE } from './scripts.
 /** Redis connection settings: an ioredis options object or a redis:// URL. */
 export type RedisConnection = RedisOptions | string;
 
+/** Longest a command may take before it fails (Redis hung, or a link silently dead). */
+const COMMAND_TIMEOUT_MS = 2000;
+
 const ours: RedisOptions = {
   lazyConnect: true,
   enableOfflineQueue: false,
@@ -28,7 +31,11 @@ const ours: RedisOptions = {
  */
 export function openRedis(conn: RedisConnection | undefined, name: string, subscriber = false): Redis {
   const base: RedisOptions = typeof conn === 'string' ? parseUrl(conn) : { ...conn };
-  const queue: RedisOptions = subscriber ? { enableOfflineQueue: true, maxRetriesPerRequest: null } : {};
+  // Commands get a deadline so a Redis that hangs (instead of closing) fails them too;
+  // the subscriber's SUBSCRIBE alone may wait (in the offline queue) as long as Redis is away.
+  const queue: RedisOptions = subscriber
+    ? { enableOfflineQueue: true, maxRetriesPerRequest: null }
+    : { commandTimeout: COMMAND_TIMEOUT_MS };
   return new Redis({ ...base, ...ours, ...queue, connectionName: name });
 }
 

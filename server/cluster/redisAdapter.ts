@@ -57,6 +57,7 @@ export class RedisAdapter implements ClusterAdapter {
   #node!: LocalNode;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
+  #ticking = false;
   /** Set when a Redis link dropped: the next ready writes presence and rooms again. */
   #needSync = false;
   /** Set once an outage was reported, so it is reported once, not per retry. */
@@ -255,7 +256,9 @@ export class RedisAdapter implements ClusterAdapter {
   }
 
   async #tick(): Promise<void> {
-    if (this.#closed || !this.connected) return;
+    // One tick at a time: while Redis hangs, ticks must not pile up behind each other.
+    if (this.#closed || !this.connected || this.#ticking) return;
+    this.#ticking = true;
     try {
       if (this.#needSync) {
         this.#needSync = false;
@@ -266,6 +269,8 @@ export class RedisAdapter implements ClusterAdapter {
       await this.#sweep();
     } catch (err) {
       this.#trouble(err);
+    } finally {
+      this.#ticking = false;
     }
   }
 
