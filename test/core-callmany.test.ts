@@ -64,6 +64,7 @@ t.test('callMany by uid list: ok, error, timeout and offline side by side', asyn
   t.ok(Date.now() - t0 < 2000, 'resolves at the deadline, not later');
   check(t, outcomes, uids);
   await until(() => timedOut.length === 1, 2000, "dan's handler signal");
+  t.equal(h.server.stats().pendingOutgoing, 0, 'the server holds no call after callMany');
   t.same(await h.server.callMany([], 'chooseMove', [1]), [], 'empty list: no outcomes');
 });
 

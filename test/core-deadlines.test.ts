@@ -38,6 +38,7 @@ t.test('client → server deadline: TIMEOUT for the caller, the handler signal f
   t.ok(aborted.every((a) => (a.reason as RpcError).code === 'CANCELLED'), 'callee sees the caller gave up');
   t.equal(await c.server.fast(), 'fast', 'connection still fine');
   t.equal(c.peer.pendingOutgoing, 0);
+  t.same(h.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'server: the cancelled handlers are gone');
 });
 
 t.test('server → client deadline: server-wide default and per-call override, client signal fires', async (t) => {
@@ -54,6 +55,7 @@ t.test('server → client deadline: server-wide default and per-call override, c
   t.equal(slow, 'fast');
   await until(() => aborted.length === 3, 2000, 'client handler signals');
   t.equal(c.peer.pendingIncoming, 0, 'client dropped the cancelled calls');
+  t.same(h.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'server: no call left pending');
 });
 
 t.test('a reply after the deadline is dropped quietly (client side)', async (t) => {
@@ -143,4 +145,5 @@ t.test('cancellation through an AbortSignal reaches the handler signal, both way
   await sleep(20);
   t.equal(aborted.length, 2, 'the pre-aborted call never ran');
   t.equal(c.peer.pendingOutgoing + c.peer.pendingIncoming, 0, 'client has nothing pending');
+  t.same(h.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'server has nothing pending');
 });

@@ -212,3 +212,28 @@ async function rejects(p: Promise<unknown>): Promise<RpcError> {
   }
   throw new Error('expected a rejection');
 }
+
+t.test('params or a result past the limits fail that call alone, not the connection', async (t) => {
+  const deep = (n: number): unknown => (n === 0 ? 1 : [deep(n - 1)]);
+  const serverErrors: unknown[] = [];
+  const h = await startServer({
+    onError: (err) => serverErrors.push(err),
+    handlers: { count: (_c: unknown, ...a: unknown[]) => a.length, deep: () => deep(40), ok: () => 'ok' },
+  });
+  t.teardown(() => h.close());
+  const c = await h.client('gil', {
+    reconnect: false,
+    onError: () => {},
+    handlers: { count: (_c: unknown, ...a: unknown[]) => a.length, deep: () => deep(40) },
+  });
+  const many = new Array(DEFAULT_LIMITS.maxParams + 1).fill(0);
+  await t.rejects(c.call('count', many), { code: 'INVALID_PARAMS' }, 'client: too many params');
+  await t.rejects(c.call('count', [deep(40)]), { code: 'INVALID_PARAMS' }, 'client: params too deep');
+  await t.rejects(c.call('deep', []), { code: 'INTERNAL' }, 'server handler result too deep');
+  t.ok(serverErrors.some((e) => /nested deeper/.test(String(e))), 'reported to the server onError');
+  await t.rejects(h.server.call('gil', 'count', many), { code: 'INVALID_PARAMS' }, 'server: too many params');
+  await t.rejects(h.server.call('gil', 'deep', []), { code: 'INTERNAL' }, 'client handler result too deep');
+  t.equal(await c.call('count', new Array(DEFAULT_LIMITS.maxParams).fill(0)), DEFAULT_LIMITS.maxParams, 'at the limit is fine');
+  t.equal(await c.server.ok(), 'ok', 'the connection survived all of it');
+  t.equal(c.state, 'open');
+});

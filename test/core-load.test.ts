@@ -47,4 +47,5 @@ t.test(`${N} concurrent calls each way on one connection`, async (t) => {
   t.equal(check(down2 as never, 'd2'), 0, 'mixed: server → client');
   t.equal(serverRuns + clientRuns, 4 * N);
   t.equal(c.peer.pendingOutgoing + c.peer.pendingIncoming, 0, 'nothing left pending');
+  t.same(h.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'server: nothing left pending');
 });

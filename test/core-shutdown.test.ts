@@ -89,6 +89,8 @@ t.test('no timers or pending calls left after a busy session is closed', async (
   const abandoned = [a.server.wait().catch(() => {}), h.server.to('a').wait().catch(() => {}), b.server.wait().catch(() => {})];
   await until(() => a.peer.pendingOutgoing === 1 && a.peer.pendingIncoming === 1 && b.peer.pendingOutgoing === 1, 2000, 'abandoned calls in flight');
   t.ok(timeouts() > before, 'pending calls hold deadline timers (so the count below means something)');
+  await until(() => h.server.stats().pendingIncoming === 2, 2000, 'server handlers running');
+  t.same(h.server.stats(), { connections: 2, pendingIncoming: 2, pendingOutgoing: 1 }, 'server sees exactly the abandoned calls');
 
   await h.close();
   await Promise.all(abandoned);
