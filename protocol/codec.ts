@@ -11,7 +11,9 @@ import { ProtocolViolation } from './messages.ts';
 const packr = new Packr({ useRecords: false, moreTypes: false });
 // copyBuffers: uWebSockets.js hands us an ArrayBuffer that is only valid during the
 // message callback; binary values decoded from it must not alias it.
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+// structuredClone false: msgpackr's id/pointer extensions (0x69/0x70) would let a peer
+// send self-referencing params; the encoder never writes them.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true, structuredClone: false });
 
 /** Encode one message (or any value) to msgpack bytes. The result may be retained. */
 export function encode(value: unknown): Uint8Array {

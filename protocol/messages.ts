@@ -42,6 +42,11 @@ export function depthExceeds(value: unknown, max: number): boolean {
     return false;
   }
   if (ArrayBuffer.isView(value)) return false;
+  // msgpackr decodes its Set extension; its elements have no keys for `for…in` to see.
+  if (value instanceof Set || value instanceof Map) {
+    for (const v of value.values()) if (depthExceeds(v, max - 1)) return true;
+    return false;
+  }
   for (const k in value) if (depthExceeds((value as Record<string, unknown>)[k], max - 1)) return true;
   return false;
 }

@@ -167,3 +167,28 @@ export const frame: fc.Arbitrary<Uint8Array> = fc.oneof(
   { weight: 3, arbitrary: handBuilt },
   { weight: 2, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 64 }) },
 );
+
+const validMethod = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom(...KNOWN_METHODS) },
+  { weight: 1, arbitrary: fc.constantFrom(...HOSTILE_METHODS.filter((m) => m.length > 0 && m.length <= 128)) },
+  { weight: 1, arbitrary: fc.string({ minLength: 1, maxLength: 20 }) },
+);
+const validParams = fc.array(hostileValue, { maxLength: 4 });
+const smallId = fc.integer({ min: 0, max: 100_000 });
+
+/** Messages that pass the guard: calls, notifications, cancels and stray responses, hostile values inside. */
+export const validMessage: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 5, arbitrary: fc.tuple(fc.constant(0), smallId, validMethod, validParams) },
+  { weight: 2, arbitrary: fc.tuple(fc.constant(2), validMethod, validParams) },
+  { weight: 1, arbitrary: fc.tuple(fc.constant(2), fc.constant('$cancel'), fc.tuple(smallId)) },
+  { weight: 1, arbitrary: fc.tuple(fc.constant(2), fc.constant('$ack'), fc.tuple(fc.oneof(fc.nat(), fc.double()))) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.constant(1), smallId, fc.option(fc.record({ code: fc.string({ maxLength: 8 }), message: fc.string({ maxLength: 8 }) }), { nil: null }), hostileValue),
+  },
+);
+
+/** A frame of 1-4 well-formed messages (what a buggy-but-honest client sends). */
+export const wellFormedFrame: fc.Arbitrary<Uint8Array> = fc
+  .array(validMessage.map((m) => tryEncode(m) ?? encode([2, 'x', []])), { minLength: 1, maxLength: 4 })
+  .map((parts) => concatFrames(parts));

@@ -76,9 +76,9 @@ export class RawSocket {
     if (!this.socket.destroyed) this.socket.write(clientFrame(payload, OP_BINARY));
   }
 
-  /** Send one text WebSocket message (not part of the protocol). */
-  sendText(text: string): void {
-    if (!this.socket.destroyed) this.socket.write(clientFrame(Buffer.from(text), OP_TEXT));
+  /** Send one text WebSocket message (not part of the protocol); bytes may be invalid UTF-8. */
+  sendText(text: string | Uint8Array): void {
+    if (!this.socket.destroyed) this.socket.write(clientFrame(typeof text === 'string' ? Buffer.from(text) : text, OP_TEXT));
   }
 
   /** Write raw bytes to the TCP stream (not even a WebSocket frame). */

@@ -1,0 +1,193 @@
+// Scripted hostile input against a live server, each case with the outcome it must have:
+// prototype keys, hostile method names and uids, self-referencing and deep values,
+// extension messages with garbage params, errors that must not leak. Random input is
+// in fuzz-server.test.ts; these are the cases worth naming.
+
+import t from 'tap';
+import { CloseCode, MAX_ID, RpcError, concatFrames, encode } from '../protocol/index.ts';
+import { startServer, until } from './helpers.ts';
+import { RawSocket } from './fuzz/rawSocket.ts';
+import { assertUnpolluted, prototypeSnapshot } from './fuzz/pollution.ts';
+
+type Test = Parameters<Parameters<typeof t.test>[0]>[0];
+
+const before = prototypeSnapshot();
+t.afterEach(() => assertUnpolluted(before));
+
+const bytes = (...b: number[]) => Uint8Array.from(b);
+const u32 = (n: number) => bytes(n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
+/** `[0, id, method, ` followed by raw params bytes. */
+const request = (id: number, method: string, params: Uint8Array) => concatFrames([bytes(0x94, 0x00), encode(id), encode(method), params]);
+/** A one-entry map `{key: value}` written by hand (the encoder would not write "__proto__"). */
+const map1 = (key: string, value: unknown) => concatFrames([bytes(0x81), encode(key), encode(value)]);
+
+let seen: unknown[] = [];
+const handlers = {
+  take: (_c: unknown, v: unknown) => {
+    seen.push(v);
+    return v;
+  },
+  boom: () => {
+    throw new Error('connection string postgres://admin:hunter2@db');
+  },
+  cyclic: () => {
+    const o: Record<string, unknown> = {};
+    o.o = o;
+    return o;
+  },
+  add: (_c: unknown, a: number, b: number) => a + b,
+};
+
+async function setup(t: Test, extra: Record<string, unknown> = {}) {
+  seen = [];
+  const h = await startServer({ handlers, resumeWindowMs: 0, ...extra });
+  t.teardown(() => h.close());
+  const sockets: RawSocket[] = [];
+  const raw = async (uid: string) => {
+    const s = await RawSocket.open(h.port, `/?token=u:${encodeURIComponent(uid)}`);
+    sockets.push(s);
+    return s;
+  };
+  t.teardown(() => sockets.forEach((s) => s.destroy()));
+  return { h, raw };
+}
+
+t.test('"__proto__", "constructor", "prototype" keys in params reach the handler as plain data', async (t) => {
+  const { h, raw } = await setup(t);
+  const s = await raw('proto');
+  s.sendBinary(request(1, 'take', concatFrames([bytes(0x91), map1('__proto__', { polluted: true, isAdmin: true })])));
+  s.sendBinary(request(2, 'take', concatFrames([bytes(0x91), map1('constructor', { prototype: { polluted: true } })])));
+  s.sendBinary(request(3, 'take', concatFrames([bytes(0x91), map1('prototype', { polluted: true })])));
+  for (const id of [1, 2, 3]) t.equal((await s.responseOrClose(id))?.response?.[2], null, `call ${id} answered`);
+  const [a, b, c] = seen as Record<string, any>[];
+  t.equal(Object.getPrototypeOf(a), Object.prototype, '__proto__ key did not replace the prototype');
+  t.equal(a!.isAdmin, undefined, 'no inherited isAdmin');
+  t.same(Object.keys(a!), ['__proto_'], 'msgpackr renamed the key');
+  t.same(b!.constructor, { prototype: { polluted: true } }, '"constructor" is an own data property');
+  t.equal(Object.getPrototypeOf(b), Object.prototype);
+  t.same(c, { prototype: { polluted: true } });
+  t.equal(({} as any).polluted, undefined, 'Object.prototype untouched');
+  t.notOk(s.closed, 'the connection stays');
+  t.equal(await (await h.client('other')).server.add(1, 2), 3);
+});
+
+t.test('method names from Object.prototype or the reserved "$" space are METHOD_NOT_FOUND', async (t) => {
+  const { raw } = await setup(t);
+  const s = await raw('names');
+  const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', '$cancel', '$ping', '$session'];
+  s.sendBinary(concatFrames(names.map((m, i) => encode([0, i, m, []]))));
+  for (const [i, m] of names.entries()) {
+    const res = (await s.responseOrClose(i))?.response as [number, number, { code: string }, unknown] | undefined;
+    t.equal(res?.[2]?.code, 'METHOD_NOT_FOUND', m);
+  }
+  t.notOk(s.closed);
+});
+
+t.test('uids named like prototype members get ordinary sessions, rooms and calls', async (t) => {
+  const { h } = await setup(t);
+  const got: string[] = [];
+  for (const uid of ['__proto__', 'constructor', 'hasOwnProperty']) {
+    const c = await h.client(uid, { handlers: { hello: (_c: unknown, s: string) => (got.push(`${uid}:${s}`), uid) } });
+    h.server.join(uid, '__proto__');
+    t.equal(await c.server.add(1, 1), 2, `${uid} can call`);
+    t.equal(await h.server.call(uid, 'hello', ['hi']), uid, `${uid} can be called`);
+  }
+  t.same(h.server.members('__proto__').sort(), ['__proto__', 'constructor', 'hasOwnProperty']);
+  t.equal(h.server.connectionCount, 3);
+  t.same(got, ['__proto__:hi', 'constructor:hi', 'hasOwnProperty:hi']);
+});
+
+t.test('a response error map with "__proto__" rejects the call with a plain RpcError', async (t) => {
+  const { h, raw } = await setup(t);
+  const s = await raw('liar');
+  await until(() => h.server.isOnline('liar'));
+  const call = h.server.call('liar', 'anything', []);
+  const req = (await s.waitFor(() => s.messages.find((m) => Array.isArray(m) && m[0] === 0))) as unknown[];
+  s.sendBinary(
+    concatFrames([bytes(0x94, 0x01), encode(req[1]), bytes(0x83), encode('code'), encode('X'), encode('__proto__'), encode({ polluted: true }), encode('data'), map1('__proto__', { polluted: true }), bytes(0xc0)]),
+  );
+  const err = await call.catch((e) => e);
+  t.ok(err instanceof RpcError, 'an RpcError');
+  t.equal(err.code, 'X');
+  t.equal(Object.getPrototypeOf(err), RpcError.prototype, 'its prototype is untouched');
+  t.equal(err.polluted, undefined);
+  t.same(Object.keys(err.data), ['__proto_']);
+  t.notOk(s.closed);
+});
+
+t.test('self-referencing params (msgpackr ref/pointer extensions) are refused as not msgpack', async (t) => {
+  const { raw } = await setup(t);
+  const s = await raw('cycle');
+  // [0, 1, "take", <id 7>[<pointer 7>]]: params would contain itself.
+  s.sendBinary(request(1, 'take', concatFrames([bytes(0xd6, 0x69), u32(7), bytes(0x91, 0xd6, 0x70), u32(7)])));
+  const close = await s.waitClose();
+  t.same(close, { code: CloseCode.PROTOCOL_ERROR, reason: 'frame is not valid msgpack' });
+  t.same(seen, [], 'the handler never ran');
+});
+
+t.test('nesting past maxDepth is refused, also when hidden inside msgpackr Sets', async (t) => {
+  const { raw } = await setup(t, { limits: { maxDepth: 8 } });
+  const sets = await raw('sets');
+  let nested: Uint8Array = bytes(0xc0);
+  for (let i = 0; i < 20; i++) nested = concatFrames([bytes(0xd4, 0x73, 0x00, 0x91), nested]); // Set([...])
+  sets.sendBinary(request(4, 'take', concatFrames([bytes(0x91), nested])));
+  const close = await sets.waitClose();
+  t.equal(close?.code, CloseCode.PROTOCOL_ERROR);
+  t.equal(close?.reason, 'params nested deeper than 8');
+  t.equal(((sets.response(4)?.[2] ?? {}) as { code?: string }).code, 'PROTOCOL_ERROR', 'answered before the close');
+  const arrays = await raw('arrays');
+  arrays.sendBinary(request(5, 'take', concatFrames([bytes(0x91), new Uint8Array(100_000).fill(0x91), bytes(0xc0)])));
+  t.equal((await arrays.waitClose())?.code, CloseCode.PROTOCOL_ERROR, '100,000 levels: refused, no stack overflow');
+  t.same(seen, [], 'the handler never ran');
+});
+
+t.test('extension messages with garbage params are ignored; ids at the edges', async (t) => {
+  const { raw } = await setup(t);
+  const s = await raw('ext');
+  const junk = [[], [-1], [1.5], [NaN], [Infinity], [2 ** 53], ['x'], [{}], [null], [[1]]];
+  s.sendBinary(concatFrames([...junk.map((p) => encode([2, '$cancel', p])), ...junk.map((p) => encode([2, '$ack', p]))]));
+  s.sendBinary(concatFrames(junk.map((p) => encode([2, '$session', p]))));
+  s.sendBinary(encode([0, MAX_ID, 'add', [2, 3]]));
+  s.sendBinary(encode([0, 0, 'add', [4, 5]]));
+  t.same((await s.responseOrClose(MAX_ID))?.response, [1, MAX_ID, null, 5], 'id 2^32-1 is served');
+  t.same((await s.responseOrClose(0))?.response, [1, 0, null, 9], 'id 0 is served');
+  t.notOk(s.closed, 'the connection stays');
+});
+
+t.test('errors stay on the server: a thrown Error goes out as INTERNAL with no detail', async (t) => {
+  const errors: unknown[] = [];
+  const { raw } = await setup(t, { onError: (e: unknown) => errors.push(e) });
+  const s = await raw('leak');
+  s.sendBinary(concatFrames([encode([0, 1, 'boom', []]), encode([0, 2, 'cyclic', []])]));
+  const boom = (await s.responseOrClose(1))?.response as unknown[];
+  t.same(boom?.[2], { code: 'INTERNAL', message: 'Internal error' });
+  const cyclic = (await s.responseOrClose(2))?.response as unknown[];
+  t.match(cyclic?.[2], { code: 'INTERNAL', message: /^result (could not be encoded|nested too deep)$/ }, 'an unencodable result: INTERNAL');
+  t.notOk(s.messages.some((m) => JSON.stringify(m).includes('hunter2')), 'the error text never left');
+  t.ok(errors.some((e) => String(e).includes('hunter2')), 'onError saw the original');
+  t.notOk(s.closed);
+});
+
+t.test('a notification flood to unknown methods is dropped; other clients are served', async (t) => {
+  const { h, raw } = await setup(t);
+  const s = await raw('noisy');
+  const good = await h.client('good');
+  const frame = concatFrames(Array.from({ length: 256 }, (_, i) => encode([2, `nope${i}`, [i]])));
+  for (let i = 0; i < 200; i++) s.sendBinary(frame); // 51,200 notifications
+  s.sendBinary(encode([0, 1, 'add', [1, 1]]));
+  t.same((await s.responseOrClose(1, 5000))?.response, [1, 1, null, 2], 'the flooder itself is still answered');
+  t.equal(await good.server.add(2, 2), 4);
+  t.same(h.server.stats(), { connections: 2, pendingIncoming: 0, pendingOutgoing: 0 });
+});
+
+t.test('the rate limit holds against a raw flood of calls', async (t) => {
+  const { h, raw } = await setup(t, { rateLimit: { ratePerSec: 100, burst: 50 } });
+  const s = await raw('flood');
+  s.sendBinary(concatFrames(Array.from({ length: 200 }, (_, i) => encode([0, i, 'add', [i, 0]]))));
+  await s.waitFor(() => (s.messages.filter((m) => Array.isArray(m) && m[0] === 1).length >= 200 ? true : undefined), 5000);
+  const codes = s.messages.filter((m): m is unknown[] => Array.isArray(m) && m[0] === 1).map((m) => (m[2] as { code?: string } | null)?.code ?? 'ok');
+  t.equal(codes.filter((c) => c === 'ok').length, 50, 'the burst is served');
+  t.equal(codes.filter((c) => c === 'RATE_LIMITED').length, 150, 'the rest RATE_LIMITED');
+  t.notOk(s.closed, 'the connection stays');
+  t.equal(await (await h.client('calm')).server.add(1, 1), 2, 'another uid is unaffected');
+});
