@@ -237,3 +237,23 @@ t.test('params or a result past the limits fail that call alone, not the connect
   t.equal(await c.server.ok(), 'ok', 'the connection survived all of it');
   t.equal(c.state, 'open');
 });
+
+t.test('method names and notifications past the limits are refused locally, the connection stays', async (t) => {
+  const deep = (n: number): unknown => (n === 0 ? 1 : [deep(n - 1)]);
+  const h = await startServer({ handlers: { ok: () => 'ok', n: () => {} } });
+  t.teardown(() => h.close());
+  const c = await h.client('hal', { reconnect: false, handlers: { n: () => {} } });
+  const many = new Array(DEFAULT_LIMITS.maxParams + 1).fill(0);
+  await t.rejects(c.call('x'.repeat(DEFAULT_LIMITS.maxMethodLength + 1), []), { code: 'INVALID_PARAMS' }, 'method name too long');
+  await t.rejects(c.call('', []), { code: 'INVALID_PARAMS' }, 'empty method name');
+  t.throws(() => c.notify('n', ...many), { code: 'INVALID_PARAMS' }, 'client notify: too many params throws');
+  t.throws(() => c.notify('n', deep(40)), { code: 'INVALID_PARAMS' }, 'client notify: too deep throws');
+  t.throws(() => h.server.notify('hal', 'n', ...many), { code: 'INVALID_PARAMS' }, 'server notify throws');
+  h.server.join('hal', 'room');
+  t.throws(() => h.server.notifyRoom('room', 'n', deep(40)), { code: 'INVALID_PARAMS' }, 'notifyRoom throws');
+  await sleepMs(50);
+  t.equal(c.state, 'open', 'client still connected');
+  t.equal(await c.server.ok(), 'ok');
+});
+
+const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
