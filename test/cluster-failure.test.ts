@@ -36,15 +36,16 @@ if (redisMissing) {
 
       t.equal(await A.server.to('victim').who(), 'here', 'reachable across nodes first');
       // Deadlines far beyond the TTL: only the cluster's failure detection can end these early.
-      const direct = A.server.call('victim', 'stall', [], { timeoutMs: 60_000 });
-      const viaClient = onA.server.relay('victim', 'stall');
+      // Watched from the start: they may reject while the kill is still being awaited.
+      const direct = rejectsCode(A.server.call('victim', 'stall', [], { timeoutMs: 60_000 }), ErrorCode.UNAVAILABLE);
+      const viaClient = rejectsCode(onA.server.relay('victim', 'stall'), ErrorCode.UNAVAILABLE);
       await until(() => A.adapter.pending.outgoing === 2, 2000, 'both calls to be forwarded');
       const t0 = Date.now();
       if (how === 'killed') await K.kill();
       else process.kill(await pidOf(K.port), 'SIGSTOP');
       try {
-        await rejectsCode(direct, ErrorCode.UNAVAILABLE);
-        await rejectsCode(viaClient, ErrorCode.UNAVAILABLE);
+        await direct;
+        await viaClient;
         const waited = Date.now() - t0;
         t.ok(waited < 60_000, `pending calls failed UNAVAILABLE after ${waited} ms, not at their deadline`);
         t.equal(A.adapter.pending.outgoing, 0, 'nothing left pending on A');
@@ -73,10 +74,11 @@ if (redisMissing) {
     await b.server.joinRoom('hall');
     t.equal(await a.server.relay('b', 'who'), 'b', 'cross-node call before the outage');
 
-    const inFlight = A.server.call('b', 'stall', [], { timeoutMs: 60_000 });
+    // The rejection is awaited only after the kill: watch it from the start.
+    const inFlight = rejectsCode(A.server.call('b', 'stall', [], { timeoutMs: 60_000 }), ErrorCode.UNAVAILABLE);
     await until(() => A.adapter.pending.outgoing === 1, 2000, 'the call to be forwarded');
     await redis.kill();
-    await rejectsCode(inFlight, ErrorCode.UNAVAILABLE);
+    await inFlight;
     t.pass('a call waiting on another node failed UNAVAILABLE when Redis went away');
 
     await until(() => !A.adapter.connected && !B.adapter.connected, 2000, 'nodes to notice');
