@@ -43,6 +43,9 @@ t.test('client → server: proxy, call() and with() all return the handler resul
   const back = (await c.server.echo(value)) as typeof value;
   t.same({ ...back, bytes: [...back.bytes] }, { ...value, bytes: [1, 2, 255] }, 'values survive msgpack both ways');
   t.equal(await c.server.log('x'), null, 'a void handler answers nil');
+  // proxies are not thenable: awaiting one (easy by mistake) must not hang or send "then"
+  t.equal(await Promise.race([Promise.resolve(c.server).then(() => 'resolved'), new Promise((r) => setTimeout(r, 500, 'hung'))]), 'resolved');
+  t.equal(await Promise.race([Promise.resolve(h.server.to('alice')).then(() => 'resolved'), new Promise((r) => setTimeout(r, 500, 'hung'))]), 'resolved');
   t.equal(c.peer.pendingOutgoing, 0);
 });
 

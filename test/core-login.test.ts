@@ -2,7 +2,7 @@
 
 import t from 'tap';
 import WebSocket from 'ws';
-import { CloseCode, connect } from '../client/index.ts';
+import { CloseCode, connect, VolleyClient } from '../client/index.ts';
 import { startServer, until, sleep } from './helpers.ts';
 
 /** Open a raw ws upgrade and resolve with the HTTP status it was refused with, or 101. */
@@ -46,7 +46,23 @@ t.test('rejected authentication: HTTP 401, no socket, connect() rejects', async 
   // the same raw client with a good token does get a socket: the 401s were the token's doing
   t.equal(await upgradeStatus(h.url, { Authorization: 'Bearer good' }), 101, 'good bearer header upgrades');
 
-  const good = await connect(h.url, { token: 'good', WebSocket: WebSocket as never });
+  // the client's events for a refused upgrade: error, then close, state closed, no reconnect
+  const refusedClient = new VolleyClient(h.url, { token: 'bad', WebSocket: WebSocket as never });
+  const events: string[] = [];
+  refusedClient.on('error', () => events.push('error'));
+  refusedClient.on('close', () => events.push('close'));
+  refusedClient.on('state', (s) => events.push(`state ${s}`));
+  await t.rejects(refusedClient.opened, { code: 'DISCONNECTED' });
+  t.same(events, ['error', 'close', 'state closed']);
+  await sleep(50);
+  t.same(seenTokens.slice(5), ['good', 'bad'], 'one attempt, no reconnect after the refusal');
+
+  const good = new VolleyClient(h.url, { token: 'good', WebSocket: WebSocket as never });
+  const goodEvents: unknown[] = [];
+  good.on('open', (info) => goodEvents.push(info));
+  good.on('state', (s) => goodEvents.push(s));
+  await good.opened;
+  t.same(goodEvents, ['open', { resumed: false }], 'state open, then the open event');
   t.teardown(() => good.close());
   t.equal(await good.server.ok(), 'ok', 'a good token still works');
 });

@@ -59,3 +59,19 @@ t.test('room notify reaches members only, and not after leave', async (t) => {
   await until(() => h.server.members('red').length === 0, 2000, 'ann left red on close');
   t.same(h.server.rooms.roomsOf('ann'), []);
 });
+
+t.test('room names are literal: MQTT-style wildcards in a name match nothing else', async (t) => {
+  const h = await startServer({ handlers: {} });
+  t.teardown(() => h.close());
+  const got: Record<string, string[]> = { a: [], b: [], c: [] };
+  for (const u of ['a', 'b', 'c']) await h.client(u, { handlers: { n: (_c: unknown, s: string) => void got[u]!.push(s) } });
+  h.server.join('a', '#');
+  h.server.join('b', 'x/+');
+  h.server.join('c', 'x/y');
+  h.server.notifyRoom('x/y', 'n', 'to x/y');
+  h.server.notifyRoom('#', 'n', 'to #');
+  h.server.notifyRoom('x/+', 'n', 'to x/+');
+  await until(() => got.a!.length + got.b!.length + got.c!.length >= 3, 2000, 'deliveries');
+  await sleep(30);
+  t.same(got, { a: ['to #'], b: ['to x/+'], c: ['to x/y'] });
+});
