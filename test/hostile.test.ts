@@ -181,7 +181,7 @@ t.test('a notification flood to unknown methods is dropped; other clients are se
 });
 
 t.test('the rate limit holds against a raw flood of calls', async (t) => {
-  const { h, raw } = await setup(t, { rateLimit: { ratePerSec: 100, burst: 50 } });
+  const { h, raw } = await setup(t, { rateLimit: { ratePerSec: 1, burst: 50 } }); // ~no refill during the burst
   const s = await raw('flood');
   s.sendBinary(concatFrames(Array.from({ length: 200 }, (_, i) => encode([0, i, 'add', [i, 0]]))));
   await s.waitFor(() => (s.messages.filter((m) => Array.isArray(m) && m[0] === 1).length >= 200 ? true : undefined), 5000);
@@ -190,4 +190,46 @@ t.test('the rate limit holds against a raw flood of calls', async (t) => {
   t.equal(codes.filter((c) => c === 'RATE_LIMITED').length, 150, 'the rest RATE_LIMITED');
   t.notOk(s.closed, 'the connection stays');
   t.equal(await (await h.client('calm')).server.add(1, 1), 2, 'another uid is unaffected');
+});
+
+t.test('upgrade requests: hostile headers and query keys, missing token, another uid\'s session id', async (t) => {
+  let seenReq: { headers: Record<string, string>; query: URLSearchParams } | undefined;
+  const h = await startServer({
+    handlers,
+    resumeWindowMs: 5000,
+    authenticate: (req) => {
+      seenReq = req;
+      return req.token?.startsWith('u:') ? req.token.slice(2) : null;
+    },
+  });
+  t.teardown(() => h.close());
+  // uWebSockets.js itself drops a request whose header names contain "_": "__proto__" never gets here.
+  await t.rejects(RawSocket.open(h.port, '/?token=u:under', 1000, ['__proto__: polluted']), /no answer/, 'a "__proto__" header: dropped by uWebSockets.js');
+  const s = await RawSocket.open(h.port, '/?token=u:hdr&__proto__[polluted]=1&constructor=x', 3000, ['constructor: x', 'hasOwnProperty: y', 'toString: z']);
+  t.teardown(() => s.destroy());
+  t.equal(seenReq?.headers['hasownproperty'], 'y', 'a "hasOwnProperty" header is an ordinary entry');
+  t.equal(seenReq?.headers['constructor'], 'x');
+  t.equal(Object.getPrototypeOf(seenReq?.headers), null, 'headers have no prototype to reach');
+  t.equal(seenReq?.query.get('__proto__[polluted]'), '1', 'query keys are plain strings');
+  t.equal(seenReq?.query.get('constructor'), 'x');
+  s.sendBinary(encode([0, 1, 'add', [1, 2]]));
+  t.same((await s.responseOrClose(1))?.response, [1, 1, null, 3], 'served');
+
+  await t.rejects(RawSocket.open(h.port, '/?sid=whatever'), /401/, 'no token: 401, no socket');
+  await t.rejects(RawSocket.open(h.port, '/?token=nope'), /401/, 'bad token: 401');
+
+  // A session id is only good with a token for the same uid.
+  const alice = await h.client('alice', { reconnect: { initialDelayMs: 50 } });
+  h.server.join('alice', 'lobby');
+  const sid = alice.sessionId!;
+  alice.drop();
+  const mallory = await RawSocket.open(h.port, `/?token=u:mallory&sid=${sid}`);
+  t.teardown(() => mallory.destroy());
+  const session = (await mallory.waitFor(() => mallory.messages.find((m) => Array.isArray(m) && m[1] === '$session'))) as [number, string, [{ sid: string; resumed: boolean }]];
+  t.equal(session[2][0].resumed, false, 'mallory gets a fresh session');
+  t.not(session[2][0].sid, sid, 'with a new id');
+  t.same(h.server.members('lobby'), ['alice'], 'alice\'s rooms untouched');
+  await until(() => alice.state === 'open', 3000, 'alice resumes');
+  t.equal(alice.sessionId, sid, 'alice resumed her own session');
+  t.equal(await alice.server.add(2, 2), 4);
 });

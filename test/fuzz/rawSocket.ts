@@ -48,12 +48,14 @@ export class RawSocket {
    * One 'data' listener from the first byte on, so frames that arrive in the same packet
    * as the 101 response (the server's `$session`) are not lost.
    */
-  static open(port: number, path: string, timeoutMs = 3000): Promise<RawSocket> {
+  static open(port: number, path: string, timeoutMs = 3000, extraHeaders: string[] = []): Promise<RawSocket> {
     const socket = net.connect(port, '127.0.0.1');
     const raw = new RawSocket(socket);
     socket.write(
       `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+        extraHeaders.map((h) => `${h}\r\n`).join('') +
+        '\r\n',
     );
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => raw.#upgraded?.(false), timeoutMs);
