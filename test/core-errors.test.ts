@@ -257,3 +257,43 @@ t.test('method names and notifications past the limits are refused locally, the 
 });
 
 const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('notifications pass the same arity and schema checks: bad ones never reach the handler', async (t) => {
+  const seen: unknown[] = [];
+  const h = await startServer({
+    handlers: {
+      move: (_c: unknown, x: number, y: number) => void seen.push(['move', x, y]),
+      say: (_c: unknown, text: string) => void seen.push(['say', text]),
+      pair: (_c: unknown, a: unknown, b: unknown) => void seen.push(['pair', a, b]),
+    },
+    schemas: {
+      move: v.tuple([v.number(), v.number()]),
+      say: (params) => typeof params[0] === 'string',
+    },
+  });
+  t.teardown(() => h.close());
+  // a hand-written client sends what a typed client could not
+  const raw = await rawClient(h.url, 'raw');
+  t.teardown(() => raw.ws.terminate());
+  for (const bad of [[2, 'move', ['evil', { $where: 1 }]], [2, 'move', []], [2, 'say', [42]], [2, 'pair', ['only one']]])
+    raw.ws.send(encode(bad));
+  raw.ws.send(encode([2, 'move', [1, 2]]));
+  raw.ws.send(encode([2, 'say', ['hi']]));
+  raw.ws.send(encode([2, 'pair', ['a', 'b']]));
+  await until(() => seen.length >= 3, 2000, 'valid notifications');
+  await sleepMs(30);
+  t.same(seen.sort(), [['move', 1, 2], ['pair', 'a', 'b'], ['say', 'hi']], 'only the valid ones ran');
+
+  // server → client: the client's schemas guard its notification handlers too
+  const got: unknown[] = [];
+  await h.client('ivy', {
+    handlers: { tick: (_c: unknown, n: number) => void got.push(n) },
+    schemas: { tick: v.tuple([v.number()]) },
+  });
+  h.server.notify('ivy', 'tick', 'not a number');
+  h.server.notify('ivy', 'tick');
+  h.server.notify('ivy', 'tick', 7);
+  await until(() => got.length >= 1, 2000, 'client notification');
+  await sleepMs(30);
+  t.same(got, [7]);
+});
