@@ -147,3 +147,13 @@ t.test('cancellation through an AbortSignal reaches the handler signal, both way
   t.equal(c.peer.pendingOutgoing + c.peer.pendingIncoming, 0, 'client has nothing pending');
   t.same(h.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'server has nothing pending');
 });
+
+t.test('a very long deadline (or Infinity) does not time out at once', async (t) => {
+  const h = await startServer({ handlers: { slow: async () => (await sleep(30), 'done') } });
+  t.teardown(() => h.close());
+  const c = await h.client('eve', { handlers: { slow: async () => (await sleep(30), 'done') } });
+  for (const timeoutMs of [Infinity, 2 ** 31, 30 * 24 * 3600 * 1000]) {
+    t.equal(await c.call('slow', [], { timeoutMs }), 'done', `client → server, timeoutMs ${timeoutMs}`);
+    t.equal(await h.server.call('eve', 'slow', [], { timeoutMs }), 'done', `server → client, timeoutMs ${timeoutMs}`);
+  }
+});
