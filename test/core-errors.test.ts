@@ -297,3 +297,23 @@ t.test('notifications pass the same arity and schema checks: bad ones never reac
   await sleepMs(30);
   t.same(got, [7]);
 });
+
+t.test('a result over the message size limit fails that call, without a reconnect loop', async (t) => {
+  const big = () => 'x'.repeat(DEFAULT_LIMITS.maxMessageBytes + 10);
+  const serverErrors: unknown[] = [];
+  const h = await startServer({ onError: (e) => serverErrors.push(e), handlers: { big, ok: () => 'ok' } });
+  t.teardown(() => h.close());
+  let runs = 0;
+  const clientErrors: unknown[] = [];
+  const c = await h.client('jo', { onError: (e) => clientErrors.push(e), handlers: { big: () => (runs++, big()) } });
+  const closes: number[] = [];
+  c.on('close', (i) => closes.push(i.code));
+  await t.rejects(h.server.call('jo', 'big', [], { timeoutMs: 3000 }), { code: 'INTERNAL' }, 'client result too large: INTERNAL, not TIMEOUT');
+  t.equal(runs, 1);
+  t.equal(clientErrors.length, 1, 'reported to the client onError');
+  await t.rejects(c.call('big', []), { code: 'INTERNAL' }, 'server result too large: INTERNAL');
+  t.equal(serverErrors.length, 1, 'reported to the server onError');
+  await sleepMs(50);
+  t.same(closes, [], 'the socket never dropped');
+  t.equal(await c.server.ok(), 'ok');
+});
