@@ -69,7 +69,7 @@ t.test('rejected authentication: HTTP 401, no socket, connect() rejects', async 
 
 t.test("duplicate login 'replace': old socket closed with 4000, new one works, rooms survive", async (t) => {
   const h = await startServer({
-    handlers: { whoami: (ctx: { uid: string }) => ctx.uid },
+    handlers: { whoami: (ctx: { uid: string }) => ctx.uid, hang: () => new Promise(() => {}) },
   });
   t.teardown(() => h.close());
   const oldNotes: string[] = [];
@@ -83,6 +83,7 @@ t.test("duplicate login 'replace': old socket closed with 4000, new one works, r
   const oldClosed = new Promise<number>((r) => old.on('close', (i) => r(i.code)));
   const pendingOnOld = h.server.to('alice').hang().catch((e: { code: string }) => e.code);
   await until(() => old.peer.pendingIncoming === 1, 2000, 'call running on the old socket');
+  const oldOwnCall = old.server.hang().catch((e: { code: string }) => e.code);
 
   const newNotes: string[] = [];
   const fresh = await h.client('alice', { handlers: { note: (_c: unknown, s: string) => void newNotes.push(`new:${s}`), which: () => 'new' } });
@@ -90,6 +91,7 @@ t.test("duplicate login 'replace': old socket closed with 4000, new one works, r
   t.equal(CloseCode.REPLACED, 4000);
   t.equal(old.state, 'closed', 'old client does not reconnect');
   t.equal(await pendingOnOld, 'DISCONNECTED', 'a call pending on the old connection rejects');
+  t.equal(await oldOwnCall, 'DISCONNECTED', "the old client's own pending call rejects");
   t.equal(await fresh.server.whoami(), 'alice', 'new connection serves calls');
   t.equal(await h.server.to('alice').which(), 'new', 'server calls reach the new socket');
   t.same(h.server.rooms.roomsOf('alice'), ['lobby'], 'room membership survives');
