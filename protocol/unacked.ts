@@ -19,8 +19,23 @@ export class UnackedReplies {
   #head = 0;
   /** Count of replies sent on this socket that the first entry stands for. */
   #base = 0;
+  /** Bytes of the replies kept. */
+  #bytesKept = 0;
 
-  constructor(readonly maxEntries: number) {}
+  /**
+   * `maxBytes` bounds memory as `maxEntries` alone can't: a peer that sends one `$ack` and
+   * then never again would otherwise pin maxEntries replies of any size (16 384 × 1 MiB).
+   * An honest peer's unacked replies are its ack lag (128) plus what is in flight, and a
+   * server cuts a reader more than 8 MiB behind, so 16 MiB leaves room for both.
+   */
+  constructor(
+    readonly maxEntries: number,
+    readonly maxBytes = 16 * 1024 * 1024,
+  ) {}
+
+  get bytes(): number {
+    return this.#bytesKept;
+  }
 
   get size(): number {
     return this.#ids.length - this.#head;
@@ -34,18 +49,22 @@ export class UnackedReplies {
   push(id: number, bytes: Uint8Array): void {
     this.#ids.push(id);
     this.#bytes.push(bytes);
+    this.#bytesKept += bytes.byteLength;
     // A peer that announced acks but never sends them must not grow memory forever.
-    if (this.size > this.maxEntries) this.#drop(1);
+    while (this.size > 1 && (this.size > this.maxEntries || this.#bytesKept > this.maxBytes)) this.#drop(1);
   }
 
   /** The peer has received the first `count` replies sent on this socket. */
   ack(count: number): void {
-    const n = Math.min(count - this.#base, this.size);
+    const n = Math.min(Math.floor(count) - this.#base, this.size); // a fraction would split an entry
     if (n > 0) this.#drop(n);
   }
 
   #drop(n: number): void {
-    for (let i = this.#head; i < this.#head + n; i++) this.#bytes[i] = undefined as never;
+    for (let i = this.#head; i < this.#head + n; i++) {
+      this.#bytesKept -= this.#bytes[i]!.byteLength;
+      this.#bytes[i] = undefined as never;
+    }
     this.#head += n;
     this.#base += n;
     // Compact now and then so the arrays don't grow with the connection's lifetime.
@@ -63,5 +82,6 @@ export class UnackedReplies {
     this.#bytes = [];
     this.#head = 0;
     this.#base = 0;
+    this.#bytesKept = 0;
   }
 }

@@ -233,3 +233,28 @@ t.test('upgrade requests: hostile headers and query keys, missing token, another
   t.equal(alice.sessionId, sid, 'alice resumed her own session');
   t.equal(await alice.server.add(2, 2), 4);
 });
+
+t.test('$ack from a hostile peer: a fractional count is ignored, and unacked replies are capped in bytes', async (t) => {
+  const { RpcPeer } = await import('../protocol/index.ts');
+  const { UnackedReplies } = await import('../protocol/unacked.ts');
+  const store = new Map<string | number, Uint8Array>();
+  const peer = new RpcPeer({ send: () => {}, handlers: { add: handlers.add }, replay: store });
+  peer.receive(encode([2, '$ack', [0]])); // "I acknowledge responses": replies are now tracked
+  peer.receive(concatFrames([1, 2, 3].map((id) => encode([0, id, 'add', [id, 0]]))));
+  peer.receive(encode([2, '$ack', [1.5]])); // would leave the FIFO between two entries
+  peer.detach();
+  t.same([...store.keys()].sort(), [1, 2, 3], 'all three unacked replies kept for replay');
+  peer.close();
+
+  // One $ack, then silence: memory is bounded by bytes, not only by count.
+  const u = new UnackedReplies(16_384, 10_000);
+  for (let id = 0; id < 1000; id++) u.push(id, new Uint8Array(1000));
+  t.ok(u.bytes <= 10_000 && u.size === 10, `${u.size} replies, ${u.bytes} bytes kept`);
+  const kept: number[] = [];
+  u.drain((id) => kept.push(id));
+  t.same(kept, [990, 991, 992, 993, 994, 995, 996, 997, 998, 999], 'the newest are the ones kept');
+  t.equal(u.bytes, 0);
+  const one = new UnackedReplies(16_384, 10);
+  one.push(1, new Uint8Array(100));
+  t.equal(one.size, 1, 'a single reply larger than the cap is still kept');
+});
