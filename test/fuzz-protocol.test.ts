@@ -7,7 +7,7 @@ import { encode, concatFrames } from '../protocol/index.ts';
 import { decodeProperty, parseProperty, peerProperty, violationAnswered } from './fuzz/protocolProperties.ts';
 
 // Sized so this file stays well under 15 s on the shared 2-core machine.
-const RUNS = { decode: 3000, parse: 3000, peer: 600 };
+const RUNS = { decode: 5000, parse: 5000, peer: 1000 };
 
 const unhandled: unknown[] = [];
 const onUnhandled = (r: unknown) => unhandled.push(r);

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { ServerFuzz, type ServerFuzzConfig } from './fuzz/serverFuzz.ts';
 
 // Sized so this file stays well under 15 s on the shared 2-core machine.
-const RUNS = 150;
+const RUNS = 200;
 
 const unhandled: unknown[] = [];
 const onUnhandled = (r: unknown) => unhandled.push(r);
