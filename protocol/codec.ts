@@ -14,6 +14,9 @@ const packr = new Packr({ useRecords: false, moreTypes: false });
 // structuredClone false: msgpackr's id/pointer extensions (0x69/0x70) would let a peer
 // send self-referencing params; the encoder never writes them.
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true, structuredClone: false });
+// msgpackr decodes the never-used byte 0xc1 to one shared object; frozen, a handler that
+// writes to it can't pass data to the next connection that sends 0xc1.
+Object.freeze(unpackr.unpack(Uint8Array.of(0xc1)));
 
 /** Encode one message (or any value) to msgpack bytes. The result may be retained. */
 export function encode(value: unknown): Uint8Array {

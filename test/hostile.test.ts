@@ -258,3 +258,25 @@ t.test('$ack from a hostile peer: a fractional count is ignored, and unacked rep
   one.push(1, new Uint8Array(100));
   t.equal(one.size, 1, 'a single reply larger than the cap is still kept');
 });
+
+t.test('0xc1 (msgpackr\'s shared "never used" object) can\'t carry data from one connection to the next', async (t) => {
+  const seenBy: { uid: string; owner: unknown }[] = [];
+  const h = await startServer({
+    handlers: {
+      claim: (ctx: { uid: string }, p: Record<string, unknown>) => {
+        seenBy.push({ uid: ctx.uid, owner: p.owner });
+        p.owner = ctx.uid; // a handler that annotates its argument
+        return 'ok';
+      },
+    },
+  });
+  t.teardown(() => h.close());
+  const frame = request(1, 'claim', bytes(0x91, 0xc1));
+  for (const uid of ['alice', 'bob']) {
+    const s = await RawSocket.open(h.port, `/?token=u:${uid}`);
+    t.teardown(() => s.destroy());
+    s.sendBinary(frame);
+    await s.responseOrClose(1);
+  }
+  t.same(seenBy, [{ uid: 'alice', owner: undefined }, { uid: 'bob', owner: undefined }], 'bob does not see alice\'s write');
+});
