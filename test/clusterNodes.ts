@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RedisAdapter, type RedisAdapterOptions } from '../server/cluster/index.ts';
 import type { ServerOptions } from '../server/index.ts';
-import { startServer, type Harness } from './helpers.ts';
+import { Redis } from 'ioredis';
+import { sleep, startServer, type Harness } from './helpers.ts';
 
 export interface ClusterNode<S = any, C = any> extends Harness<S, C> {
   adapter: RedisAdapter;
@@ -31,7 +32,29 @@ export async function startNode<S = any, C = any>(
     ...adapterOpts,
   });
   const h = await startServer<S, C>({ ...opts, adapter });
-  return { ...h, adapter };
+  const redis = new Redis(cluster.redis, { commandTimeout: 500, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  return {
+    ...h,
+    adapter,
+    // Presence lands in Redis one round trip after the socket opens; until then other
+    // nodes can't reach the uid. Tests wait for it so cross-node calls can't race it.
+    async client(uid, copts) {
+      const c = await h.client(uid, copts);
+      const key = `${cluster.prefix}p:${uid}`;
+      const end = Date.now() + 2000;
+      const holder = () => redis.get(key).catch(() => 'unknown: Redis is away');
+      while (!((await holder()) ?? '').startsWith(`${adapter.nodeId} `)) {
+        if (Date.now() > end || !h.server.isConnected(uid)) break; // a refused login never registers
+        await sleep(2);
+      }
+      return c;
+    },
+    async close() {
+      redis.disconnect();
+      await h.close();
+    },
+  };
 }
 
 export interface ChildNode {
