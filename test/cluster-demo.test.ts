@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { connect, type VolleyClient } from '../client/index.ts';
-import { WebSocket, freePort, until } from './helpers.ts';
+import { WebSocket, freePort, sleep, until } from './helpers.ts';
 import { redisMissing, startRedis } from './redisServer.ts';
 
 if (redisMissing) {
@@ -38,8 +38,11 @@ if (redisMissing) {
     }
     const r = new Redis(redis.port, '127.0.0.1');
     t.teardown(() => r.disconnect());
-    const holders = new Set<string>();
-    for (let i = 0; i < 16; i++) holders.add(((await r.get(`volley:p:player${i}`)) ?? '').split(' ')[0]!);
+    const keys = clients.map((_, i) => `volley:p:player${i}`);
+    let values: (string | null)[] = [];
+    const end = Date.now() + 2000; // presence lands one Redis round trip after each login
+    while ((values = await r.mget(...keys)).includes(null) && Date.now() < end) await sleep(5);
+    const holders = new Set(values.map((v) => (v ?? '').split(' ')[0]));
     t.equal(holders.size, 2, 'the kernel spread the players over both nodes (SO_REUSEPORT), both registered in Redis');
     t.equal(Number(await r.hlen('volley:r:lobby')), 16, 'lobby membership of both nodes is in Redis');
 

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { connect } from '../client/index.ts';
 import { ErrorCode, type ServerContext } from '../server/index.ts';
 import { WebSocket, rejectsCode, sleep, until } from './helpers.ts';
-import { spawnNode, startNode } from './clusterNodes.ts';
+import { spawnNode, startNode, waitForPresence } from './clusterNodes.ts';
 import { redisMissing, startRedis } from './redisServer.ts';
 
 const TTL = 1500;
@@ -32,6 +32,7 @@ if (redisMissing) {
       t.teardown(() => K.kill());
       const victim = await connect(K.url, { token: 'u:victim', WebSocket: WebSocket as never, reconnect: false, handlers: neverAnswers });
       t.teardown(() => victim.close());
+      await waitForPresence(settings, 'victim', K.nodeId);
       const onA = await A.client('caller', { reconnect: false });
 
       t.equal(await A.server.to('victim').who(), 'here', 'reachable across nodes first');

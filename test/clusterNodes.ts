@@ -32,8 +32,6 @@ export async function startNode<S = any, C = any>(
     ...adapterOpts,
   });
   const h = await startServer<S, C>({ ...opts, adapter });
-  const redis = new Redis(cluster.redis, { commandTimeout: 500, maxRetriesPerRequest: 1 });
-  redis.on('error', () => {});
   return {
     ...h,
     adapter,
@@ -41,20 +39,24 @@ export async function startNode<S = any, C = any>(
     // nodes can't reach the uid. Tests wait for it so cross-node calls can't race it.
     async client(uid, copts) {
       const c = await h.client(uid, copts);
-      const key = `${cluster.prefix}p:${uid}`;
-      const end = Date.now() + 2000;
-      const holder = () => redis.get(key).catch(() => 'unknown: Redis is away');
-      while (!((await holder()) ?? '').startsWith(`${adapter.nodeId} `)) {
-        if (Date.now() > end || !h.server.isConnected(uid)) break; // a refused login never registers
-        await sleep(2);
-      }
+      // A refused login never registers: stop waiting once the node dropped it.
+      await waitForPresence(cluster, uid, adapter.nodeId, () => h.server.isConnected(uid));
       return c;
     },
-    async close() {
-      redis.disconnect();
-      await h.close();
-    },
   };
+}
+
+/** Wait (≤ 2 s) until Redis says `nodeId` holds uid, or `still()` turns false. */
+export async function waitForPresence(cluster: NodeSettings, uid: string, nodeId: string, still: () => boolean = () => true): Promise<void> {
+  const redis = new Redis(cluster.redis, { commandTimeout: 500, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    const holder = () => redis.get(`${cluster.prefix}p:${uid}`).catch(() => 'unknown: Redis is away');
+    const end = Date.now() + 2000;
+    while (!((await holder()) ?? '').startsWith(`${nodeId} `) && still() && Date.now() < end) await sleep(2);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export interface ChildNode {
