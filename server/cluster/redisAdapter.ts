@@ -149,8 +149,8 @@ export class RedisAdapter implements ClusterAdapter {
       return this.#trouble(err); // the next refresh writes the entry
     }
     if (result.status === 'refused') {
-      // 'reject' and another node won the race for this uid: this login loses, as on one node.
-      this.#rooms.leftAll(uid, false);
+      // 'reject' and another node won the race for this uid: this login loses, as on one
+      // node. Its session end unregisters it (room entries go only where still ours).
       this.#node.disconnectLocal(uid, CloseCode.DUPLICATE_LOGIN, 'this uid is already connected on another node');
     } else if (result.status === 'took') {
       this.#send(result.node, pack([KICK, uid, result.sid, CloseCode.REPLACED, 'replaced by a newer login on another node']));
