@@ -3,17 +3,30 @@
 // signal. Incoming: a call another node forwarded runs against the local client, and its
 // outcome is published back. Every pending entry ends on reply, deadline, abort, the
 // target node's death, or the loss of the Redis link: nothing waits forever.
+//
+// The first call to a uid goes through the lookup script (find its node and publish, one
+// round trip); later ones use the remembered route and ride in that node's batch. A
+// wrong route costs one retry through the script, never a wrong answer: the node that
+// lacks the uid answers NOT_HERE without running anything.
 
 import { ErrorCode, RpcError, type CallOptions, type WireError } from '../../protocol/index.ts';
 import type { LocalNode } from '../adapter.ts';
-import { CALL, CANCEL, REPLY, pack, type NodeMessage } from './wire.ts';
+import { Outbox } from './outbox.ts';
+import { RouteCache } from './routes.ts';
+import { CALL, CANCEL, NOT_HERE, REPLY, pack, type NodeMessage } from './wire.ts';
 
 interface Outgoing {
+  uid: string;
+  method: string;
+  params: unknown[];
+  deadline: number;
   resolve(value: unknown): void;
   reject(err: RpcError): void;
   timer: ReturnType<typeof setTimeout>;
-  /** The node the call went to, once the route lookup answered. */
+  /** The node the call went to, once known. */
   node: string | undefined;
+  /** Already sent back through a fresh lookup once. */
+  retried: boolean;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
@@ -24,13 +37,15 @@ export interface ForwardingLink {
   ready(): boolean;
   /** Look uid up and publish `message` to its node, in one step. → {node, receivers}. */
   route(uid: string, message: Buffer): Promise<[node: string, receivers: number]>;
-  /** Publish to one node's channel; failures are ignored (the other side times out). */
-  send(node: string, message: Buffer): void;
+  /** Publish to one node's channel → subscribers reached. */
+  publish(node: string, message: Buffer): Promise<number>;
 }
 
 const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
 
 export class Forwarding {
+  readonly routes: RouteCache;
+  #outbox: Outbox;
   #outgoing = new Map<number, Outgoing>();
   #nextId = 0;
   /** Calls other nodes forwarded here, by "<from> <id>", to cancel them. */
@@ -41,7 +56,11 @@ export class Forwarding {
   constructor(
     readonly link: ForwardingLink,
     readonly local: LocalNode,
-  ) {}
+    routeTtlMs: number,
+  ) {
+    this.routes = new RouteCache(routeTtlMs);
+    this.#outbox = new Outbox((node, bytes) => link.publish(node, bytes));
+  }
 
   get pendingOutgoing(): number {
     return this.#outgoing.size;
@@ -66,32 +85,64 @@ export class Forwarding {
       return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, 'params could not be encoded'));
     }
     return new Promise((resolve, reject) => {
-      const pending: Outgoing = {
+      const p: Outgoing = {
+        uid,
+        method,
+        params,
+        deadline: Date.now() + timeoutMs,
         resolve,
         reject,
         // The callee node runs the same deadline on the client call; this timer is the
         // caller's own guarantee, whatever happens to the other node or to Redis.
         timer: setTimeout(() => this.#giveUp(id, new RpcError(ErrorCode.TIMEOUT, `${method} timed out after ${timeoutMs} ms`)), timeoutMs),
         node: undefined,
+        retried: false,
         signal,
         onAbort: undefined,
       };
       if (signal) {
-        pending.onAbort = () => this.#giveUp(id, new RpcError(ErrorCode.CANCELLED, `${method} was cancelled`));
-        signal.addEventListener('abort', pending.onAbort, { once: true });
+        p.onAbort = () => this.#giveUp(id, new RpcError(ErrorCode.CANCELLED, `${method} was cancelled`));
+        signal.addEventListener('abort', p.onAbort, { once: true });
       }
-      this.#outgoing.set(id, pending);
-      this.link.route(uid, message).then(
-        ([node, receivers]) => {
-          if (!node) return this.#fail(id, unavailable(`${uid} is not connected`));
-          // 0 receivers: the node's subscription is gone (it died); -1: a stale entry of ours.
-          if (receivers <= 0) return this.#fail(id, unavailable(`${uid} is not connected (node ${node} is gone)`));
-          const p = this.#outgoing.get(id);
-          if (p) p.node = node;
-        },
-        () => this.#fail(id, unavailable(`${uid} is not reachable: the cluster lookup failed`)),
-      );
+      this.#outgoing.set(id, p);
+      const node = this.routes.get(uid);
+      if (node) this.#sendTo(id, p, node, message);
+      else this.#lookup(id, p, message);
     });
+  }
+
+  /** Send along a remembered route; if the node is gone, look again (once). */
+  #sendTo(id: number, p: Outgoing, node: string, message: Buffer): void {
+    p.node = node;
+    this.#outbox.push(node, message, (receivers) => {
+      if (receivers > 0 || this.#outgoing.get(id) !== p) return;
+      this.routes.forget(p.uid, node);
+      this.#retry(id, p, `node ${node} is gone`);
+    });
+  }
+
+  /** Find uid's node and publish there, in one script run. */
+  #lookup(id: number, p: Outgoing, message: Buffer): void {
+    this.link.route(p.uid, message).then(
+      ([node, receivers]) => {
+        if (this.#outgoing.get(id) !== p) return;
+        if (!node) return this.#fail(id, unavailable(`${p.uid} is not connected`));
+        // 0 receivers: the node's subscription is gone (it died); -1: a stale entry of ours.
+        if (receivers <= 0) return this.#fail(id, unavailable(`${p.uid} is not connected (node ${node} is gone)`));
+        p.node = node;
+        this.routes.set(p.uid, node);
+      },
+      () => this.#fail(id, unavailable(`${p.uid} is not reachable: the cluster lookup failed`)),
+    );
+  }
+
+  /** The call did not run where it went: one more try through a fresh lookup, then UNAVAILABLE. */
+  #retry(id: number, p: Outgoing, why: string): void {
+    if (p.retried || !this.link.ready()) return this.#fail(id, unavailable(`${p.uid} is not connected (${why})`));
+    p.retried = true;
+    p.node = undefined;
+    const remaining = Math.max(1, p.deadline - Date.now());
+    this.#lookup(id, p, pack([CALL, this.link.nodeId, id, p.uid, p.method, p.params, remaining]));
   }
 
   /** A reply from the node that ran call `id`. Late ones (after deadline/cancel) are dropped. */
@@ -100,6 +151,14 @@ export class Forwarding {
     if (!p) return;
     if (error == null) p.resolve(result);
     else p.reject(RpcError.fromWire(error));
+  }
+
+  /** Call `id` reached a node that does not hold its uid (it moved or left). */
+  onNotHere(id: number): void {
+    const p = this.#outgoing.get(id);
+    if (!p) return;
+    if (p.node) this.routes.forget(p.uid, p.node);
+    this.#retry(id, p, 'it left its node');
   }
 
   /** Target nodes of calls still waiting (the liveness sweep checks these). */
@@ -111,6 +170,7 @@ export class Forwarding {
 
   /** A node died: its pending calls fail now rather than at their deadlines. */
   failNode(node: string, err: RpcError): void {
+    this.routes.forgetNode(node);
     for (const [id, p] of [...this.#outgoing]) if (p.node === node) this.#fail(id, err);
   }
 
@@ -120,6 +180,7 @@ export class Forwarding {
    * handlers stop instead of running to the deadline for nobody.
    */
   failAll(err: RpcError): void {
+    this.routes.clear(); // Redis may come back empty, nodes may have changed
     for (const [id, p] of [...this.#outgoing]) {
       this.#fail(id, err);
       if (p.node) this.#owedCancels.push([p.node, id]);
@@ -129,7 +190,7 @@ export class Forwarding {
   flushCancels(): void {
     const owed = this.#owedCancels;
     this.#owedCancels = [];
-    for (const [node, id] of owed) this.link.send(node, pack([CANCEL, this.link.nodeId, id]));
+    for (const [node, id] of owed) this.#send(node, pack([CANCEL, this.link.nodeId, id]));
   }
 
   #giveUp(id: number, err: RpcError): void {
@@ -137,7 +198,7 @@ export class Forwarding {
     if (!p) return;
     p.reject(err);
     // Tell the callee node so the client's handler sees $cancel and stops.
-    if (p.node) this.link.send(p.node, pack([CANCEL, this.link.nodeId, id]));
+    if (p.node) this.#send(p.node, pack([CANCEL, this.link.nodeId, id]));
   }
 
   #fail(id: number, err: RpcError): void {
@@ -157,8 +218,8 @@ export class Forwarding {
 
   /** Another node forwarded a call to a uid that should be here. */
   onCall(from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number): void {
+    if (!this.local.has(uid)) return this.#send(from, pack([NOT_HERE, id]));
     const key = `${from} ${id}`;
-    if (!this.local.has(uid)) return this.#reply(from, id, unavailable(`${uid} is not connected`).toWire(), null);
     const controller = new AbortController();
     this.#incoming.set(key, controller);
     this.local.callLocal(uid, method, params, { timeoutMs, signal: controller.signal }).then(
@@ -198,6 +259,11 @@ export class Forwarding {
     } catch {
       message = pack([REPLY, id, { code: ErrorCode.INTERNAL, message: 'result could not be encoded' }, null]);
     }
-    this.link.send(to, message);
+    this.#send(to, message);
+  }
+
+  /** Fire and forget to a node (replies, cancels): if it is gone, its caller is gone too. */
+  #send(node: string, message: Buffer): void {
+    if (this.link.ready()) this.#outbox.push(node, message);
   }
 }

@@ -20,7 +20,7 @@ import { Forwarding } from './forwarding.ts';
 import { keysFor, type Keys } from './keys.ts';
 import { Presence } from './presence.ts';
 import { RoomIndex } from './roomIndex.ts';
-import { CALL, CANCEL, KICK, NOTIFY, REPLY, pack, unpack } from './wire.ts';
+import { CALL, CANCEL, KICK, NOTIFY, NOT_HERE, REPLY, pack, unpack, unpackAll } from './wire.ts';
 
 export interface RedisAdapterOptions {
   /** ioredis options or a redis:// URL. Default: localhost:6379. */
@@ -97,9 +97,11 @@ export class RedisAdapter implements ClusterAdapter {
         nodeId: this.nodeId,
         ready: () => this.connected,
         route: (uid, message) => this.#scripts.route(this.keys.presence(uid), this.nodeId, this.keys.channelPrefix, message),
-        send: (to, message) => void cmd.publish(this.keys.channel(to), message).catch(() => {}),
+        publish: (to, message) => cmd.publish(this.keys.channel(to), message),
       },
       node,
+      // Routes older than a refresh period are looked up again anyway.
+      Math.max(50, Math.floor(this.presenceTtlMs / 3)),
     );
     for (const r of [cmd, sub]) {
       r.on('error', (err) => this.#trouble(err));
@@ -298,13 +300,18 @@ export class RedisAdapter implements ClusterAdapter {
   }
 
   #onMessage(channel: string, buf: Buffer): void {
-    const m = unpack(buf);
-    if (!m) return;
     if (channel === this.keys.roomsChannel) {
+      const m = unpack(buf);
+      if (!m) return;
       const [from, room, bytes] = m as [string, string, Uint8Array];
       if (from !== this.nodeId && typeof room === 'string' && bytes instanceof Uint8Array) this.#node.publishLocal(room, bytes);
       return;
     }
+    // A node's channel carries batches: one or more messages back to back.
+    for (const m of unpackAll(buf)) this.#onNodeMessage(m);
+  }
+
+  #onNodeMessage(m: unknown[]): void {
     switch (m[0]) {
       case CALL: {
         const [, from, id, uid, method, params, timeoutMs] = m as [number, string, number, string, string, unknown[], number];
@@ -313,6 +320,8 @@ export class RedisAdapter implements ClusterAdapter {
       }
       case REPLY:
         return this.#forwarding.onReply(Number(m[1]), (m[2] ?? null) as never, m[3]);
+      case NOT_HERE:
+        return this.#forwarding.onNotHere(Number(m[1]));
       case CANCEL:
         return this.#forwarding.onCancel(String(m[1]), Number(m[2]));
       case NOTIFY:

@@ -11,6 +11,7 @@ export const REPLY = 1;
 export const CANCEL = 2;
 export const NOTIFY = 3;
 export const KICK = 4;
+export const NOT_HERE = 5;
 
 export type NodeMessage =
   /** Call uid's client; reply to node `from` with call `id`. timeoutMs: the caller's remaining deadline. */
@@ -20,7 +21,9 @@ export type NodeMessage =
   | [kind: typeof CANCEL, from: string, id: number]
   | [kind: typeof NOTIFY, uid: string, method: string, params: unknown[]]
   /** uid logged in on another node: close session `sid` here (code is a CloseCode). */
-  | [kind: typeof KICK, uid: string, sid: string, code: number, reason: string];
+  | [kind: typeof KICK, uid: string, sid: string, code: number, reason: string]
+  /** Call `id` reached a node that does not hold its uid: it did not run; look again. */
+  | [kind: typeof NOT_HERE, id: number];
 
 /** On the shared rooms channel: a room notification, already encoded for clients. */
 export type RoomMessage = [from: string, room: string, bytes: Uint8Array];
@@ -37,5 +40,14 @@ export function unpack(buf: Buffer): unknown[] | undefined {
     return Array.isArray(value) ? value : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Decode a batch (one or more concatenated messages); non-arrays are skipped, never throws. */
+export function unpackAll(buf: Buffer): unknown[][] {
+  try {
+    return (unpackr.unpackMultiple(buf) as unknown[]).filter((v): v is unknown[] => Array.isArray(v));
+  } catch {
+    return [];
   }
 }
