@@ -117,7 +117,10 @@ export class Forwarding {
     this.#outbox.push(node, message, (receivers) => {
       if (receivers > 0 || this.#outgoing.get(id) !== p) return;
       this.routes.forget(p.uid, node);
-      this.#retry(id, p, `node ${node} is gone`);
+      // 0: nobody got it, so trying again can't run it twice. A failed publish may still
+      // have gone out (a command that timed out here can run later): no retry then.
+      if (receivers === 0) this.#retry(id, p, `node ${node} is gone`);
+      else this.#fail(id, unavailable(`${p.uid} is not reachable: the cluster did not take the call`));
     });
   }
 
