@@ -18,6 +18,8 @@ export class Arena {
   readonly leaderboard = new Leaderboard();
   #queue: string[] = [];
   #nextMatch = 1;
+  /** Room names must be unique across cluster nodes (room notifications reach every node). */
+  #roomTag = Math.random().toString(36).slice(2, 8);
   #rounds: number;
   #deadlineMs: number;
   #log: (line: string) => void;
@@ -51,7 +53,7 @@ export class Arena {
   }
 
   async #play(matchId: number, players: [string, string]): Promise<void> {
-    const room = `match:${matchId}`;
+    const room = `match:${this.#roomTag}:${matchId}`;
     for (const uid of players) this.server.join(uid, room);
     this.#log(`match ${matchId}: ${players[0]} vs ${players[1]}`);
     this.server.notifyRoom(room, 'matchStart', { matchId, players, rounds: this.#rounds });
