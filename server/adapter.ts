@@ -18,6 +18,9 @@ export interface LocalNode {
   disconnectLocal(uid: string, code: number, reason: string): void;
   /** The server's default deadline, for remote calls made without timeoutMs. */
   readonly timeoutMs: number;
+  /** Room membership on this node (another node asked for a uid connected here). */
+  join(uid: string, room: string): void;
+  leave(uid: string, room: string): void;
 }
 
 /** A new session for a uid on this node, and the duplicate-login policy it is under. */
@@ -47,6 +50,12 @@ export interface ClusterAdapter {
   left?(uid: string, room: string): void;
   /** Optional: members of a room on other nodes (callMany({room})). */
   remoteMembers?(room: string): Promise<string[]>;
+  /**
+   * Optional: join/leave for a uid not connected to this node, done on the node that
+   * holds it. Returns false when it can't (the server then records it here, as alone).
+   */
+  joinRemote?(uid: string, room: string): boolean;
+  leaveRemote?(uid: string, room: string): boolean;
   /** Call a uid that is not on this node; rejects UNAVAILABLE if it is on none. */
   callRemote(uid: string, method: string, params: unknown[], opts?: CallOptions): Promise<unknown>;
   notifyRemote(uid: string, method: string, params: unknown[]): void;

@@ -413,12 +413,15 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /** Add uid to a room. Membership belongs to the uid and survives a replacing login. */
   join(uid: string, room: string): void {
+    // A uid connected to another node joins there, where its socket can subscribe.
+    if (!this.#conns.has(uid) && this.#adapter.joinRemote?.(uid, room)) return;
     if (!this.rooms.join(uid, room)) return;
     this.#conns.get(uid)?.ws?.subscribe(roomTopic(room));
     this.#adapter.joined?.(uid, room);
   }
 
   leave(uid: string, room: string): void {
+    if (!this.#conns.has(uid) && this.#adapter.leaveRemote?.(uid, room)) return;
     if (!this.rooms.leave(uid, room)) return;
     this.#adapter.left?.(uid, room);
     this.#conns.get(uid)?.ws?.unsubscribe(roomTopic(room));
@@ -525,6 +528,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       },
       notifyLocal: (uid, method, params) => this.#conns.get(uid)?.peer.notify(method, params),
       publishLocal: (room, bytes) => this.app.publish(roomTopic(room), bytes, true),
+      join: (uid, room) => this.join(uid, room),
+      leave: (uid, room) => this.leave(uid, room),
       disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),
       timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     };

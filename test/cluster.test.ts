@@ -150,6 +150,36 @@ if (redisMissing) {
     await noLeaks(t);
   });
 
+  t.test('one node puts players of other nodes in a room (a matchmaker)', async (t) => {
+    const got = new Map<string, string[]>();
+    const seats = [
+      [A!, 'x-a'],
+      [B!, 'x-b'],
+      [C!, 'x-c'],
+    ] as const;
+    for (const [node, uid] of seats) {
+      got.set(uid, []);
+      await player(node, uid, { news: (_ctx: unknown, s: string) => void got.get(uid)!.push(s) });
+    }
+    for (const [, uid] of seats) A!.server.join(uid, 'match-7'); // all from node A
+    const membersFrom = async (node: ClusterNode) =>
+      (await node.server.callMany({ room: 'match-7' }, 'who', [])).map((o) => `${o.uid}:${o.status}`).sort();
+    let seen: string[] = [];
+    const end = Date.now() + 2000; // remote joins land one Redis round trip later
+    while ((seen = await membersFrom(B!)).length < 3 && Date.now() < end) await sleep(10);
+    t.same(seen, ['x-a:ok', 'x-b:ok', 'x-c:ok'], 'every node sees all three members');
+    t.same(B!.server.members('match-7'), ['x-b'], 'x-b joined on its own node, not on A');
+    A!.server.notifyRoom('match-7', 'news', 'go');
+    await until(() => [...got.values()].every((l) => l.length >= 1), 2000, 'all three to get the notification');
+    await sleep(100);
+    for (const [uid, list] of got) t.same(list, ['go'], `${uid} got it exactly once`);
+
+    A!.server.leave('x-c', 'match-7');
+    await until(() => C!.server.members('match-7').length === 0, 2000, 'x-c to leave on its node');
+    t.same(await membersFrom(A!), ['x-a:ok', 'x-b:ok']);
+    await noLeaks(t);
+  });
+
   t.test('callMany over a list across nodes: ok, error, timeout, offline', async (t) => {
     await player(A!, 'm-a');
     await player(B!, 'm-b', { who: () => new Promise(() => {}) });

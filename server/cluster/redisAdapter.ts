@@ -20,7 +20,7 @@ import { Forwarding } from './forwarding.ts';
 import { keysFor, type Keys } from './keys.ts';
 import { Presence } from './presence.ts';
 import { RoomIndex } from './roomIndex.ts';
-import { CALL, CANCEL, KICK, NOTIFY, NOT_HERE, REPLY, pack, unpack, unpackAll } from './wire.ts';
+import { CALL, CANCEL, JOIN, KICK, LEAVE, NOTIFY, NOT_HERE, REPLY, pack, unpack, unpackAll } from './wire.ts';
 
 export interface RedisAdapterOptions {
   /** ioredis options or a redis:// URL. Default: localhost:6379. */
@@ -193,7 +193,7 @@ export class RedisAdapter implements ClusterAdapter {
     } catch {
       return;
     }
-    this.#scripts.route(this.keys.presence(uid), this.nodeId, this.keys.channelPrefix, message).catch(() => {});
+    this.#toHolder(uid, message);
   }
 
   publishRemote(room: string, bytes: Uint8Array): void {
@@ -209,6 +209,21 @@ export class RedisAdapter implements ClusterAdapter {
 
   left(uid: string, room: string): void {
     this.#rooms.left(uid, room, this.connected)?.catch((err) => this.#trouble(err));
+  }
+
+  joinRemote(uid: string, room: string): boolean {
+    return this.#toHolder(uid, pack([JOIN, uid, room]));
+  }
+
+  leaveRemote(uid: string, room: string): boolean {
+    return this.#toHolder(uid, pack([LEAVE, uid, room]));
+  }
+
+  /** Send to whichever node holds uid (dropped if none). False when Redis is away. */
+  #toHolder(uid: string, message: Buffer): boolean {
+    if (!this.connected) return false;
+    this.#scripts.route(this.keys.presence(uid), this.nodeId, this.keys.channelPrefix, message).catch(() => {});
+    return true;
   }
 
   remoteMembers(room: string): Promise<string[]> {
@@ -329,6 +344,15 @@ export class RedisAdapter implements ClusterAdapter {
         return;
       case KICK:
         return this.#kicked(String(m[1]), String(m[2]), Number(m[3]), String(m[4]));
+      case JOIN:
+      case LEAVE: {
+        const [kind, uid, room] = m as [number, string, string];
+        // Only for a uid still here: never bounce it on to yet another node.
+        if (typeof room !== 'string' || !this.#node.has(String(uid))) return;
+        if (kind === JOIN) this.#node.join(String(uid), room);
+        else this.#node.leave(String(uid), room);
+        return;
+      }
     }
   }
 

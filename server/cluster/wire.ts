@@ -12,6 +12,8 @@ export const CANCEL = 2;
 export const NOTIFY = 3;
 export const KICK = 4;
 export const NOT_HERE = 5;
+export const JOIN = 6;
+export const LEAVE = 7;
 
 export type NodeMessage =
   /** Call uid's client; reply to node `from` with call `id`. timeoutMs: the caller's remaining deadline. */
@@ -23,7 +25,9 @@ export type NodeMessage =
   /** uid logged in on another node: close session `sid` here (code is a CloseCode). */
   | [kind: typeof KICK, uid: string, sid: string, code: number, reason: string]
   /** Call `id` reached a node that does not hold its uid: it did not run; look again. */
-  | [kind: typeof NOT_HERE, id: number];
+  | [kind: typeof NOT_HERE, id: number]
+  /** Room membership for a uid held by the receiving node, asked by another node. */
+  | [kind: typeof JOIN | typeof LEAVE, uid: string, room: string];
 
 /** On the shared rooms channel: a room notification, already encoded for clients. */
 export type RoomMessage = [from: string, room: string, bytes: Uint8Array];
