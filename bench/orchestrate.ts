@@ -2,6 +2,7 @@
 // the figures of one scenario read from both sides.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from './lib/ipc.ts';
 import { mergeHistograms, percentiles, type Percentiles } from './lib/histogram.ts';
@@ -35,6 +36,8 @@ export interface RunResult {
   /** idle, idle-max: connections held and RSS growth per connection. */
   held?: number;
   rssPerConnKiB?: number;
+  /** idle: V8 heap growth per connection (the JS objects alone; steadier than RSS). */
+  heapPerConnKiB?: number;
   /** storm */
   connsPerSec?: number;
   errors: number;
@@ -46,6 +49,7 @@ interface Snap {
   t: number;
   cpuUs: number;
   rss: number;
+  heapUsed: number;
   count: number;
   conns: number;
 }
@@ -62,7 +66,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function spawn(file: string, env: Record<string, string>, prof: string | undefined, name: string): ChildProcess {
   const execArgv = ['--import', TSX, '--expose-gc'];
-  if (prof) execArgv.push('--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  // One folder per process: the tsx loader thread writes a profile of its own beside the main thread's.
+  if (prof) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(prof, name)}`);
   const child = fork(here(file), [], { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let tail = '';
   child.stderr!.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
@@ -82,9 +87,14 @@ async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 
-/** Split n connections over k processes. */
+/** Split n connections over k processes (some may get 0). */
+function splitAll(n: number, k: number): number[] {
+  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
+}
+
+/** Split n connections over at most k processes, none empty. */
 function split(n: number, k: number): number[] {
-  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0)).filter((c) => c > 0);
+  return splitAll(n, k).filter((c) => c > 0);
 }
 
 export interface Progress {
@@ -120,12 +130,14 @@ async function connectWorkers(
   counts: number[],
   bare: boolean,
   workers: ChildProcess[],
+  firstUid = 0,
 ): Promise<{ connected: number; failed: number; firstError?: string }> {
-  let from = 0;
+  // Worker i is reused if it exists (idle opens connections in two steps).
+  let from = firstUid;
   const replies = await Promise.all(
     counts.map((n, i) => {
-      const w = spawn('clients/worker.ts', {}, cfg.clientProf, `client-${system}-${i}`);
-      workers.push(w);
+      let w = workers[i];
+      if (!w) workers.push((w = spawn('clients/worker.ts', {}, cfg.clientProf, `client-${system}-${i}`)));
       const start = from;
       from += n;
       return request<{ connected: number; failed: number; firstError?: string }>(
@@ -213,26 +225,38 @@ async function idle(
   fdLimit: number,
 ): Promise<RunResult> {
   const n = scenario === 'idle-max' ? Math.max(1, fdLimit - FD_HEADROOM) : cfg.idleConnections;
-  progress(0.05, `opening ${n}`);
-  await request(server, 'gc');
-  await sleep(200);
-  const s0 = await request<Snap>(server, 'snap');
+  // Two steps: the first quarter warms the server's pools and heap (whose freed pages RSS
+  // would otherwise absorb), and the figure is the RSS growth over the other three quarters.
+  const first = Math.max(1, Math.floor(n / 4));
   const k = Math.max(1, Math.ceil(n / CONNS_PER_IDLE_WORKER));
-  const c = await connectWorkers(cfg, system, port, split(n, k), true, workers);
+  const counts = splitAll(n, k);
+  const firstCounts = splitAll(first, k);
+  progress(0.05, `opening ${first} of ${n}`);
+  const a = await connectWorkers(cfg, system, port, firstCounts, true, workers, 0);
+  const s0 = await settledSnap(server);
+  progress(0.4, `opening ${n - first} more`);
+  const b = await connectWorkers(cfg, system, port, counts.map((c, i) => c - firstCounts[i]!), true, workers, first);
   progress(0.8, 'settling');
-  await sleep(1000);
-  await request(server, 'gc');
-  await sleep(300);
-  const s1 = await request<Snap>(server, 'snap');
+  const s1 = await settledSnap(server);
+  const added = s1.conns - s0.conns;
   return {
     ...base,
     connections: n,
     held: s1.conns,
     serverRssMiB: round(s1.rss / 2 ** 20, 1),
-    rssPerConnKiB: s1.conns > 0 ? round((s1.rss - s0.rss) / 1024 / s1.conns, 2) : undefined,
-    errors: c.failed,
-    firstError: c.firstError,
+    rssPerConnKiB: added > 0 ? round((s1.rss - s0.rss) / 1024 / added, 2) : undefined,
+    heapPerConnKiB: added > 0 ? round((s1.heapUsed - s0.heapUsed) / 1024 / added, 2) : undefined,
+    errors: a.failed + b.failed,
+    firstError: a.firstError ?? b.firstError,
   };
+}
+
+/** A snapshot after the server has collected its garbage and gone quiet. */
+async function settledSnap(server: ChildProcess): Promise<Snap> {
+  await sleep(1000);
+  await request(server, 'gc');
+  await sleep(300);
+  return request<Snap>(server, 'snap');
 }
 
 async function storm(

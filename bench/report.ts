@@ -133,7 +133,7 @@ export function markdown(results: RunResult[], meta: Record<string, unknown>, fd
     const other: string[] = [];
     if (r.error) other.push(`FAILED: ${r.error.split('\n')[0]!.slice(0, 80)}`);
     if (r.deliveriesPerCpuSec) other.push(`${fmt(r.deliveriesPerCpuSec)} deliveries/CPU-s`);
-    if (r.rssPerConnKiB !== undefined) other.push(`${fmt(r.rssPerConnKiB, 2)} KiB/conn, ${fmt(r.held)} held`);
+    if (r.rssPerConnKiB !== undefined) other.push(`${fmt(r.rssPerConnKiB, 2)} KiB RSS/conn (JS heap ${fmt(r.heapPerConnKiB, 2)}), ${fmt(r.held)} held`);
     if (r.connsPerSec !== undefined) other.push(`${fmt(r.connsPerSec)} conns/s (latency = handshake)`);
     if (r.inflight && r.inflight > 1) other.push(`${r.inflight} in flight/conn`);
     if (r.errors) other.push(`${r.errors} errors${r.firstError ? ` (${r.firstError.slice(0, 60)})` : ''}`);

@@ -26,7 +26,14 @@ async function main(): Promise<void> {
   const runs = cfg.scenarios.flatMap((scenario) => cfg.systems.map((system) => ({ scenario, system })));
   const bar = cfg.progress
     ? new cliProgress.SingleBar(
-        { format: 'bench {bar} {percentage}% | run {run}/{runs} {system} {scenario}: {phase}', stream: process.stderr, hideCursor: true },
+        {
+          format: 'bench {bar} {percentage}% | run {run}/{runs} {system} {scenario}: {phase}',
+          stream: process.stderr,
+          hideCursor: true,
+          // Logs and CI have no TTY: print a line every few seconds instead of redrawing.
+          noTTYOutput: true,
+          notTTYSchedule: 5000,
+        },
         cliProgress.Presets.shades_classic,
       )
     : undefined;

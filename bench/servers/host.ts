@@ -79,12 +79,17 @@ export function host(system: ServerSystem): void {
 
   function driveBroadcast(rate: number): void {
     // Paced, not flat out: the receivers (on the same 2 cores) set the ceiling otherwise.
-    const perTick = Math.max(1, Math.round(rate / 100));
+    // Paced by the clock, not by timer ticks: a descheduled process gets fewer ticks, and
+    // every system must publish the same number of broadcasts for CPU per delivery to compare.
+    const start = Date.now();
+    let sent = 0;
     timer = setInterval(() => {
       if (!running()) return;
+      const due = Math.min(Math.floor(((Date.now() - start) * rate) / 1000) - sent, Math.max(1, rate / 10));
       const n = system.clientCount();
-      for (let k = 0; k < perTick; k++) {
+      for (let k = 0; k < due; k++) {
         system.broadcast(nowUs());
+        sent++;
         driven++;
         handled.count += n;
       }
