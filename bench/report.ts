@@ -82,11 +82,15 @@ export function targets(results: RunResult[], fdLimit: number): Target[] {
     met: sio.length ? sio.every((r) => (r.vsSocketio ?? 0) < 1 && (r.vsSocketioUws ?? 0) < 1) : null,
     detail: sio.map((r) => `${r.scenario} ${r.vsSocketio ?? '–'}× / ${r.vsSocketioUws ?? '–'}×`).join(', '),
   });
-  const idle = results.find((r) => r.system === 'volley' && r.scenario === 'idle' && !r.error);
+  // The largest count measured: RSS growth over a few thousand sockets is at the mercy of
+  // heap and allocator steps; over 19,000 it settles.
+  const idle =
+    results.find((r) => r.system === 'volley' && r.scenario === 'idle-max' && !r.error) ??
+    results.find((r) => r.system === 'volley' && r.scenario === 'idle' && !r.error);
   t.push({
     target: 'RSS per idle connection ≤ 2.5 KiB',
     met: idle?.rssPerConnKiB !== undefined ? idle.rssPerConnKiB <= 2.5 : null,
-    detail: idle ? `${idle.rssPerConnKiB} KiB over ${idle.held} connections` : 'not measured',
+    detail: idle ? `${idle.rssPerConnKiB} KiB RSS (JS heap ${idle.heapPerConnKiB} KiB) per connection over ${idle.held} connections` : 'not measured',
   });
   const b = (s: SystemName) => results.find((r) => r.system === s && r.scenario === 'broadcast' && !r.error);
   const bv = b('volley');

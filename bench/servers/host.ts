@@ -112,6 +112,12 @@ export function host(system: ServerSystem): void {
           conns: system.clientCount(),
         };
       }
+      case 'heapsnap': {
+        // For finding what a connection costs: diff two snapshots taken at different counts.
+        const v8 = await import('node:v8');
+        (globalThis as { gc?: () => void }).gc?.();
+        return { path: v8.writeHeapSnapshot(req.path as string) };
+      }
       case 'gc':
         (globalThis as { gc?: () => void }).gc?.();
         return {};
