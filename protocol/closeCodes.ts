@@ -5,7 +5,10 @@ export const CloseCode = {
   NORMAL: 1000,
   /** Server shutting down or restarting. Client: reconnect with backoff. */
   GOING_AWAY: 1001,
-  /** Frame larger than the limit (sent by uWebSockets.js itself). Client: fix the caller. */
+  /**
+   * Frame larger than the limit. Reserved: this uWebSockets.js build cuts such a socket
+   * without a close frame (both sides see 1006), so clients check sizes before sending.
+   */
   MESSAGE_TOO_BIG: 1009,
   /** Same uid logged in on another connection, which replaced this one. Client: do not reconnect. */
   REPLACED: 4000,

@@ -15,7 +15,7 @@ export {
   type NotificationMessage,
 } from './messages.ts';
 export { encode, decodeFrame, concatFrames } from './codec.ts';
-export { RpcPeer, InboundCall, toMap, type PeerOptions, type Timers, type AnyHandler, type ReplayStore } from './peer.ts';
+export { RpcPeer, InboundCall, toMap, outgoingError, type PeerOptions, type Timers, type AnyHandler, type ReplayStore } from './peer.ts';
 export { createProxy } from './proxy.ts';
 export { checkParams, type ParamsSchema, type ParamsGuard, type StandardSchemaV1 } from './schema.ts';
 export { CloseCode } from './closeCodes.ts';

@@ -51,7 +51,8 @@ export function depthExceeds(value: unknown, max: number): boolean {
   return false;
 }
 
-function checkCall(method: unknown, params: unknown, limits: Limits, id?: number): void {
+/** Check a call's method name and params against the limits; throws ProtocolViolation. */
+export function checkCall(method: unknown, params: unknown, limits: Limits, id?: number): void {
   if (typeof method !== 'string' || method.length === 0)
     throw new ProtocolViolation('method must be a non-empty string', id);
   if (method.length > limits.maxMethodLength)

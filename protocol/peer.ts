@@ -14,6 +14,8 @@ import {
   REQUEST,
   RESPONSE,
   parseMessage,
+  checkCall,
+  depthExceeds,
   type Message,
 } from './messages.ts';
 import { checkParams, type ParamsSchema } from './schema.ts';
@@ -114,6 +116,20 @@ export function toMap<V>(source: Record<string, V> | Map<string, V> | undefined)
   return map;
 }
 
+/**
+ * Why a call or notification may not be sent, or undefined. The receiver closes the whole
+ * socket (4002, final) on a method name or params past its limits; refuse the one message
+ * here instead, by the same rules.
+ */
+export function outgoingError(method: string, params: unknown[], limits: Limits): RpcError | undefined {
+  try {
+    checkCall(method, params, limits);
+    return undefined;
+  } catch (err) {
+    return new RpcError(ErrorCode.INVALID_PARAMS, (err as Error).message);
+  }
+}
+
 interface Pending {
   /** The encoded request, re-sent on attach() after a reconnect. */
   bytes: Uint8Array;
@@ -181,6 +197,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
 
   call(method: string, params: unknown[], opts?: CallOptions): Promise<unknown> {
     if (this.#closed) return Promise.reject(this.#closed);
+    const invalid = outgoingError(method, params, this.limits);
+    if (invalid) return Promise.reject(invalid);
     if (this.#outgoing.size >= this.limits.maxOutgoingPending)
       return Promise.reject(new RpcError(ErrorCode.OVERLOADED, `more than ${this.limits.maxOutgoingPending} calls pending`));
     if (this.#attached && this.#opts.congested?.())
@@ -205,7 +223,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         reject,
         timer: this.#timers.setTimeout(
           () => this.#giveUp(id, new RpcError(ErrorCode.TIMEOUT, `${method} timed out after ${timeoutMs} ms`)),
-          timeoutMs,
+          // setTimeout fires at once past 2^31-1 ms (Infinity, or a deadline over 24.8 days).
+          Math.min(timeoutMs, 0x7fffffff),
         ),
         signal,
         onAbort: undefined,
@@ -230,6 +249,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   /** Fire and forget. At most once: dropped while detached or congested. */
   notify(method: string, params: unknown[]): void {
     if (this.#closed) return;
+    const invalid = outgoingError(method, params, this.limits);
+    if (invalid) throw invalid;
     if (!this.#attached || this.#opts.congested?.()) {
       this.droppedNotifications++;
       return;
@@ -372,12 +393,23 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (this.#incoming.get(ctx.id) !== ctx) return;
     this.#incoming.delete(ctx.id);
     if (!failed) {
+      // Same reason: a result past the receiver's depth limit would cost the whole socket.
+      if (depthExceeds(outcome, this.limits.maxDepth)) {
+        this.#opts.onHandlerError?.(new RangeError(`result of ${ctx.method} nested deeper than ${this.limits.maxDepth}`), ctx);
+        return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, 'result nested too deep'));
+      }
       let bytes: Uint8Array;
       try {
         bytes = encode([RESPONSE, ctx.id, null, outcome === undefined ? null : outcome]);
       } catch (err) {
         this.#opts.onHandlerError?.(err, ctx);
         return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, 'result could not be encoded'));
+      }
+      // The receiver drops the socket on a message past its size limit; resumed, the stored
+      // reply would be re-sent and drop it again, over and over. Fail this call instead.
+      if (bytes.byteLength > this.limits.maxMessageBytes) {
+        this.#opts.onHandlerError?.(new RangeError(`result of ${ctx.method} is ${bytes.byteLength} bytes, over the ${this.limits.maxMessageBytes}-byte limit`), ctx);
+        return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, `result over the ${this.limits.maxMessageBytes}-byte message limit`));
       }
       return this.#answer(ctx.id, bytes, ctx.socketEpoch);
     }
@@ -450,6 +482,20 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     }
     const handler = this.#handlers.get(method);
     if (!handler) return; // notifications have no reply; unknown ones are ignored
+    // The same arity and schema checks as a request: a schema guards its handler whichever
+    // way the call comes. A refused notification is dropped (there is no reply to send).
+    if (params.length < handler.length - 1) return;
+    const schema = this.#schemas.get(method);
+    if (schema)
+      checkParams(schema, params).then(
+        (checked) => this.#notifyHandler(method, handler, checked),
+        () => {},
+      );
+    else this.#notifyHandler(method, handler, params);
+  }
+
+  #notifyHandler(method: string, handler: AnyHandler, params: unknown[]): void {
+    if (this.#closed) return;
     const ctx = this.#createContext(-1, method);
     try {
       const result = handler(ctx, ...params);

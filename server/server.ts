@@ -8,6 +8,7 @@ import {
   RpcError,
   createProxy,
   encode,
+  outgoingError,
   resolveLimits,
   toMap,
   type AnyHandler,
@@ -433,6 +434,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /** Notify every member of a room: encoded once, fanned out by uWebSockets.js. */
   notifyRoom<M extends MethodName<ClientApi>>(room: string, method: M, ...args: ArgsOf<ClientApi, M>): void {
+    // Past the clients' limits it would close every member's socket (4002): refuse it here.
+    const invalid = outgoingError(method, args as unknown[], this.limits);
+    if (invalid) throw invalid;
     const bytes = encode([NOTIFICATION, method, args]);
     this.app.publish(roomTopic(room), bytes, true);
     this.#adapter.publishRemote(room, bytes);
