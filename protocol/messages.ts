@@ -24,7 +24,15 @@ export const MAX_ID = 0xffffffff;
  */
 export class ProtocolViolation extends Error {
   override name = 'ProtocolViolation';
-  constructor(message: string, readonly id?: number) {
+  constructor(
+    message: string,
+    readonly id?: number,
+    /**
+     * False for a well-formed call that only exceeds a limit (method name length, params
+     * count or depth): it was fully decoded, so refusing it alone keeps the connection safe.
+     */
+    readonly fatal = true,
+  ) {
     super(message);
   }
 }
@@ -55,13 +63,13 @@ export function depthExceeds(value: unknown, max: number): boolean {
 export function checkCall(method: unknown, params: unknown, limits: Limits, id?: number): void {
   if (typeof method !== 'string' || method.length === 0)
     throw new ProtocolViolation('method must be a non-empty string', id);
-  if (method.length > limits.maxMethodLength)
-    throw new ProtocolViolation(`method name longer than ${limits.maxMethodLength}`, id);
   if (!Array.isArray(params)) throw new ProtocolViolation('params must be an array', id);
+  if (method.length > limits.maxMethodLength)
+    throw new ProtocolViolation(`method name longer than ${limits.maxMethodLength}`, id, false);
   if (params.length > limits.maxParams)
-    throw new ProtocolViolation(`more than ${limits.maxParams} params`, id);
+    throw new ProtocolViolation(`more than ${limits.maxParams} params`, id, false);
   if (depthExceeds(params, limits.maxDepth))
-    throw new ProtocolViolation(`params nested deeper than ${limits.maxDepth}`, id);
+    throw new ProtocolViolation(`params nested deeper than ${limits.maxDepth}`, id, false);
 }
 
 /** Check one decoded msgpack value is a well-formed message; throws ProtocolViolation. */

@@ -300,7 +300,13 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       try {
         msg = parseMessage(value, this.limits);
       } catch (err) {
-        this.#violation(err as ProtocolViolation);
+        const v = err as ProtocolViolation;
+        if (!v.fatal) {
+          // Over a limit but well-formed: refuse this call alone (a notification is dropped).
+          if (v.id !== undefined && !this.#incoming.has(v.id)) this.#replyError(v.id, new RpcError(ErrorCode.INVALID_PARAMS, v.message));
+          continue;
+        }
+        this.#violation(v);
         return;
       }
       this.#dispatch(msg);

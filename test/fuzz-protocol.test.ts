@@ -32,20 +32,28 @@ t.test('RpcPeer.receive never throws, leaks no pending call or timer, sends only
   t.equal(unhandled.length, 0, 'no unhandled rejections');
 });
 
-t.test('a request with a readable id but a broken shape is answered PROTOCOL_ERROR before the violation', async (t) => {
+t.test('a request with a readable id: a broken shape is answered PROTOCOL_ERROR before the violation, a limit only refused', async (t) => {
   const cases: [string, Uint8Array, number][] = [
     ['method not a string', encode([0, 5, 42, []]), 5],
     ['empty method', encode([0, 6, '', []]), 6],
     ['params not an array', encode([0, 7, 'echo', { a: 1 }]), 7],
-    ['method too long', encode([0, 8, 'x'.repeat(9), []]), 8],
-    ['too many params', encode([0, 9, 'echo', [1, 2, 3, 4]]), 9],
-    ['params too deep', encode([0, 10, 'echo', [[[[1]]]]]), 10],
     ['second message of a frame', concatFrames([encode([2, 'n', []]), encode([0, 11, 'echo', 'nope'])]), 11],
   ];
   for (const [what, bytes, id] of cases) {
     const r = violationAnswered(bytes, id);
     t.equal(r.code, 'PROTOCOL_ERROR', `${what}: answered PROTOCOL_ERROR`);
     t.ok(r.violated, `${what}: reported as a violation`);
+  }
+  // Well-formed but past a limit: that call alone is refused, no violation.
+  const limitCases: [string, Uint8Array, number][] = [
+    ['method too long', encode([0, 8, 'x'.repeat(9), []]), 8],
+    ['too many params', encode([0, 9, 'echo', [1, 2, 3, 4]]), 9],
+    ['params too deep', encode([0, 10, 'echo', [[[[1]]]]]), 10],
+  ];
+  for (const [what, bytes, id] of limitCases) {
+    const r = violationAnswered(bytes, id);
+    t.equal(r.code, 'INVALID_PARAMS', `${what}: answered INVALID_PARAMS`);
+    t.notOk(r.violated, `${what}: not a violation, the connection stays`);
   }
   // An unreadable id can't be answered; still a violation.
   const r = violationAnswered(encode([0, -1, 'echo', []]), -1);
