@@ -31,6 +31,15 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 /** Default deadline of a call, when neither the call nor the peer sets one. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
+const resolved = new WeakSet<Limits>();
+
+/**
+ * Defaults filled in. A result passed back in is returned as it is, so a server's many
+ * connections share one limits object.
+ */
 export function resolveLimits(partial?: Partial<Limits>): Limits {
-  return { ...DEFAULT_LIMITS, ...partial };
+  if (partial && resolved.has(partial as Limits)) return partial as Limits;
+  const limits = { ...DEFAULT_LIMITS, ...partial };
+  resolved.add(limits);
+  return limits;
 }

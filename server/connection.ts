@@ -2,7 +2,19 @@
 // over. The socket may drop and a new one take its place within the resume window; the
 // engine (pending calls both ways, running handlers) lives on across that.
 
-import { CloseCode, RpcPeer, type PeerOptions } from '../protocol/index.ts';
+import {
+  CloseCode,
+  PING,
+  PONG,
+  RpcPeer,
+  type AnyHandler,
+  type Limits,
+  type ParamsSchema,
+  type PeerOptions,
+  type ProtocolViolation,
+  type ReplayStore,
+  type RpcError,
+} from '../protocol/index.ts';
 import type { ServerContext } from './context.ts';
 import type { UwsSocket } from './uws.ts';
 
@@ -21,8 +33,29 @@ export interface BackpressureLimits {
   hardBytes: number;
 }
 
-export class Connection {
+/**
+ * What every connection of one server shares: built once per server, so an idle
+ * connection costs its own fields only, not a set of closures and an options object.
+ */
+export interface ConnectionShared {
+  handlers: Map<string, AnyHandler>;
+  schemas: Map<string, ParamsSchema>;
+  timeoutMs: number;
+  limits: Limits;
+  backpressure: BackpressureLimits;
+  replay: ReplayStore | undefined;
+  admit: ((uid: string) => RpcError | undefined) | undefined;
+  createContext(conn: Connection, id: number, method: string): ServerContext;
+  reportError(err: unknown, ctx: ServerContext): void;
+}
+
+/**
+ * A Connection is also its engine's options object (PeerOptions): the callbacks are
+ * prototype methods, the settings getters onto the shared server config.
+ */
+export class Connection implements PeerOptions<ServerContext> {
   readonly peer: RpcPeer<ServerContext>;
+  readonly detached = true;
   #ws: UwsSocket<SocketData> | undefined;
   #expiry: ReturnType<typeof setTimeout> | undefined;
   /** Set when the server itself closes the socket: the session ends with it. */
@@ -39,15 +72,58 @@ export class Connection {
     /** Session id the client presents to resume after a drop. */
     readonly sid: string,
     ws: UwsSocket<SocketData>,
-    readonly backpressure: BackpressureLimits,
-    peerOptions: Omit<PeerOptions<ServerContext>, 'send' | 'congested'>,
+    readonly shared: ConnectionShared,
   ) {
     this.#ws = ws;
-    this.peer = new RpcPeer<ServerContext>({
-      ...peerOptions,
-      send: (frame) => this.#send(frame),
-      congested: () => this.bufferedAmount > this.backpressure.softBytes,
-    });
+    this.peer = new RpcPeer<ServerContext>(this);
+  }
+
+  // ---- PeerOptions, read by the engine ---------------------------------------------
+
+  get handlers(): Map<string, AnyHandler> {
+    return this.shared.handlers;
+  }
+  get schemas(): Map<string, ParamsSchema> {
+    return this.shared.schemas;
+  }
+  get timeoutMs(): number {
+    return this.shared.timeoutMs;
+  }
+  get limits(): Limits {
+    return this.shared.limits;
+  }
+  get replay(): ReplayStore | undefined {
+    return this.shared.replay;
+  }
+  send(frame: Uint8Array): void {
+    this.#send(frame);
+  }
+  congested(): boolean {
+    return this.bufferedAmount > this.shared.backpressure.softBytes;
+  }
+  admit(): RpcError | undefined {
+    return this.shared.admit?.(this.uid);
+  }
+  createContext(id: number, method: string): ServerContext {
+    return this.shared.createContext(this, id, method);
+  }
+  onViolation(v: ProtocolViolation): void {
+    this.end(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120));
+  }
+  onHandlerError(err: unknown, ctx: ServerContext): void {
+    this.shared.reportError(err, ctx);
+  }
+  onExtension(method: string): void {
+    if (method !== PING) return;
+    this.heartbeats = true;
+    this.peer.notify(PONG, []);
+  }
+  replayKey(id: number): string {
+    return `${this.sid}:${id}`;
+  }
+
+  get backpressure(): BackpressureLimits {
+    return this.shared.backpressure;
   }
 
   get ws(): UwsSocket<SocketData> | undefined {
@@ -66,7 +142,7 @@ export class Connection {
   #send(frame: Uint8Array): void {
     const ws = this.#ws;
     if (!ws) return;
-    if (ws.getBufferedAmount() > this.backpressure.hardBytes) {
+    if (ws.getBufferedAmount() > this.shared.backpressure.hardBytes) {
       this.end(CloseCode.OVERLOADED, 'client reads too slowly');
       return;
     }

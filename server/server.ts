@@ -23,7 +23,7 @@ import {
 } from '../protocol/index.ts';
 import { LocalAdapter, type ClusterAdapter, type LocalNode } from './adapter.ts';
 import { gather, type Outcome } from './callMany.ts';
-import { Connection, type BackpressureLimits, type SocketData } from './connection.ts';
+import { Connection, type BackpressureLimits, type ConnectionShared, type SocketData } from './connection.ts';
 import { ReplayCache } from './replayCache.ts';
 import { RateLimiter, type RateLimitOptions } from './rateLimit.ts';
 import { SESSION, PING, PONG, newSessionId, type SessionInfo } from './session.ts';
@@ -129,6 +129,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #allClosed: (() => void) | undefined;
   #replay: ReplayCache;
   #backpressure: BackpressureLimits;
+  #shared!: ConnectionShared;
   #resumeWindowMs: number;
   #heartbeatMs: number;
   #sweep: ReturnType<typeof setInterval> | undefined;
@@ -145,6 +146,18 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.#heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.#backpressure = { softBytes: 1024 * 1024, hardBytes: 8 * 1024 * 1024, ...opts.backpressure };
     this.#replay = new ReplayCache({ ttlMs: Math.max(1, this.#resumeWindowMs), ...opts.replay });
+    const limiter = this.rateLimiter;
+    this.#shared = {
+      handlers: this.#handlers,
+      schemas: this.#schemas,
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      limits: this.limits,
+      backpressure: this.#backpressure,
+      replay: this.#resumeWindowMs > 0 ? this.#replay : undefined,
+      admit: limiter ? (uid) => limiter.take(uid) : undefined,
+      createContext: (conn, id, method) => new ServerContext<ClientApi>(id, method, conn.uid, this),
+      reportError: (err, ctx) => this.#reportError(err, ctx as ServerContext<ClientApi>),
+    };
     this.app = uws.App();
     this.app.ws<SocketData>(opts.path ?? '/*', {
       maxPayloadLength: this.limits.maxMessageBytes,
@@ -275,24 +288,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       this.#endSession(existing);
     }
     const sid = newSessionId();
-    const conn: Connection = new Connection(uid, sid, ws, this.#backpressure, {
-      handlers: this.#handlers,
-      schemas: this.#schemas,
-      timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      limits: this.limits,
-      admit: this.rateLimiter ? () => this.rateLimiter!.take(uid) : undefined,
-      createContext: (id, method) => new ServerContext<ClientApi>(id, method, uid, this),
-      onViolation: (v) => conn.end(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120)),
-      onHandlerError: (err, ctx) => this.#reportError(err, ctx),
-      onExtension: (method) => {
-        if (method !== PING) return;
-        conn.heartbeats = true;
-        conn.peer.notify(PONG, []);
-      },
-      replay: this.#resumeWindowMs > 0 ? this.#replay : undefined,
-      replayKey: (id) => `${sid}:${id}`,
-      detached: true,
-    });
+    const conn = new Connection(uid, sid, ws, this.#shared);
     data.conn = conn;
     this.#conns.set(uid, conn);
     this.#subscribeRooms(uid, ws);
