@@ -312,6 +312,9 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       this.#dispatch(msg);
       if (this.#closed) return;
     }
+    // Replies of synchronous handlers go out now, inside the transport's own callback
+    // (where uWebSockets.js has the socket corked), not a microtask later.
+    if (this.#outbox.length > 0) this.#flush();
   }
 
   #violation(v: ProtocolViolation): void {
