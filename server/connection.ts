@@ -122,9 +122,6 @@ export class Connection implements PeerOptions<ServerContext> {
     return `${this.sid}:${id}`;
   }
 
-  get backpressure(): BackpressureLimits {
-    return this.shared.backpressure;
-  }
 
   get ws(): UwsSocket<SocketData> | undefined {
     return this.#ws;

@@ -26,7 +26,7 @@ import { gather, type Outcome } from './callMany.ts';
 import { Connection, type BackpressureLimits, type ConnectionShared, type SocketData } from './connection.ts';
 import { ReplayCache } from './replayCache.ts';
 import { RateLimiter, type RateLimitOptions } from './rateLimit.ts';
-import { SESSION, PING, PONG, newSessionId, type SessionInfo } from './session.ts';
+import { SESSION, newSessionId, type SessionInfo } from './session.ts';
 import { ServerContext } from './context.ts';
 import { Rooms, roomTopic } from './rooms.ts';
 import { VOLLEY_PROTOCOL, readUpgradeRequest, type UpgradeRequest } from './upgradeRequest.ts';
