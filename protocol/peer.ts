@@ -238,11 +238,6 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     });
   }
 
-  /** Send an already-encoded message (e.g. encoded once for many peers). Dropped while detached. */
-  sendEncoded(bytes: Uint8Array): void {
-    if (!this.#closed) this.#write(bytes);
-  }
-
   /** Notifications dropped because the transport was congested or detached. */
   droppedNotifications = 0;
 

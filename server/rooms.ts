@@ -46,7 +46,4 @@ export class Rooms {
     return [...(this.#roomsOf.get(uid) ?? [])];
   }
 
-  get roomCount(): number {
-    return this.#members.size;
-  }
 }

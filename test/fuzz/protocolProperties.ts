@@ -16,6 +16,7 @@ import {
   type Timers,
 } from '../../protocol/index.ts';
 import { anyValue, frame, message, tryEncode } from './arbitraries.ts';
+import { SECRET, fuzzHandlers } from './handlers.ts';
 import { assertUnpolluted, prototypeSnapshot } from './pollution.ts';
 
 /** Timers that never fire on their own: the test sees every live one, and fires them at will. */
@@ -95,8 +96,6 @@ interface PeerRun {
   calls: number;
 }
 
-const SECRET = 'secret-path-/etc/shadow';
-
 function makePeer(limits: Partial<Limits>, replay: boolean): PeerRun {
   const timers = new FakeTimers();
   const sent: Uint8Array[] = [];
@@ -106,23 +105,7 @@ function makePeer(limits: Partial<Limits>, replay: boolean): PeerRun {
     limits,
     // With a replay store the peer takes part in resume: $ack bookkeeping, re-sent calls.
     replay: replay ? new Map<string | number, Uint8Array>() : undefined,
-    handlers: {
-      echo: (_c, ...args: unknown[]) => args,
-      add: (_c, a: unknown, b: unknown) => (a as number) + (b as number),
-      // Runs until the caller cancels or the peer closes.
-      hang: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
-      boom: () => {
-        throw new Error(SECRET);
-      },
-      coded: (_c, data: unknown) => {
-        throw new RpcError('GAME_OVER', 'over', data);
-      },
-      unencodable: () => {
-        const o: Record<string, unknown> = {};
-        o.self = o;
-        return o;
-      },
-    },
+    handlers: fuzzHandlers,
   });
   return { peer, timers, sent, settled: [], calls: 0 };
 }

@@ -10,15 +10,15 @@
 
 import fc from 'fast-check';
 import WebSocket from 'ws';
-import { encode, parseMessage, RpcError, type Limits } from '../../protocol/index.ts';
+import { encode, parseMessage, type Limits } from '../../protocol/index.ts';
 import { createServer, type VolleyServer } from '../../server/index.ts';
 import { connect, type VolleyClient } from '../../client/index.ts';
 import { frame, hostileValue, wellFormedFrame } from './arbitraries.ts';
 import { assertUnpolluted, prototypeSnapshot } from './pollution.ts';
 import { RawSocket } from './rawSocket.ts';
+import { SECRET, fuzzHandlers } from './handlers.ts';
 
 const PROBE_ID = 0xfffffffe;
-const SECRET = 'secret-db-password';
 
 export interface ServerFuzzConfig {
   /** 0: a dropped socket ends its session at once; > 0: sessions linger that long. */
@@ -55,21 +55,7 @@ export class ServerFuzz {
     this.server = createServer({
       authenticate: (req) => (req.token?.startsWith('u:') ? req.token.slice(2) : null),
       handlers: {
-        echo: (_c, ...args: unknown[]) => args,
-        add: (_c, a: number, b: number) => a + b,
-        // Runs until the caller cancels or its session ends.
-        hang: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
-        boom: () => {
-          throw new Error(SECRET);
-        },
-        coded: (_c, data: unknown) => {
-          throw new RpcError('GAME_OVER', 'over', data);
-        },
-        unencodable: () => {
-          const o: Record<string, unknown> = {};
-          o.self = o;
-          return o;
-        },
+        ...fuzzHandlers,
         // Calls the caller back: a raw socket never answers, so this stays pending until
         // the deadline or the session ends.
         callback: (ctx) => ctx.client.ping(),
