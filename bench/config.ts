@@ -12,6 +12,7 @@ export const SCENARIOS = [
   'call-many', // callMany: one call to every client, gathering all replies
   'idle', // RSS per idle connection
   'storm', // connections opened (and closed) per second
+  'game-tick', // players in rooms: state ticks, inputs, calls both ways (players per core)
   'idle-max', // idle at the open-file limit (ulimit -n minus headroom); only with --idle-max
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -21,6 +22,8 @@ export const SERVER_DRIVEN: ReadonlySet<Scenario> = new Set(['server-calls', 'se
 
 export interface Config {
   quick: boolean;
+  /** Times each scenario runs every system, interleaved. */
+  rounds: number;
   systems: SystemName[];
   scenarios: Scenario[];
   connections: number;
@@ -32,6 +35,9 @@ export interface Config {
   rate: number;
   idleConnections: number;
   stormConnections: number;
+  /** game-tick: players, and players per room. */
+  players: number;
+  roomSize: number;
   idleMax: boolean;
   workers: number;
   out: string;
@@ -41,7 +47,8 @@ export interface Config {
 }
 
 const HELP = `npm run bench -- [flags]
-  --quick                  a few seconds per run, small counts (smoke runs)
+  --quick                  a few seconds per run, small counts, one round (smoke runs)
+  --rounds N               runs of every system per scenario, interleaved (default 3; quick 1)
   --systems a,b            ${SYSTEMS.join(',')} (default all)
   --scenario a,b           ${SCENARIOS.join(',')} (default all but idle-max)
   --connections N          connections for call scenarios and callMany (default 100; quick 10)
@@ -53,6 +60,8 @@ const HELP = `npm run bench -- [flags]
   --rate N                 broadcasts per second (default 100)
   --idle-connections N     idle scenario size (default 2000; quick 100)
   --storm-connections N    storm scenario size (default 2000; quick 100)
+  --players N              game-tick players (default 1000; quick 80)
+  --room-size N            game-tick players per room (default 8)
   --idle-max               also run idle-max: as many idle connections as ulimit -n allows
   --workers N              client processes for call scenarios (default 2)
   --out DIR                where results go (default bench/results)
@@ -94,7 +103,7 @@ export function parseFlags(argv: string[]): Config {
   const scenarios = list<Scenario>(scenarioFlag, SCENARIOS, SCENARIOS.filter((s) => s !== 'idle-max' || idleMax));
   const known = new Set([
     'quick', 'systems', 'scenario', 'scenarios', 'connections', 'inflight', 'payload', 'duration', 'warmup', 'fanout',
-    'rate', 'idle-connections', 'storm-connections', 'idle-max', 'workers', 'out', 'cpu-prof', 'client-prof', 'no-progress',
+    'rate', 'idle-connections', 'storm-connections', 'idle-max', 'rounds', 'players', 'room-size', 'workers', 'out', 'cpu-prof', 'client-prof', 'no-progress',
   ]);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}\n${HELP}`);
   const str = (name: string): string | undefined => {
@@ -103,6 +112,7 @@ export function parseFlags(argv: string[]): Config {
   };
   return {
     quick,
+    rounds: Math.max(1, Math.floor(num('rounds', 3, 1))),
     systems: list<SystemName>('systems', SYSTEMS, SYSTEMS),
     scenarios,
     connections: Math.max(1, num('connections', 100, 10)),
@@ -114,6 +124,8 @@ export function parseFlags(argv: string[]): Config {
     rate: Math.max(1, num('rate', 100)),
     idleConnections: Math.max(1, num('idle-connections', 2000, 100)),
     stormConnections: Math.max(1, num('storm-connections', 2000, 100)),
+    players: Math.max(1, Math.floor(num('players', 1000, 80))),
+    roomSize: Math.max(1, Math.floor(num('room-size', 8))),
     idleMax,
     workers: Math.max(1, num('workers', 2)),
     out: str('out') ?? 'bench/results',

@@ -1,16 +1,13 @@
 // One measured run: a server process for one system, client processes around it, and
 // the figures of one scenario read from both sides.
 
-import { fork, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { request } from './lib/ipc.ts';
 import { mergeHistograms, percentiles, type Percentiles } from './lib/histogram.ts';
+import { connectWorkers as connect, round, sleep, spawn, split, splitAll, stopChild, tick, type Snap, type Stopped } from './lib/procs.ts';
 import { SERVER_DRIVEN, type Config, type Scenario } from './config.ts';
 import type { SystemName } from './clients/systems.ts';
-
-const TSX = import.meta.resolve('tsx');
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+import { gameTick } from './gameTick.ts';
 
 /** Per process; socket.io and Volley both take most of it per connection. */
 const CONNS_PER_IDLE_WORKER = 4000;
@@ -20,6 +17,10 @@ export const FD_HEADROOM = 1000;
 export interface RunResult {
   system: SystemName;
   scenario: Scenario;
+  /** Which round (1-based) of the interleaved schedule; absent in one-round reports of old. */
+  round?: number;
+  /** Wall time of the whole run: processes up, connect, warm-up, window, teardown. */
+  wallMs?: number;
   connections: number;
   inflight?: number;
   payloadBytes?: number;
@@ -40,61 +41,18 @@ export interface RunResult {
   heapPerConnKiB?: number;
   /** storm */
   connsPerSec?: number;
+  /** game-tick: players, server CPU per player-second, and that as players per core. */
+  players?: number;
+  roomSize?: number;
+  cpuUsPerPlayerSec?: number;
+  playersPerCore?: number;
+  /** game-tick: the worst share of the scheduled traffic that got through in the window. */
+  keptUp?: number;
+  /** game-tick: counts over the window. */
+  game?: { ticks: number; states: number; inputs: number; acts: number; serverCalls: number; serverCallsFailed: number };
   errors: number;
   firstError?: string;
   error?: string;
-}
-
-interface Snap {
-  t: number;
-  cpuUs: number;
-  rss: number;
-  heapUsed: number;
-  count: number;
-  conns: number;
-}
-
-interface Stopped {
-  hist: string;
-  count: number;
-  errors: number;
-  cpuUs: number;
-  firstError?: string;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function spawn(file: string, env: Record<string, string>, prof: string | undefined, name: string): ChildProcess {
-  const execArgv = ['--import', TSX, '--expose-gc'];
-  // One folder per process: the tsx loader thread writes a profile of its own beside the main thread's.
-  if (prof) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(prof, name)}`);
-  const child = fork(here(file), [], { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-  let tail = '';
-  child.stderr!.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
-  (child as ChildProcess & { tail: () => string }).tail = () => tail;
-  return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  try {
-    await request(child, 'exit', {}, 5000);
-  } catch {
-    // already gone
-  }
-  await Promise.race([exited, sleep(5000)]);
-  if (child.exitCode === null) child.kill('SIGKILL');
-}
-
-/** Split n connections over k processes (some may get 0). */
-function splitAll(n: number, k: number): number[] {
-  return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
-}
-
-/** Split n connections over at most k processes, none empty. */
-function split(n: number, k: number): number[] {
-  return splitAll(n, k).filter((c) => c > 0);
 }
 
 export interface Progress {
@@ -102,18 +60,40 @@ export interface Progress {
   (fraction: number, label: string): void;
 }
 
-export async function runOne(cfg: Config, system: SystemName, scenario: Scenario, progress: Progress, fdLimit: number): Promise<RunResult> {
+export async function runOne(
+  cfg: Config,
+  system: SystemName,
+  scenario: Scenario,
+  roundNo: number,
+  progress: Progress,
+  fdLimit: number,
+): Promise<RunResult> {
+  const started = Date.now();
+  const result = await runScenario(cfg, system, scenario, roundNo, progress, fdLimit);
+  return { ...result, wallMs: Date.now() - started };
+}
+
+async function runScenario(
+  cfg: Config,
+  system: SystemName,
+  scenario: Scenario,
+  roundNo: number,
+  progress: Progress,
+  fdLimit: number,
+): Promise<RunResult> {
   const env: Record<string, string> = {};
   if (scenario === 'broadcast' || scenario === 'call-many') env.BENCH_ROOM = '1';
+  if (scenario === 'game-tick') env.BENCH_GAME_ROOM_SIZE = String(cfg.roomSize);
   if (system === 'socketio-uws') env.BENCH_ENGINE = 'uws';
   const file = `servers/${system === 'socketio-uws' ? 'socketio' : system}.ts`;
-  const server = spawn(file, env, cfg.cpuProf, `server-${system}-${scenario}`);
+  const server = spawn(file, env, cfg.cpuProf, `server-${system}-${scenario}-r${roundNo}`);
   const workers: ChildProcess[] = [];
-  const base: RunResult = { system, scenario, connections: 0, errors: 0 };
+  const base: RunResult = { system, scenario, round: roundNo, connections: 0, errors: 0 };
   try {
     const { port } = await request<{ port: number }>(server, 'listen', {}, 30_000);
     if (scenario === 'idle' || scenario === 'idle-max') return await idle(cfg, system, scenario, server, port, workers, base, progress, fdLimit);
     if (scenario === 'storm') return await storm(cfg, system, server, port, workers, base, progress);
+    if (scenario === 'game-tick') return await gameTick(cfg, system, server, port, workers, base, progress);
     return await load(cfg, system, scenario, server, port, workers, base, progress);
   } catch (err) {
     const tail = (server as ChildProcess & { tail?: () => string }).tail?.() ?? '';
@@ -123,7 +103,7 @@ export async function runOne(cfg: Config, system: SystemName, scenario: Scenario
   }
 }
 
-async function connectWorkers(
+function connectWorkers(
   cfg: Config,
   system: SystemName,
   port: number,
@@ -131,28 +111,8 @@ async function connectWorkers(
   bare: boolean,
   workers: ChildProcess[],
   firstUid = 0,
-): Promise<{ connected: number; failed: number; firstError?: string }> {
-  // Worker i is reused if it exists (idle opens connections in two steps).
-  let from = firstUid;
-  const replies = await Promise.all(
-    counts.map((n, i) => {
-      let w = workers[i];
-      if (!w) workers.push((w = spawn('clients/worker.ts', {}, cfg.clientProf, `client-${system}-${i}`)));
-      const start = from;
-      from += n;
-      return request<{ connected: number; failed: number; firstError?: string }>(
-        w,
-        'connect',
-        { system, port, from: start, count: n, bare, concurrency: bare ? 64 : 16 },
-        180_000,
-      );
-    }),
-  );
-  return {
-    connected: replies.reduce((s, r) => s + r.connected, 0),
-    failed: replies.reduce((s, r) => s + r.failed, 0),
-    firstError: replies.find((r) => r.firstError)?.firstError,
-  };
+): ReturnType<typeof connect> {
+  return connect(system, port, counts, bare, workers, cfg.clientProf, firstUid);
 }
 
 async function load(
@@ -303,18 +263,4 @@ async function storm(
     errors: replies.reduce((s, r) => s + r.failed, 0),
     firstError: replies.find((r) => r.firstError)?.firstError,
   };
-}
-
-async function tick(ms: number, onTick: (fraction: number) => void): Promise<void> {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    onTick((Date.now() - start) / ms);
-    await sleep(Math.min(250, ms - (Date.now() - start)));
-  }
-  onTick(1);
-}
-
-function round(v: number, digits = 0): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

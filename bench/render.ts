@@ -2,11 +2,12 @@
 //   npx tsx bench/render.ts bench/results/latest.json
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { markdown, ratios, svgChart, targets } from './report.ts';
+import { markdown, ratios, svgChart, summarize, targets } from './report.ts';
 
 const file = process.argv[2] ?? 'bench/results/latest.json';
 const report = JSON.parse(readFileSync(file, 'utf8'));
 const fdLimit = report.meta.openFileLimit as number;
+report.summaries = summarize(report.results);
 report.ratios = ratios(report.results);
 report.targets = targets(report.results, fdLimit);
 writeFileSync(file, JSON.stringify(report, null, 2));

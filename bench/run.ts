@@ -1,5 +1,6 @@
-// npm run bench: runs every scenario against every system, each in fresh processes, and
-// writes the report (JSON, Markdown table, SVG latency chart) to bench/results/.
+// npm run bench: runs every scenario against every system, each in fresh processes, in
+// interleaved rounds (bench/schedule.ts), and writes the report (JSON, Markdown tables, SVG
+// chart of the ratios' spread and of latency) to bench/results/.
 
 import { execSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -8,7 +9,8 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { parseFlags } from './config.ts';
 import { runOne, type RunResult } from './orchestrate.ts';
-import { markdown, ratios, svgChart, targets } from './report.ts';
+import { markdown, ratios, svgChart, summarize, targets } from './report.ts';
+import { schedule } from './schedule.ts';
 
 /** The per-process open-file limit, read at run time (idle-max sizes itself from it). */
 function openFileLimit(): number {
@@ -23,11 +25,12 @@ function openFileLimit(): number {
 async function main(): Promise<void> {
   const cfg = parseFlags(process.argv.slice(2));
   const fdLimit = openFileLimit();
-  const runs = cfg.scenarios.flatMap((scenario) => cfg.systems.map((system) => ({ scenario, system })));
+  const runs = schedule(cfg.scenarios, cfg.systems, cfg.rounds);
+  const t0 = Date.now();
   const bar = cfg.progress
     ? new cliProgress.SingleBar(
         {
-          format: 'bench {bar} {percentage}% | run {run}/{runs} {system} {scenario}: {phase}',
+          format: 'bench {bar} {percentage}% | {elapsed}s | run {run}/{runs} {scenario} round {round} {system}: {phase}',
           stream: process.stderr,
           hideCursor: true,
           // Logs and CI have no TTY: print a line every few seconds instead of redrawing.
@@ -37,12 +40,14 @@ async function main(): Promise<void> {
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  bar?.start(runs.length * 100, 0, { run: 0, runs: runs.length, system: '', scenario: '', phase: '' });
+  bar?.start(runs.length * 100, 0, { run: 0, runs: runs.length, system: '', scenario: '', round: 0, phase: '' });
   const results: RunResult[] = [];
-  for (const [i, { scenario, system }] of runs.entries()) {
-    const result = await runOne(cfg, system, scenario, (f, phase) => bar?.update(Math.round((i + f) * 100), { run: i + 1, system, scenario, phase }), fdLimit);
+  for (const [i, { scenario, system, round }] of runs.entries()) {
+    const progress = (f: number, phase: string) => bar?.update(Math.round((i + f) * 100), { run: i + 1, system, scenario, round, phase });
+    const result = await runOne(cfg, system, scenario, round, progress, fdLimit);
     results.push(result);
-    if (!bar) process.stderr.write(`${system} ${scenario}: ${result.error ? `FAILED ${result.error}` : 'done'}\n`);
+    if (!bar)
+      process.stderr.write(`${scenario} round ${round} ${system}: ${result.error ? `FAILED ${result.error}` : 'done'} (${Math.round((result.wallMs ?? 0) / 100) / 10} s)\n`);
   }
   bar?.update(runs.length * 100, { phase: 'done' });
   bar?.stop();
@@ -55,9 +60,11 @@ async function main(): Promise<void> {
     cores: os.cpus().length,
     memGiB: Math.round(os.totalmem() / 2 ** 30),
     quick: cfg.quick,
+    rounds: cfg.rounds,
     openFileLimit: fdLimit,
+    wallMin: Math.round((Date.now() - t0) / 6000) / 10,
   };
-  const report = { meta, config: cfg, results, ratios: ratios(results), targets: targets(results, fdLimit) };
+  const report = { meta, config: cfg, results, summaries: summarize(results), ratios: ratios(results), targets: targets(results, fdLimit) };
   const md = markdown(results, meta, fdLimit);
   mkdirSync(cfg.out, { recursive: true });
   const stamp = meta.date.replace(/[:.]/g, '-');

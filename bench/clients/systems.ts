@@ -7,12 +7,15 @@ import { io as ioClient } from 'socket.io-client';
 import { createBirpc } from 'birpc';
 import { Packr, Unpackr, pack, unpack } from 'msgpackr';
 import { VolleyClient } from '../../client/index.ts';
+import type { RoomState } from '../lib/game.ts';
 
 export type SystemName = 'volley' | 'raw' | 'socketio' | 'socketio-uws' | 'birpc';
 export const SYSTEMS: SystemName[] = ['volley', 'raw', 'socketio', 'socketio-uws', 'birpc'];
 
 export interface Conn {
   call(method: string, args: unknown[]): Promise<unknown>;
+  /** Fire and forget (game-tick's inputs). */
+  notify(method: string, args: unknown[]): void;
   close(): void;
 }
 
@@ -22,6 +25,8 @@ export interface ClientHooks {
   tick(t: number): void;
   /** A server → client call was answered. */
   answered(): void;
+  /** game-tick: a room state arrived; `t` is its send time (µs, monotonic). */
+  state(t: number): void;
 }
 
 const OPEN_TIMEOUT_MS = 15_000;
@@ -40,6 +45,7 @@ export function openClient(system: SystemName, port: number, uid: string, hooks:
   const answer = {
     add: (a: number, b: number) => (hooks.answered(), a + b),
     echo: (x: unknown) => (hooks.answered(), x),
+    ready: (_tick: number) => (hooks.answered(), true),
   };
   switch (system) {
     case 'volley':
@@ -59,9 +65,11 @@ interface ClientApi {
   add(a: number, b: number): number;
   echo(x: unknown): unknown;
   tick(t: number): void;
+  state(s: RoomState): void;
+  ready(tick: number): boolean;
 }
 
-type Answer = { add(a: number, b: number): number; echo(x: unknown): unknown };
+type Answer = { add(a: number, b: number): number; echo(x: unknown): unknown; ready(tick: number): boolean };
 
 async function openVolley(port: number, uid: string, hooks: ClientHooks, answer: Answer): Promise<Conn> {
   const client = new VolleyClient<any, ClientApi>(`ws://127.0.0.1:${port}/`, {
@@ -72,12 +80,18 @@ async function openVolley(port: number, uid: string, hooks: ClientHooks, answer:
       add: (_ctx, a, b) => answer.add(a, b),
       echo: (_ctx, x) => answer.echo(x),
       tick: (_ctx, t) => hooks.tick(t),
+      state: (_ctx, s) => hooks.state(s.t),
+      ready: (_ctx, tick) => answer.ready(tick),
     },
   });
   await client.opened;
   // The typed proxy, as an application calls it.
   const server = client.server as Record<string, (...args: unknown[]) => Promise<unknown>>;
-  return { call: (method, args) => server[method]!(...args), close: () => client.close() };
+  return {
+    call: (method, args) => server[method]!(...args),
+    notify: (method, args) => client.notify(method, ...args),
+    close: () => client.close(),
+  };
 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -97,10 +111,12 @@ function openRaw(port: number, hooks: ClientHooks, answer: Answer): Promise<Conn
       else p?.reject(msg[2]);
     } else if (msg[0] === 0) {
       const params = msg[3] as unknown[];
-      const result = msg[2] === 'add' ? answer.add(params[0] as number, params[1] as number) : answer.echo(params[0]);
+      const result =
+        msg[2] === 'add' ? answer.add(params[0] as number, params[1] as number) : msg[2] === 'ready' ? answer.ready(params[0] as number) : answer.echo(params[0]);
       ws.send(packr.pack([1, msg[1], null, result]));
     } else if (msg[0] === 2) {
-      hooks.tick((msg[2] as number[])[0]!);
+      if (msg[1] === 'state') hooks.state((msg[2] as RoomState[])[0]!.t);
+      else hooks.tick((msg[2] as number[])[0]!);
     }
   });
   return new Promise((resolve, reject) => {
@@ -113,6 +129,7 @@ function openRaw(port: number, hooks: ClientHooks, answer: Answer): Promise<Conn
             pending.set(id, { resolve: res, reject: rej });
             ws.send(packr.pack([0, id, method, args]));
           }),
+        notify: (method, args) => ws.send(packr.pack([2, method, args])),
         close: () => ws.close(),
       }),
     );
@@ -124,10 +141,16 @@ function openSocketIo(port: number, hooks: ClientHooks, answer: Answer): Promise
   socket.on('add', (a: number, b: number, ack: (r: number) => void) => ack(answer.add(a, b)));
   socket.on('echo', (x: unknown, ack: (r: unknown) => void) => ack(answer.echo(x)));
   socket.on('tick', (t: number) => hooks.tick(t));
+  socket.on('state', (s: RoomState) => hooks.state(s.t));
+  socket.on('ready', (tick: number, ack: (r: boolean) => void) => ack(answer.ready(tick)));
   return new Promise((resolve, reject) => {
     socket.once('connect_error', reject);
     socket.once('connect', () =>
-      resolve({ call: (method, args) => socket.emitWithAck(method, ...args), close: () => socket.close() }),
+      resolve({
+        call: (method, args) => socket.emitWithAck(method, ...args),
+        notify: (method, args) => void socket.emit(method, ...args),
+        close: () => socket.close(),
+      }),
     );
   });
 }
@@ -135,7 +158,7 @@ function openSocketIo(port: number, hooks: ClientHooks, answer: Answer): Promise
 function openBirpc(port: number, hooks: ClientHooks, answer: Answer): Promise<Conn> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { perMessageDeflate: false });
   const rpc = createBirpc<Record<string, (...a: unknown[]) => unknown>>(
-    { add: answer.add, echo: answer.echo, tick: (t: number) => hooks.tick(t) },
+    { add: answer.add, echo: answer.echo, ready: answer.ready, tick: (t: number) => hooks.tick(t) },
     {
       post: (data) => ws.send(data),
       on: (fn) => ws.on('message', (data) => fn(data)),
@@ -149,6 +172,7 @@ function openBirpc(port: number, hooks: ClientHooks, answer: Answer): Promise<Co
     ws.once('open', () =>
       resolve({
         call: (method, args) => (rpc.$call as (m: string, ...a: unknown[]) => Promise<unknown>)(method, ...args),
+        notify: (method, args) => void (rpc.$callEvent as (m: string, ...a: unknown[]) => Promise<void>)(method, ...args),
         close: () => ws.close(),
       }),
     );

@@ -5,6 +5,7 @@
 import { serve } from '../lib/ipc.ts';
 import { encodeHistogram, newHistogram } from '../lib/histogram.ts';
 import { nowUs, objectPayload } from '../lib/payload.ts';
+import { GAME } from '../lib/game.ts';
 import { openBare, openClient, type Bare, type Conn, type SystemName } from './systems.ts';
 
 /** Bounds on every client loop, besides its time limit. */
@@ -20,6 +21,10 @@ let cpuMark = process.cpuUsage();
 let stopAt = 0;
 let inFlight = 0;
 let issued = 0;
+let gameTimer: ReturnType<typeof setInterval> | undefined;
+/** game-tick, since the last mark: states received, `act` calls completed. */
+let states = 0;
+let acts = 0;
 
 const hooks = {
   tick(t: number) {
@@ -28,6 +33,10 @@ const hooks = {
   },
   answered() {
     count++;
+  },
+  state(t: number) {
+    hist.recordValue(Math.max(1, nowUs() - t));
+    states++;
   },
 };
 
@@ -68,6 +77,44 @@ function startLoad(method: string, args: unknown[], inflight: number): void {
   for (const conn of conns) for (let k = 0; k < inflight; k++) loop(conn);
 }
 
+/**
+ * game-tick, the players' side: each player sends GAME.inputsPerSec input notifications and
+ * makes GAME.callsPerSec calls a second, spread evenly (round robin over this process'
+ * players, paced by the clock; after a stall it catches up at most a second's worth).
+ */
+function startGame(): void {
+  const m = conns.length;
+  if (m === 0) return;
+  const start = Date.now();
+  let inputs = 0;
+  let calls = 0;
+  let seq = 0;
+  const inputRate = (m * GAME.inputsPerSec) / 1000;
+  const callRate = (m * GAME.callsPerSec) / 1000;
+  gameTimer = setInterval(() => {
+    const now = Date.now();
+    if (now >= stopAt) return void clearInterval(gameTimer);
+    const el = now - start;
+    const dueInputs = Math.min(Math.floor(el * inputRate) - inputs, m * GAME.inputsPerSec);
+    for (let k = 0; k < dueInputs; k++) conns[inputs++ % m]!.notify('input', [seq++, 1, -1]);
+    const dueCalls = Math.min(Math.floor(el * callRate) - calls, m * GAME.callsPerSec);
+    for (let k = 0; k < dueCalls; k++) {
+      const conn = conns[calls++ % m]!;
+      inFlight++;
+      conn.call('act', [1, 10.5, -3.25]).then(
+        () => {
+          inFlight--;
+          acts++;
+        },
+        (err) => {
+          inFlight--;
+          noteError(err);
+        },
+      );
+    }
+  }, 10);
+}
+
 serve(async (req) => {
   switch (req.cmd) {
     case 'connect': {
@@ -102,6 +149,7 @@ serve(async (req) => {
       stopAt = Date.now() + maxMs;
       if (scenario.startsWith('call-small')) startLoad('add', [1, 2], inflight);
       else if (scenario === 'call-1kb') startLoad('echo', [objectPayload(payloadBytes)], inflight);
+      else if (scenario === 'game-tick') startGame();
       // other scenarios are server-driven: this process only answers and counts
       return {};
     }
@@ -109,12 +157,15 @@ serve(async (req) => {
       hist = newHistogram();
       count = 0;
       errors = 0;
+      states = 0;
+      acts = 0;
       cpuMark = process.cpuUsage();
       return {};
     case 'stop': {
       const cpu = process.cpuUsage(cpuMark);
-      const measured = { hist: encodeHistogram(hist), count, errors, cpuUs: cpu.user + cpu.system, firstError };
+      const measured = { hist: encodeHistogram(hist), count, errors, cpuUs: cpu.user + cpu.system, firstError, states, acts };
       stopAt = 0;
+      if (gameTimer) clearInterval(gameTimer);
       const end = Date.now() + 3000;
       while (inFlight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
       return { ...measured, unfinished: inFlight };

@@ -63,4 +63,9 @@ host({
   broadcast: (t) => {
     for (const p of peers) void p.$callEvent('tick', t);
   },
+  // No rooms: game-tick is not run against birpc (bench/schedule.ts).
+  roomNotify: () => {
+    throw new Error('birpc has no rooms');
+  },
+  callPlayer: (_i, _tick, _ms, done) => done(new Error('birpc has no game-tick')),
 });

@@ -5,6 +5,7 @@
 import { serve } from '../lib/ipc.ts';
 import { encodeHistogram, newHistogram } from '../lib/histogram.ts';
 import { nowUs, objectPayload } from '../lib/payload.ts';
+import { GAME, roomState, type RoomState } from '../lib/game.ts';
 
 export type Method = 'add' | 'echo';
 export type Done = (err?: unknown) => void;
@@ -20,10 +21,20 @@ export interface ServerSystem {
   callAll(method: Method, args: unknown[], done: (err?: unknown) => void): void;
   /** One notification `tick(t)` to every client, as a room broadcast. */
   broadcast(t: number): void;
+  /** game-tick: notify room `name` of its state (`state(s)`), encoded once for the room. */
+  roomNotify(name: string, state: RoomState): void;
+  /** game-tick: call client `i`, `ready(tick)`, with a deadline of `ms`. */
+  callPlayer(i: number, tick: number, ms: number, done: Done): void;
 }
 
 /** Counter of client → server calls handled; system handlers bump it. */
 export const handled = { count: 0 };
+
+/** game-tick: what the server saw. Handlers bump inputs and acts; the loop the rest. */
+export const game = { ticks: 0, inputs: 0, acts: 0, calls: 0, callsOk: 0, callsFailed: 0 };
+
+/** game-tick: players are put in rooms of this size by order of arrival (0: no game rooms). */
+export const gameRoomSize = Number(process.env.BENCH_GAME_ROOM_SIZE ?? 0);
 
 /** Bounds on every server-driven loop, besides its time limit. */
 const MAX_DRIVEN = 50_000_000;
@@ -96,6 +107,44 @@ export function host(system: ServerSystem): void {
     }, 10);
   }
 
+  function driveGame(roomSize: number): void {
+    // One game loop: every tick, each room gets its state; and a slice of the players gets
+    // the server's call, so that each is called once per period whatever the window.
+    const n = system.clientCount();
+    const rooms = Array.from({ length: Math.ceil(n / roomSize) }, (_, r) => ({ name: `g${r}`, state: roomState(r, roomSize) }));
+    const callsPerTick = n / ((GAME.tickHz * GAME.serverCallEveryMs) / 1000);
+    const start = Date.now();
+    let owed = 0;
+    let next = 0;
+    const done: Done = (err) => {
+      inFlight--;
+      if (err) {
+        game.callsFailed++;
+        errors++;
+      } else game.callsOk++;
+    };
+    // Paced by the clock like broadcast: every system sends the same ticks; a descheduled
+    // process catches up (at most a second's worth at once) rather than skipping.
+    timer = setInterval(() => {
+      if (!running()) return;
+      const due = Math.min(Math.floor(((Date.now() - start) * GAME.tickHz) / 1000) - game.ticks, GAME.tickHz);
+      for (let k = 0; k < due; k++) {
+        const tick = ++game.ticks;
+        const t = nowUs();
+        for (const room of rooms) {
+          room.state.t = t;
+          room.state.tick = tick;
+          system.roomNotify(room.name, room.state);
+        }
+        for (owed += callsPerTick; owed >= 1; owed--) {
+          game.calls++;
+          inFlight++;
+          system.callPlayer(next++ % n, tick, GAME.serverCallDeadlineMs, done);
+        }
+      }
+    }, 10);
+  }
+
   serve(async (req) => {
     switch (req.cmd) {
       case 'listen':
@@ -110,6 +159,7 @@ export function host(system: ServerSystem): void {
           heapUsed: mem.heapUsed,
           count: handled.count,
           conns: system.clientCount(),
+          game: { ...game },
         };
       }
       case 'heapsnap': {
@@ -134,6 +184,7 @@ export function host(system: ServerSystem): void {
         else if (scenario === 'server-calls-1kb') driveCalls('echo', [objectPayload(payloadBytes)], inflight);
         else if (scenario === 'call-many') driveCallMany([1, 2]);
         else if (scenario === 'broadcast') driveBroadcast(rate);
+        else if (scenario === 'game-tick' && gameRoomSize > 0) driveGame(gameRoomSize);
         else throw new Error(`the server does not drive ${scenario}`);
         return { clients: system.clientCount() };
       }

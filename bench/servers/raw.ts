@@ -1,10 +1,12 @@
 // The limit: uWebSockets.js + msgpackr speaking msgpack-rpc with no framework at all. One
-// frame per message, no ids beyond a counter, no deadlines, no checks.
+// frame per message, no ids beyond a counter, no checks. Deadlines only where the scenario
+// asks for them (game-tick's server calls), as a timer per call.
 
 import { createRequire } from 'node:module';
 import type * as UWS from 'uWebSockets.js';
 import { Packr, Unpackr } from 'msgpackr';
-import { handled, host, type Done } from './host.ts';
+import { game, gameRoomSize, handled, host, type Done } from './host.ts';
+import { roomOf } from '../lib/game.ts';
 
 const uws: typeof UWS = createRequire(import.meta.url)('uWebSockets.js');
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -15,6 +17,21 @@ type Sock = UWS.WebSocket<{ n: number }>;
 const sockets: Sock[] = [];
 const pending = new Map<number, Done>();
 let nextId = 0;
+let arrivals = 0;
+
+function answer(method: unknown, params: unknown[]): unknown {
+  switch (method) {
+    case 'add':
+      handled.count++;
+      return (params[0] as number) + (params[1] as number);
+    case 'act':
+      game.acts++;
+      return { ok: true, tick: game.ticks };
+    default:
+      handled.count++;
+      return params[0];
+  }
+}
 
 const app = uws.App().ws<{ n: number }>('/*', {
   maxPayloadLength: 1024 * 1024,
@@ -22,18 +39,18 @@ const app = uws.App().ws<{ n: number }>('/*', {
   open: (ws) => {
     sockets.push(ws);
     if (inRoom) ws.subscribe('all');
+    if (gameRoomSize > 0) ws.subscribe(roomOf(arrivals++, gameRoomSize));
   },
   message: (ws, data) => {
     const msg = unpackr.unpack(new Uint8Array(data)) as unknown[];
     if (msg[0] === 0) {
-      handled.count++;
-      const params = msg[3] as unknown[];
-      const result = msg[2] === 'add' ? (params[0] as number) + (params[1] as number) : params[0];
-      ws.send(packr.pack([1, msg[1], null, result]), true);
+      ws.send(packr.pack([1, msg[1], null, answer(msg[2], msg[3] as unknown[])]), true);
     } else if (msg[0] === 1) {
       const done = pending.get(msg[1] as number);
       pending.delete(msg[1] as number);
       done?.(msg[2] == null ? undefined : msg[2]);
+    } else if (msg[0] === 2 && msg[1] === 'input') {
+      game.inputs++;
     }
   },
   close: (ws) => {
@@ -46,6 +63,19 @@ function send(ws: Sock, method: string, args: unknown[], done: Done): void {
   const id = nextId++ >>> 0;
   pending.set(id, done);
   // Outside uWS callbacks a send is only batched when corked.
+  ws.cork(() => ws.send(packr.pack([0, id, method, args]), true));
+}
+
+function sendWithDeadline(ws: Sock, method: string, args: unknown[], ms: number, done: Done): void {
+  const id = nextId++ >>> 0;
+  const timer = setTimeout(() => {
+    pending.delete(id);
+    done(new Error('timeout'));
+  }, ms);
+  pending.set(id, (err) => {
+    clearTimeout(timer);
+    done(err);
+  });
   ws.cork(() => ws.send(packr.pack([0, id, method, args]), true));
 }
 
@@ -67,4 +97,6 @@ host({
       });
   },
   broadcast: (t) => app.publish('all', packr.pack([2, 'tick', [t]]), true),
+  roomNotify: (name, state) => app.publish(name, packr.pack([2, 'state', [state]]), true),
+  callPlayer: (i, tick, ms, done) => sendWithDeadline(sockets[i]!, 'ready', [tick], ms, done),
 });

@@ -5,16 +5,19 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import type * as UWS from 'uWebSockets.js';
 import { Server, type Socket } from 'socket.io';
-import { handled, host } from './host.ts';
+import { game, gameRoomSize, handled, host } from './host.ts';
+import { roomOf } from '../lib/game.ts';
 
 const inRoom = process.env.BENCH_ROOM === '1';
 const onUws = process.env.BENCH_ENGINE === 'uws';
 const sockets: Socket[] = [];
+let arrivals = 0;
 
 const io = new Server({ serveClient: false, transports: ['websocket'] });
 io.on('connection', (socket) => {
   sockets.push(socket);
   if (inRoom) socket.join('all');
+  if (gameRoomSize > 0) socket.join(roomOf(arrivals++, gameRoomSize));
   socket.on('add', (a: number, b: number, ack: (r: number) => void) => {
     handled.count++;
     ack(a + b);
@@ -22,6 +25,13 @@ io.on('connection', (socket) => {
   socket.on('echo', (x: unknown, ack: (r: unknown) => void) => {
     handled.count++;
     ack(x);
+  });
+  socket.on('input', (_seq: number, _dx: number, _dy: number) => {
+    game.inputs++;
+  });
+  socket.on('act', (_kind: number, _x: number, _y: number, ack: (r: { ok: boolean; tick: number }) => void) => {
+    game.acts++;
+    ack({ ok: true, tick: game.ticks });
   });
   socket.on('disconnect', () => {
     const i = sockets.indexOf(socket);
@@ -54,5 +64,11 @@ host({
   },
   broadcast: (t) => {
     io.to('all').emit('tick', t);
+  },
+  roomNotify: (name, state) => {
+    io.to(name).emit('state', state);
+  },
+  callPlayer: (i, tick, ms, done) => {
+    sockets[i]!.timeout(ms).emitWithAck('ready', tick).then(() => done(), done);
   },
 });

@@ -1,27 +1,53 @@
-// System under test: Volley's own server, as an application would use it.
+// System under test: Volley's own server, as an application would use it: typed
+// contracts, calls to a client through `server.to(uid).method()`, rooms by `join`.
 
 import { createServer } from '../../server/index.ts';
-import { handled, host } from './host.ts';
+import { game, gameRoomSize, handled, host } from './host.ts';
+import { roomOf, type RoomState } from '../lib/game.ts';
 
 const inRoom = process.env.BENCH_ROOM === '1';
 const uids: string[] = [];
+let arrivals = 0;
 
-const server = createServer({
+interface ServerApi {
+  add(a: number, b: number): number;
+  echo(x: unknown): unknown;
+  input(seq: number, dx: number, dy: number): void;
+  act(kind: number, x: number, y: number): { ok: boolean; tick: number };
+}
+
+interface ClientApi {
+  add(a: number, b: number): number;
+  echo(x: unknown): unknown;
+  tick(t: number): void;
+  state(s: RoomState): void;
+  ready(tick: number): boolean;
+}
+
+const server = createServer<ServerApi, ClientApi>({
   authenticate: (req) => req.token ?? null,
   handlers: {
-    add: (_ctx, a: number, b: number) => {
+    add: (_ctx, a, b) => {
       handled.count++;
       return a + b;
     },
-    echo: (_ctx, x: unknown) => {
+    echo: (_ctx, x) => {
       handled.count++;
       return x;
+    },
+    input: () => {
+      game.inputs++;
+    },
+    act: () => {
+      game.acts++;
+      return { ok: true, tick: game.ticks };
     },
   },
   onConnect: (uid, { resumed }) => {
     if (resumed) return;
     uids.push(uid);
     if (inRoom) server.join(uid, 'all');
+    if (gameRoomSize > 0) server.join(uid, roomOf(arrivals++, gameRoomSize));
   },
   onSessionEnd: (uid) => {
     const i = uids.indexOf(uid);
@@ -34,7 +60,9 @@ host({
   listen: () => server.listen(0, '127.0.0.1'),
   clientCount: () => uids.length,
   call: (i, method, args, done) => {
-    server.call(uids[i]!, method, args as never).then(() => done(), done);
+    // As the README writes it: a proxy per call.
+    const p = method === 'add' ? server.to(uids[i]!).add(args[0] as number, args[1] as number) : server.to(uids[i]!).echo(args[0]);
+    p.then(() => done(), done);
   },
   callAll: (method, args, done) => {
     server.callMany(uids, method, args as never).then((outcomes) => {
@@ -42,4 +70,8 @@ host({
     }, done);
   },
   broadcast: (t) => server.notifyRoom('all', 'tick', t),
+  roomNotify: (name, state) => server.notifyRoom(name, 'state', state),
+  callPlayer: (i, tick, ms, done) => {
+    server.to(uids[i]!, { timeoutMs: ms }).ready(tick).then(() => done(), done);
+  },
 });
