@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { request } from './lib/ipc.ts';
 import { mergeHistograms, percentiles } from './lib/histogram.ts';
-import { connectWorkers, round, split, tick, type Snap, type Stopped } from './lib/procs.ts';
+import { connectWorkers, round, sleep, split, tick, type Snap, type Stopped } from './lib/procs.ts';
 import { GAME } from './lib/game.ts';
 import type { Config } from './config.ts';
 import type { SystemName } from './clients/systems.ts';
@@ -15,6 +15,8 @@ import type { Progress, RunResult } from './orchestrate.ts';
 
 /** Below this many expected events in the window a stream is too small to judge keeping up. */
 const MIN_EXPECTED = 50;
+/** How long after the window the players still count states of the window's ticks. */
+const STATE_GRACE_MS = 300;
 
 export async function gameTick(
   cfg: Config,
@@ -37,7 +39,11 @@ export async function gameTick(
   await tick(cfg.warmupMs, (f) => progress((f * cfg.warmupMs) / total, 'warm-up'));
   const [s0] = await Promise.all([request<Snap>(server, 'snap'), request(server, 'mark'), ...workers.map((w) => request(w, 'mark'))]);
   await tick(cfg.durationMs, (f) => progress((cfg.warmupMs + f * cfg.durationMs) / total, 'measuring'));
-  const [s1, ...clientStops] = await Promise.all([request<Snap>(server, 'snap'), ...workers.map((w) => request<Stopped>(w, 'stop'))]);
+  const s1 = await request<Snap>(server, 'snap');
+  // The last tick's states are on their way: give them a moment before the players count.
+  await sleep(STATE_GRACE_MS);
+  const ticks = [s0.game.ticks, s1.game.ticks];
+  const clientStops = await Promise.all(workers.map((w) => request<Stopped>(w, 'stop', { ticks })));
   const serverStop = await request<{ hist: string; errors: number }>(server, 'stop');
 
   const players = c.connected;
@@ -52,15 +58,18 @@ export async function gameTick(
     serverCallsFailed: s1.game.callsFailed - s0.game.callsFailed,
   };
   // What the schedule asked for in this window, against what got through.
-  const shares = [
-    [g.ticks, GAME.tickHz * seconds],
-    [g.states, players * GAME.tickHz * seconds],
-    [g.inputs, players * GAME.inputsPerSec * seconds],
-    [g.acts, players * GAME.callsPerSec * seconds],
-    [g.serverCalls, (players * seconds * 1000) / GAME.serverCallEveryMs],
-  ]
-    .filter(([, expected]) => expected! >= MIN_EXPECTED)
-    .map(([got, expected]) => got! / expected!);
+  // States are judged against the ticks the server did send; a tick behind shows in `ticks`.
+  const streams: [string, number, number][] = [
+    ['ticks', g.ticks, GAME.tickHz * seconds],
+    ['states', g.states, players * g.ticks],
+    ['inputs', g.inputs, players * GAME.inputsPerSec * seconds],
+    ['acts', g.acts, players * GAME.callsPerSec * seconds],
+    ['server calls', g.serverCalls, (players * seconds * 1000) / GAME.serverCallEveryMs],
+  ];
+  const shares = streams
+    .filter(([, , expected]) => expected >= MIN_EXPECTED)
+    .map(([name, got, expected]) => ({ name, share: Math.min(1, got / expected) }))
+    .sort((a, b) => a.share - b.share);
   const perPlayerSec = cpuUs / (players * seconds);
   return {
     ...base,
@@ -71,7 +80,8 @@ export async function gameTick(
     latencyMs: percentiles(mergeHistograms(clientStops.map((r) => r.hist))),
     cpuUsPerPlayerSec: round(perPlayerSec, 2),
     playersPerCore: perPlayerSec > 0 ? round(1e6 / perPlayerSec) : undefined,
-    keptUp: shares.length ? round(Math.min(1, ...shares), 3) : undefined,
+    keptUp: shares.length ? round(shares[0]!.share, 3) : undefined,
+    behind: shares.length && shares[0]!.share < 0.95 ? shares[0]!.name : undefined,
     serverRssMiB: round(s1.rss / 2 ** 20, 1),
     game: g,
     errors: c.failed + serverStop.errors + clientStops.reduce((s, r) => s + r.errors, 0),

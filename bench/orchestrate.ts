@@ -48,6 +48,8 @@ export interface RunResult {
   playersPerCore?: number;
   /** game-tick: the worst share of the scheduled traffic that got through in the window. */
   keptUp?: number;
+  /** game-tick: the stream that kept up least, when under 95 %. */
+  behind?: string;
   /** game-tick: counts over the window. */
   game?: { ticks: number; states: number; inputs: number; acts: number; serverCalls: number; serverCallsFailed: number };
   errors: number;

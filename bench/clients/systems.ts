@@ -25,8 +25,8 @@ export interface ClientHooks {
   tick(t: number): void;
   /** A server → client call was answered. */
   answered(): void;
-  /** game-tick: a room state arrived; `t` is its send time (µs, monotonic). */
-  state(t: number): void;
+  /** game-tick: a room state of `tick` arrived; `t` is its send time (µs, monotonic). */
+  state(t: number, tick: number): void;
 }
 
 const OPEN_TIMEOUT_MS = 15_000;
@@ -80,7 +80,7 @@ async function openVolley(port: number, uid: string, hooks: ClientHooks, answer:
       add: (_ctx, a, b) => answer.add(a, b),
       echo: (_ctx, x) => answer.echo(x),
       tick: (_ctx, t) => hooks.tick(t),
-      state: (_ctx, s) => hooks.state(s.t),
+      state: (_ctx, s) => hooks.state(s.t, s.tick),
       ready: (_ctx, tick) => answer.ready(tick),
     },
   });
@@ -115,7 +115,10 @@ function openRaw(port: number, hooks: ClientHooks, answer: Answer): Promise<Conn
         msg[2] === 'add' ? answer.add(params[0] as number, params[1] as number) : msg[2] === 'ready' ? answer.ready(params[0] as number) : answer.echo(params[0]);
       ws.send(packr.pack([1, msg[1], null, result]));
     } else if (msg[0] === 2) {
-      if (msg[1] === 'state') hooks.state((msg[2] as RoomState[])[0]!.t);
+      if (msg[1] === 'state') {
+        const s = (msg[2] as RoomState[])[0]!;
+        hooks.state(s.t, s.tick);
+      }
       else hooks.tick((msg[2] as number[])[0]!);
     }
   });
@@ -141,7 +144,7 @@ function openSocketIo(port: number, hooks: ClientHooks, answer: Answer): Promise
   socket.on('add', (a: number, b: number, ack: (r: number) => void) => ack(answer.add(a, b)));
   socket.on('echo', (x: unknown, ack: (r: unknown) => void) => ack(answer.echo(x)));
   socket.on('tick', (t: number) => hooks.tick(t));
-  socket.on('state', (s: RoomState) => hooks.state(s.t));
+  socket.on('state', (s: RoomState) => hooks.state(s.t, s.tick));
   socket.on('ready', (tick: number, ack: (r: boolean) => void) => ack(answer.ready(tick)));
   return new Promise((resolve, reject) => {
     socket.once('connect_error', reject);

@@ -22,8 +22,8 @@ let stopAt = 0;
 let inFlight = 0;
 let issued = 0;
 let gameTimer: ReturnType<typeof setInterval> | undefined;
-/** game-tick, since the last mark: states received, `act` calls completed. */
-let states = 0;
+/** game-tick, since the last mark: states received per tick number, `act` calls completed. */
+let states = new Map<number, number>();
 let acts = 0;
 
 const hooks = {
@@ -34,9 +34,9 @@ const hooks = {
   answered() {
     count++;
   },
-  state(t: number) {
+  state(t: number, tick: number) {
     hist.recordValue(Math.max(1, nowUs() - t));
-    states++;
+    states.set(tick, (states.get(tick) ?? 0) + 1);
   },
 };
 
@@ -157,13 +157,18 @@ serve(async (req) => {
       hist = newHistogram();
       count = 0;
       errors = 0;
-      states = 0;
+      states = new Map();
       acts = 0;
       cpuMark = process.cpuUsage();
       return {};
     case 'stop': {
       const cpu = process.cpuUsage(cpuMark);
-      const measured = { hist: encodeHistogram(hist), count, errors, cpuUs: cpu.user + cpu.system, firstError, states, acts };
+      // game-tick: the states of the ticks the server sent in its window, wherever they
+      // fell in this process' window (counted by tick, not by arrival time).
+      const { ticks } = req as unknown as { ticks?: [number, number] };
+      let inTicks = 0;
+      if (ticks) for (const [tick, n] of states) if (tick > ticks[0] && tick <= ticks[1]) inTicks += n;
+      const measured = { hist: encodeHistogram(hist), count, errors, cpuUs: cpu.user + cpu.system, firstError, states: inTicks, acts };
       stopAt = 0;
       if (gameTimer) clearInterval(gameTimer);
       const end = Date.now() + 3000;

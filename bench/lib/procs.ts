@@ -30,7 +30,7 @@ export interface Stopped {
   errors: number;
   cpuUs: number;
   firstError?: string;
-  /** game-tick: states received, `act` calls completed. */
+  /** game-tick: states received of the ticks asked for, `act` calls completed. */
   states: number;
   acts: number;
 }

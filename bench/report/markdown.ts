@@ -20,7 +20,9 @@ function other(s: Summary): string {
   if (s.playersPerCore)
     o.push(
       `${fmtSpread(s.playersPerCore)} players/core; ${fmtSpread(s.cpuUsPerPlayerSec, 1)} µs CPU/player-s; ${fmt(s.players)} players` +
-        (s.keptUp !== undefined ? `; kept up ${fmt(s.keptUp * 100, 1)}%${s.keptUp < 0.95 ? ' (BEHIND: figure flattering)' : ''}` : ''),
+        (s.keptUp !== undefined
+          ? `; kept up ${fmt(s.keptUp * 100, 1)}%${s.keptUp < 0.95 ? ` (BEHIND in ${s.behind ?? 'a stream'}: figure flattering)` : ''}`
+          : ''),
     );
   if (s.deliveriesPerCpuSec) o.push(`${fmtSpread(s.deliveriesPerCpuSec)} deliveries/CPU-s`);
   if (s.rssPerConnKiB) o.push(`${fmtSpread(s.rssPerConnKiB, 2)} KiB RSS/conn (JS heap ${fmtSpread(s.heapPerConnKiB, 2)}), ${fmt(s.held)} held`);

@@ -64,6 +64,8 @@ export interface Summary {
   playersPerCore?: Spread;
   /** Worst round: the share of the scheduled game traffic that got through. */
   keptUp?: number;
+  /** …and which stream it was. */
+  behind?: string;
   errors: number;
   firstError?: string;
 }
@@ -84,7 +86,7 @@ export function summarize(results: readonly RunResult[]): Summary[] {
       const pick = (f: (r: RunResult) => number | undefined) => spread(ok.map(f));
       const lat = ok.filter((r) => r.latencyMs && r.latencyMs.count > 0).map((r) => r.latencyMs!);
       const held = ok.map((r) => r.held).filter((h): h is number => h !== undefined);
-      const kept = ok.map((r) => r.keptUp).filter((k): k is number => k !== undefined);
+      const kept = ok.filter((r) => r.keptUp !== undefined).sort((a, b) => a.keptUp! - b.keptUp!);
       out.push({
         scenario,
         system,
@@ -115,7 +117,8 @@ export function summarize(results: readonly RunResult[]): Summary[] {
         players: ok[0]?.players,
         cpuUsPerPlayerSec: pick((r) => r.cpuUsPerPlayerSec),
         playersPerCore: pick((r) => r.playersPerCore),
-        keptUp: kept.length ? Math.min(...kept) : undefined,
+        keptUp: kept[0]?.keptUp,
+        behind: kept[0]?.behind,
         errors: all.reduce((s, r) => s + r.errors, 0),
         firstError: all.find((r) => r.firstError)?.firstError,
       });

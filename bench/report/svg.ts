@@ -36,7 +36,8 @@ function ratioPanel(results: readonly RunResult[], out: string[], top: number): 
   const y0 = top + 40;
   const rowH = 14;
   const gap = 8;
-  const values = rows.flatMap((r) => [r.s.min, r.s.max]).concat(1);
+  const limits = rows.map((r) => costLimit(r.scenario, r.peer)).filter((v): v is number => v !== undefined);
+  const values = rows.flatMap((r) => [r.s.min, r.s.max]).concat(1, limits);
   const lo = [...TICKS].reverse().find((t) => t <= Math.min(...values)) ?? TICKS[0]!;
   const hi = TICKS.find((t) => t >= Math.max(...values)) ?? TICKS[TICKS.length - 1]!;
   const span = Math.log10(hi) - Math.log10(lo) || 1;
