@@ -122,6 +122,11 @@ t.test('targets of issue 14: pass/fail on the median ratio, not measured when ab
   t.equal(gSio.value!.median, 1.818, '400 / 220');
   t.equal(gSio.met, true);
   t.equal(gSio.everyRound, true);
+  // An RSS that shrank as connections were added (small counts) is noise, not a pass.
+  const idle = (kib: number) => targets([run('idle', 'volley', 1, { rssPerConnKiB: kib })], 20000).find((x) => /RSS per idle/.test(x.target))!;
+  t.equal(idle(-30).met, null);
+  t.equal(idle(2).met, true);
+  t.equal(idle(6.5).met, false);
 });
 
 t.test('Markdown: medians with spreads, ratio table, targets with a holds column', async (t) => {
