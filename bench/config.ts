@@ -103,7 +103,8 @@ export function parseFlags(argv: string[]): Config {
   const scenarios = list<Scenario>(scenarioFlag, SCENARIOS, SCENARIOS.filter((s) => s !== 'idle-max' || idleMax));
   const known = new Set([
     'quick', 'systems', 'scenario', 'scenarios', 'connections', 'inflight', 'payload', 'duration', 'warmup', 'fanout',
-    'rate', 'idle-connections', 'storm-connections', 'idle-max', 'rounds', 'players', 'room-size', 'workers', 'out', 'cpu-prof', 'client-prof', 'no-progress',
+    'rate', 'idle-connections', 'storm-connections', 'idle-max', 'workers', 'out', 'cpu-prof', 'client-prof', 'no-progress',
+    'rounds', 'players', 'room-size',
   ]);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}\n${HELP}`);
   const str = (name: string): string | undefined => {
