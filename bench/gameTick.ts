@@ -7,7 +7,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { request } from './lib/ipc.ts';
 import { mergeHistograms, percentiles } from './lib/histogram.ts';
-import { connectWorkers, round, sleep, split, tick, type Snap, type Stopped } from './lib/procs.ts';
+import { connectWorkers, loadBackstopMs, round, sleep, split, tick, type Snap, type Stopped } from './lib/procs.ts';
 import { GAME } from './lib/game.ts';
 import type { Config } from './config.ts';
 import type { SystemName } from './clients/systems.ts';
@@ -31,7 +31,7 @@ export async function gameTick(
   progress(0, `connecting ${n} players`);
   const c = await connectWorkers(system, port, split(n, Math.min(cfg.workers, n)), false, workers, cfg.clientProf);
   if (c.connected === 0) throw new Error(`no player connected: ${c.firstError}`);
-  const maxMs = cfg.warmupMs + cfg.durationMs + 1000;
+  const maxMs = loadBackstopMs(cfg.warmupMs, cfg.durationMs);
   const args = { scenario: 'game-tick', inflight: 1, payloadBytes: 0, maxMs, rate: 0 };
   await Promise.all(workers.map((w) => request(w, 'load', args)));
   await request(server, 'drive', args);

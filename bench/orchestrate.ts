@@ -4,7 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { request } from './lib/ipc.ts';
 import { mergeHistograms, percentiles, type Percentiles } from './lib/histogram.ts';
-import { connectWorkers as connect, round, sleep, spawn, split, splitAll, stopChild, tick, type Snap, type Stopped } from './lib/procs.ts';
+import { connectWorkers as connect, loadBackstopMs, round, sleep, spawn, split, splitAll, stopChild, tick, type Snap, type Stopped } from './lib/procs.ts';
 import { SERVER_DRIVEN, type Config, type Scenario } from './config.ts';
 import type { SystemName } from './clients/systems.ts';
 import { gameTick } from './gameTick.ts';
@@ -133,7 +133,7 @@ async function load(
   const c = await connectWorkers(cfg, system, port, split(n, Math.min(cfg.workers, n)), false, workers);
   if (c.connected === 0) throw new Error(`no client connected: ${c.firstError}`);
   const serverDriven = SERVER_DRIVEN.has(scenario);
-  const maxMs = cfg.warmupMs + cfg.durationMs + 1000;
+  const maxMs = loadBackstopMs(cfg.warmupMs, cfg.durationMs);
   const args = { scenario, inflight, payloadBytes: cfg.payloadBytes, maxMs, rate: cfg.rate };
   await Promise.all(workers.map((w) => request(w, 'load', args)));
   if (serverDriven) await request(server, 'drive', args);

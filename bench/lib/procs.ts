@@ -37,6 +37,13 @@ export interface Stopped {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * The load loops' own deadline, a backstop: the orchestrator's `stop` ends them. Generous,
+ * since on a starved machine the orchestrator's replies come late and a window stretches:
+ * load that ended at its own deadline inside the window would make a system look cheap.
+ */
+export const loadBackstopMs = (warmupMs: number, durationMs: number): number => 2 * (warmupMs + durationMs) + 10_000;
+
 export function spawn(file: string, env: Record<string, string>, prof: string | undefined, name: string): ChildProcess {
   const execArgv = ['--import', TSX, '--expose-gc'];
   // One folder per process: the tsx loader thread writes a profile of its own beside the main thread's.
