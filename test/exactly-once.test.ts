@@ -8,7 +8,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { MemoryLink } from './fixtures/memoryLink.ts';
 
-const RUNS = Number(process.env.EXACTLY_ONCE_RUNS ?? 150);
+const RUNS = Number(process.env.EXACTLY_ONCE_RUNS ?? 60);
 
 interface Scenario {
   latencyAB: number;
