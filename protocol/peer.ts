@@ -140,7 +140,6 @@ export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
 
 const OVERLOADED_HELD = wireError(ErrorCode.OVERLOADED, 'this connection holds too much: retry when calls finish');
 const OVERLOADED_TOTAL = wireError(ErrorCode.OVERLOADED, 'the server holds too much: retry later');
-const OVERLOADED_RUNNING = wireError(ErrorCode.OVERLOADED, 'too many calls running');
 
 // TODO(encodeOwned): codec's encodeOwned replaces this copy at merge.
 const owned = (bytes: Uint8Array): Uint8Array => bytes.slice();
@@ -171,6 +170,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #paramsHeld = 0;
   #maxUnacked: number;
   #maxHeld: number;
+  #overloadedRunning: WireError | undefined;
 
   constructor(opts: PeerOptions<C>) {
     this.#opts = opts;
@@ -377,7 +377,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #duplicate(id: number): void {
     // With sequence numbers nothing arrives twice: a request whose id is still running
     // here is a broken peer (SPEC §3), not a re-send.
-    this.#violation(new ProtocolViolation(`request id ${id} is already running`));
+    this.#violation(new ProtocolViolation(`request id ${id} is already pending`));
   }
 
   /** A reliable message or a plain notification came before any `$ack`: a plain peer. */
@@ -430,7 +430,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (refused) return this.#refuse(id, refused);
     const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : this.#handlers.get(method);
     if (!handler) return this.#replyError(id, { code: ErrorCode.METHOD_NOT_FOUND, message: `no method ${method}` });
-    if (this.#incoming.size >= this.limits.maxIncomingPending) return this.#refuse(id, OVERLOADED_RUNNING);
+    if (this.#incoming.size >= this.limits.maxIncomingPending)
+      return this.#refuse(id, (this.#overloadedRunning ??= wireError(ErrorCode.OVERLOADED, `more than ${this.limits.maxIncomingPending} calls running`)));
     // handler(ctx, ...args): its declared arity minus ctx is the minimum param count.
     if (params.length < handler.length - 1)
       return this.#replyError(id, { code: ErrorCode.INVALID_PARAMS, message: `${method} expects ${handler.length - 1} params, got ${params.length}` });

@@ -107,7 +107,7 @@ export interface ServerOptions<ServerApi, ClientApi> {
   maxServerHeldBytes?: number;
   /**
    * Refused messages (rate limit, held bytes) within one second past which a connection
-   * is closed 4029 (FLOODED, final). Default: the rate limit's burst (20 000).
+   * is closed 4029 (FLOODED, final). Default: the rate limit's burst (20 000), at least 1000.
    */
   floodRefusals?: number;
   /** Cluster seam; default: this process alone. */
@@ -128,6 +128,9 @@ export interface CloseOptions {
   /** How long running handlers get to finish before sockets close. Default 5000 ms. */
   graceMs?: number;
 }
+
+/** A client with a small rate-limit burst is not cut for a few refused calls. */
+const MIN_FLOOD_REFUSALS = 1000;
 
 /** How often close() checks whether running handlers have finished. */
 const CLOSE_POLL_MS = 10;
@@ -178,7 +181,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       maxUnackedBytes: opts.maxUnackedBytes ?? DEFAULT_MAX_UNACKED_BYTES,
       maxHeldBytes: opts.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES,
       heldTotal: this.held,
-      floodRefusals: opts.floodRefusals ?? limiter?.burst ?? 20_000,
+      floodRefusals: opts.floodRefusals ?? Math.max(limiter?.burst ?? 0, MIN_FLOOD_REFUSALS),
       createContext: (conn, id, method) => new ServerContext<ClientApi>(id, method, conn.uid, this),
       reportError: (err, ctx) => this.#reportError(err, ctx as ServerContext<ClientApi>),
     };
