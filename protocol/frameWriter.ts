@@ -15,6 +15,8 @@ export class FrameWriter {
     readonly send: (frame: Uint8Array) => void,
     /** The receiver's limits (read at each flush: they can change after `$session`/`$limits`). */
     readonly limits: () => Pick<Limits, 'maxMessagesPerFrame' | 'maxMessageBytes'>,
+    /** Called after each flush that sent something. */
+    readonly afterFlush?: () => void,
   ) {}
 
   /** Bytes written this tick and not yet handed to `send` (they count toward backpressure). */
@@ -59,6 +61,7 @@ export class FrameWriter {
       bytes += size;
     }
     this.send(concatFrames(start === 0 ? parts : parts.slice(start)));
+    this.afterFlush?.();
   }
 
   /** Drop what is queued (the socket is gone; reliable messages are kept elsewhere). */

@@ -166,6 +166,13 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #resyncing = false;
   /** Cancels for requests the peer already had when this side gave up offline. */
   #owedCancels: number[] = [];
+  /**
+   * Kept messages not yet written on the current socket: the newest `#unwrittenBytes` of
+   * the kept ones (writes on a socket go in seq order). Only what was written can be
+   * blamed on a peer that does not acknowledge.
+   */
+  #writtenSeq = 0;
+  #unwrittenBytes = 0;
   /** Bytes held by running calls' params (estimated). */
   #paramsHeld = 0;
   #maxUnacked: number;
@@ -185,7 +192,11 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       timers: opts.timers ?? defaultTimers,
       onGiveUp: (call) => this.#cancelRemote(call),
     });
-    this.#writer = new FrameWriter((frame) => this.#opts.send(frame), () => this.peerLimits);
+    this.#writer = new FrameWriter(
+      (frame) => this.#opts.send(frame),
+      () => this.peerLimits,
+      () => this.#checkUnacked(),
+    );
     this.#attached = !opts.detached;
     if (this.#attached) this.#startSocket();
   }
@@ -286,19 +297,33 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #sendReliable(bytes: Uint8Array, requestId: number): Kept | undefined {
     const mode = this.#reliable.mode;
     const kept = mode === 'plain' ? (this.#reliable.push(bytes, requestId), undefined) : this.#reliable.push(owned(bytes), requestId);
-    if (kept) {
-      this.#chargeTotal(kept.bytes.byteLength);
-      if (this.#reliable.keptBytes > this.#maxUnacked) this.#overUnacked();
+    if (kept) this.#chargeTotal(kept.bytes.byteLength);
+    if (this.#attached && !this.#resyncing) {
+      if (kept) this.#writeKept(kept);
+      else this.#writer.write(bytes);
+    } else if (kept) {
+      this.#unwrittenBytes += kept.bytes.byteLength;
     }
-    if (this.#attached && !this.#resyncing) this.#writer.write(kept ? kept.bytes : bytes);
     return kept;
   }
 
-  /** Past maxUnackedBytes: exactly-once can't be kept silently. */
-  #overUnacked(): void {
-    if (this.#reliable.mode === 'unknown') {
+  #writeKept(k: Kept): void {
+    this.#writtenSeq = k.seq;
+    this.#writer.write(k.bytes);
+  }
+
+  /**
+   * After each flush: past maxUnackedBytes written and not acknowledged, exactly-once
+   * can't be kept silently (a reader that far behind has normally been cut 4009 by the
+   * transport's hard limit first, which keeps the session).
+   */
+  #checkUnacked(): void {
+    const reliable = this.#reliable;
+    if (!this.#attached || reliable.mode === 'plain' || reliable.keptBytes - this.#unwrittenBytes <= this.#maxUnacked) return;
+    if (reliable.mode === 'unknown') {
       // The peer never said it acknowledges: treat it as a plain msgpack-rpc peer.
-      this.#chargeTotal(-this.#reliable.becomePlain());
+      this.#chargeTotal(-reliable.becomePlain());
+      this.#unwrittenBytes = 0;
       for (const call of this.#outgoing.values()) call.data = undefined;
       return;
     }
@@ -384,6 +409,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #decidePlain(): void {
     if (this.#reliable.mode !== 'unknown') return;
     this.#chargeTotal(-this.#reliable.becomePlain());
+    this.#unwrittenBytes = 0;
     for (const call of this.#outgoing.values()) call.data = undefined;
   }
 
@@ -585,6 +611,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     reliable.ack(n as number, (k) => {
       // The peer had this request when we gave it up offline: its cancel is owed.
       if (k.cancelOwed) this.#owedCancels.push(k.requestId);
+      if (k.seq > this.#writtenSeq) this.#unwrittenBytes -= k.bytes.byteLength;
     });
     this.#chargeTotal(reliable.keptBytes - before);
     if (this.#resyncing) this.#resync();
@@ -596,8 +623,9 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
    */
   #resync(): void {
     this.#resyncing = false;
+    this.#unwrittenBytes = 0;
     for (const k of this.#reliable.kept()) {
-      this.#writer.write(k.bytes);
+      this.#writeKept(k);
       if (k.cancelOwed) {
         k.cancelOwed = false;
         this.#writer.write(encode([NOTIFICATION, CANCEL, [k.requestId]]));
@@ -646,6 +674,9 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#attached = false;
     this.#resyncing = false;
     this.#writer.clear();
+    // Whatever is kept must be written again on the next socket.
+    this.#writtenSeq = this.#reliable.peerAcked;
+    this.#unwrittenBytes = this.#reliable.keptBytes;
   }
 
   /**
@@ -670,7 +701,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       this.#resyncing = true;
       return;
     }
-    for (const k of this.#reliable.kept()) this.#writer.write(k.bytes);
+    this.#unwrittenBytes = 0;
+    for (const k of this.#reliable.kept()) this.#writeKept(k);
   }
 
   /** Announce this side's receive limits to the peer (`$limits`), when they differ from the floor. */
@@ -719,5 +751,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#chargeTotal(-this.#reliable.clear());
     this.#reliable = new ReliableStream();
     this.#owedCancels = [];
+    this.#writtenSeq = 0;
+    this.#unwrittenBytes = 0;
   }
 }

@@ -273,9 +273,10 @@ export class Connection implements PeerOptions<ServerContext> {
    * session: a slow reader only loses its socket, and resumes.
    */
   end(code: number, reason: string): void {
-    if (code !== CloseCode.OVERLOADED) this.ending = true;
     const ws = this.#ws;
-    if (!ws || this.#endedWs === ws) return;
+    if (ws && this.#endedWs === ws) return; // already closing with its own code
+    if (code !== CloseCode.OVERLOADED) this.ending = true;
+    if (!ws) return;
     this.#endedWs = ws; // the flush below may trip the hard limit and come back here
     this.peer.flush();
     ws.end(code, reason);
