@@ -141,8 +141,10 @@ export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
 const OVERLOADED_HELD = wireError(ErrorCode.OVERLOADED, 'this connection holds too much: retry when calls finish');
 const OVERLOADED_TOTAL = wireError(ErrorCode.OVERLOADED, 'the server holds too much: retry later');
 
+// An exact-size copy. Not `bytes.slice()`: msgpackr returns a Node Buffer, whose slice()
+// is a view that would pin the encoder's shared buffer all the same.
 // TODO(encodeOwned): codec's encodeOwned replaces this copy at merge.
-const owned = (bytes: Uint8Array): Uint8Array => bytes.slice();
+const owned = (bytes: Uint8Array): Uint8Array => new Uint8Array(bytes);
 
 /** What the engine keeps with a call of its own: the request's kept entry (for $cancel). */
 type OutgoingData = Kept | undefined;

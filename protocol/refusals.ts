@@ -17,7 +17,7 @@ export function wireError(code: string, message: string, data?: unknown): WireEr
 export function errorResponse(id: number, error: WireError): Uint8Array {
   let map = encodedErrors.get(error);
   if (!map) {
-    map = encode(error).slice();
+    map = new Uint8Array(encode(error)); // a copy: a Buffer's slice() would pin msgpackr's buffer
     if (Object.isFrozen(error)) encodedErrors.set(error, map);
   }
   // fixarray(4), 1 (response), id as the shortest uint, the map, nil
