@@ -267,8 +267,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.#attempt = 0;
     // `$ack [received]` goes out first; on a resumed session the kept calls and replies
     // follow once the server's own `$ack` says what it has.
-    this.peer.attach();
-    if (!resumed) this.peer.announceLimits(ANNOUNCED_LIMITS);
+    this.peer.attach(undefined, resumed ? undefined : this.peer.limitsAnnouncement(ANNOUNCED_LIMITS));
     this.#startHeartbeat(this.#opts.heartbeatMs ?? info.heartbeatMs);
     this.#setState('open');
     this.#resolveOpened();

@@ -687,18 +687,19 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
    * messages (calls made before it) go out at once; on a resumed one they wait for the
    * peer's first `$ack` (see #resync).
    */
-  attach(preamble?: Uint8Array): void {
+  attach(preamble?: Uint8Array, afterAck?: Uint8Array): void {
     if (this.#closed || this.#attached) return;
     this.#attached = true;
     if (preamble) this.#writer.write(preamble);
-    this.#startSocket();
+    this.#startSocket(afterAck);
   }
 
-  #startSocket(): void {
+  #startSocket(afterAck?: Uint8Array): void {
     const resumed = this.#everAttached;
     this.#everAttached = true;
     if (this.#reliable.mode === 'plain') return;
     this.#sendAck();
+    if (afterAck) this.#writer.write(afterAck);
     if (resumed) {
       this.#resyncing = true;
       return;
@@ -707,8 +708,11 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     for (const k of this.#reliable.kept()) this.#writeKept(k);
   }
 
-  /** Announce this side's receive limits to the peer (`$limits`), when they differ from the floor. */
-  announceLimits(keys: readonly (keyof Limits)[]): void {
+  /**
+   * `$limits` announcing this side's receive limits, or undefined when they are the
+   * floor (SPEC §8). Sent right after the first `$ack` of a session: attach(_, this).
+   */
+  limitsAnnouncement(keys: readonly (keyof Limits)[]): Uint8Array | undefined {
     const differ: Partial<Limits> = {};
     let any = false;
     for (const k of keys)
@@ -716,7 +720,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         differ[k] = this.limits[k];
         any = true;
       }
-    if (any && this.#attached) this.#writer.write(encode([NOTIFICATION, LIMITS, [differ]]));
+    return any ? encode([NOTIFICATION, LIMITS, [differ]]) : undefined;
   }
 
   /**
