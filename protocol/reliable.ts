@@ -18,26 +18,15 @@ export const ACK_EVERY_BYTES = 256 * 1024;
 /** Most bytes kept for one session waiting for the peer's `$ack` (maxUnackedBytes). */
 export const DEFAULT_MAX_UNACKED_BYTES = 16 * 1024 * 1024;
 
-/** One reliable message sent (or waiting to be sent) and not yet acknowledged. */
-export interface Kept {
-  readonly seq: number;
-  /** Owned bytes (an exact-size copy, never a view into an encoder's shared buffer). */
-  readonly bytes: Uint8Array;
-  /** The request's call id, or -1 for a response. */
-  readonly requestId: number;
-  /**
-   * The caller gave up on this request while its `$cancel` could not go out (no socket,
-   * or the socket not yet resynced): send `$cancel [id]` after the resync.
-   */
-  cancelOwed: boolean;
-}
-
 /**
  * unknown: the peer has not said yet whether it acknowledges; everything is kept.
  * acking: the peer sent `$ack` first; messages are kept until acknowledged.
  * plain: a plain msgpack-rpc peer (its first message was something else); nothing kept.
  */
 export type AckMode = 'unknown' | 'acking' | 'plain';
+
+/** Called for each kept message: its number, owned bytes, and call id (-1 for a response). */
+export type KeptVisitor = (seq: number, bytes: Uint8Array, requestId: number) => void;
 
 export class ReliableStream {
   mode: AckMode = 'unknown';
@@ -50,9 +39,17 @@ export class ReliableStream {
   /** What our last `$ack` said, and frame bytes received since. */
   ackedReceived = 0;
   bytesSinceAck = 0;
-  #kept: Kept[] = [];
+  // Kept messages in two parallel arrays (no object per message: this is the hot path).
+  // Unless plain, every message numbered is kept, so kept[#head] is always seq peerAcked+1.
+  #bytes: Uint8Array[] = [];
+  #ids: number[] = [];
   #head = 0;
   #keptBytes = 0;
+  /**
+   * Seqs of requests the caller gave up on while their `$cancel` could not go out (no
+   * socket, or the socket not yet resynced): `$cancel [id]` follows the resync.
+   */
+  readonly cancelOwed = new Set<number>();
 
   /** Bytes of the kept messages: the memory actually retained (owned copies). */
   get keptBytes(): number {
@@ -60,17 +57,22 @@ export class ReliableStream {
   }
 
   get keptCount(): number {
-    return this.#kept.length - this.#head;
+    return this.#bytes.length - this.#head;
   }
 
-  /** Number the next reliable message; keep it unless the peer is plain. `bytes` must be owned. */
-  push(bytes: Uint8Array, requestId: number): Kept | undefined {
+  /** Number the next reliable message and keep it (unless the peer is plain). `bytes` must be owned. Returns its seq. */
+  push(bytes: Uint8Array, requestId: number): number {
     const seq = ++this.sent;
-    if (this.mode === 'plain') return undefined;
-    const kept: Kept = { seq, bytes, requestId, cancelOwed: false };
-    this.#kept.push(kept);
+    if (this.mode === 'plain') return seq;
+    this.#bytes.push(bytes);
+    this.#ids.push(requestId);
     this.#keptBytes += bytes.byteLength;
-    return kept;
+    return seq;
+  }
+
+  /** Is message `seq` still kept (not yet acknowledged)? */
+  isKept(seq: number): boolean {
+    return this.mode !== 'plain' && seq > this.peerAcked && seq <= this.sent;
   }
 
   /** Why `$ack [n]` is impossible, or undefined. Checked before ack(). */
@@ -81,25 +83,28 @@ export class ReliableStream {
     return undefined;
   }
 
-  /** The peer has received every message up to `n`: forget them. Returns those dropped. */
-  ack(n: number, dropped?: (k: Kept) => void): void {
-    this.peerAcked = n;
-    while (this.#head < this.#kept.length && this.#kept[this.#head]!.seq <= n) {
-      const k = this.#kept[this.#head]!;
-      this.#kept[this.#head++] = undefined as never;
-      this.#keptBytes -= k.bytes.byteLength;
-      dropped?.(k);
+  /** The peer has received every message up to `n`: forget them (each passed to `dropped`). */
+  ack(n: number, dropped?: KeptVisitor): void {
+    let seq = this.peerAcked;
+    while (seq < n && this.#head < this.#bytes.length) {
+      seq++;
+      const bytes = this.#bytes[this.#head]!;
+      dropped?.(seq, bytes, this.#ids[this.#head]!);
+      this.#bytes[this.#head++] = undefined as never;
+      this.#keptBytes -= bytes.byteLength;
     }
-    // Compact now and then so the array does not grow with the session's lifetime.
-    if (this.#head > 1024 && this.#head * 2 > this.#kept.length) {
-      this.#kept = this.#kept.slice(this.#head);
+    this.peerAcked = n;
+    // Compact now and then so the arrays do not grow with the session's lifetime.
+    if (this.#head > 1024 && this.#head * 2 > this.#bytes.length) {
+      this.#bytes = this.#bytes.slice(this.#head);
+      this.#ids = this.#ids.slice(this.#head);
       this.#head = 0;
     }
   }
 
-  /** Kept messages in seq order (all are > peerAcked). */
-  *kept(): IterableIterator<Kept> {
-    for (let i = this.#head; i < this.#kept.length; i++) yield this.#kept[i]!;
+  /** Visit the kept messages in seq order (all are > peerAcked). */
+  forEachKept(visit: KeptVisitor): void {
+    for (let i = this.#head, seq = this.peerAcked + 1; i < this.#bytes.length; i++, seq++) visit(seq, this.#bytes[i]!, this.#ids[i]!);
   }
 
   /** The peer turned out not to acknowledge: keep nothing from now on. Returns bytes freed. */
@@ -111,9 +116,11 @@ export class ReliableStream {
   /** Forget every kept message (session over). Returns bytes freed. */
   clear(): number {
     const freed = this.#keptBytes;
-    this.#kept = [];
+    this.#bytes = [];
+    this.#ids = [];
     this.#head = 0;
     this.#keptBytes = 0;
+    this.cancelOwed.clear();
     return freed;
   }
 
