@@ -394,10 +394,12 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       this.#dispatch(msg, cost);
       if (this.#closed) return values.length;
     }
+    const queuedBefore = this.#writer.queued;
     if (reliable.mode !== 'plain' && reliable.ackDue() && this.#attached) this.#sendAck();
     // Replies of synchronous handlers go out now, inside the transport's own callback
-    // (where uWebSockets.js has the socket corked), not a microtask later.
-    this.#writer.flush();
+    // (where uWebSockets.js has the socket corked), not a microtask later. An `$ack` alone
+    // waits for the microtask flush, to ride with the replies of async handlers.
+    if (queuedBefore > 0) this.#writer.flush();
     return values.length;
   }
 
