@@ -6,6 +6,7 @@
 import {
   CloseCode,
   ErrorCode,
+  ANNOUNCED_LIMITS,
   InboundCall,
   PING,
   RpcError,
@@ -25,7 +26,6 @@ import {
 } from '../protocol/index.ts';
 import { Emitter } from './emitter.ts';
 import { backoffDelay, type ReconnectOptions } from './backoff.ts';
-import { ReplayMap } from './replayMap.ts';
 
 /** The part of the standard WebSocket constructor Volley uses. */
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
@@ -104,6 +104,7 @@ const FINAL_CODES: ReadonlySet<number> = new Set([
   CloseCode.REPLACED,
   CloseCode.DUPLICATE_LOGIN,
   CloseCode.PROTOCOL_ERROR,
+  CloseCode.FLOODED,
 ]);
 
 export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<ClientEvents> {
@@ -126,8 +127,6 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #lastReceived = 0;
   #closing = false;
-  /** Counts sessions, so replay keys of an old session never match a new one's ids. */
-  #epoch = 0;
 
   constructor(url: string, opts: ClientOptions<ServerApi, ClientApi> = {}) {
     super();
@@ -146,16 +145,18 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
       timeoutMs: opts.timeoutMs,
       limits: opts.limits,
       createContext: (id, method) => new ClientContext<ServerApi>(id, method, this),
-      onViolation: (v) => this.#ws?.close(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120)),
+      onViolation: (v) => {
+        // No socket (e.g. the server stopped acknowledging while we were offline): the
+        // session can't be kept exactly-once any more.
+        if (this.#ws) this.#ws.close(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120));
+        else this.#final({ code: CloseCode.PROTOCOL_ERROR, reason: v.message });
+      },
       onHandlerError: (err, ctx) => (opts.onError ? opts.onError(err, ctx) : console.error(`[volley] handler ${ctx.method} threw:`, err)),
       onExtension: (method, params) => {
         if (method === SESSION && isSessionInfo(params[0])) this.#onSession(params[0]);
       },
-      // Replies the server may ask for again after a resume (calls it re-sends). Keys
-      // carry the session epoch: a new session's ids start again at 0.
-      replay: new ReplayMap(4096),
-      replayKey: (id) => this.#epoch * 0x1_0000_0000 + id,
-      // Nothing goes out until the server confirms the session ($session).
+      // Nothing goes out until the server confirms the session ($session): calls made
+      // before are kept and sent then (SPEC §5: nothing may be sent before `$session`).
       detached: true,
     });
     this.server = createProxy<Remote<ServerApi>>((method, args) => this.peer.call(method, args));
@@ -258,13 +259,15 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     if (!resumed && this.#session) {
       // The server no longer knows our session: what was pending is lost with it.
       this.peer.reset(new RpcError(ErrorCode.DISCONNECTED, 'session expired before the reconnect'));
-      this.#epoch++;
     }
     this.#session = info;
-    this.peer.limits.maxMessageBytes = info.maxMessageBytes;
+    // What the server accepts: the client checks what it sends against it (SPEC §5, §8).
+    this.peer.setPeerLimits({ maxMessageBytes: info.maxMessageBytes, ...info.limits });
     this.#clearTimer('window');
     this.#attempt = 0;
-    this.peer.attach(); // re-sends calls still waiting for replies
+    // `$ack [received]` goes out first; on a resumed session the kept calls and replies
+    // follow once the server's own `$ack` says what it has.
+    this.peer.attach(undefined, resumed ? undefined : this.peer.limitsAnnouncement(ANNOUNCED_LIMITS));
     this.#startHeartbeat(this.#opts.heartbeatMs ?? info.heartbeatMs);
     this.#setState('open');
     this.#resolveOpened();
@@ -302,7 +305,6 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
         this.#windowTimer = undefined;
         this.#session = undefined;
         this.peer.reset(new RpcError(ErrorCode.DISCONNECTED, 'not reconnected within the resume window'));
-        this.#epoch++;
       }, this.#session.resumeWindowMs);
     }
     const delayMs = backoffDelay(this.#attempt++, opts);
@@ -326,7 +328,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
       // server answers every $ping with $pong.
       if (Date.now() - this.#lastReceived > timeoutMs)
         return this.#lost(ws, { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'no message within the heartbeat timeout' });
-      this.peer.notify(PING, []);
+      this.peer.heartbeat(PING); // `$ack` first if anything arrived since the last one
     }, Math.min(intervalMs, timeoutMs / 2));
   }
 

@@ -16,8 +16,13 @@ export const CloseCode = {
   DUPLICATE_LOGIN: 4001,
   /** The client's heartbeat found the connection dead (set by the client itself). Client: reconnect. */
   HEARTBEAT_TIMEOUT: 4008,
-  /** The client read too slowly: its send buffer passed the hard limit. Client: reconnect. */
+  /** The client read too slowly: its send buffer passed the hard limit. The session is kept. Client: reconnect and resume. */
   OVERLOADED: 4009,
+  /**
+   * The client kept sending past its rate limit or its held-bytes budget (many refused
+   * messages within a second). The session ends. Client: do not reconnect.
+   */
+  FLOODED: 4029,
   /** The peer broke the wire format (not msgpack, wrong message shape). Client: do not reconnect blindly. */
   PROTOCOL_ERROR: 4002,
 } as const;

@@ -15,9 +15,12 @@ export {
   type NotificationMessage,
 } from './messages.ts';
 export { encode, decodeFrame, concatFrames } from './codec.ts';
-export { RpcPeer, InboundCall, toMap, outgoingError, type PeerOptions, type Timers, type AnyHandler, type ReplayStore } from './peer.ts';
+export { RpcPeer, InboundCall, toMap, outgoingError, DEFAULT_MAX_HELD_BYTES, type PeerOptions, type Timers, type AnyHandler, type HeldTotal } from './peer.ts';
+export { PendingCalls, MAX_TIMER_MS, type PendingCall } from './pendingCalls.ts';
+export { ACK_EVERY_MESSAGES, ACK_EVERY_BYTES, DEFAULT_MAX_UNACKED_BYTES } from './reliable.ts';
+export { wireError, errorResponse } from './refusals.ts';
 export { createProxy } from './proxy.ts';
 export { checkParams, type ParamsSchema, type ParamsGuard, type StandardSchemaV1 } from './schema.ts';
 export { CloseCode } from './closeCodes.ts';
-export { SESSION, PING, PONG, isSessionInfo, type SessionInfo } from './session.ts';
+export { SESSION, PING, PONG, ACK, LIMITS, ANNOUNCED_LIMITS, announcedLimits, isSessionInfo, type SessionInfo, type AnnouncedLimits } from './session.ts';
 export type * from './contract.ts';

@@ -1,24 +1,47 @@
-// Extension notifications for sessions and heartbeats. Both sides import these names.
+// Extension notifications for sessions, acknowledgements and heartbeats (SPEC.md §4, §5).
+// Both sides import these names.
+
+import type { Limits } from './limits.ts';
 
 /** Server → client, first message on every socket: `[2, "$session", [SessionInfo]]`. */
 export const SESSION = '$session';
 /** Client → server heartbeat; the server answers `$pong`. Either counts as traffic. */
 export const PING = '$ping';
 export const PONG = '$pong';
-/** Either side: `[2, "$ack", [count]]` — I have received `count` responses on this socket. */
+/**
+ * Either side: `[2, "$ack", [n]]` — I have received and processed n reliable messages
+ * (requests and responses) of this session. Absolute, never decreasing.
+ */
 export const ACK = '$ack';
+/** Client → server, right after its first `$ack`: `[2, "$limits", [{…}]]`, its own receive limits. */
+export const LIMITS = '$limits';
+
+/** The receive limits a side announces (in `$session` for the server, `$limits` for the client). */
+export const ANNOUNCED_LIMITS = [
+  'maxMessageBytes',
+  'maxMessagesPerFrame',
+  'maxMethodLength',
+  'maxParams',
+  'maxDepth',
+  // TODO(codec): 'maxElements' once limits.ts has it.
+  'maxIncomingPending',
+] as const satisfies readonly (keyof Limits)[];
+
+export type AnnouncedLimits = Pick<Limits, (typeof ANNOUNCED_LIMITS)[number]>;
 
 export interface SessionInfo {
   /** Session id; present it as `?sid=` when reconnecting to resume. */
   sid: string;
-  /** True when this socket resumed an existing session (pending calls are re-sent). */
+  /** True when this socket resumed an existing session. */
   resumed: boolean;
   /** How long the server keeps the session after the socket drops, ms (0: no resume). */
   resumeWindowMs: number;
   /** Heartbeat interval the client should keep, ms. */
   heartbeatMs: number;
-  /** Largest message the server accepts, bytes; larger calls fail locally, not the socket. */
+  /** Largest message the server accepts, bytes (also in `limits`; kept for older clients). */
   maxMessageBytes: number;
+  /** The server's receive limits: the client checks what it sends against them. */
+  limits?: Partial<AnnouncedLimits>;
 }
 
 export function isSessionInfo(v: unknown): v is SessionInfo {
@@ -27,6 +50,14 @@ export function isSessionInfo(v: unknown): v is SessionInfo {
     typeof v === 'object' && v !== null &&
     typeof s.sid === 'string' && typeof s.resumed === 'boolean' &&
     typeof s.resumeWindowMs === 'number' && typeof s.heartbeatMs === 'number' &&
-    typeof s.maxMessageBytes === 'number'
+    typeof s.maxMessageBytes === 'number' &&
+    (s.limits === undefined || (typeof s.limits === 'object' && s.limits !== null))
   );
+}
+
+/** The limits a `$session` or `$limits` announces, taken from a side's receive limits. */
+export function announcedLimits(limits: Limits): AnnouncedLimits {
+  const out = {} as Record<string, number>;
+  for (const k of ANNOUNCED_LIMITS) out[k] = limits[k];
+  return out as AnnouncedLimits;
 }

@@ -1,19 +1,20 @@
 // One player's session: the uid, the call engine, and the WebSocket it currently speaks
 // over. The socket may drop and a new one take its place within the resume window; the
-// engine (pending calls both ways, running handlers) lives on across that.
+// engine (pending calls both ways, running handlers, kept messages) lives on across that.
 
 import {
   CloseCode,
+  LIMITS,
   PING,
   PONG,
   RpcPeer,
   type AnyHandler,
+  type HeldTotal,
   type Limits,
   type ParamsSchema,
   type PeerOptions,
   type ProtocolViolation,
-  type ReplayStore,
-  type RpcError,
+  type WireError,
 } from '../protocol/index.ts';
 import type { ServerContext } from './context.ts';
 import type { UwsSocket } from './uws.ts';
@@ -29,7 +30,7 @@ export interface SocketData {
 export interface BackpressureLimits {
   /** Buffered bytes past which calls fail OVERLOADED and notifications are dropped. */
   softBytes: number;
-  /** Buffered bytes past which the client is disconnected (CloseCode.OVERLOADED). */
+  /** Buffered bytes past which the socket is closed (4009; the session is kept). */
   hardBytes: number;
 }
 
@@ -43,11 +44,24 @@ export interface ConnectionShared {
   timeoutMs: number;
   limits: Limits;
   backpressure: BackpressureLimits;
-  replay: ReplayStore | undefined;
-  admit: ((uid: string) => RpcError | undefined) | undefined;
+  /** Per-uid rate limit: a frozen refusal, or undefined to let the message through. */
+  admit: ((uid: string) => WireError | undefined) | undefined;
+  maxUnackedBytes: number;
+  maxHeldBytes: number;
+  heldTotal: HeldTotal;
+  /** Refused messages within one second past which the connection is closed 4029. */
+  floodRefusals: number;
   createContext(conn: Connection, id: number, method: string): ServerContext;
   reportError(err: unknown, ctx: ServerContext): void;
 }
+
+/**
+ * Fairness (issue 9 #3): one connection processes at most this much input per turn of the
+ * event loop; the rest is queued (owned copies) and resumed on setImmediate, so other
+ * connections' messages interleave. uWebSockets.js has no pause() in this build.
+ */
+export const TURN_BUDGET_MS = 2;
+export const TURN_BUDGET_MESSAGES = 1024;
 
 /**
  * A Connection is also its engine's options object (PeerOptions): the callbacks are
@@ -58,7 +72,7 @@ export class Connection implements PeerOptions<ServerContext> {
   readonly detached = true;
   #ws: UwsSocket<SocketData> | undefined;
   #expiry: ReturnType<typeof setTimeout> | undefined;
-  /** Set when the server itself closes the socket: the session ends with it. */
+  /** Set when the server itself closes the socket and the session ends with it. */
   ending = false;
   /** Set on every message received; the heartbeat sweep clears it. */
   seen = true;
@@ -66,6 +80,17 @@ export class Connection implements PeerOptions<ServerContext> {
   missedSweeps = 0;
   /** The client keeps Volley heartbeats ($ping); only then does the sweep judge it. */
   heartbeats = false;
+  /** Input waiting for a later turn, and its bytes (owned copies). */
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #drainScheduled = false;
+  /** This turn's spending: time started, messages processed. */
+  #turnStart = 0;
+  #turnMessages = 0;
+  #turnResetScheduled = false;
+  /** Refusals in the current one-second window. */
+  #refusals = 0;
+  #refusalWindow = 0;
 
   constructor(
     readonly uid: string,
@@ -92,17 +117,37 @@ export class Connection implements PeerOptions<ServerContext> {
   get limits(): Limits {
     return this.shared.limits;
   }
-  get replay(): ReplayStore | undefined {
-    return this.shared.replay;
+  get maxUnackedBytes(): number {
+    return this.shared.maxUnackedBytes;
+  }
+  get maxHeldBytes(): number {
+    return this.shared.maxHeldBytes;
+  }
+  get heldTotal(): HeldTotal {
+    return this.shared.heldTotal;
+  }
+  heldByTransport(): number {
+    return this.#queuedBytes;
   }
   send(frame: Uint8Array): void {
     this.#send(frame);
   }
-  congested(): boolean {
-    return this.bufferedAmount > this.shared.backpressure.softBytes;
+  congested(queuedBytes: number): boolean {
+    // What this tick already queued counts too: a burst of notifications in one tick is
+    // dropped at the soft limit, not flushed past the hard one (issue 10 #3).
+    return this.bufferedAmount + queuedBytes > this.shared.backpressure.softBytes;
   }
-  admit(): RpcError | undefined {
+  admit(): WireError | undefined {
     return this.shared.admit?.(this.uid);
+  }
+  onRefused(): void {
+    const now = performance.now();
+    if (now - this.#refusalWindow > 1000) {
+      this.#refusalWindow = now;
+      this.#refusals = 0;
+    }
+    if (++this.#refusals > this.shared.floodRefusals && !this.ending)
+      this.end(CloseCode.FLOODED, 'too many refused messages: rate limit or budget exceeded');
   }
   createContext(id: number, method: string): ServerContext {
     return this.shared.createContext(this, id, method);
@@ -113,15 +158,15 @@ export class Connection implements PeerOptions<ServerContext> {
   onHandlerError(err: unknown, ctx: ServerContext): void {
     this.shared.reportError(err, ctx);
   }
-  onExtension(method: string): void {
-    if (method !== PING) return;
-    this.heartbeats = true;
-    this.peer.notify(PONG, []);
+  onExtension(method: string, params: unknown[]): void {
+    if (method === PING) {
+      this.heartbeats = true;
+      this.peer.heartbeat(PONG);
+    } else if (method === LIMITS && typeof params[0] === 'object' && params[0] !== null) {
+      // The client's own receive limits: the server sends within them from now on.
+      this.peer.setPeerLimits(params[0] as Partial<Limits>);
+    }
   }
-  replayKey(id: number): string {
-    return `${this.sid}:${id}`;
-  }
-
 
   get ws(): UwsSocket<SocketData> | undefined {
     return this.#ws;
@@ -136,10 +181,85 @@ export class Connection implements PeerOptions<ServerContext> {
     return this.#ws ? this.#ws.getBufferedAmount() : 0;
   }
 
+  /** Input queued for a later turn (bytes). */
+  get queuedInputBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  // ---- input, with a per-turn budget ----------------------------------------------
+
+  /** A frame from the socket (uWebSockets.js message callback: `data` is valid only now). */
+  receive(data: ArrayBuffer): void {
+    if (this.#queue.length > 0 || this.#overBudget()) {
+      // Owned copy: uWebSockets.js reuses the buffer after the callback returns.
+      const copy = new Uint8Array(data.slice(0));
+      this.#queue.push(copy);
+      this.#queuedBytes += copy.byteLength;
+      this.shared.heldTotal.bytes += copy.byteLength;
+      this.#scheduleDrain();
+      return;
+    }
+    this.#process(data);
+  }
+
+  #process(data: ArrayBuffer | Uint8Array): void {
+    if (!this.#turnResetScheduled) {
+      this.#turnResetScheduled = true;
+      this.#turnStart = performance.now();
+      this.#turnMessages = 0;
+      setImmediate(this.#resetTurn);
+    }
+    this.#turnMessages += this.peer.receive(data);
+  }
+
+  #resetTurn = (): void => {
+    this.#turnResetScheduled = false;
+  };
+
+  #overBudget(): boolean {
+    return (
+      this.#turnResetScheduled &&
+      (this.#turnMessages >= TURN_BUDGET_MESSAGES || performance.now() - this.#turnStart >= TURN_BUDGET_MS)
+    );
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled) return;
+    this.#drainScheduled = true;
+    setImmediate(this.#drain);
+  }
+
+  #drain = (): void => {
+    this.#drainScheduled = false;
+    const ws = this.#ws;
+    while (this.#queue.length > 0 && this.#ws === ws && !this.peer.closed) {
+      if (this.#overBudget()) return this.#scheduleDrain();
+      const frame = this.#queue.shift()!;
+      this.#queuedBytes -= frame.byteLength;
+      this.shared.heldTotal.bytes -= frame.byteLength;
+      // Outside uWebSockets.js' callbacks: cork so the replies go out in one syscall.
+      if (ws) ws.cork(() => this.#process(frame));
+      else this.#process(frame);
+    }
+  };
+
+  /**
+   * Forget queued input: the socket is gone. Nothing is lost: what was not processed was
+   * not acknowledged, and the client re-sends it after the resume.
+   */
+  #dropQueue(): void {
+    this.shared.heldTotal.bytes -= this.#queuedBytes;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+  }
+
+  // ---- output -------------------------------------------------------------------
+
   #send(frame: Uint8Array): void {
     const ws = this.#ws;
     if (!ws) return;
     if (ws.getBufferedAmount() > this.shared.backpressure.hardBytes) {
+      // The session stays: kept messages go out again after the client resumes.
       this.end(CloseCode.OVERLOADED, 'client reads too slowly');
       return;
     }
@@ -148,26 +268,39 @@ export class Connection implements PeerOptions<ServerContext> {
     ws.cork(() => ws.send(frame, true));
   }
 
-  /** Close the socket and end the session (the close handler tears it down). */
+  /**
+   * Close the socket (the close handler tears it down). Every code but 4009 ends the
+   * session: a slow reader only loses its socket, and resumes.
+   */
   end(code: number, reason: string): void {
-    this.ending = true;
     const ws = this.#ws;
+    if (ws && this.#endedWs === ws) return; // already closing with its own code
+    if (code !== CloseCode.OVERLOADED) this.ending = true;
     if (!ws) return;
+    this.#endedWs = ws; // the flush below may trip the hard limit and come back here
     this.peer.flush();
     ws.end(code, reason);
   }
+  #endedWs: UwsSocket<SocketData> | undefined;
 
-  /** A new socket took over this session; `preamble` is sent before the re-sent calls. */
+  /** A new socket took over this session; `preamble` is sent before anything else. */
   attach(ws: UwsSocket<SocketData>, preamble: Uint8Array): void {
     this.cancelExpiry();
     this.#ws = ws;
+    this.ending = false;
     this.peer.attach(preamble);
   }
 
   /** The socket closed (uWebSockets.js close handler): it must not be touched after. */
   detach(): void {
     this.#ws = undefined;
+    this.#dropQueue();
     this.peer.detach();
+  }
+
+  /** The session is over: free what it held. */
+  dispose(): void {
+    this.#dropQueue();
   }
 
   /** End the session unless a socket attaches within `ms`. */

@@ -1,4 +1,9 @@
-// Per-uid token bucket on incoming calls. Each call takes a token; tokens come back at
+// Per-uid token bucket on incoming messages: every request and notification takes a token
+// before anything is looked up (unknown and `$` methods pay too; `$ack`, `$ping` and
+// `$cancel` are free). A refusal is one frozen wire error, built once: a refused call
+// must cost a small fraction of a served one (issue 9 #3).
+//
+// Each call takes a token; tokens come back at
 // `ratePerSec` up to `burst`. A call finding the bucket empty is answered RATE_LIMITED and
 // never reaches its handler; the connection stays, since a flood is not a broken peer.
 //
@@ -6,7 +11,7 @@
 // that has had time to refill completely is the same as no bucket, so idle ones are
 // swept (amortized over calls) and memory follows the uids actually calling.
 
-import { ErrorCode, RpcError } from '../protocol/index.ts';
+import { ErrorCode, wireError, type WireError } from '../protocol/index.ts';
 
 export interface RateLimitOptions {
   /** Calls per second a uid may sustain. */
@@ -38,6 +43,8 @@ export class RateLimiter {
   #now: () => number;
   /** Time for an empty bucket to fill, ms: a bucket idle this long can be forgotten. */
   #fullAfterMs: number;
+  /** The refusal every over-limit message gets: retryAfterMs is the time one token takes. */
+  readonly refusal: WireError;
 
   constructor(opts: Partial<RateLimitOptions> = {}, now: () => number = () => performance.now()) {
     this.ratePerSec = opts.ratePerSec ?? DEFAULT_RATE_LIMIT.ratePerSec;
@@ -45,6 +52,9 @@ export class RateLimiter {
     if (!(this.ratePerSec > 0) || !(this.burst >= 1)) throw new RangeError('rateLimit needs ratePerSec > 0 and burst >= 1');
     this.#now = now;
     this.#fullAfterMs = (this.burst / this.ratePerSec) * 1000;
+    this.refusal = wireError(ErrorCode.RATE_LIMITED, `more than ${this.ratePerSec} calls/s (burst ${this.burst})`, {
+      retryAfterMs: Math.ceil(1000 / this.ratePerSec),
+    });
   }
 
   /** Buckets currently kept (uids that called recently). */
@@ -52,8 +62,8 @@ export class RateLimiter {
     return this.#buckets.size;
   }
 
-  /** Take a token for one call by `uid`: undefined if allowed, else the RATE_LIMITED error. */
-  take(uid: string): RpcError | undefined {
+  /** Take a token for one message by `uid`: undefined if allowed, else the RATE_LIMITED refusal. */
+  take(uid: string): WireError | undefined {
     const now = this.#now();
     if (++this.#calls % SWEEP_EVERY === 0) this.#sweep(now);
     let b = this.#buckets.get(uid);
@@ -68,8 +78,7 @@ export class RateLimiter {
       b.tokens -= 1;
       return undefined;
     }
-    const waitMs = Math.ceil(((1 - b.tokens) * 1000) / this.ratePerSec);
-    return new RpcError(ErrorCode.RATE_LIMITED, `more than ${this.ratePerSec} calls/s (burst ${this.burst})`, { retryAfterMs: waitMs });
+    return this.refusal;
   }
 
   #sweep(now: number): void {

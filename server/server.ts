@@ -2,6 +2,9 @@
 
 import {
   CloseCode,
+  DEFAULT_LIMITS,
+  DEFAULT_MAX_HELD_BYTES,
+  DEFAULT_MAX_UNACKED_BYTES,
   DEFAULT_TIMEOUT_MS,
   ErrorCode,
   NOTIFICATION,
@@ -10,6 +13,7 @@ import {
   encode,
   outgoingError,
   resolveLimits,
+  announcedLimits,
   toMap,
   type AnyHandler,
   type ArgsOf,
@@ -24,7 +28,6 @@ import {
 import { LocalAdapter, type ClusterAdapter, type LocalNode } from './adapter.ts';
 import { gather, type Outcome } from './callMany.ts';
 import { Connection, type BackpressureLimits, type ConnectionShared, type SocketData } from './connection.ts';
-import { ReplayCache } from './replayCache.ts';
 import { RateLimiter, type RateLimitOptions } from './rateLimit.ts';
 import { SESSION, newSessionId, type SessionInfo } from './session.ts';
 import { ServerContext } from './context.ts';
@@ -88,8 +91,25 @@ export interface ServerOptions<ServerApi, ClientApi> {
   rateLimit?: Partial<RateLimitOptions> | false;
   /** Slow-reader limits on each socket's send buffer. Default soft 1 MiB, hard 8 MiB. */
   backpressure?: Partial<BackpressureLimits>;
-  /** The replay store: results of completed calls kept for re-sent calls. Default: bounded LRU. */
-  replay?: { maxEntries?: number; maxBytes?: number };
+  /**
+   * Bytes of requests and responses kept per session until the client acknowledges them
+   * (`$ack`); a client that takes part in acknowledgements and falls this far behind is
+   * closed 4002. Default 16 MiB.
+   */
+  maxUnackedBytes?: number;
+  /**
+   * Bytes one connection may hold: estimated params of its running calls, its kept
+   * messages and its queued input. Past it new calls are answered OVERLOADED and
+   * notifications dropped. Default 64 MiB.
+   */
+  maxHeldBytes?: number;
+  /** The same, summed over every connection of this server. Default 1 GiB. */
+  maxServerHeldBytes?: number;
+  /**
+   * Refused messages (rate limit, held bytes) within one second past which a connection
+   * is closed 4029 (FLOODED, final). Default: the rate limit's burst (20 000), at least 1000.
+   */
+  floodRefusals?: number;
   /** Cluster seam; default: this process alone. */
   adapter?: ClusterAdapter;
   /** A socket opened for uid: a new session (`resumed` false) or a resumed one. */
@@ -109,6 +129,9 @@ export interface CloseOptions {
   graceMs?: number;
 }
 
+/** A client with a small rate-limit burst is not cut for a few refused calls. */
+const MIN_FLOOD_REFUSALS = 1000;
+
 /** How often close() checks whether running handlers have finished. */
 const CLOSE_POLL_MS = 10;
 
@@ -127,7 +150,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #port = 0;
   #closing: Promise<void> | undefined;
   #allClosed: (() => void) | undefined;
-  #replay: ReplayCache;
+  /** Bytes held across every connection (see maxServerHeldBytes). */
+  readonly held: { bytes: number; readonly max: number };
   #backpressure: BackpressureLimits;
   #shared!: ConnectionShared;
   #resumeWindowMs: number;
@@ -145,7 +169,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.#resumeWindowMs = opts.resumeWindowMs ?? 30_000;
     this.#heartbeatMs = opts.heartbeatMs ?? 10_000;
     this.#backpressure = { softBytes: 1024 * 1024, hardBytes: 8 * 1024 * 1024, ...opts.backpressure };
-    this.#replay = new ReplayCache({ ttlMs: Math.max(1, this.#resumeWindowMs), ...opts.replay });
+    this.held = { bytes: 0, max: opts.maxServerHeldBytes ?? 1024 * 1024 * 1024 };
     const limiter = this.rateLimiter;
     this.#shared = {
       handlers: this.#handlers,
@@ -153,8 +177,11 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       limits: this.limits,
       backpressure: this.#backpressure,
-      replay: this.#resumeWindowMs > 0 ? this.#replay : undefined,
       admit: limiter ? (uid) => limiter.take(uid) : undefined,
+      maxUnackedBytes: opts.maxUnackedBytes ?? DEFAULT_MAX_UNACKED_BYTES,
+      maxHeldBytes: opts.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES,
+      heldTotal: this.held,
+      floodRefusals: opts.floodRefusals ?? Math.max(limiter?.burst ?? 0, MIN_FLOOD_REFUSALS),
       createContext: (conn, id, method) => new ServerContext<ClientApi>(id, method, conn.uid, this),
       reportError: (err, ctx) => this.#reportError(err, ctx as ServerContext<ClientApi>),
     };
@@ -312,6 +339,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       resumeWindowMs: this.#resumeWindowMs,
       heartbeatMs: this.#opts.heartbeatMs ?? 10_000,
       maxMessageBytes: this.limits.maxMessageBytes,
+      limits: announcedLimits(this.limits),
     };
     return encode([NOTIFICATION, SESSION, [info]]);
   }
@@ -326,7 +354,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       conn.end(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
       return;
     }
-    conn.peer.receive(data);
+    conn.receive(data);
   }
 
   #close(ws: UwsSocket<SocketData>, code: number, reason: ArrayBuffer): void {
@@ -347,6 +375,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   /** Session over: pending calls both ways reject DISCONNECTED, rooms and presence go. */
   #endSession(conn: Connection): void {
     conn.cancelExpiry();
+    conn.dispose();
     conn.peer.close(new RpcError(ErrorCode.DISCONNECTED, `${conn.uid} disconnected`));
     if (this.#conns.get(conn.uid) === conn) {
       this.#conns.delete(conn.uid);
@@ -431,7 +460,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   /** Notify every member of a room: encoded once, fanned out by uWebSockets.js. */
   notifyRoom<M extends MethodName<ClientApi>>(room: string, method: M, ...args: ArgsOf<ClientApi, M>): void {
     // Past the clients' limits it would close every member's socket (4002): refuse it here.
-    const invalid = outgoingError(method, args as unknown[], this.limits);
+    // Members may have announced different limits; the spec's floor fits them all.
+    const invalid = outgoingError(method, args as unknown[], DEFAULT_LIMITS);
     if (invalid) throw invalid;
     const bytes = encode([NOTIFICATION, method, args]);
     this.app.publish(roomTopic(room), bytes, true);

@@ -5,7 +5,7 @@ import { clientFrame, rawUpgrade } from './rawClient.ts';
 
 const MiB = 1024 * 1024;
 
-t.test('a stuck reader: notifications dropped, calls fail OVERLOADED, hard limit disconnects; memory bounded; others served', async (t) => {
+t.test('a stuck reader: notifications dropped, calls fail OVERLOADED, hard limit disconnects (session kept); memory bounded; others served', async (t) => {
   const downs: { uid: string; code: number }[] = [];
   const ended: string[] = [];
   const big = 'x'.repeat(64 * 1024);
@@ -50,7 +50,10 @@ t.test('a stuck reader: notifications dropped, calls fail OVERLOADED, hard limit
   const frames: Buffer[] = [];
   for (let id = 0; id < 200; id++) frames.push(clientFrame(encode([0, id, 'big', []])));
   socket.write(Buffer.concat(frames));
-  await until(() => ended.includes('stuck'), 5000, 'stuck client disconnected');
+  await until(() => downs.some((d) => d.uid === 'stuck'), 5000, 'stuck client disconnected');
   t.equal(downs.find((d) => d.uid === 'stuck')?.code, 4009, 'closed with CloseCode.OVERLOADED');
+  // 4009 keeps the session (SPEC §6): a slow reader reconnects and resumes.
+  t.notOk(ended.includes('stuck'), 'the session is kept for the resume window');
+  t.ok(h.server.isConnected('stuck') && !h.server.isOnline('stuck'), 'session without a socket');
   t.equal(await good.server.add(1, 1), 2, 'the good client is still served');
 });

@@ -142,11 +142,17 @@ t.test('nesting past maxDepth is refused, also when hidden inside msgpackr Sets'
   t.same(seen, [], 'the handler never ran');
 });
 
-t.test('extension messages with garbage params are ignored; ids at the edges', async (t) => {
+t.test('extension messages with garbage params are ignored ($ack: closed 4002); ids at the edges', async (t) => {
   const { raw } = await setup(t);
   const s = await raw('ext');
   const junk = [[], [-1], [1.5], [NaN], [Infinity], [2 ** 53], ['x'], [{}], [null], [[1]]];
-  s.sendBinary(concatFrames([...junk.map((p) => encode([2, '$cancel', p])), ...junk.map((p) => encode([2, '$ack', p]))]));
+  // An impossible `$ack` breaks exactly-once (SPEC §5): the connection closes.
+  for (const p of junk.slice(1)) {
+    const a = await raw('acker');
+    a.sendBinary(concatFrames([encode([2, '$ack', [0]]), encode([2, '$ack', p])]));
+    t.equal((await a.waitClose())?.code, CloseCode.PROTOCOL_ERROR, `$ack ${JSON.stringify(p)}: 4002`);
+  }
+  s.sendBinary(concatFrames(junk.map((p) => encode([2, '$cancel', p]))));
   s.sendBinary(concatFrames(junk.map((p) => encode([2, '$session', p]))));
   s.sendBinary(encode([0, MAX_ID, 'add', [2, 3]]));
   s.sendBinary(encode([0, 0, 'add', [4, 5]]));
@@ -169,16 +175,18 @@ t.test('errors stay on the server: a thrown Error goes out as INTERNAL with no d
   t.notOk(s.closed);
 });
 
-t.test('a notification flood to unknown methods is dropped; other clients are served', async (t) => {
+t.test('a notification flood to unknown methods is charged to the rate limit; past it the flooder is cut 4029', async (t) => {
   const { h, raw } = await setup(t);
   const s = await raw('noisy');
   const good = await h.client('good');
   const frame = concatFrames(Array.from({ length: 256 }, (_, i) => encode([2, `nope${i}`, [i]])));
-  for (let i = 0; i < 200; i++) s.sendBinary(frame); // 51,200 notifications
+  for (let i = 0; i < 40; i++) s.sendBinary(frame); // 10,240 notifications: within the burst (20,000)
   s.sendBinary(encode([0, 1, 'add', [1, 1]]));
-  t.same((await s.responseOrClose(1, 5000))?.response, [1, 1, null, 2], 'the flooder itself is still answered');
+  t.same((await s.responseOrClose(1, 5000))?.response, [1, 1, null, 2], 'within the burst, the sender is still answered');
+  for (let i = 0; i < 200; i++) s.sendBinary(frame); // 51,200 more: 20,000 past the burst are refused in a second
+  t.equal((await s.waitClose(10_000))?.code, CloseCode.FLOODED, 'the flooder is closed 4029');
   t.equal(await good.server.add(2, 2), 4);
-  t.same(h.server.stats(), { connections: 2, pendingIncoming: 0, pendingOutgoing: 0 });
+  t.same(h.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 });
 });
 
 t.test('the rate limit holds against a raw flood of calls', async (t) => {
@@ -235,29 +243,48 @@ t.test('upgrade requests: hostile headers and query keys, missing token, another
   t.equal(await alice.server.add(2, 2), 4);
 });
 
-t.test('$ack from a hostile peer: a fractional count is ignored, and unacked replies are capped in bytes', async (t) => {
+t.test('$ack from a hostile peer: impossible counts are violations, and kept messages are capped in bytes', async (t) => {
   const { RpcPeer } = await import('../protocol/index.ts');
-  const { UnackedReplies } = await import('../protocol/unacked.ts');
-  const store = new Map<string | number, Uint8Array>();
-  const peer = new RpcPeer({ send: () => {}, handlers: { add: handlers.add }, replay: store });
-  peer.receive(encode([2, '$ack', [0]])); // "I acknowledge responses": replies are now tracked
-  peer.receive(concatFrames([1, 2, 3].map((id) => encode([0, id, 'add', [id, 0]]))));
-  peer.receive(encode([2, '$ack', [1.5]])); // would leave the FIFO between two entries
-  peer.detach();
-  t.same([...store.keys()].sort(), [1, 2, 3], 'all three unacked replies kept for replay');
-  peer.close();
-
-  // One $ack, then silence: memory is bounded by bytes, not only by count.
-  const u = new UnackedReplies(16_384, 10_000);
-  for (let id = 0; id < 1000; id++) u.push(id, new Uint8Array(1000));
-  t.ok(u.bytes <= 10_000 && u.size === 10, `${u.size} replies, ${u.bytes} bytes kept`);
-  const kept: number[] = [];
-  u.drain((id) => kept.push(id));
-  t.same(kept, [990, 991, 992, 993, 994, 995, 996, 997, 998, 999], 'the newest are the ones kept');
-  t.equal(u.bytes, 0);
-  const one = new UnackedReplies(16_384, 10);
-  one.push(1, new Uint8Array(100));
-  t.equal(one.size, 1, 'a single reply larger than the cap is still kept');
+  const make = (maxUnackedBytes?: number) => {
+    const violations: string[] = [];
+    const peer = new RpcPeer({ send: () => {}, handlers: { add: handlers.add, big: () => 'x'.repeat(1000) }, maxUnackedBytes, onViolation: (v) => violations.push(v.message) });
+    return { peer, violations };
+  };
+  for (const [what, n] of [['fractional', 1.5], ['negative', -1], ['past what was sent', 4], ['not a number', 'x']] as const) {
+    const { peer, violations } = make();
+    peer.receive(encode([2, '$ack', [0]])); // "I acknowledge": replies are kept until acknowledged
+    peer.receive(concatFrames([1, 2, 3].map((id) => encode([0, id, 'add', [id, 0]]))));
+    t.equal(peer.keptBytes > 0, true, 'three replies kept');
+    peer.receive(encode([2, '$ack', [n]]));
+    t.equal(violations.length, 1, `${what} $ack: a violation (${violations[0]})`);
+    peer.close();
+  }
+  {
+    const { peer, violations } = make();
+    peer.receive(encode([2, '$ack', [0]]));
+    peer.receive(concatFrames([1, 2, 3].map((id) => encode([0, id, 'add', [id, 0]]))));
+    peer.receive(encode([2, '$ack', [2]]));
+    peer.receive(encode([2, '$ack', [1]]));
+    t.match(violations, [/went back/], 'an $ack that decreases is a violation');
+  }
+  {
+    // One $ack, then silence: the kept bytes are bounded, and past the bound the peer is cut.
+    const { peer, violations } = make(10_000);
+    peer.receive(encode([2, '$ack', [0]]));
+    for (let id = 0; id < 9; id++) peer.receive(encode([0, id, 'big', []]));
+    t.equal(violations.length, 0, `${peer.keptBytes} bytes kept: under the cap`);
+    peer.receive(encode([0, 9, 'big', []]));
+    peer.receive(encode([0, 10, 'big', []]));
+    t.match(violations, [/not acknowledging/], 'past maxUnackedBytes: closed as not acknowledging');
+    peer.close();
+    t.equal(peer.keptBytes, 0, 'everything freed when the session ends');
+  }
+  {
+    // A plain msgpack-rpc peer (no $ack first): nothing is kept for it.
+    const { peer } = make(10_000);
+    for (let id = 0; id < 50; id++) peer.receive(encode([0, id, 'big', []]));
+    t.equal(peer.keptBytes, 0, 'nothing kept for a peer that does not acknowledge');
+  }
 });
 
 t.test('0xc1 (msgpackr\'s shared "never used" object) can\'t carry data from one connection to the next', async (t) => {

@@ -32,7 +32,7 @@ t.test('a call pending when the socket drops completes after the reconnect, and 
   t.same(states, ['reconnecting', 'open']);
 });
 
-t.test('a call whose reply was lost is answered from the replay store, not run again', async (t) => {
+t.test('a call whose reply was lost is answered once: the kept reply is re-sent after the resume, not run again', async (t) => {
   let runs = 0;
   const h = await startServer({ handlers: { once: (_ctx, n: number) => (runs++, n + 1) } });
   t.teardown(() => h.close());

@@ -78,6 +78,18 @@ export class TcpProxy {
     for (const p of this.pairs) p.frozen = true;
   }
 
+  /**
+   * Stop reading from the server on every current connection (a client that reads too
+   * slowly): the server's send buffer fills. resumeDownlink() reads on.
+   */
+  stallDownlink(): void {
+    for (const p of this.pairs) p.upstream.pause();
+  }
+
+  resumeDownlink(): void {
+    for (const p of this.pairs) p.upstream.resume();
+  }
+
   /** Cut every current connection abruptly. */
   cutAll(): void {
     for (const p of [...this.pairs]) this.#cut(p);

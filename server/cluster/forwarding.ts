@@ -10,26 +10,23 @@
 // lacks the uid answers NOT_HERE without running anything.
 
 import { ErrorCode, RpcError, type CallOptions, type WireError } from '../../protocol/index.ts';
+import { PendingCalls, type PendingCall } from '../../protocol/pendingCalls.ts';
 import type { LocalNode } from '../adapter.ts';
 import { Outbox } from './outbox.ts';
 import { RouteCache } from './routes.ts';
 import { CALL, CANCEL, NOT_HERE, REPLY, pack, type NodeMessage } from './wire.ts';
 
-interface Outgoing {
+/** What a forwarded call keeps beside the shared pending-call fields. */
+interface Forwarded {
   uid: string;
-  method: string;
   params: unknown[];
-  deadline: number;
-  resolve(value: unknown): void;
-  reject(err: RpcError): void;
-  timer: ReturnType<typeof setTimeout>;
   /** The node the call went to, once known. */
   node: string | undefined;
   /** Already sent back through a fresh lookup once. */
   retried: boolean;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
 }
+
+type Outgoing = PendingCall<Forwarded>;
 
 export interface ForwardingLink {
   readonly nodeId: string;
@@ -46,8 +43,13 @@ const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
 export class Forwarding {
   readonly routes: RouteCache;
   #outbox: Outbox;
-  #outgoing = new Map<number, Outgoing>();
-  #nextId = 0;
+  // The same table (ids, deadlines, signals, give up) as the engine's own calls.
+  #outgoing = new PendingCalls<Forwarded>({
+    // Tell the callee node so the client's handler sees $cancel and stops.
+    onGiveUp: (p) => {
+      if (p.data.node) this.#send(p.data.node, pack([CANCEL, this.link.nodeId, p.id]));
+    },
+  });
   /** Calls other nodes forwarded here, by "<from> <id>", to cancel them. */
   #incoming = new Map<string, AbortController>();
   /** Cancels owed to other nodes for calls failed while the link was down. */
@@ -76,105 +78,87 @@ export class Forwarding {
     const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(new RpcError(ErrorCode.CANCELLED, 'call aborted before it was sent'));
     const timeoutMs = opts?.timeoutMs ?? this.local.timeoutMs;
-    const id = this.#nextId;
-    this.#nextId = (this.#nextId + 1) % 0x1_0000_0000;
+    const id = this.#outgoing.allocateId();
     let message: Buffer;
     try {
       message = pack([CALL, this.link.nodeId, id, uid, method, params, timeoutMs]);
     } catch {
       return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, 'params could not be encoded'));
     }
-    return new Promise((resolve, reject) => {
-      const p: Outgoing = {
-        uid,
-        method,
-        params,
-        deadline: Date.now() + timeoutMs,
-        resolve,
-        reject,
-        // The callee node runs the same deadline on the client call; this timer is the
-        // caller's own guarantee, whatever happens to the other node or to Redis.
-        timer: setTimeout(() => this.#giveUp(id, new RpcError(ErrorCode.TIMEOUT, `${method} timed out after ${timeoutMs} ms`)), timeoutMs),
-        node: undefined,
-        retried: false,
-        signal,
-        onAbort: undefined,
-      };
-      if (signal) {
-        p.onAbort = () => this.#giveUp(id, new RpcError(ErrorCode.CANCELLED, `${method} was cancelled`));
-        signal.addEventListener('abort', p.onAbort, { once: true });
-      }
-      this.#outgoing.set(id, p);
-      const node = this.routes.get(uid);
-      if (node) this.#sendTo(id, p, node, message);
-      else this.#lookup(id, p, message);
-    });
+    // The callee node runs the same deadline on the client call; this one is the caller's
+    // own guarantee, whatever happens to the other node or to Redis.
+    const promise = this.#outgoing.add(id, method, { uid, params, node: undefined, retried: false }, timeoutMs, signal);
+    const p = this.#outgoing.get(id)!;
+    const node = this.routes.get(uid);
+    if (node) this.#sendTo(id, p, node, message);
+    else this.#lookup(id, p, message);
+    return promise;
   }
 
   /** Send along a remembered route; if the node is gone, look again (once). */
   #sendTo(id: number, p: Outgoing, node: string, message: Buffer): void {
-    p.node = node;
+    p.data.node = node;
     this.#outbox.push(node, message, (receivers) => {
       if (receivers > 0 || this.#outgoing.get(id) !== p) return;
-      this.routes.forget(p.uid, node);
+      this.routes.forget(p.data.uid, node);
       // 0: nobody got it, so trying again can't run it twice. A failed publish may still
       // have gone out (a command that timed out here can run later): no retry then.
       if (receivers === 0) this.#retry(id, p, `node ${node} is gone`);
-      else this.#fail(id, unavailable(`${p.uid} is not reachable: the cluster did not take the call`));
+      else this.#fail(id, unavailable(`${p.data.uid} is not reachable: the cluster did not take the call`));
     });
   }
 
   /** Find uid's node and publish there, in one script run. */
   #lookup(id: number, p: Outgoing, message: Buffer): void {
-    this.link.route(p.uid, message).then(
+    const uid = p.data.uid;
+    this.link.route(uid, message).then(
       ([node, receivers]) => {
         if (this.#outgoing.get(id) !== p) return;
-        if (!node) return this.#fail(id, unavailable(`${p.uid} is not connected`));
+        if (!node) return this.#fail(id, unavailable(`${uid} is not connected`));
         // 0 receivers: the node's subscription is gone (it died); -1: a stale entry of ours.
-        if (receivers <= 0) return this.#fail(id, unavailable(`${p.uid} is not connected (node ${node} is gone)`));
-        p.node = node;
-        this.routes.set(p.uid, node);
+        if (receivers <= 0) return this.#fail(id, unavailable(`${uid} is not connected (node ${node} is gone)`));
+        p.data.node = node;
+        this.routes.set(uid, node);
       },
-      () => this.#fail(id, unavailable(`${p.uid} is not reachable: the cluster lookup failed`)),
+      () => this.#fail(id, unavailable(`${uid} is not reachable: the cluster lookup failed`)),
     );
   }
 
   /** The call did not run where it went: one more try through a fresh lookup, then UNAVAILABLE. */
   #retry(id: number, p: Outgoing, why: string): void {
-    if (p.retried || !this.link.ready()) return this.#fail(id, unavailable(`${p.uid} is not connected (${why})`));
-    p.retried = true;
-    p.node = undefined;
-    const remaining = Math.max(1, p.deadline - Date.now());
-    this.#lookup(id, p, pack([CALL, this.link.nodeId, id, p.uid, p.method, p.params, remaining]));
+    const d = p.data;
+    if (d.retried || !this.link.ready()) return this.#fail(id, unavailable(`${d.uid} is not connected (${why})`));
+    d.retried = true;
+    d.node = undefined;
+    const remaining = Math.max(1, p.deadline - Date.now()); // Infinity stays Infinity
+    this.#lookup(id, p, pack([CALL, this.link.nodeId, id, d.uid, p.method, d.params, remaining]));
   }
 
   /** A reply from the node that ran call `id`. Late ones (after deadline/cancel) are dropped. */
   onReply(id: number, error: WireError | null, result: unknown): void {
-    const p = this.#settle(id);
-    if (!p) return;
-    if (error == null) p.resolve(result);
-    else p.reject(RpcError.fromWire(error));
+    if (error == null) this.#outgoing.resolve(id, result);
+    else if (this.#outgoing.has(id)) this.#outgoing.reject(id, RpcError.fromWire(error));
   }
 
   /** Call `id` reached a node that does not hold its uid (it moved or left). */
   onNotHere(id: number): void {
     const p = this.#outgoing.get(id);
     if (!p) return;
-    if (p.node) this.routes.forget(p.uid, p.node);
+    if (p.data.node) this.routes.forget(p.data.uid, p.data.node);
     this.#retry(id, p, 'it left its node');
   }
 
   /** Target nodes of calls still waiting (the liveness sweep checks these). */
   targets(): Set<string> {
     const nodes = new Set<string>();
-    for (const p of this.#outgoing.values()) if (p.node) nodes.add(p.node);
+    for (const p of this.#outgoing.values()) if (p.data.node) nodes.add(p.data.node);
     return nodes;
   }
 
   /** A node died: its pending calls fail now rather than at their deadlines. */
   failNode(node: string, err: RpcError): void {
     this.routes.forgetNode(node);
-    for (const [id, p] of [...this.#outgoing]) if (p.node === node) this.#fail(id, err);
+    for (const p of [...this.#outgoing.values()]) if (p.data.node === node) this.#fail(p.id, err);
   }
 
   /**
@@ -184,9 +168,9 @@ export class Forwarding {
    */
   failAll(err: RpcError): void {
     this.routes.clear(); // Redis may come back empty, nodes may have changed
-    for (const [id, p] of [...this.#outgoing]) {
-      this.#fail(id, err);
-      if (p.node) this.#owedCancels.push([p.node, id]);
+    for (const p of [...this.#outgoing.values()]) {
+      this.#fail(p.id, err);
+      if (p.data.node) this.#owedCancels.push([p.data.node, p.id]);
     }
   }
 
@@ -196,25 +180,8 @@ export class Forwarding {
     for (const [node, id] of owed) this.#send(node, pack([CANCEL, this.link.nodeId, id]));
   }
 
-  #giveUp(id: number, err: RpcError): void {
-    const p = this.#settle(id);
-    if (!p) return;
-    p.reject(err);
-    // Tell the callee node so the client's handler sees $cancel and stops.
-    if (p.node) this.#send(p.node, pack([CANCEL, this.link.nodeId, id]));
-  }
-
   #fail(id: number, err: RpcError): void {
-    this.#settle(id)?.reject(err);
-  }
-
-  #settle(id: number): Outgoing | undefined {
-    const p = this.#outgoing.get(id);
-    if (!p) return undefined;
-    this.#outgoing.delete(id);
-    clearTimeout(p.timer);
-    if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
-    return p;
+    this.#outgoing.reject(id, err);
   }
 
   // ---- incoming ------------------------------------------------------------------

@@ -96,15 +96,13 @@ interface PeerRun {
   calls: number;
 }
 
-function makePeer(limits: Partial<Limits>, replay: boolean): PeerRun {
+function makePeer(limits: Partial<Limits>): PeerRun {
   const timers = new FakeTimers();
   const sent: Uint8Array[] = [];
   const peer = new RpcPeer({
     send: (f) => sent.push(f),
     timers,
     limits,
-    // With a replay store the peer takes part in resume: $ack bookkeeping, re-sent calls.
-    replay: replay ? new Map<string | number, Uint8Array>() : undefined,
     handlers: fuzzHandlers,
   });
   return { peer, timers, sent, settled: [], calls: 0 };
@@ -122,7 +120,7 @@ export const peerProperty = () =>
     fc.option(fc.nat(), { nil: undefined }),
     async (frames, outgoing, small, fireTimers, reconnectAt) => {
       const before = prototypeSnapshot();
-      const run = makePeer(small ? smallLimits : {}, reconnectAt !== undefined);
+      const run = makePeer(small ? smallLimits : {});
       const { peer, timers, sent, settled } = run;
       // Calls of our own, so hostile responses have something to hit (ids 0..outgoing-1).
       const pending = Array.from({ length: outgoing }, (_, i) =>

@@ -1,0 +1,160 @@
+// Calls from here waiting for their outcome: ids, deadlines, abort signals, settle, give
+// up. ONE implementation, used by the call engine (peer.ts) and by the cluster's
+// forwarded calls (server/cluster/forwarding.ts); the two copies that existed before had
+// diverged (only one clamped deadlines, so a forwarded call with `timeoutMs: Infinity`
+// timed out after 1 ms).
+
+import { ErrorCode, RpcError } from './errors.ts';
+import { MAX_ID } from './messages.ts';
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const defaultTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+/** setTimeout fires at once past this many ms (2^31−1, about 24.8 days). */
+export const MAX_TIMER_MS = 0x7fffffff;
+
+/** One waiting call. `data` is what the owner keeps with it (request bytes, target node…). */
+export interface PendingCall<D> {
+  readonly id: number;
+  readonly method: string;
+  data: D;
+  /** ms timestamp (the injected clock) when the deadline passes; Infinity for none. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  resolve(value: unknown): void;
+  reject(err: RpcError): void;
+  timer: unknown;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+export interface PendingCallsOptions<D> {
+  timers?: Timers;
+  /** Clock for deadlines; default Date.now. */
+  now?(): number;
+  /**
+   * The caller stopped waiting (deadline passed or signal aborted) and the call was
+   * rejected: tell the callee (a `$cancel`, a cancel to another node).
+   */
+  onGiveUp?(call: PendingCall<D>, err: RpcError): void;
+}
+
+export class PendingCalls<D> {
+  #calls = new Map<number, PendingCall<D>>();
+  #nextId = 0;
+  #timers: Timers;
+  #now: () => number;
+  #onGiveUp: ((call: PendingCall<D>, err: RpcError) => void) | undefined;
+
+  constructor(opts: PendingCallsOptions<D> = {}) {
+    this.#timers = opts.timers ?? defaultTimers;
+    this.#now = opts.now ?? Date.now;
+    this.#onGiveUp = opts.onGiveUp;
+  }
+
+  get size(): number {
+    return this.#calls.size;
+  }
+
+  has(id: number): boolean {
+    return this.#calls.has(id);
+  }
+
+  get(id: number): PendingCall<D> | undefined {
+    return this.#calls.get(id);
+  }
+
+  values(): IterableIterator<PendingCall<D>> {
+    return this.#calls.values();
+  }
+
+  /** uint32 ids, sequential mod 2^32, skipping ids still pending. */
+  allocateId(): number {
+    let id = this.#nextId;
+    while (this.#calls.has(id)) id = id === MAX_ID ? 0 : id + 1;
+    this.#nextId = id === MAX_ID ? 0 : id + 1;
+    return id;
+  }
+
+  /**
+   * Track call `id` until it settles, its deadline passes (TIMEOUT) or `signal` aborts
+   * (CANCELLED). The caller checks `signal.aborted` first. `timeoutMs` may be Infinity.
+   */
+  add(id: number, method: string, data: D, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const call: PendingCall<D> = {
+        id,
+        method,
+        data,
+        deadline: this.#now() + timeoutMs,
+        timeoutMs,
+        resolve,
+        reject,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+      };
+      this.#calls.set(id, call);
+      this.#arm(call, timeoutMs);
+      if (signal) {
+        call.onAbort = () => this.giveUp(id, new RpcError(ErrorCode.CANCELLED, `${method} was cancelled`));
+        signal.addEventListener('abort', call.onAbort, { once: true });
+      }
+    });
+  }
+
+  // A deadline past 2^31−1 ms is re-armed in steps (setTimeout would fire at once), and
+  // an infinite one arms nothing.
+  #arm(call: PendingCall<D>, ms: number): void {
+    if (!(ms < Infinity)) return;
+    const step = Math.max(0, Math.min(ms, MAX_TIMER_MS));
+    call.timer = this.#timers.setTimeout(() => {
+      if (this.#calls.get(call.id) !== call) return;
+      const left = call.deadline - this.#now();
+      if (step === MAX_TIMER_MS && left > 0) return this.#arm(call, left);
+      this.giveUp(call.id, new RpcError(ErrorCode.TIMEOUT, `${call.method} timed out after ${call.timeoutMs} ms`));
+    }, step);
+  }
+
+  /** Remove call `id` (its outcome arrived, or it failed for a reason of the owner's). */
+  settle(id: number): PendingCall<D> | undefined {
+    const call = this.#calls.get(id);
+    if (!call) return undefined;
+    this.#calls.delete(id);
+    if (call.timer !== undefined) this.#timers.clearTimeout(call.timer);
+    if (call.onAbort) call.signal!.removeEventListener('abort', call.onAbort);
+    return call;
+  }
+
+  resolve(id: number, value: unknown): boolean {
+    const call = this.settle(id);
+    call?.resolve(value);
+    return call !== undefined;
+  }
+
+  reject(id: number, err: RpcError): boolean {
+    const call = this.settle(id);
+    call?.reject(err);
+    return call !== undefined;
+  }
+
+  /** The caller stops waiting: reject with `err`, then let the owner tell the callee. */
+  giveUp(id: number, err: RpcError): void {
+    const call = this.settle(id);
+    if (!call) return;
+    call.reject(err);
+    this.#onGiveUp?.(call, err);
+  }
+
+  /** Reject every pending call with `reason` (no give-up notice: the link is gone). */
+  failAll(reason: RpcError): void {
+    for (const id of [...this.#calls.keys()]) this.reject(id, reason);
+  }
+}
