@@ -3,7 +3,7 @@
 // frames (`receive`) and gives it `send`; timers are injected so tests and other
 // runtimes can drive them.
 
-import { encode, decodeFrame, concatFrames } from './codec.ts';
+import { encode, encodeOwned, readFrame, concatFrames, type FrameMessage } from './codec.ts';
 import { ErrorCode, RpcError, toRpcError, type WireError } from './errors.ts';
 import { DEFAULT_TIMEOUT_MS, resolveLimits, type Limits } from './limits.ts';
 import {
@@ -15,7 +15,6 @@ import {
   RESPONSE,
   parseMessage,
   checkCall,
-  depthExceeds,
   type Message,
 } from './messages.ts';
 import { checkParams, type ParamsSchema } from './schema.ts';
@@ -208,9 +207,11 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     const id = this.#allocateId();
     let bytes: Uint8Array;
     try {
-      bytes = encode([REQUEST, id, method, params]);
-    } catch {
-      return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, 'params could not be encoded'));
+      // Kept until the reply (re-sent after a reconnect): its own bytes. Checked by the
+      // scan the receiver runs: a Set, a Map, a BigInt or params past the limits fail here.
+      bytes = encodeOwned([REQUEST, id, method, params], this.limits);
+    } catch (err) {
+      return Promise.reject(err as RpcError);
     }
     // The receiver would drop the whole socket (1009) for a larger message; fail this call alone.
     if (bytes.byteLength > this.limits.maxMessageBytes)
@@ -250,7 +251,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       this.droppedNotifications++;
       return;
     }
-    this.#write(encode([NOTIFICATION, method, params]));
+    this.#write(encode([NOTIFICATION, method, params], this.limits)); // throws RpcError INVALID_PARAMS
   }
 
   #allocateId(): number {
@@ -283,17 +284,33 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   /** Feed one frame received from the transport. */
   receive(data: ArrayBuffer | Uint8Array): void {
     if (this.#closed) return;
-    let values: unknown[];
+    let messages: FrameMessage[];
     try {
-      values = decodeFrame(data, this.limits.maxMessagesPerFrame);
+      messages = readFrame(data, this.limits);
     } catch (err) {
       this.#violation(err as ProtocolViolation);
       return;
     }
-    for (const value of values) {
+    for (const m of messages) {
+      if (m.refused !== undefined) {
+        // The scan refused it undecoded (a limit, a type Volley does not carry); the
+        // connection stays when the message can be answered or dropped alone.
+        if (m.kind === REQUEST && m.id >= 0) {
+          if (!this.#incoming.has(m.id)) this.#replyError(m.id, new RpcError(ErrorCode.INVALID_PARAMS, m.refused));
+          continue;
+        }
+        if (m.kind === NOTIFICATION) continue;
+        if (m.kind === RESPONSE && m.id >= 0) {
+          this.#dispatch([RESPONSE, m.id, { code: ErrorCode.PROTOCOL_ERROR, message: `response refused: ${m.refused}` }, null]);
+          if (this.#closed) return;
+          continue;
+        }
+        this.#violation(new ProtocolViolation(m.refused));
+        return;
+      }
       let msg: Message;
       try {
-        msg = parseMessage(value, this.limits);
+        msg = parseMessage(m.value, this.limits);
       } catch (err) {
         const v = err as ProtocolViolation;
         if (!v.fatal) {
@@ -411,16 +428,14 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #respond(ctx: C, outcome: unknown, failed: boolean): void {
     if (this.#closed) return; // the handler itself ended the session
     if (!failed) {
-      // Same reason: a result past the receiver's depth limit would cost the whole socket.
-      if (depthExceeds(outcome, this.limits.maxDepth)) {
-        this.#opts.onHandlerError?.(new RangeError(`result of ${ctx.method} nested deeper than ${this.limits.maxDepth}`), ctx);
-        return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, 'result nested too deep'));
-      }
       let bytes: Uint8Array;
       try {
-        bytes = encode([RESPONSE, ctx.id, null, outcome === undefined ? null : outcome]);
+        // Kept for replay: its own bytes. The scan the receiver runs checks it here: a
+        // result past its limits (depth, values) or of a type it refuses (an Error with
+        // a deep `cause`, a Set, a BigInt) would otherwise cost the caller its socket.
+        bytes = encodeOwned([RESPONSE, ctx.id, null, outcome], this.limits);
       } catch (err) {
-        this.#opts.onHandlerError?.(err, ctx);
+        this.#opts.onHandlerError?.(new TypeError(`result of ${ctx.method} can't be sent: ${(err as Error).message}`), ctx);
         return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, 'result could not be encoded'));
       }
       // The receiver drops the socket on a message past its size limit; resumed, the stored
