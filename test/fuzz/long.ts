@@ -32,7 +32,7 @@ async function step(name: string, numRuns: number, run: (params: fc.Parameters<u
 }
 
 try {
-  await step('decodeFrame', runs * 10, (p) => fc.assert(decodeProperty(), p as fc.Parameters<[Uint8Array, number]>));
+  await step('decodeFrame', runs * 10, (p) => fc.assert(decodeProperty(), p as fc.Parameters<[Uint8Array, number, boolean]>));
   await step('parseMessage', runs * 10, (p) => fc.assert(parseProperty(), p as fc.Parameters<[unknown, boolean]>));
   await step('RpcPeer.receive', runs, (p) => fc.assert(peerProperty(), p as never));
   const configs: [string, ServerFuzzConfig][] = [
