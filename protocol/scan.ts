@@ -83,6 +83,7 @@ const OUTGOING_EXT: Record<number, string> = {
   0x11: 'a DataView',
   0x42: 'a BigInt',
   0x00: 'undefined',
+  0xff: 'an invalid Date',
 };
 
 const OUTGOING_TYPED: Record<number, string> = { 0x10: 'an ArrayBuffer', 0x11: 'a DataView' };
