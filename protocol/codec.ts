@@ -106,6 +106,9 @@ export interface FrameMessage {
   id: number;
   /** Estimated heap the message costs once decoded: its bytes + 64 × its msgpack values. */
   cost: number;
+  /** Where the message's bytes are in the frame (e.g. to keep them without re-encoding). */
+  start: number;
+  end: number;
 }
 
 /** Bytes of heap charged per decoded msgpack value (an empty array costs ~40 B, a map more). */
@@ -120,28 +123,28 @@ export function readFrame(data: ArrayBuffer | Uint8Array, limits: FrameLimits): 
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
   if (bytes.byteLength === 0) throw new ProtocolViolation('empty frame');
   const out: FrameMessage[] = [];
-  const starts: number[] = [];
+  const size = bytes.byteLength;
   let at = 0;
   try {
-    while (at < bytes.byteLength) {
+    while (at < size) {
       if (out.length >= limits.maxMessagesPerFrame) throw new ProtocolViolation(`more than ${limits.maxMessagesPerFrame} messages in one frame`);
       scanMessage(bytes, at, limits, false, scratch);
-      const size = scratch.end - at;
-      starts.push(at);
-      out.push({ value: undefined, refused: scratch.refused, kind: scratch.kind, id: scratch.id, cost: size + COST_PER_ELEMENT * scratch.elements });
-      at = scratch.end;
+      const end = scratch.end;
+      out.push({ value: undefined, refused: scratch.refused, kind: scratch.kind, id: scratch.id, cost: end - at + COST_PER_ELEMENT * scratch.elements, start: at, end });
+      at = end;
     }
   } catch (err) {
     if (err instanceof TruncatedMsgpack) throw new ProtocolViolation('truncated msgpack frame');
     throw err;
   }
-  // Decode only what passed; the whole frame is known to be well-formed by now.
+  // Decode only what passed; the whole frame is known to be well-formed by now. By offsets
+  // into the one array, not subarrays: msgpackr builds (and caches on it) a DataView per
+  // source array.
   for (let i = 0; i < out.length; i++) {
     const m = out[i]!;
     if (m.refused !== undefined) continue;
-    const end = i + 1 < out.length ? starts[i + 1]! : bytes.byteLength;
     try {
-      m.value = unpackr.unpack(bytes.subarray(starts[i]!, end) as never);
+      m.value = out.length === 1 ? unpackr.unpack(bytes as never) : unpackr.unpack(bytes as never, { start: m.start, end: m.end } as never);
     } catch {
       // The scan accepted it, so msgpackr should too; refuse the message if not.
       m.refused = 'message is not valid msgpack';

@@ -17,12 +17,14 @@
 // result or error) are level 1 if they are arrays or maps; each nested array/map adds one.
 // Elements: every msgpack value counts one (the envelope, map keys, each scalar).
 //
-// Cost, measured in-process (Node 20, 2-core box shared with other jobs; 1M iterations
-// after warm-up, see the codec commit for the loop):
-//   `[0, 7, "add", [1, 2]]` (12 B)            scan ~40 ns; receive() total 1.03 → 1.05 µs
-//   1 KiB params (a 50-entry map of strings)  scan ~0.6 µs; msgpackr decode of it ~6 µs
-//   1 MiB of 0x90 (refused)                   scan ~2.5 ms; decode was ~60 ms and 40 MiB
-// (figures are filled in from the measurement in the report; see README in this commit.)
+// Cost, measured in-process as CPU time (Node 20, a 2-core box shared with other jobs, so
+// process.cpuUsage, min of 7 rounds of 50k-1M iterations, fresh frame views each time):
+//   frame                                   scan      readFrame (was decodeFrame)  RpcPeer.receive + reply
+//   [0, 7, "add", [1, 2]]          10 B     ~55 ns    ~180 ns (~105 ns)            ~1.2 µs (0.95 µs)
+//   [0, 8, "take", [{40 keys}]]   952 B    ~530 ns    ~8.9 µs (~8.0 µs)            ~10.6 µs (11.3 µs)
+//   1 MiB of 0x90 in one array (refused)    ~2.6 ms   ~2.6 ms (~1.1 s and ~40 MiB of heap decoding it)
+// The receive figure includes the reply's encode, which is scanned too, and copied
+// (encodeOwned) because the engine keeps it.
 
 /** Limits the scan enforces per message. */
 export interface ScanLimits {
