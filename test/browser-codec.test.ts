@@ -78,7 +78,7 @@ t.test('slim encoder: msgpackr decodes the same value as from msgpackr’s own e
       fc.uint8Array({ maxLength: 300 }),
     ],
   });
-  fc.assert(fc.property(value, sameAsMsgpackr), { numRuns: 2000 });
+  fc.assert(fc.property(value, (v) => sameAsMsgpackr(v)), { numRuns: 2000 });
   t.pass('2000 random values decode identically');
   t.end();
 });

@@ -159,6 +159,9 @@ export const handBuilt: fc.Arbitrary<Uint8Array> = fc.oneof(
   ),
 );
 
+/** Only the amplification shapes below (for the long run's own step). */
+export const amplificationFrame: fc.Arbitrary<Uint8Array> = fc.oneof(...amplification());
+
 /**
  * Decode amplification (issue 9 #1): few bytes, many values. Empty arrays/maps side by
  * side or nested, as params, as a response's result and bare; int64/uint64 around ±2^53

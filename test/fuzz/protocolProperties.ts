@@ -16,7 +16,7 @@ import {
   type Limits,
   type Timers,
 } from '../../protocol/index.ts';
-import { anyValue, frame, message, tryEncode } from './arbitraries.ts';
+import { amplificationFrame, anyValue, frame, message, tryEncode } from './arbitraries.ts';
 import { SECRET, fuzzHandlers } from './handlers.ts';
 import { assertUnpolluted, prototypeSnapshot } from './pollution.ts';
 
@@ -56,6 +56,24 @@ function decoderStillSane(): void {
   const m = values[0] as unknown[];
   if (values.length !== 1 || m[2] !== 'echo' || (m[3] as unknown[])[0] !== 'probe') throw new Error('decoder state corrupted');
 }
+
+/**
+ * Amplification shapes against the default limits: what gets decoded costs at most its
+ * bytes + 64 × maxElements, and reading any such frame (≤ ~1 MiB) stays cheap.
+ */
+export const amplificationProperty = () =>
+  fc.property(amplificationFrame, (bytes) => {
+    const t0 = process.cpuUsage();
+    onlyViolations(() => {
+      for (const m of readFrame(bytes, DEFAULT_LIMITS)) {
+        if (m.refused !== undefined) continue;
+        if (m.cost > m.end - m.start + 64 * DEFAULT_LIMITS.maxElements) throw new Error(`decoded a message of cost ${m.cost}`);
+        checkDecoded(m.value, DEFAULT_LIMITS, m.cost);
+      }
+    });
+    const { user, system } = process.cpuUsage(t0);
+    if (user + system > 250_000) throw new Error(`reading a ${bytes.length}-byte frame took ${(user + system) / 1000} ms of CPU`);
+  });
 
 const smallLimits: Limits = { ...DEFAULT_LIMITS, maxMessagesPerFrame: 4, maxMethodLength: 8, maxParams: 3, maxDepth: 3, maxElements: 50 };
 
