@@ -77,11 +77,15 @@ export function encode(value: unknown, limits: ScanLimits = DEFAULT_LIMITS): Uin
 
 /** encode(), as an exact-size copy that pins no shared buffer: for bytes kept (unacked, re-sent). */
 export function encodeOwned(value: unknown, limits: ScanLimits = DEFAULT_LIMITS): Uint8Array {
-  const bytes = encode(value, limits);
+  return owned(encode(value, limits));
+}
+
+/** An exact-size copy of encoded bytes, to keep past this tick. */
+export function owned(bytes: Uint8Array): Uint8Array {
   // Not bytes.slice(): msgpackr returns a Buffer in Node, whose slice() is a view.
-  const owned = new Uint8Array(bytes.byteLength);
-  owned.set(bytes);
-  return owned;
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
 }
 
 /** Per-message limits a receiver applies, plus how many messages one frame may hold. */

@@ -14,7 +14,7 @@ export {
   type ResponseMessage,
   type NotificationMessage,
 } from './messages.ts';
-export { encode, encodeOwned, readFrame, decodeFrame, concatFrames, COST_PER_ELEMENT, type FrameMessage, type FrameLimits } from './codec.ts';
+export { encode, encodeOwned, owned, readFrame, decodeFrame, concatFrames, COST_PER_ELEMENT, type FrameMessage, type FrameLimits } from './codec.ts';
 export { scanMessage, ScanResult, TruncatedMsgpack, type ScanLimits } from './scan.ts';
 export { RpcPeer, InboundCall, toMap, outgoingError, type PeerOptions, type Timers, type AnyHandler, type ReplayStore } from './peer.ts';
 export { createProxy } from './proxy.ts';

@@ -3,7 +3,7 @@
 // frames (`receive`) and gives it `send`; timers are injected so tests and other
 // runtimes can drive them.
 
-import { encode, encodeOwned, readFrame, concatFrames, type FrameMessage } from './codec.ts';
+import { encode, encodeOwned, owned, readFrame, concatFrames, type FrameMessage } from './codec.ts';
 import { ErrorCode, RpcError, toRpcError, type WireError } from './errors.ts';
 import { DEFAULT_TIMEOUT_MS, resolveLimits, type Limits } from './limits.ts';
 import {
@@ -447,7 +447,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       return this.#answer(ctx.id, bytes, ctx.socketEpoch);
     }
     if (!(outcome instanceof RpcError)) this.#opts.onHandlerError?.(outcome, ctx);
-    this.#answer(ctx.id, this.#encodeError(ctx.id, toRpcError(outcome)), ctx.socketEpoch);
+    this.#answer(ctx.id, owned(this.#encodeError(ctx.id, toRpcError(outcome))), ctx.socketEpoch); // kept for replay: own bytes
   }
 
   /** Send a handler's reply, keeping a copy until the caller surely has it. */
