@@ -4,15 +4,14 @@
 // one class that no bundler can shake; with it the SDK is 17.7 KB gzip, over the 15 KB
 // budget. Decoding stays msgpackr's (Unpackr, 5.5 KB gzip).
 //
-// It writes the same values the way msgpackr does with { useRecords: false, moreTypes:
-// false }, so what the server decodes is identical (test/browser-codec.test.ts compares
-// both encoders through msgpackr's decoder): ints in the 32-bit range as ints, any other
-// number as float64, bigint as int64/uint64, undefined as fixext 0, Date as a timestamp,
-// Set and RegExp as arrays, Error as [name, message, cause], functions as undefined,
-// symbols throw. Two knowing differences: a typed array other than Uint8Array goes out as
-// its raw bytes (msgpackr 2.1.3 without moreTypes writes its elements truncated to bytes
-// plus stale buffer bytes), and objects with over 65535 keys go out as map32 (msgpackr
-// throws). Node and the server keep using msgpackr itself.
+// It follows the wire rules protocol/codec.ts applies to msgpackr in Node, so both
+// encoders put the same bytes on the wire (test/browser-codec.test.ts compares them after
+// codec's outgoing scan): ints in the 32-bit range as ints, any other number as float64
+// (the scan then writes a safe integer as int64/uint64, in both builds), undefined as nil,
+// Date as a timestamp, Uint8Array as bin. What Volley does not carry throws, with the
+// message the scan gives in Node: BigInt, Set, Map, Error, RegExp, other typed arrays,
+// ArrayBuffer, DataView, functions, symbols. One knowing difference: objects with over
+// 65535 keys go out as map32 (msgpackr throws).
 
 const utf8 = new TextEncoder();
 
@@ -70,32 +69,24 @@ export class Packr {
         return this.#number(x);
       case 'boolean':
         return this.#byte(x ? 0xc3 : 0xc2);
-      case 'bigint': {
-        const v = this.#room(9);
-        if (x >= -(2n ** 63n) && x < 2n ** 63n) v.setUint8(this.#at, 0xd3), v.setBigInt64(this.#at + 1, x);
-        else if (x >= 0n && x < 2n ** 64n) v.setUint8(this.#at, 0xcf), v.setBigUint64(this.#at + 1, x);
-        else throw new RangeError(`${x} does not fit in 64 bits`);
-        this.#at += 9;
-        return;
-      }
       case 'undefined':
+        return this.#byte(0xc0);
+      case 'bigint':
+        throw new TypeError('a BigInt cannot be sent');
       case 'function':
-        return this.#bytes(UNDEFINED);
+        throw new TypeError('a function cannot be sent');
       case 'symbol':
-        throw new TypeError(`Unknown type: symbol`);
+        throw new TypeError('Unknown type: symbol');
     }
     if (x === null) return this.#byte(0xc0);
     if (Array.isArray(x)) return this.#array(x);
-    if (x instanceof Uint8Array || ArrayBuffer.isView(x) || x instanceof ArrayBuffer) {
-      const b = x instanceof ArrayBuffer ? new Uint8Array(x) : new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-      this.#head(b.length, 0, -1, 0xc4);
-      return this.#bytes(b);
+    if (x instanceof Uint8Array) {
+      this.#head(x.length, 0, -1, 0xc4);
+      return this.#bytes(x);
     }
-    if (x instanceof Map) {
-      this.#head(x.size, 0x80, 15, 0);
-      for (const [k, v] of x) this.#value(k), this.#value(v);
-      return;
-    }
+    const refused = x instanceof ArrayBuffer ? 'an ArrayBuffer' : x instanceof DataView ? 'a DataView' : ArrayBuffer.isView(x) ? 'a typed array other than Uint8Array'
+      : x instanceof Map ? 'a Map' : x instanceof Set ? 'a Set' : x instanceof Error ? 'an Error' : x instanceof RegExp ? 'a RegExp' : undefined;
+    if (refused) throw new TypeError(refused === 'a Map' ? 'a Map cannot be sent: use a plain object' : `${refused} cannot be sent`);
     if (x instanceof Date) {
       // timestamp 96: nanoseconds (uint32) then seconds (int64), ext type -1
       const ms = x.getTime();
@@ -106,9 +97,6 @@ export class Packr {
       this.#at += 15;
       return;
     }
-    if (x instanceof Set) return this.#array([...x]);
-    if (x instanceof RegExp) return this.#array([x.source, x.flags]);
-    if (x instanceof Error) return this.#array([x.name, x.message, (x as { cause?: unknown }).cause]);
     const keys = Object.keys(x as object);
     this.#head(keys.length, 0x80, 15, 0);
     for (const k of keys) this.#value(k), this.#value((x as Record<string, unknown>)[k]);
@@ -137,6 +125,5 @@ export class Packr {
   }
 }
 
-/** msgpackr's undefined (fixext 1, type 0) and invalid Date (fixext 1, type -1). */
-const UNDEFINED = new Uint8Array([0xd4, 0, 0]);
+/** msgpackr's invalid Date (fixext 1, type -1): the scan refuses it, as in Node. */
 const INVALID_DATE = new Uint8Array([0xd4, 0xff, 0xff]);

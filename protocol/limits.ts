@@ -6,12 +6,18 @@ export interface Limits {
   maxMessageBytes: number;
   /** Most msgpack-rpc messages accepted in one WebSocket message. */
   maxMessagesPerFrame: number;
-  /** Longest method name accepted. */
+  /** Longest method name accepted, in UTF-8 bytes. */
   maxMethodLength: number;
   /** Most params in one request or notification. */
   maxParams: number;
-  /** Deepest nesting of arrays/maps inside params or results. */
+  /** Deepest nesting of arrays/maps inside params or results (the params array is level 1). */
   maxDepth: number;
+  /**
+   * Most msgpack values in one message (every value counts one: arrays, maps, keys,
+   * scalars). Checked on the bytes before decoding: 1 MiB of empty arrays would decode
+   * to ~40 MiB of heap.
+   */
+  maxElements: number;
   /** Most calls from the peer running here at once; more are answered OVERLOADED. */
   maxIncomingPending: number;
   /** Most calls from here to the peer waiting for replies; more fail fast with OVERLOADED. */
@@ -24,6 +30,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxMethodLength: 128,
   maxParams: 32,
   maxDepth: 32,
+  maxElements: 100_000,
   maxIncomingPending: 1024,
   maxOutgoingPending: 4096,
 });

@@ -41,38 +41,21 @@ function isId(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_ID;
 }
 
-/** Depth of nested arrays/objects, stopping early once `max` is exceeded. */
-export function depthExceeds(value: unknown, max: number): boolean {
-  if (value === null || typeof value !== 'object') return false;
-  if (max <= 0) return true;
-  if (Array.isArray(value)) {
-    for (const v of value) if (depthExceeds(v, max - 1)) return true;
-    return false;
-  }
-  if (ArrayBuffer.isView(value)) return false;
-  // msgpackr decodes its Set extension; its elements have no keys for `for…in` to see.
-  if (value instanceof Set || value instanceof Map) {
-    for (const v of value.values()) if (depthExceeds(v, max - 1)) return true;
-    return false;
-  }
-  for (const k in value) if (depthExceeds((value as Record<string, unknown>)[k], max - 1)) return true;
-  return false;
-}
-
-/** Check a call's method name and params against the limits; throws ProtocolViolation. */
-export function checkCall(method: unknown, params: unknown, limits: Limits, id?: number): void {
+/**
+ * Check a call's shape: a non-empty method name and a params array; throws
+ * ProtocolViolation. Sizes (method length, params count, depth, values) are the scan's
+ * (scan.ts), on the bytes, both ways: one mechanism.
+ */
+export function checkCall(method: unknown, params: unknown, _limits?: Limits, id?: number): void {
   if (typeof method !== 'string' || method.length === 0)
     throw new ProtocolViolation('method must be a non-empty string', id);
   if (!Array.isArray(params)) throw new ProtocolViolation('params must be an array', id);
-  if (method.length > limits.maxMethodLength)
-    throw new ProtocolViolation(`method name longer than ${limits.maxMethodLength}`, id, false);
-  if (params.length > limits.maxParams)
-    throw new ProtocolViolation(`more than ${limits.maxParams} params`, id, false);
-  if (depthExceeds(params, limits.maxDepth))
-    throw new ProtocolViolation(`params nested deeper than ${limits.maxDepth}`, id, false);
 }
 
-/** Check one decoded msgpack value is a well-formed message; throws ProtocolViolation. */
+/**
+ * Check one decoded msgpack value is a well-formed message; throws ProtocolViolation.
+ * Limits were applied by the scan before the value was decoded (codec.ts readFrame).
+ */
 export function parseMessage(value: unknown, limits: Limits): Message {
   if (!Array.isArray(value)) throw new ProtocolViolation('message must be an array');
   switch (value[0]) {
@@ -90,8 +73,6 @@ export function parseMessage(value: unknown, limits: Limits): Message {
         if (typeof err !== 'object' || typeof (err as WireError).code !== 'string')
           throw new ProtocolViolation('response error must be nil or a map with a string code');
       }
-      if (depthExceeds(value[3], limits.maxDepth))
-        throw new ProtocolViolation(`result nested deeper than ${limits.maxDepth}`);
       return value as ResponseMessage;
     }
     case NOTIFICATION: {

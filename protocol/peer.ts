@@ -4,7 +4,7 @@
 // batching). No I/O: the transport hands it frames (`receive`) and gives it `send`;
 // timers are injected so tests and other runtimes can drive them.
 
-import { encode, decodeFrame } from './codec.ts';
+import { encode, owned, readFrame, type FrameMessage } from './codec.ts';
 import { ErrorCode, RpcError, toRpcError, type WireError } from './errors.ts';
 import { FrameWriter } from './frameWriter.ts';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUT_MS, resolveLimits, type Limits } from './limits.ts';
@@ -16,7 +16,6 @@ import {
   RESPONSE,
   parseMessage,
   checkCall,
-  depthExceeds,
   type Message,
 } from './messages.ts';
 import { PendingCalls, defaultTimers, type PendingCall, type Timers } from './pendingCalls.ts';
@@ -141,15 +140,6 @@ export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
 const OVERLOADED_HELD = wireError(ErrorCode.OVERLOADED, 'this connection holds too much: retry when calls finish');
 const OVERLOADED_TOTAL = wireError(ErrorCode.OVERLOADED, 'the server holds too much: retry later');
 
-// An exact-size copy. Not `bytes.slice()`: msgpackr returns a Node Buffer, whose slice()
-// is a view that would pin the encoder's shared buffer all the same.
-// TODO(encodeOwned): codec's encodeOwned replaces this copy at merge.
-// (new Uint8Array(buffer) takes a slow generic path: allocate and set() is ~3× faster.)
-const owned = (bytes: Uint8Array): Uint8Array => {
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  return copy;
-};
 
 /** What the engine keeps with a call of its own: its request's seq (for $cancel). */
 type OutgoingData = number;
@@ -258,9 +248,11 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     const id = this.#outgoing.allocateId();
     let bytes: Uint8Array;
     try {
-      bytes = encode([REQUEST, id, method, params]);
-    } catch {
-      return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, 'params could not be encoded'));
+      // Checked by the scan the receiver runs: a Set, a Map, a BigInt or params past the
+      // peer's limits fail here. #sendReliable keeps an owned copy.
+      bytes = encode([REQUEST, id, method, params], this.peerLimits);
+    } catch (err) {
+      return Promise.reject(err as RpcError);
     }
     // The receiver would drop the whole socket (1009) for a larger message; fail this call alone.
     if (bytes.byteLength > this.peerLimits.maxMessageBytes)
@@ -282,7 +274,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       this.droppedNotifications++;
       return;
     }
-    this.#writer.write(encode([NOTIFICATION, method, params]));
+    this.#writer.write(encode([NOTIFICATION, method, params], this.peerLimits)); // throws RpcError INVALID_PARAMS
   }
 
   /** Send `$ack [received]` now if anything arrived since the last one (heartbeats). */
@@ -359,40 +351,54 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   /** Feed one frame received from the transport. Returns how many messages it held. */
   receive(data: ArrayBuffer | Uint8Array): number {
     if (this.#closed) return 0;
-    let values: unknown[];
+    let messages: FrameMessage[];
     try {
-      values = decodeFrame(data, this.limits.maxMessagesPerFrame);
+      messages = readFrame(data, this.limits);
     } catch (err) {
       this.#violation(err as ProtocolViolation);
       return 0;
     }
     const reliable = this.#reliable;
     reliable.bytesSinceAck += data.byteLength;
-    // TODO(codec scan): the scan reports each message's estimated cost (bytes + 64 × elements);
-    // until then each message of a frame is charged its share of the frame's bytes.
-    const cost = Math.ceil(data.byteLength / values.length);
-    for (const value of values) {
+    const count = messages.length;
+    for (const m of messages) {
+      if (m.refused !== undefined) {
+        // The scan refused it undecoded (a limit, a type Volley does not carry); the
+        // connection stays when the message can be answered or dropped alone.
+        if (m.kind === REQUEST && m.id >= 0) {
+          this.#refuseRequest(m.id, m.refused);
+          if (this.#closed) return count;
+          continue;
+        }
+        if (m.kind === NOTIFICATION) {
+          if (this.#opts.admit?.()) this.#opts.onRefused?.(); // refused, but it still pays
+          continue;
+        }
+        if (m.kind === RESPONSE && m.id >= 0) {
+          this.#dispatch([RESPONSE, m.id, { code: ErrorCode.PROTOCOL_ERROR, message: `response refused: ${m.refused}` }, null], 0);
+          if (this.#closed) return count;
+          continue;
+        }
+        this.#violation(new ProtocolViolation(m.refused));
+        return count;
+      }
       let msg: Message;
       try {
-        msg = parseMessage(value, this.limits);
+        msg = parseMessage(m.value, this.limits);
       } catch (err) {
         const v = err as ProtocolViolation;
         if (!v.fatal) {
           // Over a limit but well-formed: refuse this call alone (a notification is dropped).
-          // A refused request still counts as received: its error response is its answer.
-          if (v.id !== undefined) {
-            this.#decidePlain();
-            reliable.count();
-            if (this.#incoming.has(v.id)) return this.#duplicate(v.id), values.length;
-            this.#replyError(v.id, wireError(ErrorCode.INVALID_PARAMS, v.message));
-          }
+          if (v.id !== undefined) this.#refuseRequest(v.id, v.message);
+          else if (this.#opts.admit?.()) this.#opts.onRefused?.();
+          if (this.#closed) return count;
           continue;
         }
         this.#violation(v);
-        return values.length;
+        return count;
       }
-      this.#dispatch(msg, cost);
-      if (this.#closed) return values.length;
+      this.#dispatch(msg, m.cost);
+      if (this.#closed) return count;
     }
     const queuedBefore = this.#writer.queued;
     if (reliable.mode !== 'plain' && reliable.ackDue() && this.#attached) this.#sendAck();
@@ -400,7 +406,21 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     // (where uWebSockets.js has the socket corked), not a microtask later. An `$ack` alone
     // waits for the microtask flush, to ride with the replies of async handlers.
     if (queuedBefore > 0) this.#writer.flush();
-    return values.length;
+    return count;
+  }
+
+  /**
+   * A request refused without running (past a limit, or a value Volley does not carry).
+   * It still counts as received (its error response is its answer) and still pays the
+   * rate limit, so a flood of invalid calls is charged like any other.
+   */
+  #refuseRequest(id: number, reason: string): void {
+    this.#decidePlain();
+    this.#reliable.count();
+    if (this.#incoming.has(id)) return this.#duplicate(id);
+    const limited = this.#opts.admit?.();
+    if (limited) return this.#refuse(id, limited);
+    this.#replyError(id, wireError(ErrorCode.INVALID_PARAMS, reason));
   }
 
   #violation(v: ProtocolViolation): void {
@@ -533,16 +553,14 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #respond(ctx: C, outcome: unknown, failed: boolean): void {
     if (this.#closed) return; // the handler itself ended the session
     if (!failed) {
-      // A result past the receiver's depth limit would cost the whole socket.
-      if (depthExceeds(outcome, this.peerLimits.maxDepth)) {
-        this.#opts.onHandlerError?.(new RangeError(`result of ${ctx.method} nested deeper than ${this.peerLimits.maxDepth}`), ctx);
-        return this.#replyError(ctx.id, { code: ErrorCode.INTERNAL, message: 'result nested too deep' });
-      }
       let bytes: Uint8Array;
       try {
-        bytes = encode([RESPONSE, ctx.id, null, outcome === undefined ? null : outcome]);
+        // The scan the receiver runs checks it here: a result past the peer's limits (depth,
+        // values) or of a type it refuses (an Error with a deep `cause`, a Set, a BigInt)
+        // would otherwise cost the caller its socket. #sendReliable keeps an owned copy.
+        bytes = encode([RESPONSE, ctx.id, null, outcome], this.peerLimits);
       } catch (err) {
-        this.#opts.onHandlerError?.(err, ctx);
+        this.#opts.onHandlerError?.(new TypeError(`result of ${ctx.method} can't be sent: ${(err as Error).message}`), ctx);
         return this.#replyError(ctx.id, { code: ErrorCode.INTERNAL, message: 'result could not be encoded' });
       }
       // The receiver drops the socket on a message past its size limit; re-sent after a

@@ -23,7 +23,7 @@ export const ANNOUNCED_LIMITS = [
   'maxMethodLength',
   'maxParams',
   'maxDepth',
-  // TODO(codec): 'maxElements' once limits.ts has it.
+  'maxElements',
   'maxIncomingPending',
 ] as const satisfies readonly (keyof Limits)[];
 

@@ -1,51 +1,67 @@
 // The browser SDK encodes with client/packr.browser.ts instead of msgpackr's Packr (size
-// budget, see scripts/build-browser.ts). Whatever it writes, the server decodes with
-// msgpackr: so for any value, msgpackr's decoder must give the same result from both
-// encoders. Runs in Node, no browser needed. Also checks the build's own guarantees.
+// budget, see scripts/build-browser.ts); protocol/codec.ts runs the same outgoing scan
+// over either encoder's bytes. So for any value, the wire must carry the same thing from
+// both builds: the same bytes, or bytes msgpackr decodes to the same value, or a refusal
+// with the same reason. Runs in Node, no browser needed. Also checks the build's own
+// guarantees.
 
 import t from 'tap';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
-import { Packr as MsgpackrPackr, Unpackr } from 'msgpackr';
+import { Unpackr } from 'msgpackr';
 import { Packr as SlimPackr } from '../client/packr.browser.ts';
+import { encode } from '../protocol/codec.ts';
+import { ScanResult, scanMessage } from '../protocol/scan.ts';
 import { buildBrowser, GZIP_BUDGET } from '../scripts/build-browser.ts';
 
-// The options protocol/codec.ts uses on both sides.
-const reference = new MsgpackrPackr({ useRecords: false, moreTypes: false });
+const NONE = { maxElements: Infinity, maxDepth: Infinity, maxParams: Infinity, maxMethodLength: Infinity };
 const slim = new SlimPackr({ useRecords: false, moreTypes: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true, int64AsType: 'number' } as never);
 
-type Encoded = { ok: true; value: unknown } | { ok: false };
+/** What Node puts on the wire: msgpackr + the outgoing scan (protocol/codec.ts). */
+const viaNode = (v: unknown) => encode(v, NONE);
+/** What the browser build puts on the wire: the slim Packr + the same scan. */
+function viaSlim(v: unknown): Uint8Array {
+  const b = slim.pack(v);
+  const r = new ScanResult();
+  scanMessage(b, 0, NONE, true, r);
+  if (r.refused !== undefined) throw new TypeError(r.refused);
+  return b.subarray(0, r.end);
+}
+
+type Encoded = { ok: true; value: unknown } | { ok: false; reason: string };
 function decodeWith(pack: (v: unknown) => Uint8Array, v: unknown): Encoded {
   try {
     // A plain Uint8Array copy: msgpackr decodes bin to Buffer when handed a Buffer (which
     // its own encoder returns on Node) and to Uint8Array otherwise.
     return { ok: true, value: unpackr.unpack(new Uint8Array(pack(v))) };
-  } catch {
-    return { ok: false };
+  } catch (err) {
+    return { ok: false, reason: (err as Error).message };
   }
 }
 
-function sameAsMsgpackr(v: unknown): boolean {
+/** `sameReason`: also the same refusal text (a value holding two refused things may name either). */
+function sameAsMsgpackr(v: unknown, sameReason = false): boolean {
   // Identical bytes are identical values (and cover Invalid Date, which never deep-equals).
   try {
-    if (Buffer.from(reference.pack(v)).equals(slim.pack(v))) return true;
+    if (Buffer.from(viaNode(v)).equals(viaSlim(v))) return true;
   } catch {
     // one of them refuses: compare below
   }
-  const a = decodeWith((x) => reference.pack(x), v);
-  const b = decodeWith((x) => slim.pack(x), v);
-  return a.ok === b.ok && (!a.ok || isDeepStrictEqual(a.value, (b as { value: unknown }).value));
+  const a = decodeWith(viaNode, v);
+  const b = decodeWith(viaSlim, v);
+  if (!a.ok || !b.ok) return !a.ok && !b.ok && (!sameReason || a.reason === b.reason);
+  return isDeepStrictEqual(a.value, b.value);
 }
 
 t.test('slim encoder: msgpackr decodes the same value as from msgpackr’s own encoder', (t) => {
   const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
   const value = fc.anything({
-    withBigInt: false, // int64 range only, below
+    withBigInt: true, // refused by both
     withDate: true,
     withMap: true,
     withSet: true,
-    withTypedArray: false, // Uint8Array below; msgpackr mangles the others (see packr.browser.ts)
+    withTypedArray: true, // refused by both, but Uint8Array
     withSparseArray: true,
     withNullPrototype: false,
     withBoxedValues: false,
@@ -53,6 +69,7 @@ t.test('slim encoder: msgpackr decodes the same value as from msgpackr’s own e
     values: [
       fc.integer(),
       fc.double(),
+      fc.integer({ min: -(2 ** 53) - 3, max: 2 ** 53 + 3 }), // int64/uint64 on the wire when safe
       fc.string({ unit: 'binary', maxLength: 300 }),
       fc.boolean(),
       fc.constant(null),
@@ -61,7 +78,7 @@ t.test('slim encoder: msgpackr decodes the same value as from msgpackr’s own e
       fc.uint8Array({ maxLength: 300 }),
     ],
   });
-  fc.assert(fc.property(value, sameAsMsgpackr), { numRuns: 2000 });
+  fc.assert(fc.property(value, (v) => sameAsMsgpackr(v)), { numRuns: 2000 });
   t.pass('2000 random values decode identically');
   t.end();
 });
@@ -77,11 +94,18 @@ t.test('slim encoder: edges of every size class', (t) => {
   edges.push(2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n, new Date(0), new Date(-1), new Date(1700000000123), new Date(8.64e15));
   edges.push(new Map<unknown, unknown>([[1, 'a'], ['b', [2]]]), new Set([1, 'two']), /re/gi, new Error('boom'), new ArrayBuffer(3));
   edges.push({ fn() {} }, [undefined, null], Symbol('no'), new Date(NaN), 2n ** 64n);
+  edges.push(2 ** 40, -(2 ** 40), 2 ** 53 - 1, -(2 ** 53 - 1), 2 ** 53 + 2, new Int16Array(1), new Uint8ClampedArray(1), new DataView(new ArrayBuffer(1)), Buffer.from([1]));
+  edges.push(Object.assign(new Error('a'), { cause: new Error('b') }), 5n);
   let bad = 0;
-  for (const v of edges) if (!sameAsMsgpackr(v)) (bad++, t.fail(`differs from msgpackr for ${String(typeof v === 'symbol' ? 'symbol' : v).slice(0, 40)}`));
-  t.equal(bad, 0, `${edges.length} edge values decode identically (or both refuse)`);
-  // Where slim knowingly differs: it keeps a typed array's bytes, and writes map32.
-  t.same(unpackr.unpack(slim.pack(new Int16Array([1, -2]))), new Uint8Array([1, 0, 0xfe, 0xff]));
+  for (const v of edges) if (!sameAsMsgpackr(v, true)) (bad++, t.fail(`differs from msgpackr for ${String(typeof v === 'symbol' ? 'symbol' : v).slice(0, 40)}`));
+  t.equal(bad, 0, `${edges.length} edge values: same wire bytes or value (or the same refusal)`);
+  // The rules themselves, in the browser build's bytes
+  t.same(viaSlim([undefined]), Uint8Array.of(0x92 - 1, 0xc0), 'undefined is nil');
+  t.same(Buffer.from(viaSlim(2 ** 40)).toString('hex'), 'cf0000010000000000', 'a safe integer past 32 bits is uint64');
+  t.same(Buffer.from(viaSlim(-(2 ** 40))).toString('hex'), 'd3ffffff0000000000', '…and int64 below −2^31');
+  for (const [v, reason] of [[5n, 'a BigInt cannot be sent'], [new Set(), 'a Set cannot be sent'], [new Map(), 'a Map cannot be sent: use a plain object'], [new Error('x'), 'an Error cannot be sent'], [/x/, 'a RegExp cannot be sent'], [new Int32Array(1), 'a typed array other than Uint8Array cannot be sent'], [() => 1, 'a function cannot be sent'], [new Date(NaN), 'an invalid Date cannot be sent']] as const)
+    t.throws(() => viaSlim([v]), { message: reason }, reason);
+  // Where slim knowingly differs: map32.
   t.equal(Object.keys(unpackr.unpack(slim.pack(Object.fromEntries(Array.from({ length: 65536 }, (_, i) => [`k${i}`, i]))))).length, 65536);
   // A typical Volley request, byte for byte where msgpackr uses the same forms.
   const req = [0, 7, 'chooseMove', [{ matchId: 1, round: 2, deadlineMs: 5000 }]];

@@ -24,7 +24,7 @@ t.test('defaults exist for every limit and each one is configurable', async (t) 
   t.teardown(() => h.close());
   t.same(h.server.limits, DEFAULT_LIMITS);
   t.equal(h.server.rateLimiter?.ratePerSec, DEFAULT_RATE_LIMIT.ratePerSec, 'rate limit on by default');
-  const custom = { maxMessageBytes: 1000, maxMessagesPerFrame: 2, maxMethodLength: 3, maxParams: 4, maxDepth: 5, maxIncomingPending: 6, maxOutgoingPending: 7 };
+  const custom = { maxMessageBytes: 1000, maxMessagesPerFrame: 2, maxMethodLength: 3, maxParams: 4, maxDepth: 5, maxElements: 8, maxIncomingPending: 6, maxOutgoingPending: 7 };
   const h2 = await startServer({ handlers: { add }, limits: custom, rateLimit: { ratePerSec: 9, burst: 10 } });
   t.teardown(() => h2.close());
   t.same(h2.server.limits, custom);
@@ -131,7 +131,7 @@ t.test('maxMethodLength, maxParams, maxDepth: that call is answered INVALID_PARA
   await expectRefusal(t, await raw(t, h.port, 'c'), encode([0, 9, 'echo', [[[[[1]]]]]]), 9, /nested deeper than 4/);
 });
 
-t.test('a client reply nested too deep is a violation on the server: the call fails, the socket closes 4002', async (t) => {
+t.test('a client reply nested too deep is refused undecoded: that call fails PROTOCOL_ERROR, the socket stays', async (t) => {
   const h = await startServer({ handlers: {}, limits: { maxDepth: 4 }, resumeWindowMs: 0 });
   t.teardown(() => h.close());
   const s = await raw(t, h.port, 'deep');
@@ -139,11 +139,10 @@ t.test('a client reply nested too deep is a violation on the server: the call fa
   const call = h.server.call('deep', 'get', []);
   const req = (await s.waitFor(() => s.messages.find((m) => Array.isArray(m) && m[0] === 0))) as unknown[];
   s.sendBinary(encode([1, req[1], null, [[[[[1]]]]]]));
-  await rejectsCode(call, 'DISCONNECTED');
-  const close = await s.waitClose();
-  t.equal(close?.code, CloseCode.PROTOCOL_ERROR);
-  t.match(close?.reason, /result nested deeper than 4/);
-  t.same(h.server.stats(), { connections: 0, pendingIncoming: 0, pendingOutgoing: 0 });
+  const err = await rejectsCode(call, 'PROTOCOL_ERROR');
+  t.match(err.message, /^response refused: nested deeper than 4$/);
+  t.notOk(s.closed, 'the connection stays: the bytes were never decoded');
+  t.same(h.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 });
 });
 
 t.test('maxIncomingPending: calls past it are answered OVERLOADED, the connection stays', async (t) => {
@@ -190,7 +189,7 @@ t.test('protocol violations close 4002 with a reason; a readable id is answered 
   t.teardown(() => h.close());
   const cases: [string, (s: RawSocket) => void, RegExp][] = [
     ['truncated msgpack', (s) => s.sendBinary(Uint8Array.from([0x92, 0x01])), /^truncated msgpack frame$/],
-    ['not msgpack', (s) => s.sendBinary(Uint8Array.from([0xd6, 0x70, 0, 0, 0, 1])), /^frame is not valid msgpack$/],
+    ['not msgpack', (s) => s.sendBinary(Uint8Array.from([0xd6, 0x70, 0, 0, 0, 1])), /^msgpack extension type 112 is not allowed$/],
     ['not an array', (s) => s.sendBinary(encode({ a: 1 })), /^message must be an array$/],
     ['unknown type', (s) => s.sendBinary(encode([7, 1, 'add', []])), /^unknown message type$/],
     ['bad id', (s) => s.sendBinary(encode([0, -5, 'add', [1, 2]])), /^request id must be a uint32$/],

@@ -7,7 +7,16 @@
 // bytes. Each fast-check shrink then points at the smallest frame that broke a property.
 
 import fc from 'fast-check';
+import { Packr } from 'msgpackr';
 import { encode, concatFrames, MAX_ID } from '../../protocol/index.ts';
+
+/**
+ * What a hostile client encodes with: plain msgpackr, no limits, BigInt as int64/uint64,
+ * undefined as ext 0, Set/Error/RegExp as arrays (the ext forms are hand-built below).
+ * The protocol's own encode refuses such values; it is used where an honest sender is meant.
+ */
+const hostilePackr = new Packr({ useRecords: false, moreTypes: false });
+const NO_LIMITS = { maxElements: Infinity, maxDepth: Infinity, maxParams: Infinity, maxMethodLength: Infinity };
 
 /** Keys that reach prototypes when code copies objects carelessly. */
 export const HOSTILE_KEYS = ['__proto__', 'constructor', 'prototype', 'polluted', 'toString', 'hasOwnProperty', 'then', '__defineGetter__'];
@@ -80,10 +89,10 @@ export const message: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: anyValue },
 );
 
-/** Encode, or null when msgpackr refuses the value (e.g. a BigInt past 64 bits). */
+/** Encode as a hostile client would, or null when msgpackr refuses the value (e.g. a symbol). */
 export function tryEncode(value: unknown): Uint8Array | null {
   try {
-    return encode(value);
+    return hostilePackr.pack(value);
   } catch {
     return null;
   }
@@ -139,6 +148,7 @@ export const handBuilt: fc.Arbitrary<Uint8Array> = fc.oneof(
   fc.integer({ min: 0, max: 50 }).map((id) => cat(requestHead(id, 'echo'), bytes(0x91, 0xd6, 0x70), u32(12345))),
   // 0xc1, the byte msgpack never uses
   fc.integer({ min: 0, max: 50 }).map((id) => cat(requestHead(id, 'echo'), bytes(0x91, 0xc1))),
+  ...amplification(),
   // many tiny messages in one frame (past maxMessagesPerFrame)
   fc.integer({ min: 1, max: 2000 }).map((n) => new Uint8Array(n).fill(0x01)),
   // float64 and negative ids written directly
@@ -148,6 +158,67 @@ export const handBuilt: fc.Arbitrary<Uint8Array> = fc.oneof(
     cat(bytes(0x94, 0x00, 0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff), encode('echo'), bytes(0x90)),
   ),
 );
+
+/** Only the amplification shapes below (for the long run's own step). */
+export const amplificationFrame: fc.Arbitrary<Uint8Array> = fc.oneof(...amplification());
+
+/**
+ * Decode amplification (issue 9 #1): few bytes, many values. Empty arrays/maps side by
+ * side or nested, as params, as a response's result and bare; int64/uint64 around ±2^53
+ * (ids too); every ext type in every ext form. A decoder that materialises these before
+ * checking them spends ~40 bytes of heap per byte.
+ */
+function amplification(): fc.Arbitrary<Uint8Array>[] {
+  const empties = (n: number, map: boolean) => new Uint8Array(n).fill(map ? 0x80 : 0x90);
+  const arrayOf = (n: number) => (n < 16 ? bytes(0x90 | n) : n < 65536 ? cat(bytes(0xdc), be(n, 2)) : cat(bytes(0xdd), be(n, 4)));
+  const int64 = (v: bigint, unsigned: boolean) => {
+    const b = new Uint8Array(9);
+    b[0] = unsigned ? 0xcf : 0xd3;
+    if (unsigned) new DataView(b.buffer).setBigUint64(1, BigInt.asUintN(64, v));
+    else new DataView(b.buffer).setBigInt64(1, BigInt.asIntN(64, v));
+    return b;
+  };
+  const edge = fc.constantFrom(0n, 1n, 2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n - 1n, 2n ** 64n - 1n, -1n, -(2n ** 53n) + 1n, -(2n ** 53n), -(2n ** 63n));
+  return [
+    // wide: n empty containers in one array, as params / as a result / bare
+    fc.tuple(fc.integer({ min: 1, max: 200_000 }), fc.boolean(), fc.constantFrom('params', 'result', 'bare'), fc.integer({ min: 0, max: 50 })).map(([n, map, where, id]) => {
+      const body = cat(arrayOf(n), empties(n, map));
+      if (where === 'params') return cat(requestHead(id, 'echo'), bytes(0x91), body);
+      if (where === 'result') return cat(bytes(0x94, 0x01), encode(id), bytes(0xc0), body);
+      return body;
+    }),
+    // an array header claiming more values than the frame holds, filled with empty arrays
+    fc.integer({ min: 1, max: 100_000 }).map((n) => cat(requestHead(1, 'echo'), bytes(0x91), arrayOf(n + 1), empties(n, false))),
+    // deep and wide: k levels each holding m empty arrays
+    fc.tuple(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 2000 })).map(([k, m]) => {
+      let v: Uint8Array = empties(1, false);
+      for (let i = 0; i < k; i++) v = cat(arrayOf(m + 1), v, empties(m, i % 2 === 1));
+      return cat(requestHead(2, 'echo'), bytes(0x91), v);
+    }),
+    // big integers as a param, as the id, as a map key
+    fc.tuple(edge, fc.boolean(), fc.constantFrom('param', 'id', 'key')).map(([v, unsigned, where]) => {
+      const n = int64(v, unsigned);
+      if (where === 'id') return cat(bytes(0x94, 0x00), n, encode('add'), bytes(0x92, 0x01, 0x02));
+      if (where === 'key') return cat(requestHead(3, 'echo'), bytes(0x91, 0x81), n, bytes(0x01));
+      return cat(requestHead(3, 'add'), bytes(0x92), n, bytes(0x01));
+    }),
+    // every ext type in every form (fixext 1..16, ext 8/16/32), timestamps of every size
+    fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 20 })).map(([type, form, size]) => {
+      const fixed = [1, 2, 4, 8, 16];
+      const ext =
+        form < 5
+          ? cat(bytes(0xd4 + form, type), new Uint8Array(fixed[form]!))
+          : cat(bytes(0xc7 + form - 5), be(size, [1, 2, 4][form - 5]!), bytes(type), new Uint8Array(size));
+      return cat(requestHead(4, 'echo'), bytes(0x91), ext);
+    }),
+  ];
+}
+
+function be(n: number, size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  for (let i = size - 1; i >= 0; i--) (b[i] = n % 256), (n = Math.floor(n / 256));
+  return b;
+}
 
 /** One frame: encoded messages (possibly several), cut or bit-flipped, hand-built, or random bytes. */
 export const frame: fc.Arbitrary<Uint8Array> = fc.oneof(
@@ -190,5 +261,14 @@ export const validMessage: fc.Arbitrary<unknown> = fc.oneof(
 
 /** A frame of 1-4 well-formed messages (what a buggy-but-honest client sends). */
 export const wellFormedFrame: fc.Arbitrary<Uint8Array> = fc
-  .array(validMessage.map((m) => tryEncode(m) ?? encode([2, 'x', []])), { minLength: 1, maxLength: 4 })
+  .array(
+    validMessage.map((m) => {
+      try {
+        return encode(m, NO_LIMITS);
+      } catch {
+        return encode([2, 'x', []]);
+      }
+    }),
+    { minLength: 1, maxLength: 4 },
+  )
   .map((parts) => concatFrames(parts));

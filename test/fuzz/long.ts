@@ -8,7 +8,7 @@
 // counterexample and the seed/path that reproduce it.
 
 import fc from 'fast-check';
-import { decodeProperty, parseProperty, peerProperty } from './protocolProperties.ts';
+import { amplificationProperty, decodeProperty, parseProperty, peerProperty } from './protocolProperties.ts';
 import { ServerFuzz, type ServerFuzzConfig } from './serverFuzz.ts';
 
 const runs = Number(process.env.FUZZ_RUNS ?? 2000);
@@ -32,7 +32,8 @@ async function step(name: string, numRuns: number, run: (params: fc.Parameters<u
 }
 
 try {
-  await step('decodeFrame', runs * 10, (p) => fc.assert(decodeProperty(), p as fc.Parameters<[Uint8Array, number]>));
+  await step('decodeFrame', runs * 10, (p) => fc.assert(decodeProperty(), p as fc.Parameters<[Uint8Array, number, boolean]>));
+  await step('amplification shapes', runs, (p) => fc.assert(amplificationProperty(), p as fc.Parameters<[Uint8Array]>));
   await step('parseMessage', runs * 10, (p) => fc.assert(parseProperty(), p as fc.Parameters<[unknown, boolean]>));
   await step('RpcPeer.receive', runs, (p) => fc.assert(peerProperty(), p as never));
   const configs: [string, ServerFuzzConfig][] = [

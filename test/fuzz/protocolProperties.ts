@@ -12,10 +12,11 @@ import {
   decodeFrame,
   encode,
   parseMessage,
+  readFrame,
   type Limits,
   type Timers,
 } from '../../protocol/index.ts';
-import { anyValue, frame, message, tryEncode } from './arbitraries.ts';
+import { amplificationFrame, anyValue, frame, message, tryEncode } from './arbitraries.ts';
 import { SECRET, fuzzHandlers } from './handlers.ts';
 import { assertUnpolluted, prototypeSnapshot } from './pollution.ts';
 
@@ -56,18 +57,78 @@ function decoderStillSane(): void {
   if (values.length !== 1 || m[2] !== 'echo' || (m[3] as unknown[])[0] !== 'probe') throw new Error('decoder state corrupted');
 }
 
-export const decodeProperty = () =>
-  fc.property(frame, fc.integer({ min: 1, max: 300 }), (bytes, maxMessages) => {
-    const before = prototypeSnapshot();
+/**
+ * Amplification shapes against the default limits: what gets decoded costs at most its
+ * bytes + 64 × maxElements, and reading any such frame (≤ ~1 MiB) stays cheap.
+ */
+export const amplificationProperty = () =>
+  fc.property(amplificationFrame, (bytes) => {
+    const t0 = process.cpuUsage();
     onlyViolations(() => {
-      const values = decodeFrame(bytes, maxMessages);
-      if (!Array.isArray(values) || values.length === 0 || values.length > maxMessages) throw new Error('bad decode result');
+      for (const m of readFrame(bytes, DEFAULT_LIMITS)) {
+        if (m.refused !== undefined) continue;
+        if (m.cost > m.end - m.start + 64 * DEFAULT_LIMITS.maxElements) throw new Error(`decoded a message of cost ${m.cost}`);
+        checkDecoded(m.value, DEFAULT_LIMITS, m.cost);
+      }
+    });
+    const { user, system } = process.cpuUsage(t0);
+    if (user + system > 250_000) throw new Error(`reading a ${bytes.length}-byte frame took ${(user + system) / 1000} ms of CPU`);
+  });
+
+const smallLimits: Limits = { ...DEFAULT_LIMITS, maxMessagesPerFrame: 4, maxMethodLength: 8, maxParams: 3, maxDepth: 3, maxElements: 50 };
+
+/**
+ * What the scan let through really is within the limits it was given: plain values only
+ * (no BigInt, Set, Map, Error, RegExp, typed array but Uint8Array), no deeper, no more
+ * values, method and params within bounds; the cost the scan reported covers the values.
+ */
+function checkDecoded(m: unknown, limits: Limits, cost: number): void {
+  let elements = 0;
+  const walk = (v: unknown, level: number): void => {
+    elements++;
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
+    if (typeof v === 'number') return;
+    if (v instanceof Date || v instanceof Uint8Array) return;
+    if (typeof v !== 'object') throw new Error(`decoded a ${typeof v}`);
+    if (level > limits.maxDepth) throw new Error(`decoded depth ${level} past ${limits.maxDepth}`);
+    if (Array.isArray(v)) return v.forEach((x) => walk(x, level + 1));
+    if (Object.getPrototypeOf(v) !== Object.prototype) throw new Error(`decoded a ${Object.prototype.toString.call(v)}`);
+    for (const k of Object.keys(v)) {
+      elements++;
+      walk((v as Record<string, unknown>)[k], level + 1);
+    }
+  };
+  if (!Array.isArray(m)) return walk(m, 0);
+  elements++;
+  for (const x of m) walk(x, 1);
+  // a repeated key decodes to one property: the decoded count can only be lower
+  if (elements > limits.maxElements) throw new Error(`decoded ${elements} values past ${limits.maxElements}`);
+  if (cost < 64 * elements) throw new Error(`cost ${cost} below 64 × ${elements} values`);
+  const [method, params] = m[0] === 0 ? [m[2], m[3]] : m[0] === 2 ? [m[1], m[2]] : [undefined, undefined];
+  // The limit is on the string's bytes as sent; each such byte decodes to at most one
+  // UTF-16 unit (invalid UTF-8 becomes U+FFFD, 3 bytes re-encoded), so this bound holds.
+  if (typeof method === 'string' && method.length > limits.maxMethodLength) throw new Error('decoded a method name past the limit');
+  if (Array.isArray(params) && params.length > limits.maxParams) throw new Error('decoded params past the limit');
+}
+
+export const decodeProperty = () =>
+  fc.property(frame, fc.integer({ min: 1, max: 300 }), fc.boolean(), (bytes, maxMessages, small) => {
+    const before = prototypeSnapshot();
+    const limits = { ...(small ? smallLimits : DEFAULT_LIMITS), maxMessagesPerFrame: maxMessages };
+    onlyViolations(() => {
+      const messages = readFrame(bytes, limits);
+      if (!Array.isArray(messages) || messages.length === 0 || messages.length > maxMessages) throw new Error('bad decode result');
+      let size = 0;
+      for (const m of messages) {
+        if (m.refused === undefined) checkDecoded(m.value, limits, m.cost);
+        else if (m.value !== undefined) throw new Error('a refused message was decoded');
+        size += m.cost;
+      }
+      if (size < bytes.length) throw new Error('costs do not cover the frame');
     });
     decoderStillSane();
     assertUnpolluted(before);
   });
-
-const smallLimits: Limits = { ...DEFAULT_LIMITS, maxMessagesPerFrame: 4, maxMethodLength: 8, maxParams: 3, maxDepth: 3 };
 
 export const parseProperty = () =>
   fc.property(fc.oneof(message, anyValue), fc.boolean(), (value, small) => {
@@ -79,10 +140,11 @@ export const parseProperty = () =>
         const id = m[1] as number;
         if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new Error(`accepted id ${String(id)}`);
       }
+      // Sizes are the scan's (decodeProperty); the guard checks the shape.
       if (m[0] === 0 || m[0] === 2) {
         const [method, params] = m[0] === 0 ? [m[2], m[3]] : [m[1], m[2]];
-        if (typeof method !== 'string' || method.length === 0 || method.length > limits.maxMethodLength) throw new Error('accepted method');
-        if (!Array.isArray(params) || params.length > limits.maxParams) throw new Error('accepted params');
+        if (typeof method !== 'string' || method.length === 0) throw new Error('accepted method');
+        if (!Array.isArray(params)) throw new Error('accepted params');
       }
     });
   });
@@ -156,8 +218,11 @@ export const peerProperty = () =>
           throw new Error(`a call rejected with a non-RpcError: ${String(s.value)}`);
       // Everything the peer sent is well-formed, and no handler's private error text left.
       for (const f of sent) {
-        const values = decodeFrame(f, Infinity);
-        for (const v of values) parseMessage(v, { ...peer.limits, maxDepth: peer.limits.maxDepth + 1 });
+        // ...and within the limits it would itself apply: one scan both ways.
+        for (const m of readFrame(f, { ...peer.limits, maxMessagesPerFrame: Infinity })) {
+          if (m.refused !== undefined) throw new Error(`the peer sent what it would refuse: ${m.refused}`);
+          parseMessage(m.value, peer.limits);
+        }
         if (Buffer.from(f).includes(SECRET)) throw new Error('a handler error message leaked to the wire');
       }
       decoderStillSane();

@@ -140,7 +140,7 @@ export class ServerFuzz {
             this.#count(String(got.close!.code));
           }
           if (s.badFrames.length) throw new Error('the server sent a frame that is not msgpack');
-          for (const m of s.messages) parseMessage(m, { maxMessageBytes: Infinity, maxMessagesPerFrame: Infinity, maxMethodLength: 128, maxParams: 64, maxDepth: 64, maxIncomingPending: 0, maxOutgoingPending: 0 });
+          for (const m of s.messages) parseMessage(m, { maxMessageBytes: Infinity, maxMessagesPerFrame: Infinity, maxMethodLength: 128, maxParams: 64, maxDepth: 64, maxElements: Infinity, maxIncomingPending: 0, maxOutgoingPending: 0 });
           if (s.messages.some((m) => JSON.stringify(m, (_k, v) => (typeof v === 'bigint' ? String(v) : v))?.includes(SECRET)))
             throw new Error('a handler error message leaked to the wire');
           assertUnpolluted(this.#before);
