@@ -102,11 +102,17 @@ export interface Progress {
   (fraction: number, label: string): void;
 }
 
+/** The server script a system runs (variants share one with an environment switch). */
+export function serverFile(system: SystemName): string {
+  return system === 'socketio-uws' ? 'socketio' : system === 'volley-ws' ? 'volley' : system;
+}
+
 export async function runOne(cfg: Config, system: SystemName, scenario: Scenario, progress: Progress, fdLimit: number): Promise<RunResult> {
   const env: Record<string, string> = {};
   if (scenario === 'broadcast' || scenario === 'call-many') env.BENCH_ROOM = '1';
   if (system === 'socketio-uws') env.BENCH_ENGINE = 'uws';
-  const file = `servers/${system === 'socketio-uws' ? 'socketio' : system}.ts`;
+  env.VOLLEY_TRANSPORT = system === 'volley-ws' ? 'ws' : system === 'volley' ? 'uws' : '';
+  const file = `servers/${serverFile(system)}.ts`;
   const server = spawn(file, env, cfg.cpuProf, `server-${system}-${scenario}`);
   const workers: ChildProcess[] = [];
   const base: RunResult = { system, scenario, connections: 0, errors: 0 };

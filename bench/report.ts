@@ -10,6 +10,8 @@ export interface Ratio {
   /** What is compared: lower is better for all of them. */
   metric: string;
   volley: number;
+  /** volley-ws / volley: what the portable transport costs over the native one (> 1: dearer). */
+  wsOverNative?: number;
   vsRaw?: number;
   vsSocketio?: number;
   vsSocketioUws?: number;
@@ -50,6 +52,11 @@ export function ratios(results: RunResult[]): Ratio[] {
       scenario,
       metric,
       volley: value,
+      wsOverNative: (() => {
+        const w = of('volley-ws');
+        const wv = w ? cost(w).value : undefined;
+        return wv !== undefined ? r2(wv / value) : undefined;
+      })(),
       vsRaw: vs('raw'),
       vsSocketio: vs('socketio'),
       vsSocketioUws: vs('socketio-uws'),
@@ -148,10 +155,10 @@ export function markdown(results: RunResult[], meta: Record<string, unknown>, fd
   lines.push('');
   lines.push('Ratios, Volley / peer on each scenario\'s cost figure (lower is better for Volley):');
   lines.push('');
-  lines.push('| scenario | figure | Volley | / raw | / socket.io (ws) | / socket.io (uWS) | / birpc |');
-  lines.push('|---|---|--:|--:|--:|--:|--:|');
+  lines.push('| scenario | figure | Volley | volley-ws / Volley | / raw | / socket.io (ws) | / socket.io (uWS) | / birpc |');
+  lines.push('|---|---|--:|--:|--:|--:|--:|--:|');
   for (const r of ratios(results))
-    lines.push(`| ${r.scenario} | ${r.metric} | ${fmt(r.volley, 2)} | ${fmt(r.vsRaw, 2)} | ${fmt(r.vsSocketio, 2)} | ${fmt(r.vsSocketioUws, 2)} | ${fmt(r.vsBirpc, 2)} |`);
+    lines.push(`| ${r.scenario} | ${r.metric} | ${fmt(r.volley, 2)} | ${fmt(r.wsOverNative, 2)} | ${fmt(r.vsRaw, 2)} | ${fmt(r.vsSocketio, 2)} | ${fmt(r.vsSocketioUws, 2)} | ${fmt(r.vsBirpc, 2)} |`);
   lines.push('');
   lines.push('Targets (issue 4):');
   lines.push('');
@@ -162,6 +169,7 @@ export function markdown(results: RunResult[], meta: Record<string, unknown>, fd
 
 const COLORS: Record<SystemName, string> = {
   volley: '#d62728',
+  'volley-ws': '#e377c2',
   raw: '#2ca02c',
   socketio: '#1f77b4',
   'socketio-uws': '#9467bd',

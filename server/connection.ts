@@ -16,7 +16,7 @@ import {
   type RpcError,
 } from '../protocol/index.ts';
 import type { ServerContext } from './context.ts';
-import type { UwsSocket } from './uws.ts';
+import type { TransportSocket as UwsSocket } from './transports/transport.ts';
 
 /** What uWebSockets.js keeps per socket (its "user data"). */
 export interface SocketData {

@@ -1,12 +1,13 @@
 // The limit: uWebSockets.js + msgpackr speaking msgpack-rpc with no framework at all. One
 // frame per message, no ids beyond a counter, no deadlines, no checks.
 
-import { createRequire } from 'node:module';
-import type * as UWS from 'uWebSockets.js';
+import type * as UWS from 'uws-native-compat';
 import { Packr, Unpackr } from 'msgpackr';
+import { loadNativeUws } from '../../server/transports/uws.ts';
 import { handled, host, type Done } from './host.ts';
 
-const uws: typeof UWS = createRequire(import.meta.url)('uWebSockets.js');
+// The same native binary Volley's uws transport loads (never the package's JS shim).
+const uws = loadNativeUws().native?.uws ?? (() => { throw new Error(`no native uWebSockets.js: ${loadNativeUws().why}`); })();
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const inRoom = process.env.BENCH_ROOM === '1';
