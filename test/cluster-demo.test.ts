@@ -32,7 +32,7 @@ if (redisMissing) {
 
     const clients: VolleyClient[] = [];
     for (let i = 0; i < 16; i++) {
-      const c = await connect(`ws://127.0.0.1:${port}/`, { token: `player${i}`, WebSocket: WebSocket as never, reconnect: false });
+      const c = await connect(`ws://127.0.0.1:${port}/`, { token: `player${i}`, WebSocket, reconnect: false });
       clients.push(c);
       t.same(await c.server.whoami(), { uid: `player${i}` });
     }
