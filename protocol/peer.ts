@@ -93,7 +93,7 @@ export interface PeerOptions<C extends InboundCall = InboundCall> {
    * peer acknowledged them (`$ack`), or finished while no socket was attached.
    * Without a store the peer does not take part in resume.
    */
-  replay?: ReplayStore;
+  replay?: ReplayStore | undefined;
   /** Most replies kept waiting for the peer's `$ack` per socket. Default 16 384. */
   maxUnacked?: number;
   /** Key of call `id` in the replay store (e.g. session id + call id). Default: the id. */
