@@ -108,8 +108,6 @@ export interface Transport<Data> {
   publish(topic: string, frame: Uint8Array): void;
 }
 
-export type TransportFactory = <Data>(opts: TransportOptions, events: TransportEvents<Data>) => Transport<Data>;
-
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
   204: 'No Content',

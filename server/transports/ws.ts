@@ -76,6 +76,10 @@ class WsSocket<Data> implements TransportSocket<Data> {
   }
 }
 
+const [MAJOR, MINOR] = process.versions.node.split('.').map(Number) as [number, number];
+/** net.Server listen({ reusePort }) exists from Node 22.12 / 23.1 (SO_REUSEPORT, Linux and BSDs). */
+export const CAN_REUSE_PORT = MAJOR > 23 || (MAJOR === 23 && MINOR >= 1) || (MAJOR === 22 && MINOR >= 12);
+
 /** How long a closed socket may take to finish the close handshake before it is cut. */
 const END_GRACE_MS = 1000;
 
@@ -285,7 +289,10 @@ export function wsTransport<Data>(opts: TransportOptions, events: TransportEvent
     listen(port, host) {
       return new Promise((resolve, reject) => {
         http.once('error', reject);
-        http.listen(port, host, () => {
+        // Like uWebSockets.js on Linux: several processes may listen on one port and the
+        // kernel spreads connections over them (demo/cluster.ts). Node has it from 22.12.
+        const options = { port, host, ...(CAN_REUSE_PORT ? { reusePort: true } : {}) };
+        http.listen(options, () => {
           http.off('error', reject);
           const addr = http.address();
           resolve(typeof addr === 'object' && addr ? addr.port : port);
