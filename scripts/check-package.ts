@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     const paths = info!.files.map((f) => f.path);
     console.log(`     tarball ${info!.filename}: ${(info!.size / 1024).toFixed(1)} KB, ${paths.length} files, ${(info!.unpackedSize / 1024).toFixed(1)} KB unpacked`);
     const stray = paths.filter((p) => !/^(dist\/|package\.json$|README\.md$|protocol\/SPEC\.md$|docs\/(CLUSTER|ARCHITECTURE)\.md$|LICENSE)/.test(p) || /\.ts$/.test(p.replace(/\.d\.ts$/, '')));
-    check(stray.length === 0, `tarball ships dist/, README, SPEC and CLUSTER only${stray.length ? `: ${stray.slice(0, 5).join(', ')}` : ''}`);
+    check(stray.length === 0, `tarball ships dist/, README, SPEC and the docs only${stray.length ? `: ${stray.slice(0, 5).join(', ')}` : ''}`);
     check(paths.includes('dist/volley.browser.js') && paths.includes('dist/client/index.browser.js'), 'tarball has the browser bundle and the browser entry');
 
     // 2. A new project from the README.
