@@ -62,6 +62,11 @@ export interface Progress {
   (fraction: number, label: string): void;
 }
 
+/** The server script a system runs (variants share one with an environment switch). */
+export function serverFile(system: SystemName): string {
+  return system === 'socketio-uws' ? 'socketio' : system === 'volley-ws' ? 'volley' : system;
+}
+
 export async function runOne(
   cfg: Config,
   system: SystemName,
@@ -87,7 +92,8 @@ async function runScenario(
   if (scenario === 'broadcast' || scenario === 'call-many') env.BENCH_ROOM = '1';
   if (scenario === 'game-tick') env.BENCH_GAME_ROOM_SIZE = String(cfg.roomSize);
   if (system === 'socketio-uws') env.BENCH_ENGINE = 'uws';
-  const file = `servers/${system === 'socketio-uws' ? 'socketio' : system}.ts`;
+  env.VOLLEY_TRANSPORT = system === 'volley-ws' ? 'ws' : system === 'volley' ? 'uws' : '';
+  const file = `servers/${serverFile(system)}.ts`;
   const server = spawn(file, env, cfg.cpuProf, `server-${system}-${scenario}-r${roundNo}`);
   const workers: ChildProcess[] = [];
   const base: RunResult = { system, scenario, round: roundNo, connections: 0, errors: 0 };

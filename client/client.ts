@@ -2,6 +2,8 @@
 // typed proxy to the server's methods and handlers the server may call. It reconnects by
 // itself and resumes the session, so calls pending across a drop complete exactly once.
 // Runs in browsers and Node (pass the `ws` package's WebSocket on Node 20). No node:* here.
+// Offers the `volley` sub-protocol, so a refused login arrives as close 4401/4409/4503
+// where the HTTP status can't be seen (browsers, Node's global WebSocket): SPEC §1.
 
 import {
   CloseCode,
@@ -27,8 +29,26 @@ import {
 import { Emitter } from './emitter.ts';
 import { backoffDelay, type ReconnectOptions } from './backoff.ts';
 
-/** The part of the standard WebSocket constructor Volley uses. */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
+/**
+ * The part of a WebSocket object Volley uses: the browser's, Node 22+'s global one and the
+ * `ws` package's all fit (handlers take `never` so that each one's own event types do).
+ */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: never) => unknown) | null;
+  onclose: ((ev: never) => unknown) | null;
+  onmessage: ((ev: never) => unknown) | null;
+  onerror: ((ev: never) => unknown) | null;
+}
+
+/** The part of the standard WebSocket constructor Volley uses (the `ws` package's fits as is). */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** Default of `connectTimeoutMs`. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface ClientOptions<ServerApi, ClientApi> {
   /** Sent to the server's authenticate() at each upgrade. */
@@ -46,6 +66,12 @@ export interface ClientOptions<ServerApi, ClientApi> {
   WebSocket?: WebSocketConstructor;
   /** Default deadline of client → server calls, in ms. Default 10 000. */
   timeoutMs?: number;
+  /**
+   * How long one connection attempt may take, from dialling until the server confirms the
+   * session (`$session`). Default 10 000 ms. The first attempt then rejects DISCONNECTED;
+   * a reconnect attempt is retried with backoff.
+   */
+  connectTimeoutMs?: number;
   limits?: Partial<Limits>;
   /** Reconnect with jittered exponential backoff after a drop; false to never reconnect. */
   reconnect?: ReconnectOptions | false;
@@ -68,6 +94,8 @@ export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 export interface CloseInfo {
   code: number;
   reason: string;
+  /** HTTP status of a refused upgrade, where the WebSocket implementation shows it. */
+  status?: number;
 }
 
 export interface ClientEvents {
@@ -105,7 +133,23 @@ const FINAL_CODES: ReadonlySet<number> = new Set([
   CloseCode.DUPLICATE_LOGIN,
   CloseCode.PROTOCOL_ERROR,
   CloseCode.FLOODED,
+  CloseCode.UNAUTHORIZED,
+  CloseCode.LOGIN_CONFLICT,
 ]);
+
+const ignore = (): void => {};
+
+const REFUSAL_CODES: ReadonlySet<number> = new Set([CloseCode.UNAUTHORIZED, CloseCode.LOGIN_CONFLICT, CloseCode.UNAVAILABLE]);
+const REFUSAL_STATUSES: ReadonlySet<number> = new Set([401, 403, 409, 503]);
+
+/** Why the first connection failed: REFUSED (the server said no) or DISCONNECTED (no answer). */
+function connectError(url: string, info: CloseInfo): RpcError {
+  if (REFUSAL_CODES.has(info.code))
+    return new RpcError(ErrorCode.REFUSED, `${url} refused the login (close ${info.code}: ${info.reason})`, { closeCode: info.code, reason: info.reason });
+  if (info.status !== undefined && REFUSAL_STATUSES.has(info.status))
+    return new RpcError(ErrorCode.REFUSED, `${url} refused the login (HTTP ${info.status})`, { status: info.status });
+  return new RpcError(ErrorCode.DISCONNECTED, `could not connect to ${url} (close ${info.code}${info.reason ? `: ${info.reason}` : ''})`, info);
+}
 
 export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<ClientEvents> {
   /** Typed proxy to the server: `await client.server.join('lobby')`. Not thenable. */
@@ -114,7 +158,10 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   #url: string;
   #opts: ClientOptions<ServerApi, ClientApi>;
   #WS: WebSocketConstructor;
-  #ws: WebSocket | undefined;
+  #ws: WebSocketLike | undefined;
+  #connectTimer: ReturnType<typeof setTimeout> | undefined;
+  /** HTTP status of a refused upgrade, when the WebSocket implementation shows it (ws). */
+  #refusedStatus: number | undefined;
   #state: ConnectionState = 'connecting';
   #opened: Promise<void>;
   #resolveOpened!: () => void;
@@ -173,7 +220,11 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     return this.#state;
   }
 
-  /** Resolves once the first session is live; rejects DISCONNECTED if the first socket fails (e.g. 401). */
+  /**
+   * Resolves once the first session is live. Rejects REFUSED if the server refused the login
+   * (401/409/503 or 4401/4409/4503, in `data`), DISCONNECTED if it could not be reached in
+   * time.
+   */
   get opened(): Promise<void> {
     return this.#opened;
   }
@@ -223,14 +274,16 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
 
   #dial(): void {
     const target = new URL(this.#url);
-    let protocols: string[] | undefined;
+    // `volley` asks for refusals as close codes (SPEC §1).
+    const protocols = ['volley'];
     const token = this.#opts.token;
     if (token !== undefined) {
-      if (this.#opts.tokenIn === 'protocol') protocols = ['volley', `volley.token.${token}`];
+      if (this.#opts.tokenIn === 'protocol') protocols.push(`volley.token.${token}`);
       else target.searchParams.set('token', token);
     }
     if (this.#session) target.searchParams.set('sid', this.#session.sid);
-    let ws: WebSocket;
+    this.#refusedStatus = undefined;
+    let ws: WebSocketLike;
     try {
       ws = new this.#WS(target.toString(), protocols);
     } catch (err) {
@@ -240,13 +293,25 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     }
     this.#ws = ws;
     ws.binaryType = 'arraybuffer';
+    const timeoutMs = this.#opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#clearTimer('connect');
+    if (timeoutMs > 0 && timeoutMs < Infinity)
+      this.#connectTimer = setTimeout(() => {
+        this.#connectTimer = undefined;
+        this.#lost(ws, { code: 1006, reason: `no session within ${timeoutMs} ms (connectTimeoutMs)` });
+      }, timeoutMs);
     // Every handler checks it still belongs to the current socket: a replaced or
     // heartbeat-killed socket may still fire late events.
-    ws.onerror = (ev) => {
-      if (this.#ws === ws) this.emit('error', ev);
+    ws.onerror = (ev: { message?: unknown; error?: { message?: unknown } }) => {
+      if (this.#ws !== ws) return;
+      // The ws package names the status of a refused upgrade; browsers and undici don't.
+      const text = String(ev?.message ?? ev?.error?.message ?? '');
+      const m = /Unexpected server response: (\d{3})/.exec(text);
+      if (m) this.#refusedStatus = Number(m[1]);
+      this.emit('error', ev);
     };
-    ws.onclose = (ev) => this.#lost(ws, { code: ev.code, reason: ev.reason });
-    ws.onmessage = (ev) => {
+    ws.onclose = (ev: { code: number; reason: string }) => this.#lost(ws, { code: ev.code, reason: ev.reason });
+    ws.onmessage = (ev: { data: unknown }) => {
       if (this.#ws !== ws) return;
       this.#lastReceived = Date.now();
       if (typeof ev.data === 'string') ws.close(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
@@ -264,6 +329,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     // What the server accepts: the client checks what it sends against it (SPEC §5, §8).
     this.peer.setPeerLimits({ maxMessageBytes: info.maxMessageBytes, ...info.limits });
     this.#clearTimer('window');
+    this.#clearTimer('connect');
     this.#attempt = 0;
     // `$ack [received]` goes out first; on a resumed session the kept calls and replies
     // follow once the server's own `$ack` says what it has.
@@ -275,10 +341,16 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   }
 
   /** A socket ended (closed, errored, or declared dead by the heartbeat). */
-  #lost(ws: WebSocket, info: CloseInfo): void {
+  #lost(ws: WebSocketLike, info: CloseInfo): void {
     if (this.#ws !== ws) return;
     this.#ws = undefined;
-    ws.onclose = ws.onmessage = ws.onerror = null;
+    this.#clearTimer('connect');
+    // A refusal seen as an HTTP status (ws) is reported like its close code.
+    if (this.#refusedStatus !== undefined && info.code === 1006) info = { ...info, status: this.#refusedStatus };
+    ws.onclose = ws.onmessage = null;
+    // Not null: closing a socket still connecting makes the ws package emit 'error' later,
+    // and an EventEmitter 'error' with no listener throws.
+    ws.onerror = ignore;
     if (ws.readyState <= 1) {
       try {
         ws.close(info.code >= 4000 ? info.code : 4999, info.reason.slice(0, 120));
@@ -292,7 +364,8 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.emit('close', info);
     if (this.#closing) return;
     const neverOpened = this.#session === undefined && this.#state === 'connecting';
-    if (neverOpened || this.#opts.reconnect === false || FINAL_CODES.has(info.code)) return this.#final(info);
+    const refusedForGood = info.status === 401 || info.status === 409;
+    if (neverOpened || refusedForGood || this.#opts.reconnect === false || FINAL_CODES.has(info.code)) return this.#final(info);
     this.#scheduleReconnect();
   }
 
@@ -339,12 +412,17 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.#clearTimer('window');
     this.peer.close(new RpcError(ErrorCode.DISCONNECTED, `connection closed (${info.code}${info.reason ? `: ${info.reason}` : ''})`));
     const wasConnecting = this.#state === 'connecting';
+    this.#clearTimer('connect');
     this.#setState('closed');
-    // A browser can't see the HTTP status of a refused upgrade (401, 409): only 1006.
-    if (wasConnecting) this.#rejectOpened(new RpcError(ErrorCode.DISCONNECTED, `could not connect to ${this.#url} (close ${info.code})`, info));
+    if (wasConnecting) this.#rejectOpened(connectError(this.#url, info));
   }
 
-  #clearTimer(which: 'heartbeat' | 'reconnect' | 'window'): void {
+  #clearTimer(which: 'heartbeat' | 'reconnect' | 'window' | 'connect'): void {
+    if (which === 'connect') {
+      if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
+      this.#connectTimer = undefined;
+      return;
+    }
     if (which === 'heartbeat' && this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     if (which === 'reconnect' && this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
     if (which === 'window' && this.#windowTimer !== undefined) clearTimeout(this.#windowTimer);

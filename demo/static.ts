@@ -1,8 +1,9 @@
-// Serves the demo's web page and the browser SDK bundle from the same uWebSockets.js app.
+// Serves the demo's web page and the browser SDK bundle from the Volley server itself
+// (its `http` routes, the same on either transport).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { TemplatedApp } from '../server/uws.ts';
+import type { HttpRoutes } from '../server/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -23,18 +24,16 @@ const ROUTES: Record<string, string> = {
   '/volley.js': 'dist/volley.browser.js',
 };
 
-export function serveStatic(app: TemplatedApp): void {
+export function serveStatic(routes: HttpRoutes): void {
   for (const [path, file] of Object.entries(ROUTES)) {
-    app.get(path, (res) => {
+    routes.get(path, () => {
       const full = root + file;
-      if (!existsSync(full)) {
-        res.writeStatus('404 Not Found').end(`${file} is missing (run npm run build:browser)`);
-        return;
-      }
+      if (!existsSync(full)) return { status: 404, body: `${file} is missing (run npm run build:browser)` };
       const ext = file.slice(file.lastIndexOf('.'));
-      res.writeHeader('content-type', TYPES[ext] ?? 'application/octet-stream');
-      res.writeHeader('cache-control', 'no-cache');
-      res.end(readFileSync(full));
+      return {
+        headers: { 'content-type': TYPES[ext] ?? 'application/octet-stream', 'cache-control': 'no-cache' },
+        body: readFileSync(full),
+      };
     });
   }
 }

@@ -23,6 +23,16 @@ export const CloseCode = {
    * messages within a second). The session ends. Client: do not reconnect.
    */
   FLOODED: 4029,
+  /**
+   * Login refused after the socket was accepted (SPEC §1), for clients that offered the
+   * `volley` sub-protocol: browsers can't read an HTTP status. 4000 + the HTTP status.
+   * authenticate() said no (HTTP 401). Client: do not reconnect; fail with REFUSED.
+   */
+  UNAUTHORIZED: 4401,
+  /** duplicateLogin 'reject' and the uid is connected (HTTP 409). Client: do not reconnect; fail with REFUSED. */
+  LOGIN_CONFLICT: 4409,
+  /** Shutting down, or too many logins in progress (HTTP 503). Client: retry with backoff. */
+  UNAVAILABLE: 4503,
   /** The peer broke the wire format (not msgpack, wrong message shape). Client: do not reconnect blindly. */
   PROTOCOL_ERROR: 4002,
 } as const;

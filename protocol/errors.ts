@@ -12,6 +12,12 @@ export const ErrorCode = {
   CANCELLED: 'CANCELLED',
   /** The connection closed while the call was pending. */
   DISCONNECTED: 'DISCONNECTED',
+  /**
+   * The server refused the login: `data` is `{ status }` (the HTTP status, where the
+   * client can see it: 401, 409, 503) or `{ closeCode }` (4401, 4409, 4503). Distinct from
+   * DISCONNECTED, which means the server could not be reached or the link was lost.
+   */
+  REFUSED: 'REFUSED',
   /** The target uid is not connected (server → client calls). */
   UNAVAILABLE: 'UNAVAILABLE',
   /** The caller sent calls faster than its rate limit allows. */

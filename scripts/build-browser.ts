@@ -31,7 +31,7 @@ const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/[\w.]+\.ts$/, /^node
  * Volley sends, see test/browser-codec.test.ts) and decodes with msgpackr's Unpackr.
  * `--msgpackr-pack` builds with msgpackr's Packr to compare.
  */
-const slimPack: Plugin = {
+export const slimPack: Plugin = {
   name: 'slim-pack',
   setup(b) {
     b.onResolve({ filter: /^msgpackr\/pack$/ }, () => ({ path: `${root}client/packr.browser.ts` }));

@@ -15,9 +15,10 @@ import {
   type PeerOptions,
   type ProtocolViolation,
   type WireError,
+  owned,
 } from '../protocol/index.ts';
 import type { ServerContext } from './context.ts';
-import type { UwsSocket } from './uws.ts';
+import type { TransportSocket as UwsSocket } from './transports/transport.ts';
 
 /** What uWebSockets.js keeps per socket (its "user data"). */
 export interface SocketData {
@@ -189,10 +190,15 @@ export class Connection implements PeerOptions<ServerContext> {
   // ---- input, with a per-turn budget ----------------------------------------------
 
   /** A frame from the socket (uWebSockets.js message callback: `data` is valid only now). */
-  receive(data: ArrayBuffer): void {
+  receive(data: ArrayBuffer | Uint8Array): void {
     if (this.#queue.length > 0 || this.#overBudget()) {
+      // A peer that sends faster than its turns drain holds no more than its budget.
+      if (this.#queuedBytes + data.byteLength > this.shared.maxHeldBytes) {
+        this.end(CloseCode.FLOODED, 'input queued past the held-bytes budget');
+        return;
+      }
       // Owned copy: uWebSockets.js reuses the buffer after the callback returns.
-      const copy = new Uint8Array(data.slice(0));
+      const copy = data instanceof Uint8Array ? owned(data) : new Uint8Array(data.slice(0));
       this.#queue.push(copy);
       this.#queuedBytes += copy.byteLength;
       this.shared.heldTotal.bytes += copy.byteLength;

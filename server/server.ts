@@ -1,4 +1,6 @@
-// VolleyServer: the uWebSockets.js app, the uid → connection map, rooms, and calls to clients.
+// VolleyServer: the public facade. Sessions by uid, rooms, calls to clients, shutdown.
+// Who may connect is decided in upgrade.ts; the WebSocket library behind it is a
+// transport (transports/: native uWebSockets.js or the ws package), chosen at start.
 
 import {
   CloseCode,
@@ -18,7 +20,6 @@ import {
   type AnyHandler,
   type ArgsOf,
   type CallOptions,
-  type Handlers,
   type Limits,
   type MethodName,
   type ParamsSchema,
@@ -27,102 +28,18 @@ import {
 } from '../protocol/index.ts';
 import { LocalAdapter, type ClusterAdapter, type LocalNode } from './adapter.ts';
 import { gather, type Outcome } from './callMany.ts';
-import { Connection, type BackpressureLimits, type ConnectionShared, type SocketData } from './connection.ts';
-import { RateLimiter, type RateLimitOptions } from './rateLimit.ts';
+import { Connection, type BackpressureLimits, type ConnectionShared } from './connection.ts';
+import { RateLimiter } from './rateLimit.ts';
 import { SESSION, newSessionId, type SessionInfo } from './session.ts';
 import { ServerContext } from './context.ts';
 import { Rooms, roomTopic } from './rooms.ts';
-import { VOLLEY_PROTOCOL, readUpgradeRequest, type UpgradeRequest } from './upgradeRequest.ts';
-import {
-  isNativeUws,
-  uws,
-  type HttpRequest,
-  type HttpResponse,
-  type TemplatedApp,
-  type UwsSocket,
-  type us_listen_socket,
-  type us_socket_context_t,
-} from './uws.ts';
+import { SERVER_DEFAULTS, proxyHops, type ServerOptions } from './options.ts';
+import { Admission, type UpgradeData } from './upgrade.ts';
+import { createTransport, type Transport, type TransportName, type TransportSocket } from './transports/index.ts';
 
-export interface ServerOptions<ServerApi, ClientApi> {
-  /**
-   * Decide who is connecting, from the upgrade request. Return the uid, or a falsy value
-   * (or throw) to refuse: the client gets HTTP 401 and no socket.
-   */
-  authenticate(req: UpgradeRequest): string | null | undefined | false | Promise<string | null | undefined | false>;
-  /** The methods clients may call. Each gets a ServerContext first, then the arguments. */
-  handlers: Handlers<ServerApi, ServerContext<ClientApi>>;
-  /** Optional params checks (Standard Schema over the params tuple, or a guard). */
-  schemas?: { [K in keyof ServerApi]?: ParamsSchema };
-  /**
-   * A second login for a uid already connected: 'replace' closes the old socket with
-   * CloseCode.REPLACED (4000); 'reject' refuses the new one with HTTP 409.
-   */
-  duplicateLogin?: 'replace' | 'reject';
-  /** Default deadline of server → client calls, in ms. */
-  timeoutMs?: number;
-  limits?: Partial<Limits>;
-  /** URL pattern WebSocket upgrades are accepted on. Default '/*'. */
-  path?: string;
-  /**
-   * Seconds of silence before uWebSockets.js declares a socket dead (it pings idle sockets
-   * before that). The backstop for clients without Volley heartbeats. Default 60; it
-   * rounds to multiples of 4 s.
-   */
-  idleTimeoutSec?: number;
-  /**
-   * How long a session outlives a dropped socket, ms. A client that reconnects within it
-   * keeps its rooms and its pending calls both ways complete exactly once. 0 disables
-   * resume. Default 30 000.
-   */
-  resumeWindowMs?: number;
-  /** Heartbeat interval the server advises clients to use, ms. Default 10 000. */
-  heartbeatMs?: number;
-  /**
-   * A client that keeps heartbeats but sends nothing for this long is dropped (its session
-   * then waits out the resume window). Default 2.5 × heartbeatMs. Clients that never send
-   * `$ping` are judged by idleTimeoutSec alone.
-   */
-  heartbeatTimeoutMs?: number;
-  /**
-   * Per-uid token bucket on incoming calls; past it calls are answered RATE_LIMITED (the
-   * connection stays). Default 10 000 calls/s, burst 20 000; false turns it off.
-   */
-  rateLimit?: Partial<RateLimitOptions> | false;
-  /** Slow-reader limits on each socket's send buffer. Default soft 1 MiB, hard 8 MiB. */
-  backpressure?: Partial<BackpressureLimits>;
-  /**
-   * Bytes of requests and responses kept per session until the client acknowledges them
-   * (`$ack`); a client that takes part in acknowledgements and falls this far behind is
-   * closed 4002. Default 16 MiB.
-   */
-  maxUnackedBytes?: number;
-  /**
-   * Bytes one connection may hold: estimated params of its running calls, its kept
-   * messages and its queued input. Past it new calls are answered OVERLOADED and
-   * notifications dropped. Default 64 MiB.
-   */
-  maxHeldBytes?: number;
-  /** The same, summed over every connection of this server. Default 1 GiB. */
-  maxServerHeldBytes?: number;
-  /**
-   * Refused messages (rate limit, held bytes) within one second past which a connection
-   * is closed 4029 (FLOODED, final). Default: the rate limit's burst (20 000), at least 1000.
-   */
-  floodRefusals?: number;
-  /** Cluster seam; default: this process alone. */
-  adapter?: ClusterAdapter;
-  /** A socket opened for uid: a new session (`resumed` false) or a resumed one. */
-  onConnect?(uid: string, info: { resumed: boolean }): void;
-  /** uid's socket closed. The session may still resume (see onSessionEnd). */
-  onDisconnect?(uid: string, code: number, reason: string): void;
-  /** uid's session ended: it closed on purpose, was replaced, or the resume window passed. */
-  onSessionEnd?(uid: string): void;
-  /** A handler threw a non-RpcError (the client got INTERNAL), or authenticate threw. */
-  onError?(err: unknown, ctx?: ServerContext<ClientApi>): void;
-  /** Register extra HTTP routes on the app (static files, health checks). */
-  http?(app: TemplatedApp): void;
-}
+export type { ServerOptions } from './options.ts';
+
+type Socket = TransportSocket<UpgradeData>;
 
 export interface CloseOptions {
   /** How long running handlers get to finish before sockets close. Default 5000 ms. */
@@ -136,7 +53,8 @@ const MIN_FLOOD_REFUSALS = 1000;
 const CLOSE_POLL_MS = 10;
 
 export class VolleyServer<ServerApi = any, ClientApi = any> {
-  readonly app: TemplatedApp;
+  /** The WebSocket library this server runs on: 'uws' (native) or 'ws'. */
+  readonly transport: TransportName;
   readonly limits: Limits;
   readonly rooms = new Rooms();
   /** The per-uid rate limit on incoming calls (undefined when turned off). */
@@ -146,7 +64,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #schemas: Map<string, ParamsSchema>;
   #conns = new Map<string, Connection>();
   #adapter: ClusterAdapter;
-  #listenSocket: us_listen_socket | undefined;
+  #transport: Transport<UpgradeData>;
+  #admission: Admission;
   #port = 0;
   #closing: Promise<void> | undefined;
   #allClosed: (() => void) | undefined;
@@ -159,17 +78,17 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #sweep: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: ServerOptions<ServerApi, ClientApi>) {
-    if (!isNativeUws) console.warn('[volley] uWebSockets.js native binary not loaded: running on the slow JS fallback');
+    const D = SERVER_DEFAULTS;
     this.#opts = opts;
     this.limits = resolveLimits(opts.limits);
     this.rateLimiter = opts.rateLimit === false ? undefined : new RateLimiter(opts.rateLimit);
     this.#handlers = toMap(opts.handlers as unknown as Record<string, AnyHandler>);
     this.#schemas = toMap(opts.schemas as Record<string, ParamsSchema> | undefined);
     this.#adapter = opts.adapter ?? new LocalAdapter();
-    this.#resumeWindowMs = opts.resumeWindowMs ?? 30_000;
-    this.#heartbeatMs = opts.heartbeatMs ?? 10_000;
-    this.#backpressure = { softBytes: 1024 * 1024, hardBytes: 8 * 1024 * 1024, ...opts.backpressure };
-    this.held = { bytes: 0, max: opts.maxServerHeldBytes ?? 1024 * 1024 * 1024 };
+    this.#resumeWindowMs = opts.resumeWindowMs ?? D.resumeWindowMs;
+    this.#heartbeatMs = opts.heartbeatMs ?? D.heartbeatMs;
+    this.#backpressure = { ...D.backpressure, ...opts.backpressure };
+    this.held = { bytes: 0, max: opts.maxServerHeldBytes ?? D.maxServerHeldBytes };
     const limiter = this.rateLimiter;
     this.#shared = {
       handlers: this.#handlers,
@@ -178,29 +97,44 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       limits: this.limits,
       backpressure: this.#backpressure,
       admit: limiter ? (uid) => limiter.take(uid) : undefined,
-      maxUnackedBytes: opts.maxUnackedBytes ?? DEFAULT_MAX_UNACKED_BYTES,
-      maxHeldBytes: opts.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES,
+      maxUnackedBytes: opts.maxUnackedBytes ?? D.maxUnackedBytes,
+      maxHeldBytes: opts.maxHeldBytes ?? D.maxHeldBytes,
       heldTotal: this.held,
       floodRefusals: opts.floodRefusals ?? Math.max(limiter?.burst ?? 0, MIN_FLOOD_REFUSALS),
       createContext: (conn, id, method) => new ServerContext<ClientApi>(id, method, conn.uid, this),
       reportError: (err, ctx) => this.#reportError(err, ctx as ServerContext<ClientApi>),
     };
-    this.app = uws.App();
-    this.app.ws<SocketData>(opts.path ?? '/*', {
-      maxPayloadLength: this.limits.maxMessageBytes,
-      idleTimeout: opts.idleTimeoutSec ?? 60,
-      sendPingsAutomatically: true,
-      // uWebSockets.js drops sends past maxBackpressure; a dropped reply would hang a
-      // caller, so a reader that far behind is disconnected instead. Our own hard limit
-      // (checked before each send) normally trips first.
-      maxBackpressure: this.#backpressure.hardBytes * 2,
-      closeOnBackpressureLimit: 1,
-      upgrade: (res, req, context) => this.#upgrade(res, req, context),
-      open: (ws) => this.#open(ws),
-      message: (ws, data, isBinary) => this.#message(ws, data, isBinary),
-      close: (ws, code, reason) => this.#close(ws, code, reason),
-    });
-    opts.http?.(this.app);
+    this.#admission = new Admission(
+      { ...D.authLimits, ...opts.authLimits },
+      {
+        closing: () => this.#closing !== undefined,
+        authenticate: (req) => this.#opts.authenticate(req),
+        duplicateLogin: opts.duplicateLogin ?? D.duplicateLogin,
+        sessionOf: (uid) => this.#conns.get(uid)?.sid,
+        heldElsewhere: this.#adapter.heldElsewhere ? (uid, sid) => this.#adapter.heldElsewhere!(uid, sid) : undefined,
+        reportError: (err) => this.#reportError(err),
+      },
+    );
+    this.#transport = createTransport<UpgradeData>(
+      opts.transport,
+      {
+        path: opts.path ?? D.path,
+        maxPayloadLength: this.limits.maxMessageBytes,
+        idleTimeoutSec: opts.idleTimeoutSec ?? D.idleTimeoutSec,
+        // Our own hard limit (checked before each send) normally trips first.
+        maxBackpressure: this.#backpressure.hardBytes * 2,
+        trustProxy: proxyHops(opts.trustProxy),
+        tls: opts.tls,
+      },
+      {
+        upgrade: (pending) => this.#admission.handle(pending),
+        open: (ws) => this.#open(ws),
+        message: (ws, data, isBinary) => this.#message(ws, data, isBinary),
+        close: (ws, code, reason) => this.#close(ws, code, reason),
+      },
+    );
+    this.transport = this.#transport.name;
+    opts.http?.(this.#transport.routes);
   }
 
   /** The port listened on (after listen resolves). */
@@ -224,71 +158,28 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     return { connections: this.#conns.size, pendingIncoming, pendingOutgoing };
   }
 
+  /** authenticate() calls in progress (tests, monitoring). */
+  get pendingLogins(): number {
+    return this.#admission.pending;
+  }
+
   /** Listen on `port` (0 picks a free one); resolves with the port actually bound. */
   async listen(port = 0, host?: string): Promise<number> {
     await this.#adapter.attach(this.#localNode());
-    return new Promise((resolve, reject) => {
-      const done = (socket: us_listen_socket | false) => {
-        if (!socket) return reject(new Error(`could not listen on ${host ?? '*'}:${port}`));
-        this.#listenSocket = socket;
-        this.#port = uws.us_socket_local_port(socket as never);
-        this.#startSweep();
-        resolve(this.#port);
-      };
-      if (host) this.app.listen(host, port, done);
-      else this.app.listen(port, done);
-    });
+    this.#port = await this.#transport.listen(port, host);
+    this.#startSweep();
+    return this.#port;
   }
 
   // ---- connection lifecycle ---------------------------------------------------------
 
-  #upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
-    // Everything from req must be read now: it is invalid after the first await.
-    const key = req.getHeader('sec-websocket-key');
-    const offered = req.getHeader('sec-websocket-protocol');
-    const extensions = req.getHeader('sec-websocket-extensions');
-    const info = readUpgradeRequest(req, res);
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    const refuse = (status: string, body: string) => {
-      if (!aborted) res.cork(() => res.writeStatus(status).end(body));
-    };
-    if (this.#closing) return refuse('503 Service Unavailable', 'server is shutting down');
-    new Promise<unknown>((resolve) => resolve(this.#opts.authenticate(info))).then(
-      (uid) => {
-        if (aborted) return;
-        if (typeof uid !== 'string' || uid.length === 0) return refuse('401 Unauthorized', 'authentication failed');
-        if (this.#closing) return refuse('503 Service Unavailable', 'server is shutting down');
-        const resumeSid = info.query.get('sid') ?? undefined;
-        const existing = this.#conns.get(uid);
-        if (this.#opts.duplicateLogin === 'reject' && existing && existing.sid !== resumeSid)
-          return refuse('409 Conflict', 'this uid is already connected');
-        const protocol = offered.split(',').some((p) => p.trim() === VOLLEY_PROTOCOL) ? VOLLEY_PROTOCOL : '';
-        const upgrade = () => res.cork(() => res.upgrade<SocketData>({ uid, resumeSid }, key, protocol, extensions, context));
-        const held = !existing && this.#opts.duplicateLogin === 'reject' ? this.#adapter.heldElsewhere?.(uid, resumeSid) : undefined;
-        if (!held) return upgrade();
-        // Another node may hold the uid: refused the same way (409), before any socket exists.
-        held.then(
-          (elsewhere) => {
-            if (aborted) return;
-            if (this.#closing) return refuse('503 Service Unavailable', 'server is shutting down');
-            if (elsewhere) return refuse('409 Conflict', 'this uid is already connected on another node');
-            upgrade();
-          },
-          () => (aborted ? undefined : upgrade()),
-        );
-      },
-      (err) => {
-        this.#reportError(err);
-        refuse('401 Unauthorized', 'authentication failed');
-      },
-    );
-  }
-
-  #open(ws: UwsSocket<SocketData>): void {
+  #open(ws: Socket): void {
     const data = ws.getUserData();
+    if (data.refused) {
+      // A refusal for a client that asked for it as a close code (see upgrade.ts).
+      ws.end(data.refused.code, data.refused.reason);
+      return;
+    }
     const uid = data.uid;
     const existing = this.#conns.get(uid);
     if (existing && data.resumeSid === existing.sid && this.#resumeWindowMs > 0) {
@@ -327,7 +218,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.#opts.onConnect?.(uid, { resumed: false });
   }
 
-  #subscribeRooms(uid: string, ws: UwsSocket<SocketData>): void {
+  #subscribeRooms(uid: string, ws: Socket): void {
     for (const room of this.rooms.roomsOf(uid)) ws.subscribe(roomTopic(room));
   }
 
@@ -337,14 +228,14 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       sid: conn.sid,
       resumed,
       resumeWindowMs: this.#resumeWindowMs,
-      heartbeatMs: this.#opts.heartbeatMs ?? 10_000,
+      heartbeatMs: this.#heartbeatMs,
       maxMessageBytes: this.limits.maxMessageBytes,
       limits: announcedLimits(this.limits),
     };
     return encode([NOTIFICATION, SESSION, [info]]);
   }
 
-  #message(ws: UwsSocket<SocketData>, data: ArrayBuffer, isBinary: boolean): void {
+  #message(ws: Socket, data: ArrayBuffer | Uint8Array, isBinary: boolean): void {
     const conn = ws.getUserData().conn;
     // A socket the session has moved away from (resumed elsewhere): its late messages are
     // stale, and the client re-sends on the new socket whatever still needs an answer.
@@ -357,11 +248,11 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     conn.receive(data);
   }
 
-  #close(ws: UwsSocket<SocketData>, code: number, reason: ArrayBuffer): void {
+  #close(ws: Socket, code: number, reason: string): void {
     const conn = ws.getUserData().conn;
     if (!conn || conn.ws !== ws) return; // refused duplicate, or a socket a resume superseded
     conn.detach();
-    this.#opts.onDisconnect?.(conn.uid, code, Buffer.from(reason).toString());
+    this.#opts.onDisconnect?.(conn.uid, code, reason);
     if (this.#conns.get(conn.uid) !== conn) return; // replaced: the uid lives on
     // A deliberate close (by the client: 1000/1001, or by us) ends the session now; a
     // dropped socket keeps it for the resume window.
@@ -457,14 +348,14 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     return this.rooms.members(room);
   }
 
-  /** Notify every member of a room: encoded once, fanned out by uWebSockets.js. */
+  /** Notify every member of a room: encoded once, fanned out by the transport. */
   notifyRoom<M extends MethodName<ClientApi>>(room: string, method: M, ...args: ArgsOf<ClientApi, M>): void {
     // Past the clients' limits it would close every member's socket (4002): refuse it here.
     // Members may have announced different limits; the spec's floor fits them all.
     const invalid = outgoingError(method, args as unknown[], DEFAULT_LIMITS);
     if (invalid) throw invalid;
     const bytes = encode([NOTIFICATION, method, args]);
-    this.app.publish(roomTopic(room), bytes, true);
+    this.#transport.publish(roomTopic(room), bytes);
     this.#adapter.publishRemote(room, bytes);
   }
 
@@ -495,12 +386,13 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   // ---- shutdown -----------------------------------------------------------------------
 
   /**
-   * Stop accepting, let running handlers finish (up to graceMs), then close every socket
-   * with GOING_AWAY (1001: clients may reconnect). Calls the server made that are still
+   * Refuse new logins (503, or 4503 for Volley clients), let running handlers finish (up
+   * to graceMs), close every socket with GOING_AWAY (1001: clients may reconnect), then
+   * stop listening. Calls the server made that are still
    * pending reject DISCONNECTED. Idempotent.
    */
   close(opts: CloseOptions = {}): Promise<void> {
-    return (this.#closing ??= this.#shutdown(opts.graceMs ?? 5000));
+    return (this.#closing ??= this.#shutdown(opts.graceMs ?? SERVER_DEFAULTS.closeGraceMs));
   }
 
   /**
@@ -529,8 +421,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   async #shutdown(graceMs: number): Promise<void> {
     if (this.#sweep) clearInterval(this.#sweep);
     this.#sweep = undefined;
-    if (this.#listenSocket) uws.us_listen_socket_close(this.#listenSocket);
-    this.#listenSocket = undefined;
+    // The listening socket stays open through the grace period: new upgrades get 503
+    // (4503) instead of a refused TCP connection, which clients would take for a crash.
     const deadline = Date.now() + graceMs;
     while (Date.now() < deadline && [...this.#conns.values()].some((c) => c.peer.pendingIncoming > 0))
       await new Promise((r) => setTimeout(r, CLOSE_POLL_MS));
@@ -542,6 +434,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       }
       await allClosed;
     }
+    this.#transport.stopListening();
     await this.#adapter.close();
   }
 
@@ -557,7 +450,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
           : Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`));
       },
       notifyLocal: (uid, method, params) => this.#conns.get(uid)?.peer.notify(method, params),
-      publishLocal: (room, bytes) => this.app.publish(roomTopic(room), bytes, true),
+      publishLocal: (room, bytes) => this.#transport.publish(roomTopic(room), bytes),
       join: (uid, room) => this.join(uid, room),
       leave: (uid, room) => this.leave(uid, room),
       disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),

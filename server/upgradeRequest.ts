@@ -1,11 +1,13 @@
-// What `authenticate` sees of an upgrade request, copied out of uWebSockets.js' request
-// object before any await (that object is only valid until the handler returns).
-
-import type { HttpRequest, HttpResponse } from './uws.ts';
+// What `authenticate` sees of an upgrade request: copied out of the transport's request
+// object before any await (uWebSockets.js' is only valid until its handler returns).
 
 /** Sub-protocol prefix a browser client can use to carry its token (no headers there). */
 export const TOKEN_PROTOCOL_PREFIX = 'volley.token.';
-/** Sub-protocol the server answers with when the client offered sub-protocols. */
+/**
+ * Sub-protocol the server answers with when the client offered it. A client that offers
+ * it also declares that it understands Volley's close codes, so a refused login reaches it
+ * as an accepted socket closed with 4401/4409/4503 (browsers can't see HTTP statuses).
+ */
 export const VOLLEY_PROTOCOL = 'volley';
 
 export interface UpgradeRequest {
@@ -15,7 +17,10 @@ export interface UpgradeRequest {
   query: URLSearchParams;
   /** Request headers, lower-case names. */
   headers: Record<string, string>;
-  /** Peer address as text. */
+  /**
+   * Peer address as text: the socket's, or with `trustProxy` the client's address taken
+   * from X-Forwarded-For.
+   */
   remoteAddress: string;
   /**
    * The client's token, from (first found) `Authorization: Bearer <t>`, the `token` query
@@ -24,19 +29,43 @@ export interface UpgradeRequest {
   token: string | undefined;
 }
 
-export function readUpgradeRequest(req: HttpRequest, res: HttpResponse): UpgradeRequest {
-  const headers: Record<string, string> = Object.create(null);
-  req.forEach((k, v) => {
-    headers[k] = v;
-  });
-  const query = new URLSearchParams(req.getQuery() ?? '');
+/** Build the request from what every transport can read. `headers` has lower-case names. */
+export function upgradeRequest(
+  url: string,
+  queryString: string,
+  headers: Record<string, string>,
+  socketAddress: string,
+  trustProxy: number,
+): UpgradeRequest {
+  const query = new URLSearchParams(queryString);
   return {
-    url: req.getUrl(),
+    url,
     query,
     headers,
-    remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    remoteAddress: trustProxy > 0 ? forwardedFor(headers['x-forwarded-for'], trustProxy) ?? socketAddress : socketAddress,
     token: tokenOf(headers, query),
   };
+}
+
+/**
+ * The client's address from X-Forwarded-For behind `hops` trusted proxies. Each proxy
+ * appends the address it got the request from, so only the last `hops` entries were
+ * written by proxies we trust; anything left of those was sent by the client itself and
+ * may be forged. The entry our outermost proxy appended is the client as it saw it.
+ */
+export function forwardedFor(header: string | undefined, hops: number): string | undefined {
+  if (!header) return undefined;
+  const list = header
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (list.length === 0) return undefined;
+  return list[Math.max(0, list.length - hops)];
+}
+
+/** Did the client offer the `volley` sub-protocol? */
+export function offersVolley(headers: Record<string, string>): boolean {
+  return (headers['sec-websocket-protocol'] ?? '').split(',').some((p) => p.trim() === VOLLEY_PROTOCOL);
 }
 
 function tokenOf(headers: Record<string, string>, query: URLSearchParams): string | undefined {

@@ -31,7 +31,7 @@ t.test('demo page: a browser plays the arena against a Node client', { skip: ski
   const player = async (name: string, move: Move, seen: RoundResult[] = []) => {
     const c = await connect<ArenaServer, ArenaClient>(url, {
       token: name,
-      WebSocket: WebSocket as never,
+      WebSocket,
       handlers: {
         chooseMove: () => move,
         matchStart: () => {},

@@ -8,10 +8,21 @@ import { Redis } from 'ioredis';
 import { connect, type VolleyClient } from '../client/index.ts';
 import { WebSocket, freePort, sleep, until } from './helpers.ts';
 import { redisMissing, startRedis } from './redisServer.ts';
+import { detectTransport } from '../server/index.ts';
+import { CAN_REUSE_PORT } from '../server/transports/ws.ts';
 
 if (redisMissing) {
   t.plan(0, redisMissing);
+} else if (detectTransport().name !== 'uws' || process.env.VOLLEY_TRANSPORT === 'ws') {
+  // Two processes on one port need SO_REUSEPORT: uWebSockets.js sets it; node:http only
+  // from Node 22.12 (the ws transport uses it there).
+  if (!CAN_REUSE_PORT) t.plan(0, `the ws transport can't share a port on Node ${process.versions.node} (reusePort needs 22.12+)`);
+  else runClusterDemo();
 } else {
+  runClusterDemo();
+}
+
+function runClusterDemo(): void {
   t.test('demo/cluster.ts: two nodes on one port, players spread over both', async (t) => {
     const redis = await startRedis();
     t.teardown(() => redis.stop());
@@ -32,7 +43,7 @@ if (redisMissing) {
 
     const clients: VolleyClient[] = [];
     for (let i = 0; i < 16; i++) {
-      const c = await connect(`ws://127.0.0.1:${port}/`, { token: `player${i}`, WebSocket: WebSocket as never, reconnect: false });
+      const c = await connect(`ws://127.0.0.1:${port}/`, { token: `player${i}`, WebSocket, reconnect: false });
       clients.push(c);
       t.same(await c.server.whoami(), { uid: `player${i}` });
     }

@@ -30,7 +30,7 @@ if (redisMissing) {
       t.teardown(() => A.close());
       const K = await spawnNode(settings);
       t.teardown(() => K.kill());
-      const victim = await connect(K.url, { token: 'u:victim', WebSocket: WebSocket as never, reconnect: false, handlers: neverAnswers });
+      const victim = await connect(K.url, { token: 'u:victim', WebSocket, reconnect: false, handlers: neverAnswers });
       t.teardown(() => victim.close());
       await waitForPresence(settings, 'victim', K.nodeId);
       const onA = await A.client('caller', { reconnect: false });

@@ -39,25 +39,25 @@ t.test('rejected authentication: HTTP 401, no socket, connect() rejects', async 
   t.equal(await upgradeStatus(h.url), 401, 'no token');
   t.equal(await upgradeStatus(`${h.url}?token=throw`), 401, 'authenticate threw');
   t.equal(await upgradeStatus(h.url, { Authorization: 'Bearer bad' }), 401, 'bad bearer header');
-  const refused = connect(h.url, { token: 'bad', WebSocket: WebSocket as never });
-  await t.rejects(refused, { code: 'DISCONNECTED' }, 'connect() rejects');
+  const refused = connect(h.url, { token: 'bad', WebSocket });
+  await t.rejects(refused, { code: 'REFUSED', data: { closeCode: 4401 } }, 'connect() rejects REFUSED (close 4401: the client offers `volley`)');
   t.equal(h.server.connectionCount, 0, 'no connection was registered');
   t.same(seenTokens, ['bad', undefined, 'throw', 'bad', 'bad']);
   // the same raw client with a good token does get a socket: the 401s were the token's doing
   t.equal(await upgradeStatus(h.url, { Authorization: 'Bearer good' }), 101, 'good bearer header upgrades');
 
-  // the client's events for a refused upgrade: error, then close, state closed, no reconnect
-  const refusedClient = new VolleyClient(h.url, { token: 'bad', WebSocket: WebSocket as never });
+  // the client's events for a refused login: close (4401), state closed, no reconnect
+  const refusedClient = new VolleyClient(h.url, { token: 'bad', WebSocket });
   const events: string[] = [];
   refusedClient.on('error', () => events.push('error'));
   refusedClient.on('close', () => events.push('close'));
   refusedClient.on('state', (s) => events.push(`state ${s}`));
-  await t.rejects(refusedClient.opened, { code: 'DISCONNECTED' });
-  t.same(events, ['error', 'close', 'state closed']);
+  await t.rejects(refusedClient.opened, { code: 'REFUSED' });
+  t.same(events, ['close', 'state closed']);
   await sleep(50);
   t.same(seenTokens.slice(5), ['good', 'bad'], 'one attempt, no reconnect after the refusal');
 
-  const good = new VolleyClient(h.url, { token: 'good', WebSocket: WebSocket as never });
+  const good = new VolleyClient(h.url, { token: 'good', WebSocket });
   const goodEvents: unknown[] = [];
   good.on('open', (info) => goodEvents.push(info));
   good.on('state', (s) => goodEvents.push(s));
@@ -102,13 +102,13 @@ t.test("duplicate login 'replace': old socket closed with 4000, new one works, r
   t.equal(h.server.connectionCount, 1);
 });
 
-t.test("duplicate login 'reject': the second connect fails (HTTP 409), the first keeps working", async (t) => {
+t.test("duplicate login 'reject': the second connect fails (HTTP 409 / 4409), the first keeps working", async (t) => {
   const h = await startServer({ handlers: { ping: () => 'pong' }, duplicateLogin: 'reject' });
   t.teardown(() => h.close());
   const first = await h.client('bob', { handlers: { which: () => 'first' } });
   t.equal(await upgradeStatus(`${h.url}?token=u:bob`), 409, 'raw upgrade gets 409');
-  const second = connect(h.url, { token: 'u:bob', WebSocket: WebSocket as never });
-  await t.rejects(second, { code: 'DISCONNECTED' }, 'connect() rejects');
+  const second = connect(h.url, { token: 'u:bob', WebSocket });
+  await t.rejects(second, { code: 'REFUSED', data: { closeCode: 4409 } }, 'connect() rejects REFUSED (4409)');
   t.equal(first.state, 'open', 'first still open');
   t.equal(await first.server.ping(), 'pong');
   t.equal(await h.server.to('bob').which(), 'first');

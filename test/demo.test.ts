@@ -34,7 +34,7 @@ t.test('demo arena: a player who never answers loses its rounds by timeout', asy
   const results: { winner: string | null }[] = [];
   const silent = await connect(url, {
     token: 'silent',
-    WebSocket: WebSocket as never,
+    WebSocket,
     handlers: {
       chooseMove: (ctx: { signal: AbortSignal }) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
       roundResult: (_ctx: unknown, r: { winner: string | null }) => void results.push(r),

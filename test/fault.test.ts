@@ -37,7 +37,7 @@ t.test('calls both ways through a cutting proxy: none lost, none run twice', asy
     clients.push(
       await connect(proxy.url, {
         token: `u:${uid}`,
-        WebSocket: WebSocket as never,
+        WebSocket,
         timeoutMs: 20_000,
         reconnect: { initialDelayMs: 5, maxDelayMs: 50 },
         handlers: {

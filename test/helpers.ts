@@ -34,7 +34,7 @@ export async function startServer<S = any, C = any>(
     url,
     port,
     async client(uid, copts = {}) {
-      const c = await connect<S, C>(url, { token: `u:${uid}`, WebSocket: WebSocket as never, ...copts });
+      const c = await connect<S, C>(url, { token: `u:${uid}`, WebSocket, ...copts });
       clients.push(c);
       return c;
     },

@@ -9,8 +9,9 @@ import { Packr, Unpackr, pack, unpack } from 'msgpackr';
 import { VolleyClient } from '../../client/index.ts';
 import type { RoomState } from '../lib/game.ts';
 
-export type SystemName = 'volley' | 'raw' | 'socketio' | 'socketio-uws' | 'birpc';
-export const SYSTEMS: SystemName[] = ['volley', 'raw', 'socketio', 'socketio-uws', 'birpc'];
+// volley-ws: Volley's server on its portable transport (the ws package), same clients.
+export type SystemName = 'volley' | 'volley-ws' | 'raw' | 'socketio' | 'socketio-uws' | 'birpc';
+export const SYSTEMS: SystemName[] = ['volley', 'volley-ws', 'raw', 'socketio', 'socketio-uws', 'birpc'];
 
 export interface Conn {
   call(method: string, args: unknown[]): Promise<unknown>;
@@ -49,6 +50,7 @@ export function openClient(system: SystemName, port: number, uid: string, hooks:
   };
   switch (system) {
     case 'volley':
+    case 'volley-ws':
       return withTimeout(openVolley(port, uid, hooks, answer), system);
     case 'raw':
       return withTimeout(openRaw(port, hooks, answer), system);
@@ -197,7 +199,7 @@ export function openBare(system: SystemName, port: number, uid: string): Promise
   const sio = system === 'socketio' || system === 'socketio-uws';
   const url = sio
     ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
-    : `ws://127.0.0.1:${port}/${system === 'volley' ? `?token=${encodeURIComponent(uid)}` : ''}`;
+    : `ws://127.0.0.1:${port}/${system.startsWith('volley') ? `?token=${encodeURIComponent(uid)}` : ''}`;
   const ws = new WebSocket(url, { perMessageDeflate: false });
   // A normal close (1000): Volley ends the session at once instead of keeping it to resume.
   const bare: Bare = { close: () => ws.close(1000) };
@@ -205,7 +207,7 @@ export function openBare(system: SystemName, port: number, uid: string): Promise
     new Promise<Bare>((resolve, reject) => {
       ws.once('error', reject);
       ws.once('close', (code) => reject(new Error(`closed ${code} during handshake`)));
-      if (system === 'volley') ws.once('message', () => resolve(bare)); // $session
+      if (system.startsWith('volley')) ws.once('message', () => resolve(bare)); // $session
       else if (!sio) ws.once('open', () => resolve(bare));
       else
         ws.on('message', (data: Buffer) => {

@@ -2,7 +2,7 @@
 // A+B bare connections to a system's bench server, takes a heap snapshot at each count and
 // prints the difference per connection. Also lists objects whose hidden class (map) is
 // their own: a per-connection shape is a sign of per-connection closures or object spread.
-//   npx tsx bench/lib/heapDiff.ts [volley|raw|socketio|socketio-uws|birpc] [--first 500] [--more 1000]
+//   npx tsx bench/lib/heapDiff.ts [volley|volley-ws|raw|socketio|socketio-uws|birpc] [--first 500] [--more 1000]
 
 import { fork } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -75,10 +75,10 @@ async function main(): Promise<void> {
   };
   const first = arg('first', 500);
   const more = arg('more', 1000);
-  const file = fileURLToPath(new URL(`../servers/${system === 'socketio-uws' ? 'socketio' : system}.ts`, import.meta.url));
+  const file = fileURLToPath(new URL(`../servers/${system === 'socketio-uws' ? 'socketio' : system === 'volley-ws' ? 'volley' : system}.ts`, import.meta.url));
   const server = fork(file, [], {
     execArgv: ['--import', import.meta.resolve('tsx'), '--expose-gc'],
-    env: { ...process.env, BENCH_ENGINE: system === 'socketio-uws' ? 'uws' : '' },
+    env: { ...process.env, BENCH_ENGINE: system === 'socketio-uws' ? 'uws' : '', VOLLEY_TRANSPORT: system === 'volley-ws' ? 'ws' : '' },
   });
   const conns: Bare[] = [];
   let uid = 0;

@@ -12,6 +12,7 @@ const PEER_TITLE: Record<Peer, string> = {
   'socketio-uws': '/ socket.io (uWS)',
   socketio: '/ socket.io (ws)',
   birpc: '/ birpc',
+  'volley-ws': '/ volley-ws (Volley on ws)',
 };
 
 function other(s: Summary): string {

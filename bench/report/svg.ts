@@ -15,6 +15,7 @@ const COLORS: Record<SystemName, string> = {
   socketio: '#1f77b4',
   'socketio-uws': '#9467bd',
   birpc: '#ff7f0e',
+  'volley-ws': '#e377c2',
 };
 
 const TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500];

@@ -2,13 +2,14 @@
 // frame per message, no ids beyond a counter, no checks. Deadlines only where the scenario
 // asks for them (game-tick's server calls), as a timer per call.
 
-import { createRequire } from 'node:module';
-import type * as UWS from 'uWebSockets.js';
+import type * as UWS from 'uws-native-compat';
 import { Packr, Unpackr } from 'msgpackr';
+import { loadNativeUws } from '../../server/transports/uws.ts';
 import { game, gameRoomSize, handled, host, type Done } from './host.ts';
 import { roomOf } from '../lib/game.ts';
 
-const uws: typeof UWS = createRequire(import.meta.url)('uWebSockets.js');
+// The same native binary Volley's uws transport loads (never the package's JS shim).
+const uws = loadNativeUws().native?.uws ?? (() => { throw new Error(`no native uWebSockets.js: ${loadNativeUws().why}`); })();
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const inRoom = process.env.BENCH_ROOM === '1';

@@ -2,8 +2,7 @@
 // uWebSockets.js app (io.attachApp); otherwise the default ws engine on node:http.
 
 import http from 'node:http';
-import { createRequire } from 'node:module';
-import type * as UWS from 'uWebSockets.js';
+import { loadNativeUws } from '../../server/transports/uws.ts';
 import { Server, type Socket } from 'socket.io';
 import { game, gameRoomSize, handled, host } from './host.ts';
 import { roomOf } from '../lib/game.ts';
@@ -41,7 +40,8 @@ io.on('connection', (socket) => {
 
 function listen(): Promise<number> {
   if (onUws) {
-    const uws: typeof UWS = createRequire(import.meta.url)('uWebSockets.js');
+    const uws = loadNativeUws().native?.uws;
+    if (!uws) throw new Error(`no native uWebSockets.js: ${loadNativeUws().why}`);
     const app = uws.App();
     io.attachApp(app);
     return new Promise((resolve, reject) =>

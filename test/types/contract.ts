@@ -192,3 +192,11 @@ export async function clientSide(): Promise<void> {
 }
 
 export type { ServerContext };
+
+// ---- client: the WebSocket option takes the `ws` package's and the DOM's as they are -------
+
+import NodeWebSocket from 'ws';
+void connect('ws://x/', { WebSocket: NodeWebSocket });
+void connect('ws://x/', { WebSocket: globalThis.WebSocket });
+// @ts-expect-error: not a WebSocket constructor
+void connect('ws://x/', { WebSocket: Map });

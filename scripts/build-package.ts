@@ -1,0 +1,76 @@
+// `npm run build` (also run by `npm pack` / `npm publish` through prepack): the package's
+// dist/ — ESM .js, .d.ts and source maps for volley/server, volley/client, volley/protocol
+// and volley/cluster/redis, the browser entry of volley/client, and the prebuilt bundle
+// volley/browser. The repository's own tests, bench and demo keep running from source.
+
+import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildBrowser, slimPack } from './build-browser.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(root, 'dist');
+const require = createRequire(import.meta.url);
+
+function* files(dir: string): Generator<string> {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* files(p);
+    else yield p;
+  }
+}
+
+/**
+ * tsc rewrites `./x.ts` to `./x.js` in the emitted JavaScript (rewriteRelativeImportExtensions)
+ * but not in declaration files, where a user's tsc would then ask for
+ * allowImportingTsExtensions (TS5097). Rewritten here, relative specifiers only.
+ */
+export function rewriteDeclarationImports(text: string): string {
+  return text.replace(/((?:from|import)\s*\(?\s*)(['"])(\.{1,2}\/[^'"]+?)\.ts\2/g, '$1$2$3.js$2');
+}
+
+export async function buildPackage(): Promise<void> {
+  for (const d of ['protocol', 'server', 'client']) rmSync(join(dist, d), { recursive: true, force: true });
+  const tsc = require.resolve('typescript/bin/tsc');
+  const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('tsc failed');
+  let dts = 0;
+  for (const f of files(dist)) {
+    if (!f.endsWith('.d.ts')) continue;
+    const text = readFileSync(f, 'utf8');
+    const out = rewriteDeclarationImports(text);
+    if (out !== text) writeFileSync(f, out);
+    dts++;
+  }
+  // volley/client under the `browser` condition: the same client with the slim encoder
+  // (client/packr.browser.ts) instead of msgpackr's Packr, ~6 KB gzip less once bundled.
+  // msgpackr/unpack stays an import, so the user's bundler shares it.
+  await build({
+    absWorkingDir: root,
+    entryPoints: ['client/index.ts'],
+    outfile: join(dist, 'client/index.browser.js'),
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    sourcemap: true,
+    external: ['msgpackr/unpack', 'msgpackr'],
+    logLevel: 'warning',
+    plugins: [slimPack],
+  });
+  // volley/browser: the prebuilt, minified bundle for a plain <script type="module">.
+  await buildBrowser({ quiet: true });
+  console.log(`dist/: ${dts} declaration files, client browser entry, volley.browser.js`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    await buildPackage();
+  } catch (err) {
+    console.error(`build failed: ${(err as Error).message}`);
+    process.exit(1);
+  }
+}

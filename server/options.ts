@@ -1,0 +1,140 @@
+// What createServer() takes, and every default in one table.
+
+import { DEFAULT_MAX_HELD_BYTES, DEFAULT_MAX_UNACKED_BYTES, type Handlers, type Limits, type ParamsSchema } from '../protocol/index.ts';
+import type { ClusterAdapter } from './adapter.ts';
+import type { BackpressureLimits } from './connection.ts';
+import type { ServerContext } from './context.ts';
+import type { RateLimitOptions } from './rateLimit.ts';
+import type { UpgradeRequest } from './upgradeRequest.ts';
+import type { HttpRoutes, TlsOptions, TransportName } from './transports/transport.ts';
+
+export interface AuthLimits {
+  /** authenticate() calls running at once, server-wide; past it new upgrades get 503. */
+  maxPending: number;
+  /** authenticate() calls running at once for one remote address; past it 503. */
+  maxPendingPerAddress: number;
+}
+
+export interface ServerOptions<ServerApi, ClientApi> {
+  /**
+   * Decide who is connecting, from the upgrade request. Return the uid, or a falsy value
+   * (or throw) to refuse: the client gets HTTP 401 (or close 4401, see SPEC §1).
+   */
+  authenticate(req: UpgradeRequest): string | null | undefined | false | Promise<string | null | undefined | false>;
+  /** The methods clients may call. Each gets a ServerContext first, then the arguments. */
+  handlers: Handlers<ServerApi, ServerContext<ClientApi>>;
+  /** Optional params checks (Standard Schema over the params tuple, or a guard). */
+  schemas?: { [K in keyof ServerApi]?: ParamsSchema };
+  /**
+   * A second login for a uid already connected: 'replace' closes the old socket with
+   * CloseCode.REPLACED (4000); 'reject' refuses the new one with HTTP 409 (or close 4409).
+   */
+  duplicateLogin?: 'replace' | 'reject';
+  /** Default deadline of server → client calls, in ms. */
+  timeoutMs?: number;
+  limits?: Partial<Limits>;
+  /** URL pattern WebSocket upgrades are accepted on: '/*' (default), 'prefix/*' or an exact path. */
+  path?: string;
+  /**
+   * 'uws' (native uWebSockets.js), 'ws' (the ws package on node:http) or 'auto' (default:
+   * native when its binary loads here, else ws). Without the option, the environment
+   * variable VOLLEY_TRANSPORT may force one. Forcing 'uws' where no binary loads throws.
+   */
+  transport?: TransportName | 'auto';
+  /** Serve wss:// (PEM key and certificate) on either transport. */
+  tls?: TlsOptions;
+  /**
+   * Take `remoteAddress` from X-Forwarded-For: true for one proxy (load balancer) in
+   * front, or the number of proxies. Off by default: the header is the client's to forge.
+   */
+  trustProxy?: boolean | number;
+  /** Caps on concurrent authenticate() calls. Default 1000 server-wide, 64 per address. */
+  authLimits?: Partial<AuthLimits>;
+  /**
+   * Seconds of silence before the transport declares a socket dead (it pings idle sockets
+   * before that). The backstop for clients without Volley heartbeats. Default 60; on
+   * uWebSockets.js it rounds to multiples of 4 s.
+   */
+  idleTimeoutSec?: number;
+  /**
+   * How long a session outlives a dropped socket, ms. A client that reconnects within it
+   * keeps its rooms and its pending calls both ways complete exactly once. 0 disables
+   * resume. Default 30 000.
+   */
+  resumeWindowMs?: number;
+  /** Heartbeat interval the server advises clients to use, ms. Default 10 000. */
+  heartbeatMs?: number;
+  /**
+   * A client that keeps heartbeats but sends nothing for this long is dropped (its session
+   * then waits out the resume window). Default 2.5 × heartbeatMs. Clients that never send
+   * `$ping` are judged by idleTimeoutSec alone.
+   */
+  heartbeatTimeoutMs?: number;
+  /**
+   * Per-uid token bucket on incoming calls; past it calls are answered RATE_LIMITED (the
+   * connection stays). Default 10 000 calls/s, burst 20 000; false turns it off.
+   */
+  rateLimit?: Partial<RateLimitOptions> | false;
+  /** Slow-reader limits on each socket's send buffer. Default soft 1 MiB, hard 8 MiB. */
+  backpressure?: Partial<BackpressureLimits>;
+  /**
+   * Bytes of requests and responses kept per session until the client acknowledges them
+   * (`$ack`); a client that takes part in acknowledgements and falls this far behind is
+   * closed 4002. Default 16 MiB.
+   */
+  maxUnackedBytes?: number;
+  /**
+   * Bytes one connection may hold: estimated params of its running calls, its kept
+   * messages and its queued input. Past it new calls are answered OVERLOADED and
+   * notifications dropped. Default 64 MiB.
+   */
+  maxHeldBytes?: number;
+  /** The same, summed over every connection of this server. Default 1 GiB. */
+  maxServerHeldBytes?: number;
+  /**
+   * Refused messages (rate limit, held bytes) within one second past which a connection
+   * is closed 4029 (FLOODED, final). Default: the rate limit's burst (20 000), at least 1000.
+   */
+  floodRefusals?: number;
+  /** Cluster seam; default: this process alone. */
+  adapter?: ClusterAdapter;
+  /** A socket opened for uid: a new session (`resumed` false) or a resumed one. */
+  onConnect?(uid: string, info: { resumed: boolean }): void;
+  /** uid's socket closed. The session may still resume (see onSessionEnd). */
+  onDisconnect?(uid: string, code: number, reason: string): void;
+  /** uid's session ended: it closed on purpose, was replaced, or the resume window passed. */
+  onSessionEnd?(uid: string): void;
+  /** A handler threw a non-RpcError (the client got INTERNAL), or authenticate threw. */
+  onError?(err: unknown, ctx?: ServerContext<ClientApi>): void;
+  /**
+   * Extra HTTP routes next to the WebSocket path (static files, health checks), the same
+   * on both transports: `http: (routes) => routes.get('/health', () => ({ body: 'ok' }))`.
+   */
+  http?(routes: HttpRoutes): void;
+}
+
+/** The defaults, in one place (README "API" lists the same). */
+export const SERVER_DEFAULTS = {
+  duplicateLogin: 'replace',
+  path: '/*',
+  transport: undefined,
+  trustProxy: 0,
+  authLimits: { maxPending: 1000, maxPendingPerAddress: 64 },
+  idleTimeoutSec: 60,
+  resumeWindowMs: 30_000,
+  heartbeatMs: 10_000,
+  /** × heartbeatMs */
+  heartbeatTimeoutFactor: 2.5,
+  backpressure: { softBytes: 1024 * 1024, hardBytes: 8 * 1024 * 1024 },
+  maxUnackedBytes: DEFAULT_MAX_UNACKED_BYTES,
+  maxHeldBytes: DEFAULT_MAX_HELD_BYTES,
+  maxServerHeldBytes: 1024 * 1024 * 1024,
+  closeGraceMs: 5000,
+} as const;
+
+/** trustProxy as a hop count. */
+export function proxyHops(trustProxy: boolean | number | undefined): number {
+  if (trustProxy === true) return 1;
+  if (typeof trustProxy === 'number' && trustProxy > 0) return Math.floor(trustProxy);
+  return 0;
+}

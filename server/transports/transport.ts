@@ -1,0 +1,136 @@
+// The seam between VolleyServer and the library that speaks WebSocket. One file per
+// transport (uws.ts: native uWebSockets.js, ws.ts: the `ws` package on node:http), both
+// behind these few types. The server never sees which one runs.
+
+import type { UpgradeRequest } from '../upgradeRequest.ts';
+
+export type TransportName = 'uws' | 'ws';
+
+/**
+ * One accepted WebSocket. Shaped after uWebSockets.js' own socket object, so the native
+ * transport hands its sockets over as they are (no wrapper on the fast path) and the
+ * `ws` transport wraps its own in a small class with the same methods.
+ */
+export interface TransportSocket<Data> {
+  /** Send one binary message. The bytes may be reused by the caller after this returns. */
+  send(frame: Uint8Array, isBinary: true): unknown;
+  /** Bytes accepted by send() but not yet written to the network. */
+  getBufferedAmount(): number;
+  /** Run fn with writes batched into as few syscalls as possible. */
+  cork(fn: () => void): unknown;
+  /** Close with a close frame (code, reason). */
+  end(code?: number, reason?: string): void;
+  /** Cut the connection without a close handshake (the peer sees 1006). */
+  close(): unknown;
+  subscribe(topic: string): unknown;
+  unsubscribe(topic: string): unknown;
+  getUserData(): Data;
+}
+
+/** One upgrade request waiting for the server's answer. */
+export interface PendingUpgrade<Data> {
+  readonly request: UpgradeRequest;
+  /** The client went away before an answer; accept/refuse are then no-ops. */
+  readonly aborted: boolean;
+  /** Called once if the client goes away before an answer. */
+  onAbort(fn: () => void): void;
+  /** Complete the WebSocket handshake; `data` is the socket's user data. */
+  accept(data: Data): void;
+  /** Answer with a plain HTTP status instead of 101 (e.g. 401, 409, 503). */
+  refuse(status: number, body: string): void;
+}
+
+/** What a transport calls back into. All four run synchronously in the I/O callback. */
+export interface TransportEvents<Data> {
+  upgrade(pending: PendingUpgrade<Data>): void;
+  open(ws: TransportSocket<Data>): void;
+  /** `data` is only valid during the call (uWebSockets.js reuses it). */
+  message(ws: TransportSocket<Data>, data: ArrayBuffer | Uint8Array, isBinary: boolean): void;
+  close(ws: TransportSocket<Data>, code: number, reason: string): void;
+}
+
+/** A plain HTTP reply for an extra route (the demo's page, health checks, metrics). */
+export interface HttpReply {
+  status?: number;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+}
+
+/** What a route handler sees of the request. */
+export interface HttpRequestInfo {
+  method: string;
+  url: string;
+  query: URLSearchParams;
+  headers: Record<string, string>;
+}
+
+export type HttpHandler = (req: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
+
+/**
+ * Extra HTTP routes, the same on both transports: `routes.get('/health', () => ({ body: 'ok' }))`.
+ * Exact paths only, plus a trailing `/*` for a prefix.
+ */
+export interface HttpRoutes {
+  get(path: string, handler: HttpHandler): void;
+  post(path: string, handler: HttpHandler): void;
+}
+
+export interface TlsOptions {
+  /** PEM private key (text or bytes). */
+  key: string | Uint8Array;
+  /** PEM certificate chain (text or bytes). */
+  cert: string | Uint8Array;
+  /** Passphrase of an encrypted key. */
+  passphrase?: string;
+}
+
+export interface TransportOptions {
+  /** URL pattern WebSocket upgrades are accepted on ('/*' or an exact path). */
+  path: string;
+  maxPayloadLength: number;
+  idleTimeoutSec: number;
+  /** Past this many buffered bytes a socket is cut (the server's own hard limit trips first). */
+  maxBackpressure: number;
+  /** Hops of proxies whose X-Forwarded-For is believed (0: use the socket's address). */
+  trustProxy: number;
+  tls: TlsOptions | undefined;
+}
+
+export interface Transport<Data> {
+  readonly name: TransportName;
+  /** Register extra HTTP routes (before listen). */
+  readonly routes: HttpRoutes;
+  /** Resolves with the port actually bound. */
+  listen(port: number, host: string | undefined): Promise<number>;
+  /** Stop accepting new TCP connections. */
+  stopListening(): void;
+  /** Send the same bytes to every socket subscribed to `topic`: encoded once, fanned out. */
+  publish(topic: string, frame: Uint8Array): void;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK',
+  204: 'No Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  304: 'Not Modified',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+/** "401 Unauthorized": the status line uWebSockets.js wants, and the reason phrase node:http writes. */
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? 'Status'}`;
+}
+
+/** Does the upgrade path match the pattern ('/*' or a prefix ending in '/*', else exact)? */
+export function pathMatches(pattern: string, url: string): boolean {
+  if (pattern.endsWith('/*')) return url.startsWith(pattern.slice(0, -1)) || url === pattern.slice(0, -2);
+  return url === pattern;
+}

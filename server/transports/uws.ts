@@ -1,0 +1,211 @@
+// The native uWebSockets.js transport: the fast path, and the one file in Volley that
+// loads uWebSockets.js.
+//
+// Never through a package's main file: the build Volley used to depend on silently falls
+// back to a pure-JS shim when its binary does not match the Node ABI, and that shim
+// answers plain HTTP and never completes a WebSocket handshake (every client hangs). So
+// the exact `.node` binary for this platform, arch and ABI is loaded directly, or none.
+
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type * as UWS from 'uws-native-compat';
+import { upgradeRequest, offersVolley, VOLLEY_PROTOCOL } from '../upgradeRequest.ts';
+import {
+  statusLine,
+  type HttpHandler,
+  type HttpReply,
+  type HttpRoutes,
+  type PendingUpgrade,
+  type TlsOptions,
+  type Transport,
+  type TransportEvents,
+  type TransportOptions,
+  type TransportSocket,
+} from './transport.ts';
+
+export type Uws = typeof UWS;
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Where to look, in order: an official build the user installed under its own name
+ * (`npm i uNetworking/uWebSockets.js#v20.x`), then the two registry republishes Volley
+ * lists as optional dependencies (see README, "Transports").
+ */
+export const UWS_PACKAGES = ['uWebSockets.js', 'uws-native-modern', 'uws-native-compat'] as const;
+
+export interface NativeUws {
+  uws: Uws;
+  /** Package the binary came from. */
+  from: string;
+  /** Path of the loaded `.node` file. */
+  binary: string;
+}
+
+let loaded: { native: NativeUws | undefined; why: string } | undefined;
+
+/** The native binary if one loads here (memoised), and why not otherwise. */
+export function loadNativeUws(): { native: NativeUws | undefined; why: string } {
+  if (loaded) return loaded;
+  const file = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+  const reasons: string[] = [];
+  for (const pkg of UWS_PACKAGES) {
+    let main: string;
+    try {
+      main = require.resolve(pkg); // resolves the path only: the main file is not run
+    } catch {
+      reasons.push(`${pkg}: not installed`);
+      continue;
+    }
+    const dir = dirname(main);
+    // Official builds keep binaries next to uws.js; the compat republish in binaries/.
+    for (const candidate of [join(dir, file), join(dir, 'binaries', file), join(dir, '..', 'binaries', file)]) {
+      try {
+        const uws = require(candidate) as Uws;
+        if (typeof uws.App !== 'function') throw new Error('not a uWebSockets.js binary');
+        return (loaded = { native: { uws, from: pkg, binary: candidate }, why: '' });
+      } catch (err) {
+        const msg = (err as Error).message.split('\n')[0]!;
+        if (!/Cannot find module/.test(msg)) reasons.push(`${pkg}: ${msg}`);
+      }
+    }
+    if (!reasons.some((r) => r.startsWith(`${pkg}:`))) reasons.push(`${pkg}: no ${file}`);
+  }
+  return (loaded = { native: undefined, why: reasons.join('; ') });
+}
+
+type Socket<Data> = UWS.WebSocket<Data> & TransportSocket<Data>;
+
+export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: TransportEvents<Data>): Transport<Data> {
+  const app = opts.tls ? sslApp(native, opts.tls) : native.App();
+  let listenSocket: UWS.us_listen_socket | undefined;
+
+  app.ws<Data>(opts.path, {
+    maxPayloadLength: opts.maxPayloadLength,
+    idleTimeout: opts.idleTimeoutSec,
+    sendPingsAutomatically: true,
+    // uWebSockets.js drops sends past maxBackpressure; a dropped reply would hang a
+    // caller, so a reader that far behind is disconnected instead.
+    maxBackpressure: opts.maxBackpressure,
+    closeOnBackpressureLimit: 1,
+    upgrade: (res, req, context) => {
+      // Everything from req must be read now: it is invalid once this callback returns.
+      const headers: Record<string, string> = Object.create(null);
+      req.forEach((k, v) => {
+        headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
+      });
+      const key = req.getHeader('sec-websocket-key');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const request = upgradeRequest(
+        req.getUrl(),
+        req.getQuery() ?? '',
+        headers,
+        Buffer.from(res.getRemoteAddressAsText()).toString(),
+        opts.trustProxy,
+      );
+      const protocol = offersVolley(headers) ? VOLLEY_PROTOCOL : '';
+      let aborted = false;
+      let answered = false;
+      let onAbort: (() => void) | undefined;
+      res.onAborted(() => {
+        aborted = true;
+        onAbort?.();
+      });
+      const pending: PendingUpgrade<Data> = {
+        request,
+        get aborted() {
+          return aborted;
+        },
+        onAbort(fn) {
+          onAbort = fn;
+        },
+        accept(data) {
+          if (aborted || answered) return;
+          answered = true;
+          res.cork(() => res.upgrade<Data>(data, key, protocol, extensions, context));
+        },
+        refuse(status, body) {
+          if (aborted || answered) return;
+          answered = true;
+          res.cork(() => res.writeStatus(statusLine(status)).writeHeader('connection', 'close').end(body));
+        },
+      };
+      events.upgrade(pending);
+    },
+    open: (ws) => events.open(ws as Socket<Data>),
+    message: (ws, data, isBinary) => events.message(ws as Socket<Data>, data, isBinary),
+    close: (ws, code, reason) => events.close(ws as Socket<Data>, code, Buffer.from(reason).toString()),
+  });
+
+  const route = (method: 'get' | 'post') => (path: string, handler: HttpHandler) => {
+    app[method](path, (res, req) => {
+      const headers: Record<string, string> = Object.create(null);
+      req.forEach((k, v) => (headers[k] = v));
+      const info = { method: method.toUpperCase(), url: req.getUrl(), query: new URLSearchParams(req.getQuery() ?? ''), headers };
+      let aborted = false;
+      res.onAborted(() => (aborted = true));
+      const write = (reply: HttpReply) => {
+        if (aborted) return;
+        res.cork(() => {
+          res.writeStatus(statusLine(reply.status ?? 200));
+          for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
+          res.end(reply.body ?? '');
+        });
+      };
+      const failed = () => write({ status: 500, body: 'internal error' });
+      try {
+        const out = handler(info);
+        if (out instanceof Promise) out.then(write, failed);
+        else write(out);
+      } catch {
+        failed();
+      }
+    });
+  };
+  const routes: HttpRoutes = { get: route('get'), post: route('post') };
+
+  return {
+    name: 'uws',
+    routes,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        const done = (socket: UWS.us_listen_socket | false) => {
+          if (!socket) return reject(new Error(`could not listen on ${host ?? '*'}:${port}`));
+          listenSocket = socket;
+          resolve(native.us_socket_local_port(socket as never));
+        };
+        if (host) app.listen(host, port, done);
+        else app.listen(port, done);
+      });
+    },
+    stopListening() {
+      if (listenSocket) native.us_listen_socket_close(listenSocket);
+      listenSocket = undefined;
+    },
+    publish(topic, frame) {
+      app.publish(topic, frame, true);
+    },
+  };
+}
+
+/**
+ * uWebSockets.js reads TLS key and certificate from files only. Volley takes PEM text
+ * (what secret stores hand out), so it writes them to a private temporary directory for
+ * the moment SSLApp reads them, and removes it at once.
+ */
+function sslApp(native: Uws, tls: TlsOptions): UWS.TemplatedApp {
+  const dir = mkdtempSync(join(tmpdir(), 'volley-tls-'));
+  try {
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    writeFileSync(key, tls.key, { mode: 0o600 });
+    writeFileSync(cert, tls.cert, { mode: 0o600 });
+    const options: UWS.AppOptions = { key_file_name: key, cert_file_name: cert };
+    if (tls.passphrase !== undefined) options.passphrase = tls.passphrase;
+    return native.SSLApp(options);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

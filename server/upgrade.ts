@@ -1,0 +1,110 @@
+// Who may connect: the answer to each WebSocket upgrade. 401 (authenticate said no),
+// 409 (duplicate login refused), 503 (shutting down, or too many logins in progress).
+//
+// A client that offers the `volley` sub-protocol gets the same refusals as an accepted
+// socket closed at once with 4401/4409/4503 (SPEC §1, §6): browsers never see an HTTP
+// status, only 1006, and could not tell a bad token from a dead server.
+
+import type { SocketData } from './connection.ts';
+import type { AuthLimits } from './options.ts';
+import type { PendingUpgrade } from './transports/transport.ts';
+import { offersVolley, type UpgradeRequest } from './upgradeRequest.ts';
+
+/** What the transport keeps per socket: the session's, plus a refusal to deliver on open. */
+export interface UpgradeData extends SocketData {
+  refused?: { code: number; reason: string };
+}
+
+/** What the admission needs to know of the server. */
+export interface AdmissionHost {
+  closing(): boolean;
+  authenticate(req: UpgradeRequest): unknown;
+  duplicateLogin: 'replace' | 'reject';
+  /** Session id of the uid's connection on this node, if it has one. */
+  sessionOf(uid: string): string | undefined;
+  /** Does another node hold uid? (cluster, duplicateLogin 'reject' only) */
+  heldElsewhere?(uid: string, resumeSid: string | undefined): Promise<boolean>;
+  reportError(err: unknown): void;
+}
+
+/** Close code for a refusal after accept: 4000 + the HTTP status. */
+export const refusalCloseCode = (status: number): number => 4000 + status;
+
+export class Admission {
+  #pending = 0;
+  #byAddress = new Map<string, number>();
+
+  constructor(
+    readonly limits: AuthLimits,
+    readonly host: AdmissionHost,
+  ) {}
+
+  /** authenticate() calls running now (tests, monitoring). */
+  get pending(): number {
+    return this.#pending;
+  }
+
+  handle(p: PendingUpgrade<UpgradeData>): void {
+    const host = this.host;
+    if (host.closing()) return refuse(p, 503, 'server is shutting down');
+    // authenticate() usually waits on a database or an identity service: without a cap,
+    // a flood of upgrades piles up thousands of those calls and the sockets behind them.
+    // The slot is held until authenticate settles, even if the client gave up: otherwise
+    // connect-and-abort would run any number of them at once.
+    const addr = p.request.remoteAddress;
+    const mine = this.#byAddress.get(addr) ?? 0;
+    if (this.#pending >= this.limits.maxPending || mine >= this.limits.maxPendingPerAddress)
+      return refuse(p, 503, 'too many logins in progress, retry later');
+    this.#pending++;
+    this.#byAddress.set(addr, mine + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#pending--;
+      const n = (this.#byAddress.get(addr) ?? 1) - 1;
+      if (n > 0) this.#byAddress.set(addr, n);
+      else this.#byAddress.delete(addr);
+    };
+    new Promise<unknown>((resolve) => resolve(host.authenticate(p.request))).then(
+      (uid) => {
+        release();
+        if (p.aborted) return;
+        if (typeof uid !== 'string' || uid.length === 0) return refuse(p, 401, 'authentication failed');
+        this.#admit(p, uid);
+      },
+      (err) => {
+        release();
+        host.reportError(err);
+        refuse(p, 401, 'authentication failed');
+      },
+    );
+  }
+
+  #admit(p: PendingUpgrade<UpgradeData>, uid: string): void {
+    const host = this.host;
+    if (host.closing()) return refuse(p, 503, 'server is shutting down');
+    const resumeSid = p.request.query.get('sid') ?? undefined;
+    const existing = host.sessionOf(uid);
+    if (host.duplicateLogin === 'reject' && existing !== undefined && existing !== resumeSid)
+      return refuse(p, 409, 'this uid is already connected');
+    const held = existing === undefined && host.duplicateLogin === 'reject' ? host.heldElsewhere?.(uid, resumeSid) : undefined;
+    if (!held) return p.accept({ uid, resumeSid });
+    // Another node may hold the uid: refused the same way (409), before any socket exists.
+    held.then(
+      (elsewhere) => {
+        if (p.aborted) return;
+        if (host.closing()) return refuse(p, 503, 'server is shutting down');
+        if (elsewhere) return refuse(p, 409, 'this uid is already connected on another node');
+        p.accept({ uid, resumeSid });
+      },
+      () => p.accept({ uid, resumeSid }),
+    );
+  }
+}
+
+function refuse(p: PendingUpgrade<UpgradeData>, status: number, reason: string): void {
+  if (p.aborted) return;
+  if (offersVolley(p.request.headers)) p.accept({ uid: '', refused: { code: refusalCloseCode(status), reason } });
+  else p.refuse(status, reason);
+}
