@@ -56,6 +56,16 @@ function deepError(depth: number): Error {
   return e;
 }
 
+/** Values msgpack has no plain type for, by name (the `give` handler returns them). */
+const unplain: Record<string, () => unknown> = {
+  error: () => new Error('e'),
+  regexp: () => /x/,
+  set: () => new Set([1]),
+  map: () => new Map([[1, 2]]),
+  float32array: () => new Float32Array(2),
+  bigint: () => 2n ** 70n,
+};
+
 const handlers = {
   add: (_c: ServerContext, a: number, b: number) => a + b,
   /** An ordinary async handler: its params stay alive until it answers. */
@@ -77,6 +87,8 @@ const handlers = {
   store: (_c: ServerContext, v: unknown) => ((stored = v), 'stored'),
   load: () => stored,
   loadDeep: () => deepError(40),
+  /** A handler returning a value msgpack has no plain type for (it must not leave as an extension). */
+  give: (_c: ServerContext, kind: string) => (Object.hasOwn(unplain, kind) ? unplain[kind]!() : null),
   enter: (ctx: ServerContext, room: string) => (ctx.server.join(ctx.uid, room), ctx.server.members(room).length),
   /** Join `n` rooms named prefix0…; reports how many it got into and the error that stopped it. */
   enterMany: (ctx: ServerContext, prefix: string, n: number) => {
