@@ -180,6 +180,8 @@ export class GoodClient {
 
   static async start(t: Teardown, server: AttackServer, uid = 'good', everyMs = 10): Promise<GoodClient> {
     const c = await server.client(t, uid);
+    // Warm up first (JIT on both sides, the first frames): not part of what is measured.
+    for (let i = 0; i < 20; i++) await c.call('add', [i, 1]);
     const g = new GoodClient(c, everyMs);
     t.teardown(() => g.stop());
     return g;
