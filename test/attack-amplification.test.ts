@@ -7,7 +7,7 @@
 
 import t from 'tap';
 import { concatFrames, encode } from '../protocol/index.ts';
-import { AttackServer, GoodClient, MiB, figures, poll } from './attack/harness.ts';
+import { AttackServer, BOUNDS, GoodClient, MiB, figures, poll } from './attack/harness.ts';
 import type { RawSocket } from './fuzz/rawSocket.ts';
 
 /** Bytes of a 1 MiB frame left for the array after the envelope. */
@@ -32,8 +32,8 @@ const codeOf = (s: RawSocket, id: number) => ((s.response(id)?.[2] ?? null) as {
 // loop's longest stall, and the good client's p99. Each is far above what the fixed server
 // needs and far below what the old one reaches.
 const HEAP_BOUND = 150 * MiB;
-const STALL_BOUND_MS = 500;
-const P99_BOUND_MS = 250;
+const STALL_BOUND_MS = BOUNDS.stallMs;
+const P99_BOUND_MS = BOUNDS.p99Ms;
 
 t.test('calls: 30 × 1 MiB of empty arrays and 40 calls just under maxElements', async (t) => {
   const srv = await AttackServer.start(t);

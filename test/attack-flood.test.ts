@@ -11,11 +11,11 @@
 import t from 'tap';
 import { concatFrames, encode } from '../protocol/index.ts';
 import { clientFrame } from './rawClient.ts';
-import { AttackServer, GoodClient, MiB, figures } from './attack/harness.ts';
+import { AttackServer, BOUNDS, GoodClient, MiB, figures } from './attack/harness.ts';
 
 const FLOODED = 4029;
-const STALL_BOUND_MS = 250;
-const P99_BOUND_MS = 200;
+const STALL_BOUND_MS = BOUNDS.stallMs;
+const P99_BOUND_MS = BOUNDS.p99Ms;
 const HEAP_BOUND = 64 * MiB;
 /** The flood stops at whichever comes first: the server closes it, this many calls, or this long. */
 const MAX_CALLS = 600_000;
