@@ -4,6 +4,9 @@
 // same with no cap at all. The server must refuse such a message before decoding it (the
 // scan's maxElements) and cap what one connection holds (maxHeldBytes), while another
 // player keeps being served.
+//
+// 12 big calls: enough to show ~500 MiB held on the old code, few enough that the old
+// server decodes them within the test's time even on a loaded machine (~0.5 s each).
 
 import t from 'tap';
 import { concatFrames, encode } from '../protocol/index.ts';
@@ -14,6 +17,9 @@ import type { RawSocket } from './fuzz/rawSocket.ts';
 const BIG = 1024 * 1024 - 64;
 /** Just under the default maxElements (100 000): passes the scan, so only the held-bytes cap stops it. */
 const UNDER = 99_000;
+const BIG_CALLS = 12;
+const UNDER_CALLS = 40;
+const ALL = BIG_CALLS + UNDER_CALLS;
 
 /** `[params array of n empty arrays]`, written by hand: 0x91 0xdd <n> 0x90 × n. */
 function emptyArrays(n: number): Uint8Array {
@@ -35,7 +41,7 @@ const HEAP_BOUND = 150 * MiB;
 const STALL_BOUND_MS = BOUNDS.stallMs;
 const P99_BOUND_MS = BOUNDS.p99Ms;
 
-t.test('calls: 30 × 1 MiB of empty arrays and 40 calls just under maxElements', async (t) => {
+t.test(`calls: ${BIG_CALLS} × 1 MiB of empty arrays and ${UNDER_CALLS} calls just under maxElements`, async (t) => {
   const srv = await AttackServer.start(t);
   const good = await GoodClient.start(t, srv);
   const before = await srv.memory();
@@ -43,15 +49,15 @@ t.test('calls: 30 × 1 MiB of empty arrays and 40 calls just under maxElements',
   const s = await srv.raw(t, 'amplifier');
   const big = emptyArrays(BIG);
   const under = emptyArrays(UNDER);
-  for (let id = 1; id <= 30; id++) s.sendBinary(call(id, 'hold', big));
-  for (let id = 31; id <= 70; id++) s.sendBinary(call(id, 'hold', under));
-  // Every call either reached the (held) handler or was answered; 6 s at most (the old
+  for (let id = 1; id <= BIG_CALLS; id++) s.sendBinary(call(id, 'hold', big));
+  for (let id = BIG_CALLS + 1; id <= ALL; id++) s.sendBinary(call(id, 'hold', under));
+  // Every call either reached the (held) handler or was answered; 5 s at most (the old
   // server needs longer for all of them: what it holds by then is the figure).
   await poll(async () => {
     if (s.closed || !srv.alive) return true;
     const answered = s.messages.filter((m) => Array.isArray(m) && m[0] === 1).length;
-    return answered + (await srv.counters()).holdRuns >= 70 ? true : undefined;
-  }, 6_000, 100);
+    return answered + (await srv.counters()).holdRuns >= ALL ? true : undefined;
+  }, 5_000, 100);
   const alive = srv.alive;
   const during = alive ? await srv.memory() : undefined;
   const loop = alive ? await srv.loop() : undefined;
@@ -66,13 +72,13 @@ t.test('calls: 30 × 1 MiB of empty arrays and 40 calls just under maxElements',
   t.equal(lat.failures, 0, `the good client's calls all answered (${lat.firstFailure ?? 'ok'})`);
   t.ok(lat.p99Ms < P99_BOUND_MS, `the good client's p99 ${lat.p99Ms.toFixed(0)} ms < ${P99_BOUND_MS} ms`);
   // Refused before decoding: answered while the handlers are still held, never run.
-  const refused = Array.from({ length: 30 }, (_, i) => codeOf(s, i + 1));
+  const refused = Array.from({ length: BIG_CALLS }, (_, i) => codeOf(s, i + 1));
   t.ok(
     s.close?.code === 4029 || refused.every((c) => c === 'INVALID_PARAMS' || c === 'OVERLOADED'),
     `every 1 MiB call refused (INVALID_PARAMS/OVERLOADED) or the connection closed 4029: ${[...new Set(refused)].join(',')} close ${s.close?.code}`,
   );
   // ~4 MiB of heap each: the held-bytes cap (64 MiB estimated per connection) lets ~10 run.
-  t.ok((counters?.holdRuns ?? Infinity) <= 20, `at most 20 of the 70 calls reached the handler (${counters?.holdRuns})`);
+  t.ok((counters?.holdRuns ?? Infinity) <= 20, `at most 20 of the ${ALL} calls reached the handler (${counters?.holdRuns})`);
   if (alive) await srv.release();
 });
 
@@ -84,11 +90,11 @@ t.test('notifications: the same shapes, which no running-calls cap ever limited'
   const s = await srv.raw(t, 'amplifier');
   const big = emptyArrays(BIG);
   const under = emptyArrays(UNDER);
-  for (let i = 0; i < 30; i++) s.sendBinary(notification('keep', big));
-  for (let i = 0; i < 40; i++) s.sendBinary(notification('keep', under));
+  for (let i = 0; i < BIG_CALLS; i++) s.sendBinary(notification('keep', big));
+  for (let i = 0; i < UNDER_CALLS; i++) s.sendBinary(notification('keep', under));
   // Messages are handled in order: once this call is answered, every notification was seen.
   s.sendBinary(call(999, 'add', encode([1, 1])));
-  await s.responseOrClose(999, 6_000);
+  await s.responseOrClose(999, 5_000);
   const alive = srv.alive;
   const during = alive ? await srv.memory() : undefined;
   const loop = alive ? await srv.loop() : undefined;
@@ -102,7 +108,7 @@ t.test('notifications: the same shapes, which no running-calls cap ever limited'
   t.ok(loop && loop.maxMs < STALL_BOUND_MS, `event loop stalled at most ${loop?.maxMs.toFixed(0)} ms < ${STALL_BOUND_MS}`);
   t.equal(lat.failures, 0, `the good client's calls all answered (${lat.firstFailure ?? 'ok'})`);
   t.ok(lat.p99Ms < P99_BOUND_MS, `the good client's p99 ${lat.p99Ms.toFixed(0)} ms < ${P99_BOUND_MS} ms`);
-  t.ok((counters?.keepRuns ?? Infinity) <= 20, `at most 20 of the 70 notifications reached the handler (${counters?.keepRuns})`);
+  t.ok((counters?.keepRuns ?? Infinity) <= 20, `at most 20 of the ${ALL} notifications reached the handler (${counters?.keepRuns})`);
   t.ok(s.response(999) !== undefined || s.close?.code === 4029, `the flooder is answered after or closed 4029 (close ${s.close?.code})`);
   if (alive) await srv.release();
 });
