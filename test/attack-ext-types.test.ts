@@ -84,7 +84,9 @@ t.test('a catastrophic RegExp in a 48-byte message must not stall the loop', asy
   t.equal(lat.failures, 0, `the good client's calls all answered (${lat.firstFailure ?? 'ok'})`);
   t.ok(lat.p99Ms < P99_BOUND_MS, `the good client's p99 ${lat.p99Ms.toFixed(0)} ms < ${P99_BOUND_MS} ms`);
   t.equal((got?.response?.[2] as { code?: string } | null)?.code, 'INVALID_PARAMS', 'the RegExp call is refused INVALID_PARAMS');
-  // The same handler with a string separator is an ordinary call.
-  s.sendBinary(encode([0, 2, 'split', ['a,b,c', ',']]));
-  t.same((await s.responseOrClose(2, 3000))?.response, [1, 2, null, 3], 'a string separator is served');
+  // The same handler with a string separator is an ordinary call. (On a new socket: the
+  // RegExp's trailing value may have cost the first one a 4002, see above.)
+  const plain = await srv.raw(t, 'plain');
+  plain.sendBinary(encode([0, 2, 'split', ['a,b,c', ',']]));
+  t.same((await plain.responseOrClose(2, 3000))?.response, [1, 2, null, 3], 'a string separator is served');
 });
