@@ -81,6 +81,8 @@ const handlers = {
     if (v === gate) counters.keepRuns--;
   },
   echo: (_c: ServerContext, v: unknown) => v,
+  /** A large reply (at most 1 MB): what moves msgpackr's shared encode buffer on. */
+  blob: (_c: ServerContext, n: number) => new Uint8Array(Math.min(Number(n) || 0, 1_000_000)),
   take: (_c: ServerContext, v: unknown) => (counters.seen.push(describe(v)), 'ok'),
   /** The handler of issue 9 #4: a separator from the wire goes straight to String#split. */
   split: (_c: ServerContext, text: string, sep: string) => String(text).split(sep).length,
