@@ -52,7 +52,8 @@ export interface ClusterAdapter {
   remoteMembers?(room: string): Promise<string[]>;
   /**
    * Optional: join/leave for a uid not connected to this node, done on the node that
-   * holds it. Returns false when it can't (the server then records it here, as alone).
+   * holds it. Returns false when it can't (the membership is then dropped: a uid's rooms
+   * live only as long as its session, and it has none here).
    */
   joinRemote?(uid: string, room: string): boolean;
   leaveRemote?(uid: string, room: string): boolean;

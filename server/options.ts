@@ -96,6 +96,8 @@ export interface ServerOptions<ServerApi, ClientApi> {
    * is closed 4029 (FLOODED, final). Default: the rate limit's burst (20 000), at least 1000.
    */
   floodRefusals?: number;
+  /** Most rooms one uid may be in at once; past it join() throws RpcError INVALID_PARAMS. Default 1024. */
+  maxRoomsPerUid?: number;
   /** Cluster seam; default: this process alone. */
   adapter?: ClusterAdapter;
   /** A socket opened for uid: a new session (`resumed` false) or a resumed one. */

@@ -56,7 +56,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   /** The WebSocket library this server runs on: 'uws' (native) or 'ws'. */
   readonly transport: TransportName;
   readonly limits: Limits;
-  readonly rooms = new Rooms();
+  readonly rooms: Rooms;
   /** The per-uid rate limit on incoming calls (undefined when turned off). */
   readonly rateLimiter: RateLimiter | undefined;
   #opts: ServerOptions<ServerApi, ClientApi>;
@@ -81,6 +81,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     const D = SERVER_DEFAULTS;
     this.#opts = opts;
     this.limits = resolveLimits(opts.limits);
+    this.rooms = new Rooms(opts.maxRoomsPerUid);
     this.rateLimiter = opts.rateLimit === false ? undefined : new RateLimiter(opts.rateLimit);
     this.#handlers = toMap(opts.handlers as unknown as Record<string, AnyHandler>);
     this.#schemas = toMap(opts.schemas as Record<string, ParamsSchema> | undefined);
@@ -328,20 +329,26 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   // ---- rooms ------------------------------------------------------------------------
 
-  /** Add uid to a room. Membership belongs to the uid and survives a replacing login. */
+  /**
+   * Add uid to a room, for as long as its session lasts (a resume keeps it, a replacing
+   * login takes it over, the session's end removes it). A uid with no session on this node
+   * joins on the node that holds it (cluster adapter), else nowhere: a membership never
+   * waits for a login. Throws RpcError INVALID_PARAMS past maxRoomsPerUid.
+   */
   join(uid: string, room: string): void {
-    // A uid connected to another node joins there, where its socket can subscribe.
-    if (!this.#conns.has(uid) && this.#adapter.joinRemote?.(uid, room)) return;
+    const conn = this.#conns.get(uid);
+    if (!conn) return void this.#adapter.joinRemote?.(uid, room);
     if (!this.rooms.join(uid, room)) return;
-    this.#conns.get(uid)?.ws?.subscribe(roomTopic(room));
+    conn.ws?.subscribe(roomTopic(room));
     this.#adapter.joined?.(uid, room);
   }
 
   leave(uid: string, room: string): void {
-    if (!this.#conns.has(uid) && this.#adapter.leaveRemote?.(uid, room)) return;
+    const conn = this.#conns.get(uid);
+    if (!conn) return void this.#adapter.leaveRemote?.(uid, room);
     if (!this.rooms.leave(uid, room)) return;
     this.#adapter.left?.(uid, room);
-    this.#conns.get(uid)?.ws?.unsubscribe(roomTopic(room));
+    conn.ws?.unsubscribe(roomTopic(room));
   }
 
   members(room: string): string[] {
@@ -451,7 +458,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       },
       notifyLocal: (uid, method, params) => this.#conns.get(uid)?.peer.notify(method, params),
       publishLocal: (room, bytes) => this.#transport.publish(roomTopic(room), bytes),
-      join: (uid, room) => this.join(uid, room),
+      // Another node's join for a uid here: past maxRoomsPerUid it is reported, not thrown
+      // into the cluster's message handler.
+      join: (uid, room) => void this.#safe(() => this.join(uid, room)),
       leave: (uid, room) => this.leave(uid, room),
       disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),
       timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
