@@ -42,11 +42,19 @@ export interface Vector {
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-/** Bytes of a JS value as Volley writes it: integers beyond 32 bits as int64 (SPEC §2). */
+/**
+ * Bytes of a JS value as Volley writes it: msgpackr's, except that a safe integer past
+ * 32 bits is uint64 (0xcf) when positive and int64 (0xd3) when negative, never float64
+ * (SPEC §2; what C#, Go and Python packers write too).
+ */
 function pack(v: unknown): string {
-  const widen = (x: unknown): unknown =>
-    typeof x === 'number' && Number.isSafeInteger(x) && (x > 0xffffffff || x < -0x80000000) ? BigInt(x) : Array.isArray(x) ? x.map(widen) : x;
-  return hex(packr.pack(widen(v)));
+  if (typeof v === 'number' && Number.isSafeInteger(v) && (v > 0xffffffff || v < -0x80000000)) {
+    const b = Buffer.alloc(9);
+    b[0] = v < 0 ? 0xd3 : 0xcf;
+    b.writeBigInt64BE(BigInt(v), 1);
+    return hex(b);
+  }
+  return hex(packr.pack(v));
 }
 
 function tag(v: unknown): Tagged {
@@ -81,8 +89,8 @@ both('false', false);
 for (const [name, v] of [
   ['0', 0], ['1', 1], ['positive fixint max 127', 127], ['uint8 128', 128], ['uint8 max 255', 255],
   ['uint16 256', 256], ['uint16 max 65535', 65535], ['uint32 65536', 65536], ['2^31-1', 2 ** 31 - 1],
-  ['2^31', 2 ** 31], ['uint32 max 2^32-1', 2 ** 32 - 1], ['2^32 (int64)', 2 ** 32], ['2^40 ms timestamp size (int64)', 2 ** 40],
-  ['1700000000000 (a ms timestamp, int64)', 1_700_000_000_000], ['2^53-1 max safe (int64)', 2 ** 53 - 1],
+  ['2^31', 2 ** 31], ['uint32 max 2^32-1', 2 ** 32 - 1], ['2^32 (uint64)', 2 ** 32], ['2^40 (uint64)', 2 ** 40],
+  ['1700000000000, a ms timestamp (uint64)', 1_700_000_000_000], ['2^53-1 max safe (uint64)', 2 ** 53 - 1],
   ['-1', -1], ['negative fixint min -32', -32], ['int8 -33', -33], ['int8 min -128', -128], ['int16 -129', -129],
   ['int16 min -32768', -32768], ['int32 -32769', -32769], ['int32 min -2^31', -(2 ** 31)], ['-2^31-1 (int64)', -(2 ** 31) - 1],
   ['-2^40 (int64)', -(2 ** 40)], ['-(2^53-1) min safe (int64)', -(2 ** 53 - 1)],
@@ -97,8 +105,8 @@ decode('int 1 as uint64', 'cf0000000000000001', { t: 'int', v: 1 });
 decode('int 1 as int8', 'd001', { t: 'int', v: 1 });
 decode('int 1 as int64', 'd30000000000000001', { t: 'int', v: 1 });
 decode('int -1 as int64', 'd3ffffffffffffffff', { t: 'int', v: -1 });
-decode('int 2^40 as uint64 (C#, Python, Go packers)', 'cf0000010000000000', { t: 'int', v: 2 ** 40 });
-decode('int 2^53-1 as uint64', 'cf001fffffffffffff', { t: 'int', v: 2 ** 53 - 1 });
+decode('int 2^40 as int64', 'd30000010000000000', { t: 'int', v: 2 ** 40 });
+decode('int 2^53-1 as int64', 'd3001fffffffffffff', { t: 'int', v: 2 ** 53 - 1 });
 decode('int 4294967295 as uint64', 'cf00000000ffffffff', { t: 'int', v: 2 ** 32 - 1 });
 
 // floats: stay floats (a float64 with an integral value is still a float)
