@@ -597,7 +597,7 @@ export async function runAll(env: Env, list: { id: string; title: string; path: 
     }
     run.close();
     results.push(res);
-    log(`${res.ok ? 'PASS' : 'FAIL'} ${res.id} ${res.title}${res.ok ? '' : ` — ${res.detail}`}`);
+    log(`${res.ok ? 'PASS' : 'FAIL'} ${res.id} ${res.title}${res.ok ? '' : ` — ${res.detail}`}${process.env.KIT_TIMES ? ` (${res.ms} ms)` : ''}`);
   }
   const passed = results.filter((r) => r.ok).length;
   log(`${passed} passed, ${results.length - passed} failed`);
