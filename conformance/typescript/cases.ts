@@ -12,6 +12,8 @@ import { decodeFrame, encode } from '../../protocol/index.ts';
 export interface Env {
   /** http://127.0.0.1:<port> of the kit server. */
   base: string;
+  /** WebSocket constructor for the client (default: the `ws` package's). */
+  WebSocket?: unknown;
 }
 
 type Client = VolleyClient<any, any> & { notes: unknown[][]; runs: Map<string, number> };
@@ -130,7 +132,7 @@ class Run {
     let client: Client | undefined;
     const c = new VolleyClient<any, any>(this.url(opts.path), {
       token: uid,
-      WebSocket: WebSocket as never,
+      WebSocket: (this.env.WebSocket ?? WebSocket) as never,
       handlers: clientHandlers(() => client!) as never,
       onError: () => {},
       reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
