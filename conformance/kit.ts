@@ -22,6 +22,8 @@ const FLAVOURS: Record<string, Partial<ServerOptions<any, any>>> = {
   flood: { rateLimit: { ratePerSec: 20, burst: 20 } },
   tight: { limits: { maxDepth: 8 } },
   short: { resumeWindowMs: 300 },
+  // Shut down by POST /kit/shutdown, then replaced by a fresh one (case 1.9).
+  doomed: {},
 };
 
 export interface Kit {
@@ -34,19 +36,27 @@ export async function startKit(port = 0, host = '127.0.0.1'): Promise<Kit> {
   const ports = new Map<string, number>();
   const route = (path: string) => ports.get(path.split('/')[1] ?? '') ?? ports.get('')!;
   const state = { servers: new Map(), runs: new Map(), cancelled: new Map(), notes: new Map(), aborted: new Map() } as unknown as KitState;
-  state.proxy = new RecordingProxy(route, (req, res) => control(state, req, res));
   const handlers = kitHandlers(state);
-  for (const [name, flavour] of Object.entries(FLAVOURS)) {
+  const start = async (name: string) => {
     const server: VolleyServer = createServer({
       // token = uid; a token starting "bad" is refused (401).
       authenticate: (req) => (req.token && !req.token.startsWith('bad') ? req.token : null),
       handlers,
       onError: () => {}, // handlers that throw on purpose (internalError) are expected here
-      ...flavour,
+      ...FLAVOURS[name],
     });
     ports.set(name, await server.listen(0, '127.0.0.1'));
     state.servers.set(name, server);
-  }
+  };
+  /** Close one inner server (its grace period as SPEC §6 says), then put a fresh one in its place. */
+  const shutdown = (name: string, graceMs: number) => {
+    const server = state.servers.get(name);
+    if (!server) return false;
+    void server.close({ graceMs }).then(() => start(name));
+    return true;
+  };
+  state.proxy = new RecordingProxy(route, (req, res) => control(state, req, res, shutdown));
+  for (const name of Object.keys(FLAVOURS)) await start(name);
   await new Promise<void>((resolve) => state.proxy.http.listen(port, host, resolve));
   const bound = (state.proxy.http.address() as { port: number }).port;
   return {
@@ -60,7 +70,12 @@ export async function startKit(port = 0, host = '127.0.0.1'): Promise<Kit> {
 }
 
 /** HTTP control routes (README.md, "Control"). */
-async function control(kit: KitState, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function control(
+  kit: KitState,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  shutdown: (name: string, graceMs: number) => boolean,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://kit');
   const q = url.searchParams;
   const uid = q.get('uid') ?? '';
@@ -93,6 +108,8 @@ async function control(kit: KitState, req: http.IncomingMessage, res: http.Serve
       return send(200, { stalled: kit.proxy.stall(uid, Number(q.get('ms') ?? 0)) });
     case 'POST /kit/inject':
       return send(200, { injected: kit.proxy.inject(uid, Buffer.from(q.get('hex') ?? '', 'hex'), Number(q.get('opcode') ?? 2)) });
+    case 'POST /kit/shutdown':
+      return send(200, { closing: shutdown(q.get('path') ?? 'doomed', Number(q.get('graceMs') ?? 2000)) });
     case 'GET /kit/verdict':
       return send(200, await judge(kit, uid, q.get('case') ?? ''));
     case 'GET /kit/frames':

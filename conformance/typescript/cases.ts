@@ -270,6 +270,22 @@ export const cases: Record<string, CaseFn> = {
       await sleep(50);
     }
   },
+  async '1.9'(r) {
+    const a = await r.connect();
+    const opens: boolean[] = [];
+    a.on('open', (e) => opens.push(e.resumed));
+    const call = a.call('sleep', [600]);
+    await sleep(50);
+    await r.http('POST', '/kit/shutdown', { path: 'doomed', graceMs: 3000 });
+    await sleep(50);
+    const e = await rejects(r.connect(), 'REFUSED');
+    const d = e.data as { status?: number; closeCode?: number };
+    check(d?.status === 503 || d?.closeCode === 4503, `data ${show(d)}`);
+    check((await call) === 'slept', 'the running call did not finish');
+    await until(() => a.closeInfo?.code === 1001, 3000, 'close 1001');
+    await until(() => opens.length > 0, 5000, 'the reconnect');
+    check(opens[0] === false && a.state === 'open', `reopened with resumed ${opens[0]}`);
+  },
   async '2.1'(r) {
     const c = await r.connect();
     for (const v of echoValues) {
