@@ -154,6 +154,11 @@ export class RecordingProxy {
     };
     client.on('error', closeBoth).on('close', closeBoth);
     upstream.on('error', closeBoth).on('close', closeBoth);
+    // Half-closes pass through: a WebSocket client ends its side after the close
+    // handshake and waits for the server to close (the HTTP server's sockets allow
+    // half-open, so nothing would close on its own).
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
 
     // The request as it came (headers in their order and case), then any early bytes.
     let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
