@@ -23,6 +23,8 @@ export interface Recorded {
   payload: Buffer;
   truncated: boolean;
   injected: boolean;
+  /** Date.now() when forwarded. */
+  at: number;
 }
 
 /** One proxied WebSocket connection. */
@@ -38,7 +40,11 @@ export interface Wire {
   clientClose?: number;
   serverClose?: number;
   ended: boolean;
+  /** Date.now() when the socket ended (0 while open). */
+  endedAt: number;
   stalled: boolean;
+  /** Client → server frames held back while the uplink is stalled (lost if the socket is cut). */
+  heldUp: { frame: Frame }[] | undefined;
   /** A fragmented message being put together, per direction. */
   partial: { up?: { opcode: number; parts: Buffer[] }; down?: { opcode: number; parts: Buffer[] } };
   client: net.Socket;
@@ -91,18 +97,29 @@ export class RecordingProxy {
   }
 
   /**
-   * Stop forwarding server → client on uid's sockets: the inner server's writes pile up
-   * (a stalled or slow reader). For `ms` > 0 forwarding resumes after that long.
+   * Stop forwarding on uid's sockets: `down` (server → client: the inner server's writes
+   * pile up, a stalled or slow reader) or `up` (client → server: the client's frames are
+   * held here, as if in flight, and lost if the socket is cut). For `ms` > 0 forwarding
+   * resumes after that long.
    */
-  stall(uid: string, ms = 0): number {
+  stall(uid: string, ms = 0, dir: 'up' | 'down' = 'down'): number {
     const live = this.live(uid);
     for (const w of live) {
-      w.stalled = true;
-      w.upstream.pause();
+      if (dir === 'up') w.heldUp ??= [];
+      else {
+        w.stalled = true;
+        w.upstream.pause();
+      }
       if (ms > 0)
         setTimeout(() => {
-          w.stalled = false;
-          if (!w.ended) w.upstream.resume();
+          if (dir === 'up') {
+            const held = w.heldUp ?? [];
+            w.heldUp = undefined;
+            for (const h of held) this.#forwardUp(w, h.frame);
+          } else {
+            w.stalled = false;
+            if (!w.ended) w.upstream.resume();
+          }
         }, ms).unref();
     }
     return live.length;
@@ -124,6 +141,7 @@ export class RecordingProxy {
   }
 
   #end(w: Wire): void {
+    if (!w.ended) w.endedAt = Date.now();
     w.ended = true;
     w.client.destroy();
     w.upstream.destroy();
@@ -142,12 +160,13 @@ export class RecordingProxy {
     upstream.setNoDelay(true);
     const wire: Wire = {
       id: ++this.#nextId, uid, path: url.pathname, query: url.searchParams, status: 0, records: [],
-      ended: false, stalled: false, partial: {}, client, upstream,
+      ended: false, endedAt: 0, stalled: false, heldUp: undefined, partial: {}, client, upstream,
     };
     let list = this.#wires.get(uid);
     if (!list) this.#wires.set(uid, (list = []));
     list.push(wire);
     const closeBoth = () => {
+      if (!wire.ended) wire.endedAt = Date.now();
       wire.ended = true;
       client.destroy();
       upstream.destroy();
@@ -167,8 +186,8 @@ export class RecordingProxy {
     const up = new FrameParser();
     const forwardUp = (chunk: Buffer) => {
       for (const f of up.feed(chunk)) {
-        this.#record(wire, 'up', f, false);
-        if (!wire.ended) upstream.write(f.raw);
+        if (wire.heldUp && f.opcode < 0x8) wire.heldUp.push({ frame: f });
+        else this.#forwardUp(wire, f);
       }
     };
     if (head.length) forwardUp(head);
@@ -201,6 +220,12 @@ export class RecordingProxy {
     });
   }
 
+  /** Client → server: recorded as the server receives it. */
+  #forwardUp(w: Wire, f: Frame): void {
+    this.#record(w, 'up', f, false);
+    if (!w.ended) w.upstream.write(f.raw);
+  }
+
   #record(w: Wire, dir: 'up' | 'down', f: Frame, injected: boolean): void {
     if (f.opcode === 0x8) {
       if (dir === 'up') w.clientClose ??= closeCode(f.payload);
@@ -219,7 +244,7 @@ export class RecordingProxy {
     if (w.records.length >= RECORD_MAX_FRAMES) return;
     const truncated = f.payload.length > RECORD_MAX_BYTES;
     w.records.push({
-      seq: nextSeq(), dir, opcode: f.opcode, injected, truncated,
+      seq: nextSeq(), dir, opcode: f.opcode, injected, truncated, at: Date.now(),
       payload: truncated ? Buffer.from(f.payload.subarray(0, 64)) : f.payload,
     });
   }

@@ -6,7 +6,7 @@
 import type { ServerContext } from '../server/index.ts';
 import { fail, pass, same, show, sleep, until, type KitState, type Verdict } from './state.ts';
 import { echoValues } from './values.ts';
-import { isNote, isRequest, isResponse, messagesOf, noteArg } from './wireLog.ts';
+import { decodeAll, isNote, isRequest, isResponse, messagesOf, noteArg } from './wireLog.ts';
 
 type Script = (kit: KitState, ctx: ServerContext) => Promise<Verdict>;
 
@@ -99,6 +99,32 @@ const scripts: Record<string, Script> = {
     const b = await outcome(server.call(uid, 'count', [key, 0]));
     if (b.value !== 2) return fail(`second call: expected 2 (the first ran once), got ${b.code ?? show(b.value)}`);
     return pass('answered once, ran once');
+  },
+  /** The client's answer is lost in flight (stalled uplink, then a cut): it must keep and re-send it. */
+  async '9.9'(kit, { server, uid }) {
+    const key = `reply-lost-${uid}`;
+    kit.proxy.stall(uid, 0, 'up');
+    const first = outcome(server.call(uid, 'count', [key, 0], { timeoutMs: 15_000 }));
+    const held = () => kit.proxy.live(uid).some((w) => w.heldUp?.some((h) => decodeAll(h.frame.payload).some((m) => m?.[0] === 1)));
+    if (!(await until(held, 3000))) return fail('the client did not answer count (its answer never reached the kit)');
+    await sleep(100); // the request has surely been read: a copy of it after the resume would be a duplicate
+    kit.proxy.drop(uid);
+    const a = await first;
+    if (a.value !== 1) return fail(`expected 1, got ${a.code ?? show(a.value)}`);
+    const b = await outcome(server.call(uid, 'count', [key, 0]));
+    return b.value === 2 ? pass('the kept answer came after the resume; the handler ran once') : fail(`second call: expected 2, got ${b.code ?? show(b.value)}`);
+  },
+  /** The server's request is lost in flight (stalled downlink, then a cut): it arrives once after the resume. */
+  async '9.10'(kit, { server, uid }) {
+    const key = `request-lost-${uid}`;
+    kit.proxy.stall(uid);
+    const first = outcome(server.call(uid, 'count', [key, 0], { timeoutMs: 15_000 }));
+    await sleep(200);
+    kit.proxy.drop(uid);
+    const a = await first;
+    if (a.value !== 1) return fail(`expected 1, got ${a.code ?? show(a.value)}`);
+    const b = await outcome(server.call(uid, 'count', [key, 0]));
+    return b.value === 2 ? pass('re-sent after the resume, ran once') : fail(`second call: expected 2, got ${b.code ?? show(b.value)}`);
   },
   /** `$ack` counts every reliable message received, requests included (SPEC §5). */
   async '9.7'(kit, { server, uid }) {

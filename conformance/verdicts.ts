@@ -38,6 +38,49 @@ function replyTo(wires: Wire[], method: string): { req: LoggedMessage; res: Logg
   return undefined;
 }
 
+/** A message forwarded this close to its socket's cut may never have been read. */
+const IN_FLIGHT_MS = 50;
+
+/**
+ * SPEC §5: no reliable message is delivered twice. Over every socket of the uid, in
+ * order: a request id must not arrive again while that request is open, and a response
+ * must answer an open request. A copy of a message forwarded just before its socket was
+ * cut is allowed: the reader may never have seen the first.
+ */
+export function duplicates(wires: Wire[]): string[] {
+  const msgs = wires.flatMap((w) => messagesOf(w)).filter((m) => isReliable(m) && !m.injected).sort((a, b) => a.seq - b.seq);
+  const open = { up: new Map<number, LoggedMessage>(), down: new Map<number, LoggedMessage>() };
+  const answered = { up: new Map<number, LoggedMessage>(), down: new Map<number, LoggedMessage>() };
+  const mayBeLost = (m: LoggedMessage) => m.wire.endedAt > 0 && m.at >= m.wire.endedAt - IN_FLIGHT_MS;
+  const found: string[] = [];
+  for (const m of msgs) {
+    const id = m.value![1] as number;
+    const other = m.dir === 'up' ? 'down' : 'up';
+    const who = m.dir === 'up' ? 'client' : 'server';
+    if (m.value![0] === 0) {
+      const first = open[m.dir].get(id);
+      if (first && !mayBeLost(first)) found.push(`the ${who} sent request ${id} (${String(m.value![2])}) again while it was open`);
+      open[m.dir].set(id, m);
+      answered[other].delete(id);
+    } else {
+      if (open[other].has(id)) {
+        open[other].delete(id);
+        answered[m.dir].set(id, m);
+      } else {
+        const first = answered[m.dir].get(id);
+        if (first && !mayBeLost(first)) found.push(`the ${who} sent response ${id} twice`);
+      }
+    }
+  }
+  return found;
+}
+
+const noDuplicates: Judge = (_kit, wires) => {
+  if (opened(wires).length < 2) return fail('the client did not resume on a second socket');
+  const found = duplicates(wires);
+  return found.length ? fail(found.slice(0, 3).join('; ')) : pass('nothing delivered twice');
+};
+
 const judges: Record<string, Judge> = {
   '1.1'(_kit, wires) {
     const w = opened(wires)[0];
@@ -103,7 +146,14 @@ const judges: Record<string, Judge> = {
   '7.5': notSent('7.5'),
   '8.1': cancelSent,
   '8.2': cancelSent,
+  '9.1': noDuplicates,
+  '9.2': noDuplicates,
+  '9.3': noDuplicates,
+  '9.4': noDuplicates,
   '9.5': resync,
+  '9.9': noDuplicates,
+  '9.10': noDuplicates,
+  '9.11': noDuplicates,
   '9.6'(_kit, wires) {
     const w = opened(wires)[0];
     if (!w) return fail('no socket');

@@ -18,6 +18,27 @@ export interface LoggedMessage {
   /** Decoded message, or undefined if it would not decode. */
   value: unknown[] | undefined;
   injected: boolean;
+  /** Date.now() when the kit forwarded it. */
+  at: number;
+  wire: Wire;
+}
+
+/** The msgpack-rpc messages of one payload, decoded (undefined where one does not decode). */
+export function decodeAll(payload: Uint8Array): (unknown[] | undefined)[] {
+  let parts: Uint8Array[];
+  try {
+    parts = splitValues(payload);
+  } catch {
+    return [];
+  }
+  return parts.map((bytes) => {
+    try {
+      const v = unpackr.unpack(bytes as never);
+      return Array.isArray(v) ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  });
 }
 
 export function messagesOf(wire: Wire, dir?: 'up' | 'down'): LoggedMessage[] {
@@ -38,7 +59,7 @@ export function messagesOf(wire: Wire, dir?: 'up' | 'down'): LoggedMessage[] {
       } catch {
         value = undefined;
       }
-      out.push({ seq: r.seq, dir: r.dir, frame, inFrame: parts.length, bytes, value, injected: r.injected });
+      out.push({ seq: r.seq, dir: r.dir, frame, inFrame: parts.length, bytes, value, injected: r.injected, at: r.at, wire });
     }
   });
   return out;

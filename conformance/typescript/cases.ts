@@ -192,6 +192,15 @@ const script: CaseFn = async (r) => {
   check(v.ok, `server script: ${v.detail}`);
 };
 
+/** As `script`, then the kit's verdict on the wire. */
+const scriptAndVerdict: CaseFn = async (r) => {
+  const uid = uidFor(r.id);
+  const c = await r.connect(uid);
+  const v = (await c.call('kit.callMe', [r.id], { timeoutMs: 20_000 })) as { ok: boolean; detail: string };
+  check(v.ok, `server script: ${v.detail}`);
+  await r.verdict(uid);
+};
+
 /** The over-limit call fails INVALID_PARAMS, the connection works after, nothing was sent. */
 function overLimit(call: (c: Client, marker: string) => Promise<unknown>): CaseFn {
   return async (r) => {
@@ -484,6 +493,7 @@ export const cases: Record<string, CaseFn> = {
     check((await p) === 1, 'the call did not answer 1');
     check(resumed === true, `reopened with resumed ${resumed}`);
     check((await r.counters()).runs[key] === 1, 'the handler ran more than once');
+    await r.verdict(uid);
   },
   async '9.2'(r) {
     const uid = uidFor(r.id);
@@ -492,9 +502,11 @@ export const cases: Record<string, CaseFn> = {
     await r.http('POST', '/kit/stall', { uid });
     const p = later(c.call('count', [key]));
     await r.untilRuns([key], 2000);
+    await sleep(100); // the request has surely been read: re-sending it after the resume is a duplicate
     await r.http('POST', '/kit/drop', { uid });
     check((await p) === 1, 'the call did not answer 1');
     check((await r.counters()).runs[key] === 1, 'the handler ran more than once');
+    await r.verdict(uid);
   },
   async '9.3'(r) {
     const uid = uidFor(r.id);
@@ -510,8 +522,23 @@ export const cases: Record<string, CaseFn> = {
     const runs = (await r.counters()).runs;
     const twice = keys.filter((k) => runs[k] !== 1);
     check(twice.length === 0, `ran ≠ once: ${twice.map((k) => `${k}=${runs[k]}`).join(', ')}`);
+    await r.verdict(uid);
   },
-  '9.4': script,
+  '9.4': scriptAndVerdict,
+  '9.9': scriptAndVerdict,
+  '9.10': scriptAndVerdict,
+  async '9.11'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    const key = `k-${uid}`;
+    await r.http('POST', '/kit/stall', { uid, dir: 'up' });
+    const p = later(c.call('count', [key], { timeoutMs: 15_000 }));
+    await sleep(200);
+    await r.http('POST', '/kit/drop', { uid });
+    check((await p) === 1, 'the call did not answer 1');
+    check((await r.counters()).runs[key] === 1, 'the handler did not run exactly once');
+    await r.verdict(uid);
+  },
   async '9.5'(r) {
     const uid = uidFor(r.id);
     const c = await r.connect(uid);
@@ -520,6 +547,7 @@ export const cases: Record<string, CaseFn> = {
     const keys = Array.from({ length: 5 }, (_, i) => `k-${uid}-${i}`);
     const calls = keys.map((k) => later(c.call('count', [k, 0], { timeoutMs: 15_000 })));
     await r.untilRuns(keys, 2000);
+    await sleep(100);
     await r.http('POST', '/kit/drop', { uid });
     const got = await Promise.all(calls);
     check(got.every((v) => v === 1), `answers ${show(got)}`);
