@@ -126,6 +126,23 @@ const scripts: Record<string, Script> = {
     const b = await outcome(server.call(uid, 'count', [key, 0]));
     return b.value === 2 ? pass('re-sent after the resume, ran once') : fail(`second call: expected 2, got ${b.code ?? show(b.value)}`);
   },
+  /**
+   * A client that receives more than the spec's floor announces it with `$limits` right
+   * after its first `$ack`, and the server may then batch up to that (SPEC §8).
+   */
+  async '7.6'(kit, { server, uid }) {
+    const up = kit.proxy.wiresOf(uid).flatMap((w) => messagesOf(w, 'up'));
+    if (!isNote(up[0]!, '$ack') || !up[1] || !isNote(up[1], '$limits'))
+      return fail(`the client's first two messages are ${show(up.slice(0, 2).map((m) => m.value))}, want $ack then $limits`);
+    const announced = noteArg(up[1]) as { maxMessagesPerFrame?: number };
+    if (announced?.maxMessagesPerFrame !== 1024) return fail(`$limits announced ${show(announced)}, want maxMessagesPerFrame 1024`);
+    const n = 600;
+    const got = await Promise.all(Array.from({ length: n }, (_, i) => outcome(server.call(uid, 'echo', [i]))));
+    if (got.some((o, i) => o.value !== i)) return fail('not every call was answered');
+    const down = kit.proxy.wiresOf(uid).flatMap((w) => messagesOf(w, 'down'));
+    const most = Math.max(...down.map((m) => m.inFrame));
+    return most > 256 ? pass(`server frames of up to ${most} messages`) : fail(`the server kept to 256 messages per frame (most ${most}): the $limits were not used`);
+  },
   /** `$ack` counts every reliable message received, requests included (SPEC §5). */
   async '9.7'(kit, { server, uid }) {
     const n = 300;

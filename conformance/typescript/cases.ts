@@ -457,6 +457,11 @@ export const cases: Record<string, CaseFn> = {
   '7.3': overLimit((c, m) => c.call('m'.repeat(129), [m])),
   '7.4': overLimit((c, m) => c.call('echo', [m, new Uint8Array(1024 * 1024 + 1)])),
   '7.5': overLimit((c, m) => c.call('echo', [m, new Array(100_001).fill(0)])),
+  async '7.6'(r) {
+    const c = await r.connect(uidFor(r.id), { limits: { maxMessagesPerFrame: 1024 } });
+    const v = (await c.call('kit.callMe', [r.id], { timeoutMs: 20_000 })) as { ok: boolean; detail: string };
+    check(v.ok, `server script: ${v.detail}`);
+  },
   async '8.1'(r) {
     const uid = uidFor(r.id);
     const c = await r.connect(uid);
