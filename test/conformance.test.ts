@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { Unpackr } from 'msgpackr';
-import { cases, runAll } from '../conformance/typescript/cases.ts';
+import { cases } from '../conformance/typescript/cases.ts';
+import { runAll } from '../conformance/typescript/runAll.ts';
 import { splitValues } from '../conformance/msgpackWalk.ts';
 import { encode } from '../protocol/index.ts';
 
