@@ -1,0 +1,87 @@
+// The kit server's fixed handlers: what every client under test may call. Each one is
+// small and observable (counters per key), so a case can prove what ran and how often.
+
+import { RpcError } from '../protocol/index.ts';
+import type { ServerContext } from '../server/index.ts';
+import { paramBytes, toHex } from './msgpackWalk.ts';
+import { bump, fail, pass, show, type KitState } from './state.ts';
+import { runScript } from './scripts.ts';
+import { judge } from './verdicts.ts';
+import { vectorFile } from './values.ts';
+import { isRequest, messagesOf } from './wireLog.ts';
+
+type Ctx = ServerContext;
+
+/** Integers past 32 bits the server sends (case 6.4); a client must read them back exactly. */
+export const NUMBERS = [2 ** 32, 2 ** 40, 1_700_000_000_000, 2 ** 53 - 1, -(2 ** 31) - 1, -(2 ** 40), -(2 ** 53 - 1)];
+
+export function kitHandlers(kit: KitState) {
+  return {
+    echo: (_: Ctx, x: unknown) => x,
+    add: (_: Ctx, a: number, b: number) => a + b,
+    nothing: (_: Ctx) => undefined,
+    /** Resolves after ms; its abort signal ($cancel, deadline, session end) stops it. */
+    sleep: (ctx: Ctx, ms: number, key = '') =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => resolve('slept'), ms);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          bump(kit.cancelled, key);
+          reject(ctx.signal.reason);
+        }, { once: true });
+      }),
+    /** Ignores its signal: its reply comes after the caller's deadline (case 8.3). */
+    stubborn: (_: Ctx, ms: number) => new Promise((r) => setTimeout(() => r('late'), ms)),
+    fail: (_: Ctx, code: string, message: string = code, data?: unknown) => {
+      throw new RpcError(code, message, data);
+    },
+    internalError: (_: Ctx) => {
+      throw new Error('secret detail: /srv/db password=hunter2');
+    },
+    /** Counts its runs per key before waiting: a call run twice answers 2. */
+    count: async (_: Ctx, key: string, delayMs = 0) => {
+      const n = bump(kit.runs, key);
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      return n;
+    },
+    blob: (_: Ctx, bytes: number) => new Uint8Array(bytes),
+    /** Sends the caller `n` notifications `method(payload, i)`, then answers n. */
+    notifyMe: (ctx: Ctx, method: string, n = 1, payload: unknown = null) => {
+      for (let i = 0; i < n; i++) ctx.server.notify(ctx.uid, method, payload, i);
+      return n;
+    },
+    /** `n` notifications `note` and the reply, written in one tick: one frame (case 5.1). */
+    'kit.batch': (ctx: Ctx, n: number) => {
+      for (let i = 0; i < n; i++) ctx.server.notify(ctx.uid, 'note', 'batch', i);
+      return n;
+    },
+    'kit.numbers': (_: Ctx) => NUMBERS,
+    'kit.undefinedResult': (_: Ctx) => ({ a: undefined, list: [1, undefined], n: null }),
+    'kit.notes': (_: Ctx, key: string) => kit.notes.get(key) ?? 0,
+    'kit.note': (_: Ctx, key: string) => void bump(kit.notes, key),
+    'kit.aborted': (_: Ctx, tag: string) => void bump(kit.aborted, tag),
+    'kit.runs': (_: Ctx, key: string) => kit.runs.get(key) ?? 0,
+    /** A frame of the kit's own (hex), sent to the caller before this call's reply. */
+    'kit.inject': (ctx: Ctx, hex: string, opcode = 2) => kit.proxy.inject(ctx.uid, Buffer.from(hex, 'hex'), opcode),
+    'kit.callMe': (ctx: Ctx, caseId: string) => runScript(kit, ctx, caseId),
+    'kit.verdict': (ctx: Ctx, caseId: string) => judge(kit, ctx.uid, caseId),
+    /** Judges the bytes of this very request's params against the case's accepted encodings. */
+    'kit.wire': (ctx: Ctx, caseId: string) => {
+      const expected = vectorFile.wire[caseId];
+      if (!expected) return fail(`no wire expectations for case ${caseId}`);
+      const request = kit.proxy
+        .wiresOf(ctx.uid)
+        .flatMap((w) => messagesOf(w, 'up'))
+        .reverse()
+        .find((m) => isRequest(m, 'kit.wire') && m.value![1] === ctx.id);
+      if (!request) return fail('the kit did not see this request on the wire');
+      const params = paramBytes(request.bytes).slice(1);
+      if (params.length !== expected.length) return fail(`expected ${expected.length} values after the case id, got ${params.length}`);
+      const wrong = expected
+        .map((e, i) => ({ e, got: toHex(params[i]!) }))
+        .filter(({ e, got }) => !e.accept.includes(got))
+        .map(({ e, got }) => `${show(e.value)}: sent ${got}, want one of ${e.accept.join('|')}`);
+      return wrong.length ? fail(wrong.join('; ')) : pass(`${params.length} values encoded as SPEC §2 says`);
+    },
+  };
+}

@@ -1,0 +1,214 @@
+// Generates conformance/vectors.json: msgpack values and their bytes, for checking a
+// codec in any language against what Volley's TypeScript side (msgpackr) writes and
+// accepts. Run: `npx tsx conformance/vectors.ts` (test/conformance.test.ts checks the
+// committed file is what this script writes).
+//
+// Values are written in a tagged JSON form so every msgpack type is unambiguous:
+//   {"t":"nil"} {"t":"bool","v":true} {"t":"int","v":123} {"t":"float","v":1.5 | "NaN" | "Infinity" | "-Infinity"}
+//   {"t":"str","v":"…"} {"t":"bin","v":"<hex>"} {"t":"array","v":[…]} {"t":"map","v":[[key, value], …]}
+//   {"t":"timestamp","ms":<ms since epoch>,"sec":…,"nsec":…}
+// Integers are all within ±(2^53−1), so JSON numbers hold them exactly.
+//
+// Kinds:
+//   "both":    msgpackr writes exactly these bytes for the value; a decoder must read them back.
+//              An encoder may write another valid encoding of the same value (e.g. int64 for
+//              a small int) but every Volley peer writes these.
+//   "decode":  another valid encoding of the value (non-minimal int, float32): decoders accept it.
+//   "invalid": SPEC §2 refuses it (extension other than timestamp, 0xc1, integer outside
+//              ±(2^53−1), map key neither str nor int): a message holding it is invalid.
+
+import { writeFileSync } from 'node:fs';
+import { Packr } from 'msgpackr';
+
+type Tagged =
+  | { t: 'nil' }
+  | { t: 'bool'; v: boolean }
+  | { t: 'int'; v: number }
+  | { t: 'float'; v: number | string }
+  | { t: 'str'; v: string }
+  | { t: 'bin'; v: string }
+  | { t: 'array'; v: Tagged[] }
+  | { t: 'map'; v: [Tagged, Tagged][] }
+  | { t: 'timestamp'; ms: number; sec: number; nsec: number };
+
+export interface Vector {
+  name: string;
+  kind: 'both' | 'decode' | 'invalid';
+  hex: string;
+  value?: Tagged;
+  why?: string;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+/**
+ * Bytes of a JS value as Volley writes it: msgpackr's, except that a safe integer past
+ * 32 bits is uint64 (0xcf) when positive and int64 (0xd3) when negative, never float64
+ * (SPEC §2; what C#, Go and Python packers write too).
+ */
+function pack(v: unknown): string {
+  if (typeof v === 'number' && Number.isSafeInteger(v) && (v > 0xffffffff || v < -0x80000000)) {
+    const b = Buffer.alloc(9);
+    b[0] = v < 0 ? 0xd3 : 0xcf;
+    b.writeBigInt64BE(BigInt(v), 1);
+    return hex(b);
+  }
+  return hex(packr.pack(v));
+}
+
+function tag(v: unknown): Tagged {
+  if (v === null || v === undefined) return { t: 'nil' };
+  if (typeof v === 'boolean') return { t: 'bool', v };
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) && !Object.is(v, -0)) return { t: 'int', v };
+    return { t: 'float', v: Number.isFinite(v) ? v : String(v) };
+  }
+  if (typeof v === 'string') return { t: 'str', v };
+  if (v instanceof Uint8Array) return { t: 'bin', v: hex(v) };
+  if (v instanceof Date) {
+    const ms = v.getTime();
+    const sec = Math.floor(ms / 1000);
+    return { t: 'timestamp', ms, sec, nsec: (ms - sec * 1000) * 1e6 };
+  }
+  if (Array.isArray(v)) return { t: 'array', v: v.map(tag) };
+  return { t: 'map', v: Object.entries(v as object).map(([k, x]) => [tag(k), tag(x)] as [Tagged, Tagged]) };
+}
+
+const vectors: Vector[] = [];
+const both = (name: string, v: unknown) => vectors.push({ name, kind: 'both', hex: pack(v), value: tag(v) });
+const decode = (name: string, h: string, value: Tagged) => vectors.push({ name, kind: 'decode', hex: h, value });
+const invalid = (name: string, h: string, why: string) => vectors.push({ name, kind: 'invalid', hex: h, why });
+
+// nil, bool
+both('nil', null);
+both('true', true);
+both('false', false);
+
+// integers: every width boundary, both signs
+for (const [name, v] of [
+  ['0', 0], ['1', 1], ['positive fixint max 127', 127], ['uint8 128', 128], ['uint8 max 255', 255],
+  ['uint16 256', 256], ['uint16 max 65535', 65535], ['uint32 65536', 65536], ['2^31-1', 2 ** 31 - 1],
+  ['2^31', 2 ** 31], ['uint32 max 2^32-1', 2 ** 32 - 1], ['2^32 (uint64)', 2 ** 32], ['2^40 (uint64)', 2 ** 40],
+  ['1700000000000, a ms timestamp (uint64)', 1_700_000_000_000], ['2^53-1 max safe (uint64)', 2 ** 53 - 1],
+  ['-1', -1], ['negative fixint min -32', -32], ['int8 -33', -33], ['int8 min -128', -128], ['int16 -129', -129],
+  ['int16 min -32768', -32768], ['int32 -32769', -32769], ['int32 min -2^31', -(2 ** 31)], ['-2^31-1 (int64)', -(2 ** 31) - 1],
+  ['-2^40 (int64)', -(2 ** 40)], ['-(2^53-1) min safe (int64)', -(2 ** 53 - 1)],
+] as [string, number][])
+  both(`int ${name}`, v);
+
+// the same integers written wider than needed: legal msgpack, decoders must accept
+decode('int 1 as uint8', 'cc01', { t: 'int', v: 1 });
+decode('int 1 as uint16', 'cd0001', { t: 'int', v: 1 });
+decode('int 1 as uint32', 'ce00000001', { t: 'int', v: 1 });
+decode('int 1 as uint64', 'cf0000000000000001', { t: 'int', v: 1 });
+decode('int 1 as int8', 'd001', { t: 'int', v: 1 });
+decode('int 1 as int64', 'd30000000000000001', { t: 'int', v: 1 });
+decode('int -1 as int64', 'd3ffffffffffffffff', { t: 'int', v: -1 });
+decode('int 2^40 as int64', 'd30000010000000000', { t: 'int', v: 2 ** 40 });
+decode('int 2^53-1 as int64', 'd3001fffffffffffff', { t: 'int', v: 2 ** 53 - 1 });
+decode('int 4294967295 as uint64', 'cf00000000ffffffff', { t: 'int', v: 2 ** 32 - 1 });
+
+// floats: stay floats (a float64 with an integral value is still a float)
+for (const [name, v] of [['1.5', 1.5], ['-0.25', -0.25], ['0.1', 0.1], ['1e300', 1e300], ['-1.7976931348623157e308', -Number.MAX_VALUE], ['5e-324 (smallest subnormal)', 5e-324], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]] as [string, number][])
+  both(`float64 ${name}`, v);
+decode('float64 2.0 (integral value, still a float)', 'cb4000000000000000', { t: 'float', v: 2 });
+decode('float64 -0.0', 'cb8000000000000000', { t: 'float', v: -0 });
+decode('float32 1.5', 'ca3fc00000', { t: 'float', v: 1.5 });
+decode('float32 0.1 (reads as 0.10000000149011612)', 'ca3dcccccd', { t: 'float', v: Math.fround(0.1) });
+
+// strings
+for (const [name, v] of [['empty', ''], ['a', 'a'], ['utf-8 héllo', 'héllo'], ['4-byte utf-8 🎮', '🎮'], ['fixstr max 31', 'x'.repeat(31)], ['str8 32', 'x'.repeat(32)], ['str16 256', 'y'.repeat(256)]] as [string, string][])
+  both(`str ${name}`, v);
+decode('str8 "a" (non-minimal)', 'd90161', { t: 'str', v: 'a' });
+
+// binary
+both('bin empty', new Uint8Array(0));
+both('bin 3 bytes', Uint8Array.of(1, 2, 3));
+both('bin8 all byte values 0..255', Uint8Array.from({ length: 256 }, (_, i) => i));
+
+// arrays
+both('array empty', []);
+both('array mixed', [1, 'a', null, true, 1.5]);
+both('array16 (16 elements)', Array.from({ length: 16 }, (_, i) => i));
+both('array nested', [[[]], [1, [2, [3]]]]);
+decode('array16 holding 1 element', 'dc000101', { t: 'array', v: [{ t: 'int', v: 1 }] });
+
+// maps
+both('map empty', {});
+both('map one key', { a: 1 });
+both('map nested', { k: [1, { x: null }], s: 'v' });
+both('map16 (16 keys)', Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, i])));
+decode('map with an int key', '8101a161', { t: 'map', v: [[{ t: 'int', v: 1 }, { t: 'str', v: 'a' }]] });
+
+// timestamps (extension -1), the one extension Volley allows
+both('timestamp 32-bit: epoch', new Date(0));
+both('timestamp 64-bit: 2021-01-01T00:00:00.123Z', new Date(Date.UTC(2021, 0, 1, 0, 0, 0, 123)));
+both('timestamp 96-bit: 2500-01-01', new Date(Date.UTC(2500, 0, 1)));
+both('timestamp 96-bit: before the epoch (-1 s)', new Date(-1000));
+
+// refused
+invalid('never-used byte 0xc1', 'c1', '0xc1 is not msgpack');
+invalid('fixext1 type 1', 'd40100', 'extension types other than -1 (timestamp) are refused');
+invalid('fixext1 type 0 (msgpackr\'s undefined)', 'd40000', 'extension types other than -1 are refused; undefined is written as nil');
+invalid('ext8 type 5', 'c7020561 62', 'extension types other than -1 are refused');
+invalid('uint64 2^53 (not a safe integer)', 'cf0020000000000000', 'integers outside ±(2^53−1) are refused');
+invalid('uint64 max', 'cfffffffffffffffff', 'integers outside ±(2^53−1) are refused');
+invalid('int64 -2^53', 'd3ffe0000000000000', 'integers outside ±(2^53−1) are refused');
+invalid('int64 min', 'd38000000000000000', 'integers outside ±(2^53−1) are refused');
+invalid('map with an array key', '819001', 'map keys are str or int');
+invalid('map with a bin key', '81c4016101', 'map keys are str or int');
+invalid('truncated str', 'a3616263'.slice(0, 6), 'truncated');
+for (const v of vectors) v.hex = v.hex.replace(/ /g, '');
+
+/**
+ * What a client must put on the wire for the values of the byte cases (SPEC §2): every
+ * encoding of the value that is an integer (any width) for integers, float32/float64 for
+ * non-integers, nil for absent values. Case id → one accepted-hex list per value.
+ */
+export function intEncodings(v: number): string[] {
+  const out: string[] = [];
+  const be = (n: bigint, bytes: number) => {
+    const mod = 1n << BigInt(bytes * 8);
+    return ((n % mod + mod) % mod).toString(16).padStart(bytes * 2, '0');
+  };
+  const n = BigInt(v);
+  if (v >= 0 && v <= 0x7f) out.push(be(n, 1));
+  if (v < 0 && v >= -32) out.push(be(n, 1));
+  if (v >= 0) {
+    if (v <= 0xff) out.push('cc' + be(n, 1));
+    if (v <= 0xffff) out.push('cd' + be(n, 2));
+    if (v <= 0xffffffff) out.push('ce' + be(n, 4));
+    out.push('cf' + be(n, 8));
+  }
+  if (v >= -128 && v <= 127) out.push('d0' + be(n, 1));
+  if (v >= -32768 && v <= 32767) out.push('d1' + be(n, 2));
+  if (v >= -(2 ** 31) && v <= 2 ** 31 - 1) out.push('d2' + be(n, 4));
+  out.push('d3' + be(n, 8));
+  return out;
+}
+
+function floatEncodings(v: number): string[] {
+  const b = Buffer.alloc(8);
+  b.writeDoubleBE(v);
+  const out = ['cb' + b.toString('hex')];
+  if (Math.fround(v) === v) {
+    const f = Buffer.alloc(4);
+    f.writeFloatBE(v);
+    out.push('ca' + f.toString('hex'));
+  }
+  return out;
+}
+
+export const wire: Record<string, { value: Tagged; accept: string[] }[]> = {
+  '6.2': [2 ** 32, 2 ** 40, 1_700_000_000_000, 2 ** 53 - 1, -(2 ** 31) - 1, -(2 ** 40), -(2 ** 53 - 1), 2 ** 32 - 1].map((v) => ({ value: tag(v), accept: intEncodings(v) })),
+  '6.5': [1.5, -0.25, 0.1, 1e300].map((v) => ({ value: tag(v), accept: floatEncodings(v) })),
+  // [1, absent, nil]: an absent value (JS undefined, C# a missing optional) is nil.
+  '6.6': [{ value: { t: 'array', v: [{ t: 'int', v: 1 }, { t: 'nil' }, { t: 'nil' }] }, accept: ['9301c0c0'] }],
+};
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const file = new URL('./vectors.json', import.meta.url);
+  writeFileSync(file, JSON.stringify({ note: 'generated by conformance/vectors.ts from msgpackr; see the header of that file', vectors, wire }, null, 1) + '\n');
+  console.log(`wrote ${vectors.length} vectors`);
+}
