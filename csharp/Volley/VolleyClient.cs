@@ -336,11 +336,47 @@ namespace Volley
 
         // ---- dispatch to the app's context ------------------------------------------
 
+        readonly Queue<Action> _dispatch = new Queue<Action>();
+        bool _dispatching;
+
+        /// <summary>
+        /// Runs app code (handlers, notifications, events) in arrival order: on the given
+        /// SynchronizationContext (which keeps Post order), else one at a time on the thread pool.
+        /// </summary>
         void Post(Action action)
         {
             var ctx = _opts.Context;
-            if (ctx != null) ctx.Post(_ => action(), null);
-            else ThreadPool.QueueUserWorkItem(_ => action());
+            if (ctx != null)
+            {
+                ctx.Post(_ => action(), null);
+                return;
+            }
+            lock (_dispatch)
+            {
+                _dispatch.Enqueue(action);
+                if (_dispatching) return;
+                _dispatching = true;
+            }
+            ThreadPool.QueueUserWorkItem(_ => Drain());
+        }
+
+        void Drain()
+        {
+            while (true)
+            {
+                Action next;
+                lock (_dispatch)
+                {
+                    if (_dispatch.Count == 0)
+                    {
+                        _dispatching = false;
+                        return;
+                    }
+                    next = _dispatch.Dequeue();
+                }
+                try { next(); }
+                catch (Exception e) { _opts.OnHandlerError?.Invoke(e, "callback"); }
+            }
         }
 
         void Emit(Action action) => Post(() =>
