@@ -34,6 +34,16 @@ namespace Volley
                     try
                     {
                         scan = MsgPackReader.Scan(buf, pos, len);
+                        if (scan.Invalid != null)
+                        {
+                            // Well-formed but holding a value the wire refuses: only this message
+                            // is refused (DECISIONS A), the connection stays.
+                            var bad = MsgPackReader.DecodeLenient(buf, pos, scan.End);
+                            var badSize = scan.End - pos;
+                            pos = scan.End;
+                            violation = OnRefusedMessage(s, bad, scan.Invalid, badSize, after);
+                            continue;
+                        }
                         msg = MsgPackReader.Decode(buf, pos, scan.End, out _);
                     }
                     catch (MsgPackDecodeException e)
@@ -90,6 +100,27 @@ namespace Volley
                     return OnNotification(s, name, p, after);
                 default:
                     return $"unknown message type {kind}";
+            }
+            if (_received - _receivedAcked >= AckEvery || _bytesSinceAck >= AckEveryBytes) WriteAck();
+            return null;
+        }
+
+        /// <summary>A message holding a refused value: a request is answered INVALID_PARAMS, a response fails its call, a notification is dropped.</summary>
+        string? OnRefusedMessage(SocketState s, object? msg, string why, int size, List<Action> after)
+        {
+            if (!s.SessionSeen) return "a refused value before $session";
+            if (!(msg is object?[] a) || a.Length != 4 && a.Length != 3 || !(a[0] is long kind)) return "a message is not [type, …]: " + why;
+            if (kind == 2) return null;
+            if (a.Length != 4 || !(a[1] is long id) || id < 0 || id > uint.MaxValue) return "malformed message: " + why;
+            CountReliable(size);
+            var err = new VolleyRpcException(ErrorCodes.InvalidParams, why);
+            if (kind == 0) ReplyError((uint)id, err);
+            else if (kind == 1 && _pending.TryGetValue((uint)id, out var call))
+            {
+                _pending.Remove((uint)id);
+                call.DisposeTimers();
+                _kept.Ack(call.Seq);
+                after.Add(() => call.Reject(err));
             }
             if (_received - _receivedAcked >= AckEvery || _bytesSinceAck >= AckEveryBytes) WriteAck();
             return null;

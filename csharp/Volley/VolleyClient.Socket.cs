@@ -359,8 +359,11 @@ namespace Volley
                 _windowTimer?.Dispose();
                 s = _socket;
                 _socket = null;
-                error ??= new VolleyRpcException(ErrorCodes.Disconnected, $"connection closed ({info.Code}{(info.Reason.Length > 0 ? ": " + info.Reason : "")})", new Dictionary<string, object?> { ["closeCode"] = (long)info.Code });
-                after = ResetSession(error);
+                // Pending calls fail DISCONNECTED whatever ended the link; the first connect's
+                // waiter gets the precise error (REFUSED, PROTOCOL_ERROR…).
+                var closed = new VolleyRpcException(ErrorCodes.Disconnected, $"connection closed ({info.Code}{(info.Reason.Length > 0 ? ": " + info.Reason : "")})", new Dictionary<string, object?> { ["closeCode"] = (long)info.Code });
+                error ??= closed;
+                after = ResetSession(closed);
                 SetState(ConnectionState.Closed);
             }
             // Close() asked for a graceful close: the send loop sends its frame; else cut.
@@ -399,7 +402,11 @@ namespace Volley
                     return;
                 }
             }
-            Lost(s, new CloseInfo(CloseCodes.HeartbeatTimeout, "no message within the heartbeat timeout"), abort: true);
+            // Say 4008 if the uplink still works (a stalled downlink), then cut: the link is
+            // not waited for.
+            s.CloseGracefully(CloseCodes.HeartbeatTimeout, "no message within the heartbeat timeout");
+            Lost(s, new CloseInfo(CloseCodes.HeartbeatTimeout, "no message within the heartbeat timeout"), abort: false);
+            _ = Task.Delay(1000).ContinueWith(_ => s.Stop(abort: true), TaskScheduler.Default);
         }
 
         // ---- writing ----------------------------------------------------------------------

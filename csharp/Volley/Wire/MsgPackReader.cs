@@ -29,6 +29,12 @@ namespace Volley.Wire
         public int Elements;
         /// <summary>Deepest array/map nesting; a top-level container is depth 1.</summary>
         public int Depth;
+        /// <summary>
+        /// Why the value holds something the wire refuses (an ext type other than −1, an
+        /// unsafe integer, a map key that is neither str nor int), or null. Such a value is
+        /// still well-formed msgpack: its extent is known and only its message is refused.
+        /// </summary>
+        public string? Invalid;
     }
 
     public static class MsgPackReader
@@ -43,7 +49,7 @@ namespace Volley.Wire
         {
             var w = new Walker(buf, pos, end, build: false);
             w.Value(0);
-            return new ScanResult { End = w.Pos, Elements = w.Elements, Depth = w.MaxDepth };
+            return new ScanResult { End = w.Pos, Elements = w.Elements, Depth = w.MaxDepth, Invalid = w.Invalid };
         }
 
         /// <summary>Decodes the value starting at <paramref name="pos"/>; <paramref name="next"/> is the offset after it.</summary>
@@ -52,7 +58,18 @@ namespace Volley.Wire
             var w = new Walker(buf, pos, end, build: true);
             var v = w.Value(0);
             next = w.Pos;
+            if (w.Invalid != null) throw new MsgPackDecodeException(w.Invalid);
             return v;
+        }
+
+        /// <summary>
+        /// Decodes a value the scan found <see cref="ScanResult.Invalid"/>, with each refused
+        /// part read as nil, so the envelope (message type, id) can still be read.
+        /// </summary>
+        public static object? DecodeLenient(byte[] buf, int pos, int end)
+        {
+            var w = new Walker(buf, pos, end, build: true);
+            return w.Value(0);
         }
 
         /// <summary>Decodes exactly one value filling the whole array.</summary>
@@ -71,6 +88,7 @@ namespace Volley.Wire
             public int Pos;
             public int Elements;
             public int MaxDepth;
+            public string? Invalid;
 
             public Walker(byte[] b, int pos, int end, bool build)
             {
@@ -80,6 +98,14 @@ namespace Volley.Wire
                 _build = build;
                 Elements = 0;
                 MaxDepth = 0;
+                Invalid = null;
+            }
+
+            /// <summary>Well-formed but refused: remember why, read it as nil, keep walking.</summary>
+            object? Refuse(string why)
+            {
+                Invalid ??= why;
+                return null;
             }
 
             void Need(int n)
@@ -137,7 +163,7 @@ namespace Volley.Wire
                     case 0xcf:
                     {
                         var v = U64();
-                        if (v > (ulong)MaxSafe) throw new MsgPackDecodeException($"uint64 {v} is beyond 2^53−1");
+                        if (v > (ulong)MaxSafe) return Refuse($"uint64 {v} is beyond 2^53−1");
                         return Int((long)v);
                     }
                     case 0xd0: return Int((sbyte)U8());
@@ -146,7 +172,7 @@ namespace Volley.Wire
                     case 0xd3:
                     {
                         var v = (long)U64();
-                        if (v > MaxSafe || v < -MaxSafe) throw new MsgPackDecodeException($"int64 {v} is beyond ±(2^53−1)");
+                        if (v > MaxSafe || v < -MaxSafe) return Refuse($"int64 {v} is beyond ±(2^53−1)");
                         return Int(v);
                     }
                     case 0xd4: return Ext(1);
@@ -200,7 +226,11 @@ namespace Volley.Wire
             {
                 var type = (sbyte)U8();
                 Need(n);
-                if (type != -1) throw new MsgPackDecodeException($"ext type {type} is not allowed (only the timestamp, -1)");
+                if (type != -1)
+                {
+                    Pos += n;
+                    return Refuse($"ext type {type} is not allowed (only the timestamp, -1)");
+                }
                 long sec;
                 uint nsec;
                 if (n == 4) { sec = U32(); nsec = 0; }
@@ -254,9 +284,9 @@ namespace Volley.Wire
                     var kt = _b[keyStart];
                     var isStr = (kt >= 0xa0 && kt <= 0xbf) || (kt >= 0xd9 && kt <= 0xdb);
                     var isInt = kt <= 0x7f || kt >= 0xe0 || (kt >= 0xcc && kt <= 0xd3);
-                    if (!isStr && !isInt) throw new MsgPackDecodeException("map key is neither a string nor an integer");
                     var val = Value(depth);
-                    if (!_build) continue;
+                    if (!isStr && !isInt) Refuse("map key is neither a string nor an integer");
+                    if (!_build || key == null || (!isStr && !isInt)) continue;
                     if (anyMap == null && isStr)
                     {
                         strMap![(string)key!] = val;

@@ -109,7 +109,7 @@ namespace Volley.Wire
                 else if (v < 256) { Ensure(2); _buf[_len++] = 0xcc; _buf[_len++] = (byte)v; }
                 else if (v < 65536) BE16(0xcd, (ushort)v);
                 else if (v <= uint.MaxValue) BE32(0xce, (uint)v);
-                else BE64(0xcf, (ulong)v);
+                else BE64(0xcf, (ulong)v); // uint64, as the kit's vectors say Volley writes it
             }
             else
             {
@@ -121,9 +121,10 @@ namespace Volley.Wire
             }
         }
 
-        public void WriteFloat32(float v) => BE32(0xca, (uint)BitConverter.SingleToInt32Bits(v));
+        public void WriteFloat32(float v) => BE32(0xca, float.IsNaN(v) ? 0x7fc00000U : (uint)BitConverter.SingleToInt32Bits(v));
 
-        public void WriteFloat64(double v) => BE64(0xcb, (ulong)BitConverter.DoubleToInt64Bits(v));
+        /// <summary>float64; NaN in JavaScript's canonical form (7ff8…), not .NET's negative quiet NaN.</summary>
+        public void WriteFloat64(double v) => BE64(0xcb, double.IsNaN(v) ? 0x7ff8000000000000UL : (ulong)BitConverter.DoubleToInt64Bits(v));
 
         public void WriteString(string s)
         {
@@ -168,7 +169,9 @@ namespace Volley.Wire
             var sec = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out var rem);
             if (rem < 0) { sec--; rem += TimeSpan.TicksPerSecond; }
             var nsec = (uint)(rem * 100);
-            if (sec >= 0 && sec >> 34 == 0)
+            // The forms msgpackr picks: 32-bit for whole seconds below 2^32, 64-bit for
+            // fractions below 2^32 s, 96-bit otherwise (before 1970, after 2106).
+            if (sec >= 0 && sec <= uint.MaxValue)
             {
                 if (nsec == 0 && sec <= uint.MaxValue)
                 {
