@@ -404,6 +404,23 @@ public class KitCases : IClassFixture<KitFixture>
                 await Task.Delay(50);
             }
         },
+        ["1.9"] = async r =>
+        {
+            var a = await r.Connect();
+            var opens = new List<bool>();
+            a.C.SessionOpened += resumed => { lock (opens) opens.Add(resumed); };
+            var call = a.Call("sleep", 600L);
+            await Task.Delay(50);
+            await r.Post("/kit/shutdown", ("path", "doomed"), ("graceMs", 3000));
+            await Task.Delay(50);
+            var e = await Rejects(r.Connect(), ErrorCodes.Refused);
+            var d = e.ErrorData as Dictionary<string, object?>;
+            Check(d != null && (Equals(d.GetValueOrDefault("status"), 503L) || Equals(d.GetValueOrDefault("closeCode"), 4503L)), "data " + Kit.Show(d));
+            Check(Equals(await call, "slept"), "the running call did not finish");
+            await Until(() => a.C.LastClose?.Code == 1001, 3000, "close 1001");
+            await Until(() => { lock (opens) return opens.Count > 0; }, 5000, "the reconnect");
+            Check(!opens[0] && a.C.State == ConnectionState.Open, $"reopened with resumed {opens[0]}");
+        },
         ["2.1"] = async r =>
         {
             var c = await r.Connect();
@@ -737,7 +754,7 @@ public class KitCases : IClassFixture<KitFixture>
             var got = await Task.WhenAll(Enumerable.Range(0, 400).Select(i => Settle(c.Call("echo", (long)i))));
             Check(got.Any(o => o.error == null), "no call went through");
             Check(got.Any(o => o.error?.Code == ErrorCodes.RateLimited || o.error?.Code == ErrorCodes.Disconnected), "nothing was refused");
-            await Until(() => c.C.State == ConnectionState.Closed, 2000, "the flooding client to be closed");
+            await Until(() => c.C.State == ConnectionState.Closed, 2000, $"the flooding client to be closed (state {c.C.State}, last close {c.C.LastClose}, {got.Count(o => o.error == null)} answered, {got.Count(o => o.error?.Code == ErrorCodes.RateLimited)} RATE_LIMITED, other {string.Join(",", got.Where(o => o.error != null && o.error.Code != ErrorCodes.RateLimited).Select(o => o.error!.Code).Distinct())})");
             Check(c.C.LastClose?.Code == 4029, $"closed with {c.C.LastClose?.Code}, want 4029");
             await Task.Delay(300);
             await r.Verdict(uid);
