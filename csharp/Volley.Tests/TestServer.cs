@@ -36,11 +36,15 @@ public sealed class NodeServer : IAsyncDisposable
     public static string KitRoot => Environment.GetEnvironmentVariable("VOLLEY_KIT_ROOT") is { Length: > 0 } k ? k : RepoRoot;
 
     /// <summary>Runs `tsx script args` from root; waits for "LISTENING port".</summary>
-    public static async Task<NodeServer> StartAsync(string root, string script, string args = "")
+    public static Task<NodeServer> StartAsync(string root, string script, string args = "") =>
+        StartAsync(root, script, args + " --port 0", null, new System.Text.RegularExpressions.Regex(@"^LISTENING (\d+)"));
+
+    /// <summary>Runs `tsx script args`; the port is read from the first stdout line matching <paramref name="ready"/>.</summary>
+    public static async Task<NodeServer> StartAsync(string root, string script, string args, System.Collections.Generic.Dictionary<string, string>? env, System.Text.RegularExpressions.Regex ready)
     {
         var tsx = Path.Combine(root, "node_modules", ".bin", "tsx");
         if (!File.Exists(tsx)) throw new InvalidOperationException($"{tsx} missing: run npm install in {root}");
-        var psi = new ProcessStartInfo(tsx, $"{script} --port 0 {args}")
+        var psi = new ProcessStartInfo(tsx, $"{script} {args}")
         {
             WorkingDirectory = root,
             RedirectStandardOutput = true,
@@ -48,25 +52,27 @@ public sealed class NodeServer : IAsyncDisposable
             RedirectStandardInput = true, // the server exits when this closes (test process gone)
             UseShellExecute = false,
         };
+        if (env != null) foreach (var kv in env) psi.Environment[kv.Key] = kv.Value;
         var proc = Process.Start(psi)!;
         var log = new System.Text.StringBuilder();
-        var ready = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         proc.OutputDataReceived += (_, e) =>
         {
-            if (e.Data == null) { ready.TrySetException(new InvalidOperationException("server exited: " + log)); return; }
+            if (e.Data == null) { started.TrySetException(new InvalidOperationException("server exited: " + log)); return; }
             lock (log) log.AppendLine(e.Data);
-            if (e.Data.StartsWith("LISTENING ") && int.TryParse(e.Data.Substring(10).Trim(), out var port)) ready.TrySetResult(port);
+            var m = ready.Match(e.Data);
+            if (m.Success && int.TryParse(m.Groups[1].Value, out var port)) started.TrySetResult(port);
         };
         proc.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (log) log.AppendLine(e.Data); };
         proc.BeginOutputReadLine();
         proc.BeginErrorReadLine();
-        var done = await Task.WhenAny(ready.Task, Task.Delay(30_000));
-        if (done != ready.Task)
+        var done = await Task.WhenAny(started.Task, Task.Delay(30_000));
+        if (done != started.Task)
         {
             try { proc.Kill(true); } catch { }
             throw new TimeoutException("server did not print LISTENING within 30 s: " + log);
         }
-        var s = new NodeServer(proc, await ready.Task);
+        var s = new NodeServer(proc, await started.Task);
         lock (log) s.Log.Append(log);
         return s;
     }
