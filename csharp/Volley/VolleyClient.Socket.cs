@@ -103,9 +103,12 @@ namespace Volley
                 ws.Dispose();
                 return;
             }
-            _ = SendLoopAsync(s, ws);
+            var sending = SendLoopAsync(s, ws);
             await ReceiveLoopAsync(s, ws).ConfigureAwait(false);
+            // The send loop ends with the socket (cancelled, failed, or after its close frame).
+            await Task.WhenAny(sending, Task.Delay(2000)).ConfigureAwait(false);
             s.Finished.TrySetResult(true);
+            ws.Dispose();
         }
 
         static readonly Regex StatusInMessage = new Regex(@"status code '?(\d{3})", RegexOptions.CultureInvariant);
