@@ -17,6 +17,24 @@ namespace Volley
 
         public VolleyLimits Clone() => (VolleyLimits)MemberwiseClone();
 
+        public Dictionary<string, object?> ToWire() => new Dictionary<string, object?>
+        {
+            ["maxMessageBytes"] = MaxMessageBytes,
+            ["maxMessagesPerFrame"] = MaxMessagesPerFrame,
+            ["maxMethodLength"] = MaxMethodLength,
+            ["maxParams"] = MaxParams,
+            ["maxDepth"] = MaxDepth,
+            ["maxElements"] = MaxElements,
+            ["maxIncomingPending"] = MaxIncomingPending,
+        };
+
+        internal static bool SameAsDefaults(VolleyLimits l)
+        {
+            var d = new VolleyLimits();
+            return l.MaxMessageBytes == d.MaxMessageBytes && l.MaxMessagesPerFrame == d.MaxMessagesPerFrame && l.MaxMethodLength == d.MaxMethodLength
+                && l.MaxParams == d.MaxParams && l.MaxDepth == d.MaxDepth && l.MaxElements == d.MaxElements && l.MaxIncomingPending == d.MaxIncomingPending;
+        }
+
         internal static VolleyLimits FromWire(object? wire, VolleyLimits fallback)
         {
             var l = fallback.Clone();

@@ -189,6 +189,9 @@ namespace Volley
             _attempt = 0;
             // First message on every socket: how many reliable messages we have.
             WriteAck();
+            // Our receive limits, only when they differ from the spec's floor (DECISIONS C).
+            if (!resumed && !VolleyLimits.SameAsDefaults(_opts.ReceiveLimits))
+                WriteNow(MsgPackWriter.Encode(new object?[] { 2L, "$limits", new object?[] { _opts.ReceiveLimits.ToWire() } }));
             if (!resumed)
             {
                 // First socket of a session: the peer has nothing of ours (n is 0), so calls made
