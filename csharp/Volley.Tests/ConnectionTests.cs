@@ -101,7 +101,7 @@ public class ConnectionTests : IClassFixture<OwnServerFixture>
         var c = await VolleyClient.ConnectAsync(_server.Url, T.Opts());
         var sid = c.SessionId;
         var resumed = new TaskCompletionSource<bool>();
-        c.SessionOpened += r => resumed.TrySetResult(r);
+        c.SessionOpened += r => { if (r) resumed.TrySetResult(true); }; // the first open's event may still be on its way
         c.Drop();
         Assert.True(await resumed.Task.WaitAsync(TimeSpan.FromSeconds(5)));
         Assert.Equal(sid, c.SessionId);

@@ -302,6 +302,15 @@ public class KitCases : IClassFixture<KitFixture>
         Check((bool)v["ok"]!, "server script: " + v["detail"]);
     }
 
+    static async Task ScriptAndVerdict(Run r)
+    {
+        var uid = UidFor(r.Id);
+        var c = await r.Connect(uid);
+        var v = (Dictionary<string, object?>)(await c.Call(TimeSpan.FromSeconds(20), "kit.callMe", r.Id))!;
+        Check((bool)v["ok"]!, "server script: " + v["detail"]);
+        await r.Verdict(uid);
+    }
+
     static Func<Run, Task> OverLimit(Func<KitClient, string, Task> call) => async r =>
     {
         var uid = UidFor(r.Id);
@@ -605,6 +614,12 @@ public class KitCases : IClassFixture<KitFixture>
         ["7.3"] = OverLimit((c, m) => c.Call(new string('m', 129), m)),
         ["7.4"] = OverLimit((c, m) => c.Call("echo", m, new byte[1024 * 1024 + 1])),
         ["7.5"] = OverLimit((c, m) => c.Call("echo", m, new object?[100_001].Select(_ => (object?)0L).ToArray())),
+        ["7.6"] = async r =>
+        {
+            var c = await r.Connect(tweak: o => o.ReceiveLimits.MaxMessagesPerFrame = 1024);
+            var v = (Dictionary<string, object?>)(await c.Call(TimeSpan.FromSeconds(20), "kit.callMe", r.Id))!;
+            Check((bool)v["ok"]!, "server script: " + v["detail"]);
+        },
         ["8.1"] = async r =>
         {
             var uid = UidFor(r.Id);
@@ -642,6 +657,7 @@ public class KitCases : IClassFixture<KitFixture>
             Check(Equals(await p, 1L), "the call did not answer 1");
             Check(c.Resumed == true, $"reopened with resumed {c.Resumed}");
             Check(Run.RunsOf(await r.Counters(), key) == 1, "the handler ran more than once");
+            await r.Verdict(uid);
         },
         ["9.2"] = async r =>
         {
@@ -670,11 +686,24 @@ public class KitCases : IClassFixture<KitFixture>
             var counters = await r.Counters();
             var twice = keys.Where(k => Run.RunsOf(counters, k) != 1).ToArray();
             Check(twice.Length == 0, "ran ≠ once: " + string.Join(", ", twice.Select(k => $"{k}={Run.RunsOf(counters, k)}")));
-            await Task.Delay(100);
-            var pending = (await r.Counters()).GetProperty("pending");
-            Check(pending.GetProperty("incoming").GetInt64() == 0 && pending.GetProperty("outgoing").GetInt64() == 0, "still pending " + pending);
+            await r.Verdict(uid);
         },
-        ["9.4"] = Script,
+        ["9.4"] = ScriptAndVerdict,
+        ["9.9"] = ScriptAndVerdict,
+        ["9.10"] = ScriptAndVerdict,
+        ["9.11"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            var key = "k-" + uid;
+            await r.Post("/kit/stall", ("uid", uid), ("dir", "up"));
+            var p = c.Call(TimeSpan.FromSeconds(15), "count", key);
+            await Task.Delay(200);
+            await r.Post("/kit/drop", ("uid", uid));
+            Check(Equals(await p, 1L), "the call did not answer 1");
+            Check(Run.RunsOf(await r.Counters(), key) == 1, "the handler did not run exactly once");
+            await r.Verdict(uid);
+        },
         ["9.5"] = async r =>
         {
             var uid = UidFor(r.Id);
@@ -684,6 +713,7 @@ public class KitCases : IClassFixture<KitFixture>
             var keys = Enumerable.Range(0, 5).Select(i => $"k-{uid}-{i}").ToArray();
             var calls = keys.Select(k => c.Call(TimeSpan.FromSeconds(15), "count", k, 0L)).ToArray();
             await r.UntilRuns(keys, 2000);
+            await Task.Delay(100);
             await r.Post("/kit/drop", ("uid", uid));
             var got = await Task.WhenAll(calls);
             Check(got.All(v => Equals(v, 1L)), "answers " + Kit.Show(got));
@@ -751,7 +781,7 @@ public class KitCases : IClassFixture<KitFixture>
         {
             var uid = UidFor(r.Id);
             var c = await r.Connect(uid, "/flood/");
-            var got = await Task.WhenAll(Enumerable.Range(0, 400).Select(i => Settle(c.Call("echo", (long)i))));
+            var got = await Task.WhenAll(Enumerable.Range(0, 2000).Select(i => Settle(c.Call("echo", (long)i))));
             Check(got.Any(o => o.error == null), "no call went through");
             Check(got.Any(o => o.error?.Code == ErrorCodes.RateLimited || o.error?.Code == ErrorCodes.Disconnected), "nothing was refused");
             await Until(() => c.C.State == ConnectionState.Closed, 2000, $"the flooding client to be closed (state {c.C.State}, last close {c.C.LastClose}, {got.Count(o => o.error == null)} answered, {got.Count(o => o.error?.Code == ErrorCodes.RateLimited)} RATE_LIMITED, other {string.Join(",", got.Where(o => o.error != null && o.error.Code != ErrorCodes.RateLimited).Select(o => o.error!.Code).Distinct())})");
