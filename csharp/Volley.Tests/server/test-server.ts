@@ -1,0 +1,101 @@
+// The C# tests' own Volley server (today's server/ from this repository): fixed handlers
+// the tests call, and handlers that make the server call the C# client back. Prints
+// `LISTENING <port>`; a `--reject` flag makes duplicate logins fail with HTTP 409, and
+// `--resume-window <ms>` sets the resume window. Exits when stdin closes (the test process died).
+
+import { createServer, RpcError, type ServerContext } from '../../../server/index.ts';
+
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+type Ctx = ServerContext;
+const runs = new Map<string, number>();
+const cancelled = new Map<string, number>();
+const bump = (m: Map<string, number>, k: string) => {
+  const n = (m.get(k) ?? 0) + 1;
+  m.set(k, n);
+  return n;
+};
+/** Settles a promise into {value} or {code, message, data}. */
+const outcome = async (p: Promise<unknown>) => {
+  try {
+    return { value: await p };
+  } catch (err) {
+    const e = err as RpcError;
+    // No undefined fields: today's codec writes undefined as msgpackr's ext 0, which the
+    // wire (DECISIONS A) refuses.
+    return e.data === undefined ? { code: e.code, message: e.message } : { code: e.code, message: e.message, data: e.data };
+  }
+};
+
+const server = createServer({
+  authenticate: (req) => (req.token && /^[A-Za-z0-9_-]{1,64}$/.test(req.token) ? req.token : null),
+  duplicateLogin: process.argv.includes('--reject') ? 'reject' : 'replace',
+  resumeWindowMs: Number(arg('--resume-window') ?? 30_000),
+  heartbeatMs: Number(arg('--heartbeat') ?? 10_000),
+  handlers: {
+    echo: (_: Ctx, x: unknown) => x,
+    add: (_: Ctx, a: number, b: number) => {
+      if (typeof a !== 'number' || typeof b !== 'number') throw new RpcError('INVALID_PARAMS', 'add(a, b) takes two numbers');
+      return a + b;
+    },
+    whoami: (ctx: Ctx) => ({ uid: ctx.uid }),
+    fail: (_: Ctx, code: string, message: string = code, data?: unknown) => {
+      throw new RpcError(code, message, data);
+    },
+    boom: (_: Ctx) => {
+      throw new Error('secret detail: password=hunter2');
+    },
+    /** Resolves after ms; its abort signal ($cancel, session end) stops it and is counted per key. */
+    sleep: (ctx: Ctx, ms: number, key = '') =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => resolve('slept'), ms);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          bump(cancelled, key);
+          reject(ctx.signal.reason);
+        }, { once: true });
+      }),
+    cancelled: (_: Ctx, key: string) => cancelled.get(key) ?? 0,
+    /** Counts runs per key (then waits delayMs): a call that ran twice answers 2. */
+    count: async (_: Ctx, key: string, delayMs = 0) => {
+      const n = bump(runs, key);
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      return n;
+    },
+    runs: (_: Ctx, key: string) => runs.get(key) ?? 0,
+    /** Sends the caller n notifications method(payload, i), then answers n. */
+    notifyMe: (ctx: Ctx, method: string, n = 1, payload: unknown = null) => {
+      for (let i = 0; i < n; i++) ctx.server.notify(ctx.uid, method, payload, i);
+      return n;
+    },
+    /** The server calls the caller's `method(...args)` with a deadline and reports how it went. */
+    callMe: (ctx: Ctx, method: string, args: unknown[], timeoutMs = 5000) =>
+      outcome(ctx.server.call(ctx.uid, method, args, { timeoutMs })),
+    /** The server calls the caller back and cancels that call after cancelAfterMs. */
+    callMeAndCancel: (ctx: Ctx, method: string, args: unknown[], cancelAfterMs: number) => {
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), cancelAfterMs);
+      return outcome(ctx.server.call(ctx.uid, method, args, { signal: ac.signal, timeoutMs: 30_000 }));
+    },
+    /** Starts a server → client call now and answers at once; `callResult(tag)` tells how it ended. */
+    callMeLater: (ctx: Ctx, tag: string, method: string, args: unknown[], timeoutMs = 15_000) => {
+      later.set(tag, outcome(ctx.server.call(ctx.uid, method, args, { timeoutMs })));
+      return true;
+    },
+    callResult: (_: Ctx, tag: string) => later.get(tag) ?? { code: 'NO_SUCH_TAG' },
+    /** Closes the caller's socket with a code (e.g. 4401 to test refusal handling, 1001 to test reconnect). */
+    disconnectMe: (ctx: Ctx, code: number) => {
+      setTimeout(() => ctx.server.disconnect(ctx.uid, code, 'asked by the test'), 20);
+      return true;
+    },
+  },
+});
+const later = new Map<string, Promise<unknown>>();
+
+const port = await server.listen(Number(arg('--port') ?? 0), '127.0.0.1');
+console.log(`LISTENING ${port}`);
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('close', () => process.exit(0));

@@ -1,0 +1,99 @@
+// The two kinds of calls in flight: ours waiting for the server's reply (PendingCall), and
+// the server's running in one of our handlers (VolleyCall).
+
+using System;
+using System.Threading;
+using System.Threading.Tasks;
+using Volley.Wire;
+
+namespace Volley
+{
+    /// <summary>A call to the server waiting for its response.</summary>
+    internal abstract class PendingCall
+    {
+        public uint Id;
+        public string Method = "";
+        /// <summary>Sequence number of the request message.</summary>
+        public long Seq;
+        /// <summary>Settled locally (deadline, cancel, session end): a response that comes later is dropped.</summary>
+        public bool GivenUp;
+        public Timer? Deadline;
+        public CancellationTokenRegistration CancelReg;
+        public abstract void Resolve(object? wire);
+        public abstract void Reject(Exception e);
+        public abstract Task Task { get; }
+
+        public void DisposeTimers()
+        {
+            Deadline?.Dispose();
+            CancelReg.Dispose();
+        }
+    }
+
+    internal sealed class PendingCall<T> : PendingCall
+    {
+        readonly TaskCompletionSource<T> _tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly ValueConverters _conv;
+
+        public PendingCall(ValueConverters conv) => _conv = conv;
+        public Task<T> Typed => _tcs.Task;
+        public override Task Task => _tcs.Task;
+
+        public override void Resolve(object? wire)
+        {
+            T value;
+            try
+            {
+                value = _conv.FromWire<T>(wire);
+            }
+            catch (WireConversionException e)
+            {
+                _tcs.TrySetException(new VolleyRpcException(ErrorCodes.Internal, $"{Method}: the result does not convert to {typeof(T).Name}: {e.Message}", null, e));
+                return;
+            }
+            _tcs.TrySetResult(value);
+        }
+
+        public override void Reject(Exception e) => _tcs.TrySetException(e);
+    }
+
+    /// <summary>A call from the server, as a handler sees it.</summary>
+    public sealed class VolleyCall
+    {
+        internal readonly CancellationTokenSource Cts = new CancellationTokenSource();
+        internal Timer? Deadline;
+        /// <summary>Aborted ($cancel, session end): no response is sent.</summary>
+        internal volatile bool Aborted;
+        internal volatile bool TimedOut;
+
+        internal VolleyCall(VolleyClient client, uint id, string method, object?[] args)
+        {
+            Client = client;
+            Id = id;
+            Method = method;
+            Args = args;
+        }
+
+        public VolleyClient Client { get; }
+        public uint Id { get; }
+        public string Method { get; }
+        /// <summary>Decoded params (see MsgPackReader for the forms).</summary>
+        public object?[] Args { get; }
+
+        /// <summary>Fires when the server cancels the call (<c>$cancel</c>), the handler deadline passes, or the session ends.</summary>
+        public CancellationToken CancellationToken => Cts.Token;
+
+        /// <summary>Param i converted to T (a missing param reads as nil); INVALID_PARAMS if it doesn't convert.</summary>
+        public T Arg<T>(int i)
+        {
+            try
+            {
+                return Client.Converters.FromWire<T>(i < Args.Length ? Args[i] : null);
+            }
+            catch (WireConversionException e)
+            {
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{Method}: param {i}: {e.Message}");
+            }
+        }
+    }
+}

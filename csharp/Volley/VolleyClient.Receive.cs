@@ -1,0 +1,347 @@
+// Incoming messages: the envelope checks, `$` extensions ($session, $ack, $cancel, $pong),
+// responses to our calls, and the server's calls to our handlers.
+
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using Volley.Wire;
+
+namespace Volley
+{
+    public sealed partial class VolleyClient
+    {
+        /// <summary>Handles one WebSocket message (one or more msgpack values). False: the socket is gone.</summary>
+        bool OnFrame(SocketState s, byte[] buf, int len)
+        {
+            var after = new List<Action>();
+            string? violation = null;
+            lock (_lock)
+            {
+                if (_socket != s) return false;
+                s.SinceReceive.Restart();
+                var pos = 0;
+                var count = 0;
+                while (pos < len && violation == null && _socket == s)
+                {
+                    if (++count > _opts.ReceiveLimits.MaxMessagesPerFrame)
+                    {
+                        violation = $"more than {_opts.ReceiveLimits.MaxMessagesPerFrame} messages in one frame";
+                        break;
+                    }
+                    ScanResult scan;
+                    object? msg;
+                    try
+                    {
+                        scan = MsgPackReader.Scan(buf, pos, len);
+                        if (scan.Invalid != null)
+                        {
+                            // Well-formed but holding a value the wire refuses: only this message
+                            // is refused (DECISIONS A), the connection stays.
+                            var bad = MsgPackReader.DecodeLenient(buf, pos, scan.End);
+                            var badSize = scan.End - pos;
+                            pos = scan.End;
+                            violation = OnRefusedMessage(s, bad, scan.Invalid, badSize, after);
+                            continue;
+                        }
+                        msg = MsgPackReader.Decode(buf, pos, scan.End, out _);
+                    }
+                    catch (MsgPackDecodeException e)
+                    {
+                        violation = "not valid msgpack: " + e.Message;
+                        break;
+                    }
+                    var size = scan.End - pos;
+                    pos = scan.End;
+                    violation = OnMessage(s, msg, scan, size, after);
+                }
+            }
+            foreach (var a in after) a();
+            if (violation != null)
+            {
+                ProtocolViolation(s, CloseCodes.ProtocolError, violation);
+                return false;
+            }
+            lock (_lock) return _socket == s;
+        }
+
+        /// <summary>One message, under the lock. Returns a protocol violation, or null.</summary>
+        string? OnMessage(SocketState s, object? msg, ScanResult scan, int size, List<Action> after)
+        {
+            if (!(msg is object?[] a) || a.Length < 3 || !(a[0] is long kind)) return "a message is not [type, …]";
+            if (!s.SessionSeen && !(kind == 2 && a[1] is string first && first == "$session")) return null; // nothing counts before $session
+            switch (kind)
+            {
+                case 0:
+                    if (a.Length != 4 || !(a[1] is long rid) || rid < 0 || rid > uint.MaxValue || !(a[2] is string method) || !(a[3] is object?[] args))
+                        return "malformed request";
+                    CountReliable(size);
+                    OnRequest((uint)rid, method, args, scan, after);
+                    break;
+                case 1:
+                    if (a.Length != 4 || !(a[1] is long id) || id < 0 || id > uint.MaxValue || !(a[2] == null || a[2] is Dictionary<string, object?>))
+                        return "malformed response";
+                    CountReliable(size);
+                    if (_pending.TryGetValue((uint)id, out var call))
+                    {
+                        _pending.Remove((uint)id);
+                        call.DisposeTimers();
+                        // A response means the server got our request and everything before it.
+                        _kept.Ack(call.Seq);
+                        var err = a[2];
+                        var result = a[3];
+                        if (err != null) after.Add(() => call.Reject(VolleyRpcException.FromWire(err)));
+                        else after.Add(() => call.Resolve(result));
+                    }
+                    // else: a call we gave up (deadline, cancel): dropped, still counted.
+                    break;
+                case 2:
+                    if (a.Length != 3 || !(a[1] is string name) || !(a[2] is object?[] p)) return "malformed notification";
+                    return OnNotification(s, name, p, after);
+                default:
+                    return $"unknown message type {kind}";
+            }
+            if (_received - _receivedAcked >= AckEvery || _bytesSinceAck >= AckEveryBytes) WriteAck();
+            return null;
+        }
+
+        /// <summary>A message holding a refused value: a request is answered INVALID_PARAMS, a response fails its call, a notification is dropped.</summary>
+        string? OnRefusedMessage(SocketState s, object? msg, string why, int size, List<Action> after)
+        {
+            if (!s.SessionSeen) return "a refused value before $session";
+            if (!(msg is object?[] a) || a.Length != 4 && a.Length != 3 || !(a[0] is long kind)) return "a message is not [type, …]: " + why;
+            if (kind == 2) return null;
+            if (a.Length != 4 || !(a[1] is long id) || id < 0 || id > uint.MaxValue) return "malformed message: " + why;
+            CountReliable(size);
+            var err = new VolleyRpcException(ErrorCodes.InvalidParams, why);
+            if (kind == 0) ReplyError((uint)id, err);
+            else if (kind == 1 && _pending.TryGetValue((uint)id, out var call))
+            {
+                _pending.Remove((uint)id);
+                call.DisposeTimers();
+                _kept.Ack(call.Seq);
+                after.Add(() => call.Reject(err));
+            }
+            if (_received - _receivedAcked >= AckEvery || _bytesSinceAck >= AckEveryBytes) WriteAck();
+            return null;
+        }
+
+        void CountReliable(int size)
+        {
+            _received++;
+            _bytesSinceAck += size;
+        }
+
+        string? OnNotification(SocketState s, string method, object?[] p, List<Action> after)
+        {
+            switch (method)
+            {
+                case "$session":
+                {
+                    var info = SessionInfo.FromWire(p.Length > 0 ? p[0] : null);
+                    if (info == null) return "malformed $session";
+                    if (s.SessionSeen) return null;
+                    OnSession(s, info, after);
+                    return null;
+                }
+                case "$ack":
+                {
+                    if (p.Length < 1 || !(p[0] is long n) || n < 0) return "malformed $ack";
+                    if (!_kept.Ack(n)) return $"$ack {n} but only {_kept.Sent} reliable messages were sent";
+                    if (!s.Synced) Resync(s);
+                    return null;
+                }
+                case "$cancel":
+                {
+                    if (p.Length >= 1 && p[0] is long id && id >= 0 && id <= uint.MaxValue && _incoming.TryGetValue((uint)id, out var call))
+                    {
+                        _incoming.Remove(call.Id);
+                        call.Aborted = true;
+                        call.Deadline?.Dispose();
+                        after.Add(() => call.Cts.Cancel());
+                    }
+                    return null;
+                }
+                case "$pong":
+                    return null;
+            }
+            if (method.Length > 0 && method[0] == '$') return null; // unknown extensions are ignored
+            if (_notificationHandlers.TryGetValue(method, out var handler))
+                after.Add(() => Post(() =>
+                {
+                    try { handler(p); }
+                    catch (Exception e) { ReportHandlerError(e, method); }
+                }));
+            return null;
+        }
+
+        void OnSession(SocketState s, SessionInfo info, List<Action> after)
+        {
+            s.SessionSeen = true;
+            s.ConnectTimer?.Dispose();
+            var resumed = info.Resumed && _session != null && _session.Sid == info.Sid;
+            if (!resumed && _session != null)
+                after.AddRange(ResetSession(new VolleyRpcException(ErrorCodes.Disconnected, "the session expired before the reconnect")));
+            _session = info;
+            _peerLimits = info.Limits;
+            _windowTimer?.Dispose();
+            _windowTimer = null;
+            _attempt = 0;
+            // First message on every socket: how many reliable messages we have.
+            WriteAck();
+            // Our receive limits, only when they differ from the spec's floor (DECISIONS C).
+            if (!resumed && !VolleyLimits.SameAsDefaults(_opts.ReceiveLimits))
+                WriteNow(MsgPackWriter.Encode(new object?[] { 2L, "$limits", new object?[] { _opts.ReceiveLimits.ToWire() } }));
+            if (!resumed)
+            {
+                // First socket of a session: the peer has nothing of ours (n is 0), so calls made
+                // while connecting go out now.
+                s.Synced = true;
+                foreach (var m in _kept.Unacked)
+                {
+                    WriteNow(m.Bytes);
+                    s.WrittenSeq = m.Seq;
+                }
+            }
+            // else: nothing reliable until the server's first $ack says what it has (Resync).
+            StartHeartbeat(s, info);
+            SetState(ConnectionState.Open);
+            after.Add(() => _opened.TrySetResult(true));
+            Emit(() => SessionOpened?.Invoke(resumed));
+        }
+
+        /// <summary>The peer's first $ack on a resumed socket: re-send what it lacks, in order.</summary>
+        void Resync(SocketState s)
+        {
+            s.Synced = true;
+            foreach (var m in _kept.Unacked)
+            {
+                WriteNow(m.Bytes);
+                s.WrittenSeq = m.Seq;
+                // Re-sent a request we gave up on while offline: tell the server at once.
+                if (m.Call != null && m.Call.GivenUp) WriteNow(CancelBytes(m.Call.Id));
+            }
+        }
+
+        void OnRequest(uint id, string method, object?[] args, ScanResult scan, List<Action> after)
+        {
+            var l = _opts.ReceiveLimits;
+            if (method.Length == 0 || method.Length > l.MaxMethodLength || args.Length > l.MaxParams || scan.Depth - 1 > l.MaxDepth || scan.Elements > l.MaxElements)
+            {
+                ReplyError(id, new VolleyRpcException(ErrorCodes.InvalidParams, "request past this client's limits"));
+                return;
+            }
+            if (_incoming.ContainsKey(id))
+            {
+                // DECISIONS B: a request whose id is still running here is a broken peer.
+                var sock = _socket;
+                if (sock != null) after.Add(() => ProtocolViolation(sock, CloseCodes.ProtocolError, $"request id {id} is still running"));
+                return;
+            }
+            if (method[0] == '$' || !_handlers.TryGetValue(method, out var handler))
+            {
+                ReplyError(id, new VolleyRpcException(ErrorCodes.MethodNotFound, $"no handler for {method}"));
+                return;
+            }
+            if (_incoming.Count >= l.MaxIncomingPending)
+            {
+                ReplyError(id, new VolleyRpcException(ErrorCodes.Overloaded, "too many calls running"));
+                return;
+            }
+            var call = new VolleyCall(this, id, method, args);
+            _incoming[id] = call;
+            if (_opts.HandlerTimeout is TimeSpan t && t > TimeSpan.Zero)
+                call.Deadline = new Timer(_ => HandlerTimedOut(call, t), null, t, Timeout.InfiniteTimeSpan);
+            after.Add(() => Post(() => RunHandler(call, handler)));
+        }
+
+        async void RunHandler(VolleyCall call, Func<VolleyCall, Task<object?>> handler)
+        {
+            object? result;
+            try
+            {
+                if (call.Aborted) return;
+                result = await handler(call).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                Finish(call, e is VolleyRpcException rpc ? rpc : null, null, e);
+                return;
+            }
+            Finish(call, null, result, null);
+        }
+
+        void HandlerTimedOut(VolleyCall call, TimeSpan t)
+        {
+            lock (_lock)
+            {
+                if (!_incoming.TryGetValue(call.Id, out var c) || c != call) return;
+                _incoming.Remove(call.Id);
+                call.TimedOut = true;
+                ReplyError(call.Id, new VolleyRpcException(ErrorCodes.Timeout, $"{call.Method} did not finish within {t.TotalMilliseconds:0} ms"));
+            }
+            call.Cts.Cancel();
+        }
+
+        /// <summary>A handler finished: send its result or error, unless the call was aborted or timed out.</summary>
+        void Finish(VolleyCall call, VolleyRpcException? rpcError, object? result, Exception? failure)
+        {
+            Exception? report = null;
+            lock (_lock)
+            {
+                call.Deadline?.Dispose();
+                if (call.Aborted || call.TimedOut || !_incoming.TryGetValue(call.Id, out var c) || c != call) return;
+                _incoming.Remove(call.Id);
+                if (rpcError != null) ReplyError(call.Id, rpcError);
+                else if (failure != null)
+                {
+                    ReplyError(call.Id, new VolleyRpcException(ErrorCodes.Internal, "internal error"));
+                    report = failure;
+                }
+                else
+                {
+                    byte[] bytes;
+                    try
+                    {
+                        bytes = MsgPackWriter.Encode(new object?[] { 1L, (long)call.Id, null, result }, Converters);
+                        CheckSize(bytes, call.Method + " result", _peerLimits);
+                    }
+                    catch (Exception e) when (e is MsgPackEncodeException || e is VolleyRpcException)
+                    {
+                        // The caller gets INTERNAL; onError sees why (DECISIONS A).
+                        ReplyError(call.Id, new VolleyRpcException(ErrorCodes.Internal, "internal error"));
+                        report = e;
+                        bytes = Array.Empty<byte>();
+                    }
+                    if (bytes.Length > 0) SendReliable(bytes, null);
+                }
+            }
+            if (report != null) ReportHandlerError(report, call.Method);
+        }
+
+        void ReplyError(uint id, VolleyRpcException e)
+        {
+            byte[] bytes;
+            try
+            {
+                bytes = MsgPackWriter.Encode(new object?[] { 1L, (long)id, e.ToWire(), null }, Converters);
+            }
+            catch (MsgPackEncodeException)
+            {
+                bytes = MsgPackWriter.Encode(new object?[] { 1L, (long)id, new VolleyRpcException(e.Code, e.Message).ToWire(), null });
+            }
+            SendReliable(bytes, null);
+        }
+
+        void ReportHandlerError(Exception e, string method)
+        {
+            var h = _opts.OnHandlerError;
+            if (h != null)
+            {
+                try { h(e, method); }
+                catch (Exception) { }
+            }
+            else Console.Error.WriteLine($"[volley] handler {method} threw: {e}");
+        }
+    }
+}

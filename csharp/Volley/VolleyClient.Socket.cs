@@ -1,0 +1,456 @@
+// Socket lifecycle: dial (token in query or header, ?sid= to resume), connect timeout,
+// refused logins told apart from unreachable servers, the send loop (batching messages into
+// frames), the receive loop, heartbeats, reconnect with backoff, and the final close.
+
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Net.WebSockets;
+using System.Text.RegularExpressions;
+using System.Threading;
+using System.Threading.Tasks;
+using Volley.Wire;
+
+namespace Volley
+{
+    public sealed partial class VolleyClient
+    {
+        /// <summary>One WebSocket and what belongs to it alone.</summary>
+        internal sealed class SocketState
+        {
+            public ClientWebSocket? Ws;
+            public readonly CancellationTokenSource Cts = new CancellationTokenSource();
+            public readonly SemaphoreSlim Signal = new SemaphoreSlim(0);
+            public readonly TaskCompletionSource<bool> Finished = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            public readonly Stopwatch SinceReceive = Stopwatch.StartNew();
+            public List<byte[]> Outbox = new List<byte[]>();
+            public bool Signaled;
+            /// <summary><c>$session</c> arrived on this socket.</summary>
+            public bool SessionSeen;
+            /// <summary>Reliable messages may flow (first socket of a session, or the peer's first <c>$ack</c> came).</summary>
+            public bool Synced;
+            /// <summary>Highest sequence number written on this socket.</summary>
+            public long WrittenSeq;
+            public bool ConnectTimedOut;
+            public Timer? ConnectTimer;
+            public Timer? Heartbeat;
+            public (int code, string reason)? CloseRequested;
+
+            public void StopTimers()
+            {
+                ConnectTimer?.Dispose();
+                Heartbeat?.Dispose();
+            }
+
+            /// <summary>Ends the send loop, unless it still has a close frame to send.</summary>
+            public void Stop(bool abort)
+            {
+                StopTimers();
+                bool closing;
+                lock (this) closing = CloseRequested != null;
+                if (abort || !closing)
+                {
+                    try { Cts.Cancel(); } catch (ObjectDisposedException) { }
+                }
+                if (abort) Ws?.Abort();
+            }
+
+            public void CloseGracefully(int code, string reason)
+            {
+                lock (this) CloseRequested = (code, reason);
+                Signal.Release();
+            }
+        }
+
+        SocketState? _socket;
+
+        void Dial()
+        {
+            SocketState s;
+            Uri uri;
+            lock (_lock)
+            {
+                if (_closing) return;
+                s = new SocketState();
+                _socket = s;
+                var query = new List<string>();
+                var existing = _url.Query.TrimStart('?');
+                if (existing.Length > 0) query.Add(existing);
+                if (_opts.Token != null && _opts.TokenIn == TokenTransport.Query) query.Add("token=" + Uri.EscapeDataString(_opts.Token));
+                if (_session != null) query.Add("sid=" + Uri.EscapeDataString(_session.Sid));
+                var b = new UriBuilder(_url) { Query = string.Join("&", query) };
+                uri = b.Uri;
+                s.ConnectTimer = new Timer(_ => OnConnectTimeout(s), null, _opts.ConnectTimeout, Timeout.InfiniteTimeSpan);
+            }
+            _ = RunSocketAsync(s, uri);
+        }
+
+        async Task RunSocketAsync(SocketState s, Uri uri)
+        {
+            var ws = new ClientWebSocket();
+            s.Ws = ws;
+            try
+            {
+                if (_opts.Token != null && _opts.TokenIn == TokenTransport.Header)
+                    ws.Options.SetRequestHeader("Authorization", "Bearer " + _opts.Token);
+                _opts.ConfigureSocket?.Invoke(ws.Options);
+                await ws.ConnectAsync(uri, s.Cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                OnConnectFailed(s, e);
+                s.Finished.TrySetResult(true);
+                ws.Dispose();
+                return;
+            }
+            var sending = SendLoopAsync(s, ws);
+            await ReceiveLoopAsync(s, ws).ConfigureAwait(false);
+            // The send loop ends with the socket (cancelled, failed, or after its close frame).
+            await Task.WhenAny(sending, Task.Delay(2000)).ConfigureAwait(false);
+            s.Finished.TrySetResult(true);
+            ws.Dispose();
+        }
+
+        static readonly Regex StatusInMessage = new Regex(@"status code '?(\d{3})", RegexOptions.CultureInvariant);
+
+        /// <summary>
+        /// The HTTP status of a refused upgrade. netstandard2.1 has no API for it, but .NET and
+        /// Mono both put it in the WebSocketException's message ("The server returned status
+        /// code '401' when status code '101' was expected").
+        /// </summary>
+        internal static int? RefusedStatus(Exception e)
+        {
+            for (var x = e; x != null; x = x.InnerException)
+            {
+                var m = StatusInMessage.Match(x.Message);
+                if (m.Success && int.TryParse(m.Groups[1].Value, out var status) && status != 101) return status;
+            }
+            return null;
+        }
+
+        void OnConnectFailed(SocketState s, Exception e)
+        {
+            if (s.ConnectTimedOut) return; // already reported as a timeout
+            var status = RefusedStatus(e);
+            VolleyRpcException error;
+            if (status == 401 || status == 403 || status == 409 || status == 503)
+                error = new VolleyRpcException(ErrorCodes.Refused, $"the server refused the login (HTTP {status})", new Dictionary<string, object?> { ["status"] = (long)status });
+            else
+                error = new VolleyRpcException(ErrorCodes.Disconnected, $"could not connect to {_url}: {e.Message}", status == null ? null : new Dictionary<string, object?> { ["status"] = (long)status });
+            Lost(s, new CloseInfo(CloseCodes.Abnormal, error.Message), abort: true, error);
+        }
+
+        void OnConnectTimeout(SocketState s)
+        {
+            lock (_lock)
+            {
+                if (s.SessionSeen || _socket != s) return;
+                s.ConnectTimedOut = true;
+            }
+            var error = new VolleyRpcException(ErrorCodes.Disconnected, $"no session from {_url} within {_opts.ConnectTimeout.TotalMilliseconds:0} ms");
+            Lost(s, new CloseInfo(CloseCodes.Abnormal, error.Message), abort: true, error);
+        }
+
+        async Task SendLoopAsync(SocketState s, ClientWebSocket ws)
+        {
+            var frame = new byte[16 * 1024];
+            try
+            {
+                while (true)
+                {
+                    await s.Signal.WaitAsync(s.Cts.Token).ConfigureAwait(false);
+                    List<byte[]> batch;
+                    int maxBytes, maxCount;
+                    lock (_lock)
+                    {
+                        batch = s.Outbox;
+                        s.Outbox = new List<byte[]>();
+                        s.Signaled = false;
+                        maxBytes = _peerLimits.MaxMessageBytes;
+                        maxCount = _peerLimits.MaxMessagesPerFrame;
+                    }
+                    // Messages written in the same instant go out in one WebSocket message, within
+                    // the server's per-frame count and size.
+                    var len = 0;
+                    var count = 0;
+                    foreach (var m in batch)
+                    {
+                        if (count > 0 && (len + m.Length > maxBytes || count >= maxCount))
+                        {
+                            await ws.SendAsync(new ArraySegment<byte>(frame, 0, len), WebSocketMessageType.Binary, true, s.Cts.Token).ConfigureAwait(false);
+                            len = 0;
+                            count = 0;
+                        }
+                        if (len + m.Length > frame.Length) Array.Resize(ref frame, Math.Max(frame.Length * 2, len + m.Length));
+                        Buffer.BlockCopy(m, 0, frame, len, m.Length);
+                        len += m.Length;
+                        count++;
+                    }
+                    if (count > 0) await ws.SendAsync(new ArraySegment<byte>(frame, 0, len), WebSocketMessageType.Binary, true, s.Cts.Token).ConfigureAwait(false);
+                    (int code, string reason)? close;
+                    lock (s) close = s.CloseRequested;
+                    if (close != null)
+                    {
+                        using var t = new CancellationTokenSource(2000);
+                        await ws.CloseOutputAsync((WebSocketCloseStatus)close.Value.code, close.Value.reason, t.Token).ConfigureAwait(false);
+                        return;
+                    }
+                }
+            }
+            catch (Exception)
+            {
+                // The receive loop sees the same failure and reports it.
+            }
+        }
+
+        async Task ReceiveLoopAsync(SocketState s, ClientWebSocket ws)
+        {
+            var chunk = new byte[64 * 1024];
+            var msg = new byte[64 * 1024];
+            var len = 0;
+            try
+            {
+                while (true)
+                {
+                    var r = await ws.ReceiveAsync(new ArraySegment<byte>(chunk), CancellationToken.None).ConfigureAwait(false);
+                    if (r.MessageType == WebSocketMessageType.Close)
+                    {
+                        var code = (int?)ws.CloseStatus ?? 1005;
+                        var reason = ws.CloseStatusDescription ?? "";
+                        VolleyRpcException? error = null;
+                        bool seen;
+                        lock (_lock) seen = s.SessionSeen;
+                        if (!seen && CloseCodes.IsRefusal(code))
+                            error = new VolleyRpcException(ErrorCodes.Refused, $"the server refused the login (close {code}{(reason.Length > 0 ? ": " + reason : "")})", new Dictionary<string, object?> { ["closeCode"] = (long)code });
+                        try
+                        {
+                            using var t = new CancellationTokenSource(1000);
+                            if (ws.State == WebSocketState.CloseReceived) await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", t.Token).ConfigureAwait(false);
+                        }
+                        catch (Exception) { }
+                        Lost(s, new CloseInfo(code, reason), abort: false, error);
+                        return;
+                    }
+                    if (len + r.Count > _opts.ReceiveLimits.MaxMessageBytes)
+                    {
+                        ProtocolViolation(s, CloseCodes.MessageTooBig, $"message over {_opts.ReceiveLimits.MaxMessageBytes} bytes");
+                        return;
+                    }
+                    if (len + r.Count > msg.Length) Array.Resize(ref msg, Math.Max(msg.Length * 2, len + r.Count));
+                    Buffer.BlockCopy(chunk, 0, msg, len, r.Count);
+                    len += r.Count;
+                    if (!r.EndOfMessage) continue;
+                    if (r.MessageType == WebSocketMessageType.Text)
+                    {
+                        ProtocolViolation(s, CloseCodes.ProtocolError, "text frames are not part of the protocol");
+                        return;
+                    }
+                    var frameLen = len;
+                    len = 0;
+                    if (!OnFrame(s, msg, frameLen)) return;
+                }
+            }
+            catch (Exception e)
+            {
+                Lost(s, new CloseInfo(CloseCodes.Abnormal, e.Message), abort: true);
+            }
+        }
+
+        /// <summary>The server broke the protocol: close 4002 (or the given code), no blind reconnect.</summary>
+        void ProtocolViolation(SocketState s, int code, string why)
+        {
+            s.CloseGracefully(code, why.Length > 120 ? why.Substring(0, 120) : why);
+            Lost(s, new CloseInfo(code, why), abort: false, new VolleyRpcException(ErrorCodes.ProtocolError, why));
+        }
+
+        /// <summary>A socket ended (closed, failed, or declared dead). Reconnect or end for good.</summary>
+        void Lost(SocketState s, CloseInfo info, bool abort, VolleyRpcException? error = null)
+        {
+            bool final;
+            lock (_lock)
+            {
+                if (_socket != s) return;
+                _socket = null;
+                s.StopTimers();
+                _closeInfo = info;
+                var neverOpened = _session == null && _state == ConnectionState.Connecting;
+                // A 503 (shutting down) is worth retrying on a session we had; 401/409 are not.
+                var retryableRefusal = error != null && error.Code == ErrorCodes.Refused
+                    && error.ErrorData is Dictionary<string, object?> d
+                    && ((d.TryGetValue("status", out var st) && st is long sv && sv == 503) || (d.TryGetValue("closeCode", out var cc) && cc is long cv && cv == CloseCodes.ShuttingDown));
+                final = _closing || neverOpened || !_opts.Reconnect.Enabled || CloseCodes.IsFinal(info.Code)
+                    || (error != null && error.Code == ErrorCodes.Refused && !retryableRefusal)
+                    || (error != null && error.Code == ErrorCodes.ProtocolError);
+                if (!final) ScheduleReconnect();
+            }
+            s.Stop(abort);
+            Emit(() => SocketClosed?.Invoke(info));
+            if (final) Final(info, error);
+        }
+
+        void ScheduleReconnect()
+        {
+            if (_attempt >= _opts.Reconnect.MaxAttempts)
+            {
+                var info = new CloseInfo(CloseCodes.Abnormal, "gave up reconnecting");
+                ThreadPool.QueueUserWorkItem(_ => Final(info, null));
+                return;
+            }
+            // The server keeps the session for resumeWindowMs; past that what was pending is lost.
+            if (_session != null && _windowTimer == null && _session.ResumeWindowMs > 0)
+                _windowTimer = new Timer(_ => ExpireSession(), null, _session.ResumeWindowMs, Timeout.Infinite);
+            var delay = _opts.Reconnect.Delay(_attempt++, _random);
+            var attempt = _attempt;
+            SetState(ConnectionState.Reconnecting);
+            Emit(() => Reconnecting?.Invoke(attempt, delay));
+            _reconnectTimer?.Dispose();
+            _reconnectTimer = new Timer(_ => Dial(), null, delay, Timeout.InfiniteTimeSpan);
+        }
+
+        void ExpireSession()
+        {
+            List<Action> after;
+            lock (_lock)
+            {
+                _windowTimer?.Dispose();
+                _windowTimer = null;
+                if (_session == null || _socket?.SessionSeen == true) return;
+                _session = null;
+                after = ResetSession(new VolleyRpcException(ErrorCodes.Disconnected, "not reconnected within the resume window"));
+            }
+            foreach (var a in after) a();
+        }
+
+        /// <summary>The session is gone: pending calls fail, handlers abort, numbering restarts. Returns work to run outside the lock.</summary>
+        List<Action> ResetSession(VolleyRpcException reason)
+        {
+            var after = new List<Action>();
+            foreach (var call in _pending.Values)
+            {
+                call.GivenUp = true;
+                call.DisposeTimers();
+                var c = call;
+                after.Add(() => c.Reject(reason));
+            }
+            _pending.Clear();
+            foreach (var inc in _incoming.Values)
+            {
+                inc.Aborted = true;
+                inc.Deadline?.Dispose();
+                var c = inc;
+                after.Add(() => c.Cts.Cancel());
+            }
+            _incoming.Clear();
+            _kept.Reset();
+            _received = 0;
+            _receivedAcked = 0;
+            _bytesSinceAck = 0;
+            return after;
+        }
+
+        void Final(CloseInfo info, VolleyRpcException? error)
+        {
+            List<Action> after;
+            bool wasConnecting;
+            SocketState? s;
+            lock (_lock)
+            {
+                if (_state == ConnectionState.Closed) return;
+                _closing = true;
+                wasConnecting = _state == ConnectionState.Connecting;
+                _reconnectTimer?.Dispose();
+                _windowTimer?.Dispose();
+                s = _socket;
+                _socket = null;
+                // Pending calls fail DISCONNECTED whatever ended the link; the first connect's
+                // waiter gets the precise error (REFUSED, PROTOCOL_ERROR…).
+                var closed = new VolleyRpcException(ErrorCodes.Disconnected, $"connection closed ({info.Code}{(info.Reason.Length > 0 ? ": " + info.Reason : "")})", new Dictionary<string, object?> { ["closeCode"] = (long)info.Code });
+                error ??= closed;
+                after = ResetSession(closed);
+                SetState(ConnectionState.Closed);
+            }
+            // Close() asked for a graceful close: the send loop sends its frame; else cut.
+            if (s != null) s.Stop(abort: s.CloseRequested == null);
+            foreach (var a in after) a();
+            if (wasConnecting) _opened.TrySetException(error);
+        }
+
+        void SetState(ConnectionState state)
+        {
+            if (_state == state) return;
+            _state = state;
+            Emit(() => StateChanged?.Invoke(state));
+        }
+
+        void StartHeartbeat(SocketState s, SessionInfo info)
+        {
+            var interval = _opts.Heartbeat ?? TimeSpan.FromMilliseconds(info.HeartbeatMs);
+            if (interval <= TimeSpan.Zero) return;
+            var timeout = _opts.HeartbeatTimeout ?? TimeSpan.FromMilliseconds(interval.TotalMilliseconds * 2.5);
+            var period = TimeSpan.FromMilliseconds(Math.Min(interval.TotalMilliseconds, timeout.TotalMilliseconds / 2));
+            s.Heartbeat = new Timer(_ => HeartbeatTick(s, timeout), null, period, period);
+        }
+
+        void HeartbeatTick(SocketState s, TimeSpan timeout)
+        {
+            lock (_lock)
+            {
+                if (_socket != s || !s.SessionSeen) return;
+                // Liveness is judged on messages (browsers can't see WebSocket pings): the
+                // server answers every $ping with $pong.
+                if (s.SinceReceive.Elapsed <= timeout)
+                {
+                    if (_received != _receivedAcked) WriteAck();
+                    WriteNow(MsgPackWriter.Encode(new object?[] { 2L, "$ping", Array.Empty<object?>() }));
+                    return;
+                }
+            }
+            // Say 4008 if the uplink still works (a stalled downlink), then cut: the link is
+            // not waited for.
+            s.CloseGracefully(CloseCodes.HeartbeatTimeout, "no message within the heartbeat timeout");
+            Lost(s, new CloseInfo(CloseCodes.HeartbeatTimeout, "no message within the heartbeat timeout"), abort: false);
+            _ = Task.Delay(1000).ContinueWith(_ => s.Stop(abort: true), TaskScheduler.Default);
+        }
+
+        // ---- writing ----------------------------------------------------------------------
+
+        /// <summary>Queue bytes on the live socket (after <c>$session</c>); dropped when there is none.</summary>
+        void WriteNow(byte[] bytes)
+        {
+            var s = _socket;
+            if (s == null || !s.SessionSeen) return;
+            s.Outbox.Add(bytes);
+            if (!s.Signaled)
+            {
+                s.Signaled = true;
+                s.Signal.Release();
+            }
+        }
+
+        /// <summary>A request or response: numbered, kept until acknowledged, written when the socket is in sync.</summary>
+        void SendReliable(byte[] bytes, PendingCall? call)
+        {
+            var m = _kept.Add(bytes, call);
+            if (call != null) call.Seq = m.Seq;
+            var s = _socket;
+            if (s != null && s.Synced)
+            {
+                WriteNow(bytes);
+                s.WrittenSeq = m.Seq;
+            }
+            if (_kept.Bytes > _opts.MaxUnackedBytes && s != null)
+            {
+                // Exactly-once can't be kept silently past the bound (DECISIONS B).
+                var sock = s;
+                ThreadPool.QueueUserWorkItem(_ => ProtocolViolation(sock, CloseCodes.ProtocolError, "not acknowledging"));
+            }
+        }
+
+        void WriteAck()
+        {
+            _receivedAcked = _received;
+            _bytesSinceAck = 0;
+            WriteNow(MsgPackWriter.Encode(new object?[] { 2L, "$ack", new object?[] { _received } }));
+        }
+    }
+}

@@ -1,0 +1,388 @@
+// VolleyClient: a session with a Volley server over ClientWebSocket. Calls both ways,
+// notifications, deadlines and cancellation, heartbeats, reconnect with jittered backoff and
+// resume (`?sid=`) with exactly-once delivery by sequence numbers (DECISIONS B).
+//
+// Threading: one lock guards all session state; the receive loop of the current socket
+// decodes and dispatches under it. Handlers, notification callbacks and events are posted to
+// the given SynchronizationContext (or the thread pool), never run under the lock. Call
+// results complete tasks with RunContinuationsAsynchronously, so `await` resumes in the
+// caller's own context (Unity's main thread when called from there).
+
+using System;
+using System.Collections.Generic;
+using System.Threading;
+using System.Threading.Tasks;
+using Volley.Wire;
+
+namespace Volley
+{
+    public enum ConnectionState
+    {
+        /// <summary>First socket not yet confirmed by <c>$session</c>.</summary>
+        Connecting,
+        /// <summary>Session live.</summary>
+        Open,
+        /// <summary>Socket dropped; calls wait for the session to resume.</summary>
+        Reconnecting,
+        /// <summary>Final: calls fail DISCONNECTED.</summary>
+        Closed,
+    }
+
+    public readonly struct CloseInfo
+    {
+        public CloseInfo(int code, string reason)
+        {
+            Code = code;
+            Reason = reason;
+        }
+
+        public int Code { get; }
+        public string Reason { get; }
+        public override string ToString() => $"{Code} {Reason}";
+    }
+
+    public sealed partial class VolleyClient : IDisposable
+    {
+        internal const int AckEvery = 128;
+        internal const int AckEveryBytes = 256 * 1024;
+
+        readonly object _lock = new object();
+        readonly Uri _url;
+        readonly VolleyClientOptions _opts;
+        readonly Random _random = new Random();
+        readonly TaskCompletionSource<bool> _opened = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly Dictionary<uint, PendingCall> _pending = new Dictionary<uint, PendingCall>();
+        readonly Dictionary<uint, VolleyCall> _incoming = new Dictionary<uint, VolleyCall>();
+        readonly Dictionary<string, Func<VolleyCall, Task<object?>>> _handlers = new Dictionary<string, Func<VolleyCall, Task<object?>>>();
+        readonly Dictionary<string, Action<object?[]>> _notificationHandlers = new Dictionary<string, Action<object?[]>>();
+        readonly KeptMessages _kept = new KeptMessages();
+
+        ConnectionState _state = ConnectionState.Connecting;
+        SessionInfo? _session;
+        VolleyLimits _peerLimits = new VolleyLimits();
+        uint _nextId;
+        /// <summary>Reliable messages received and processed in this session (what our $ack says).</summary>
+        long _received;
+        long _receivedAcked;
+        long _bytesSinceAck;
+        bool _closing;
+        bool _started;
+        CloseInfo? _closeInfo;
+        int _attempt;
+        Timer? _reconnectTimer;
+        Timer? _windowTimer;
+
+        /// <summary>A client that connects on <see cref="ConnectAsync()"/>: register handlers first.</summary>
+        public VolleyClient(string url, VolleyClientOptions? options = null)
+        {
+            _url = new Uri(url);
+            _opts = options ?? new VolleyClientOptions();
+            Converters = _opts.Converters ?? ValueConverters.Default;
+            // Nobody may await Opened (fire-and-forget use): observe its fault.
+            _opened.Task.ContinueWith(t => { _ = t.Exception; }, TaskContinuationOptions.OnlyOnFaulted);
+        }
+
+        /// <summary>Connect and wait until the session is live. Throws VolleyRpcException REFUSED or DISCONNECTED.</summary>
+        public static async Task<VolleyClient> ConnectAsync(string url, VolleyClientOptions? options = null, Action<VolleyClient>? register = null)
+        {
+            var client = new VolleyClient(url, options);
+            register?.Invoke(client);
+            await client.ConnectAsync().ConfigureAwait(false);
+            return client;
+        }
+
+        /// <summary>Start connecting (once) and wait until the first session is live.</summary>
+        public Task ConnectAsync()
+        {
+            lock (_lock)
+            {
+                if (!_started)
+                {
+                    _started = true;
+                    Dial();
+                }
+            }
+            return _opened.Task;
+        }
+
+        public ValueConverters Converters { get; }
+
+        /// <summary>Completes when the first session is live; faults REFUSED / DISCONNECTED if the first connect fails.</summary>
+        public Task Opened => _opened.Task;
+
+        public ConnectionState State
+        {
+            get { lock (_lock) return _state; }
+        }
+
+        public string? SessionId
+        {
+            get { lock (_lock) return _session?.Sid; }
+        }
+
+        /// <summary>The server's receive limits (from <c>$session</c>) that calls are checked against.</summary>
+        public VolleyLimits ServerLimits
+        {
+            get { lock (_lock) return _peerLimits.Clone(); }
+        }
+
+        public CloseInfo? LastClose
+        {
+            get { lock (_lock) return _closeInfo; }
+        }
+
+        /// <summary>Every change of <see cref="State"/>.</summary>
+        public event Action<ConnectionState>? StateChanged;
+        /// <summary>A session is live; true when it resumed (pending calls carried on).</summary>
+        public event Action<bool>? SessionOpened;
+        /// <summary>A socket closed (a reconnect may follow).</summary>
+        public event Action<CloseInfo>? SocketClosed;
+        /// <summary>A reconnect attempt is scheduled: attempt number and delay.</summary>
+        public event Action<int, TimeSpan>? Reconnecting;
+
+        // ---- calls to the server ------------------------------------------------------
+
+        public Task<TResult> CallAsync<TResult>(string method, params object?[] args) =>
+            CallAsync<TResult>(method, args, _opts.DefaultTimeout, CancellationToken.None);
+
+        public Task<TResult> CallAsync<TResult>(string method, object?[]? args, CancellationToken cancellationToken) =>
+            CallAsync<TResult>(method, args, _opts.DefaultTimeout, cancellationToken);
+
+        /// <summary>
+        /// Call a server method. Fails with VolleyRpcException: the server's error code, or
+        /// TIMEOUT (deadline), CANCELLED (token), DISCONNECTED (session ended), INVALID_PARAMS
+        /// (args refused locally: a type the wire lacks, or past the server's limits), OVERLOADED.
+        /// </summary>
+        public Task<TResult> CallAsync<TResult>(string method, object?[]? args, TimeSpan timeout, CancellationToken cancellationToken = default)
+        {
+            args ??= Array.Empty<object?>();
+            if (cancellationToken.IsCancellationRequested)
+                return Task.FromException<TResult>(new VolleyRpcException(ErrorCodes.Cancelled, $"{method} was cancelled before it was sent"));
+            var call = new PendingCall<TResult>(Converters) { Method = method };
+            lock (_lock)
+            {
+                if (_state == ConnectionState.Closed)
+                    return Task.FromException<TResult>(new VolleyRpcException(ErrorCodes.Disconnected, $"{method}: the client is closed"));
+                if (_pending.Count >= _opts.MaxOutgoingPending)
+                    return Task.FromException<TResult>(new VolleyRpcException(ErrorCodes.Overloaded, $"{_pending.Count} calls already pending"));
+                var id = NextId();
+                byte[] bytes;
+                try
+                {
+                    bytes = EncodeChecked(new object?[] { 0L, (long)id, method, args }, method, args.Length);
+                }
+                catch (VolleyRpcException e)
+                {
+                    return Task.FromException<TResult>(e);
+                }
+                call.Id = id;
+                _pending[id] = call;
+                SendReliable(bytes, call);
+                if (timeout > TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+                    call.Deadline = new Timer(_ => GiveUp(call, new VolleyRpcException(ErrorCodes.Timeout, $"{method} timed out after {timeout.TotalMilliseconds:0} ms")), null, timeout, Timeout.InfiniteTimeSpan);
+                if (cancellationToken.CanBeCanceled)
+                    call.CancelReg = cancellationToken.Register(() => GiveUp(call, new VolleyRpcException(ErrorCodes.Cancelled, $"{method} was cancelled")));
+            }
+            return call.Typed;
+        }
+
+        /// <summary>Call whose result is not needed (still waits for success or error).</summary>
+        public Task CallAsync(string method, params object?[] args) => CallAsync<object?>(method, args);
+
+        /// <summary>Fire and forget: at most once (dropped while the socket is down).</summary>
+        public void Notify(string method, params object?[] args)
+        {
+            lock (_lock)
+            {
+                if (_state == ConnectionState.Closed) return;
+                var bytes = EncodeChecked(new object?[] { 2L, method, args }, method, args.Length);
+                WriteNow(bytes);
+            }
+        }
+
+        uint NextId()
+        {
+            // Sequential mod 2^32, skipping ids still pending (DECISIONS B).
+            while (_pending.ContainsKey(_nextId)) _nextId++;
+            return _nextId++;
+        }
+
+        /// <summary>Encodes a request/notification and checks it against the server's announced limits.</summary>
+        byte[] EncodeChecked(object?[] message, string method, int paramCount)
+        {
+            var l = _peerLimits;
+            if (method.Length == 0 || method.Length > l.MaxMethodLength)
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"method name of {method.Length} characters (server accepts 1…{l.MaxMethodLength})");
+            if (paramCount > l.MaxParams)
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{method}: {paramCount} params (server accepts {l.MaxParams})");
+            byte[] bytes;
+            try
+            {
+                bytes = MsgPackWriter.Encode(message, Converters);
+            }
+            catch (MsgPackEncodeException e)
+            {
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{method}: {e.Message}", null, e);
+            }
+            CheckSize(bytes, method, l);
+            return bytes;
+        }
+
+        static void CheckSize(byte[] bytes, string what, VolleyLimits l)
+        {
+            if (bytes.Length > l.MaxMessageBytes)
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{what}: {bytes.Length} bytes (server accepts {l.MaxMessageBytes})");
+            // The envelope is level 0; params (or a result) count from 1, as the server measures.
+            var scan = MsgPackReader.Scan(bytes, 0, bytes.Length);
+            if (scan.Depth - 1 > l.MaxDepth)
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{what}: nested {scan.Depth - 1} deep (server accepts {l.MaxDepth})");
+            if (scan.Elements > l.MaxElements)
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{what}: {scan.Elements} values (server accepts {l.MaxElements})");
+        }
+
+        /// <summary>Our side stops waiting: deadline, token, or session end. Tells the server if it can.</summary>
+        void GiveUp(PendingCall call, VolleyRpcException reason)
+        {
+            lock (_lock)
+            {
+                if (!_pending.TryGetValue(call.Id, out var p) || p != call) return;
+                _pending.Remove(call.Id);
+                call.GivenUp = true;
+                call.DisposeTimers();
+                // The request may not have reached the server yet (kept for a resync); its
+                // $cancel then follows the re-send. Otherwise cancel now if a socket is live.
+                if (_socket != null && _socket.Synced && call.Seq <= _socket.WrittenSeq) WriteNow(CancelBytes(call.Id));
+            }
+            call.Reject(reason);
+        }
+
+        static byte[] CancelBytes(uint id) => MsgPackWriter.Encode(new object?[] { 2L, "$cancel", new object?[] { (long)id } });
+
+        // ---- handlers the server may call --------------------------------------------
+
+        /// <summary>Raw handler: args as decoded, the call's token, any wire value back.</summary>
+        public void HandleCall(string method, Func<VolleyCall, Task<object?>> handler)
+        {
+            if (method.Length == 0 || method[0] == '$') throw new ArgumentException("method names starting with $ are reserved", nameof(method));
+            lock (_lock) _handlers[method] = handler;
+        }
+
+        public void Handle<TResult>(string method, Func<CancellationToken, Task<TResult>> handler) =>
+            HandleCall(method, async c => (object?)await handler(c.CancellationToken).ConfigureAwait(false));
+
+        public void Handle<TArg, TResult>(string method, Func<TArg, CancellationToken, Task<TResult>> handler) =>
+            HandleCall(method, async c => (object?)await handler(c.Arg<TArg>(0), c.CancellationToken).ConfigureAwait(false));
+
+        public void Handle<TArg1, TArg2, TResult>(string method, Func<TArg1, TArg2, CancellationToken, Task<TResult>> handler) =>
+            HandleCall(method, async c => (object?)await handler(c.Arg<TArg1>(0), c.Arg<TArg2>(1), c.CancellationToken).ConfigureAwait(false));
+
+        public void Handle<TArg1, TArg2, TArg3, TResult>(string method, Func<TArg1, TArg2, TArg3, CancellationToken, Task<TResult>> handler) =>
+            HandleCall(method, async c => (object?)await handler(c.Arg<TArg1>(0), c.Arg<TArg2>(1), c.Arg<TArg3>(2), c.CancellationToken).ConfigureAwait(false));
+
+        /// <summary>Synchronous handler (runs on the context, its result is sent at once).</summary>
+        public void Handle<TResult>(string method, Func<TResult> handler) =>
+            HandleCall(method, c => Task.FromResult((object?)handler()));
+
+        public void Handle<TArg, TResult>(string method, Func<TArg, TResult> handler) =>
+            HandleCall(method, c => Task.FromResult((object?)handler(c.Arg<TArg>(0))));
+
+        public void Handle<TArg1, TArg2, TResult>(string method, Func<TArg1, TArg2, TResult> handler) =>
+            HandleCall(method, c => Task.FromResult((object?)handler(c.Arg<TArg1>(0), c.Arg<TArg2>(1))));
+
+        /// <summary>Notification from the server (raw params).</summary>
+        public void On(string method, Action<object?[]> handler)
+        {
+            lock (_lock) _notificationHandlers[method] = handler;
+        }
+
+        /// <summary>Notification with one typed param (a param that doesn't convert drops the notification).</summary>
+        public void On<T>(string method, Action<T> handler) =>
+            On(method, args => handler(Converters.FromWire<T>(args.Length > 0 ? args[0] : null)));
+
+        // ---- closing -------------------------------------------------------------------
+
+        /// <summary>Close for good: no reconnect; pending calls fail DISCONNECTED; the server ends the session (1000).</summary>
+        public void Close(int code = CloseCodes.Normal, string reason = "")
+        {
+            SocketState? s;
+            lock (_lock)
+            {
+                if (_closing) return;
+                _closing = true;
+                s = _socket;
+            }
+            s?.CloseGracefully(code, reason);
+            Final(new CloseInfo(code, reason.Length > 0 ? reason : "closed by client"), null);
+        }
+
+        /// <summary>Close and wait (briefly) for the close handshake.</summary>
+        public async Task CloseAsync(int code = CloseCodes.Normal, string reason = "")
+        {
+            SocketState? s;
+            lock (_lock) s = _socket;
+            Close(code, reason);
+            if (s != null) await Task.WhenAny(s.Finished.Task, Task.Delay(2000)).ConfigureAwait(false);
+        }
+
+        /// <summary>Cut the socket as a network failure would (tests, "airplane mode"): the client reconnects and resumes.</summary>
+        public void Drop()
+        {
+            SocketState? s;
+            lock (_lock) s = _socket;
+            if (s != null) Lost(s, new CloseInfo(CloseCodes.Dropped, "dropped by client"), abort: true);
+        }
+
+        public void Dispose() => Close();
+
+        // ---- dispatch to the app's context ------------------------------------------
+
+        readonly Queue<Action> _dispatch = new Queue<Action>();
+        bool _dispatching;
+
+        /// <summary>
+        /// Runs app code (handlers, notifications, events) in arrival order: on the given
+        /// SynchronizationContext (which keeps Post order), else one at a time on the thread pool.
+        /// </summary>
+        void Post(Action action)
+        {
+            var ctx = _opts.Context;
+            if (ctx != null)
+            {
+                ctx.Post(_ => action(), null);
+                return;
+            }
+            lock (_dispatch)
+            {
+                _dispatch.Enqueue(action);
+                if (_dispatching) return;
+                _dispatching = true;
+            }
+            ThreadPool.QueueUserWorkItem(_ => Drain());
+        }
+
+        void Drain()
+        {
+            while (true)
+            {
+                Action next;
+                lock (_dispatch)
+                {
+                    if (_dispatch.Count == 0)
+                    {
+                        _dispatching = false;
+                        return;
+                    }
+                    next = _dispatch.Dequeue();
+                }
+                try { next(); }
+                catch (Exception e) { _opts.OnHandlerError?.Invoke(e, "callback"); }
+            }
+        }
+
+        void Emit(Action action) => Post(() =>
+        {
+            try { action(); }
+            catch (Exception e) { _opts.OnHandlerError?.Invoke(e, "event"); }
+        });
+    }
+}
