@@ -618,13 +618,21 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     // The same arity and schema checks as a request: a schema guards its handler whichever
     // way the call comes. A refused notification is dropped (there is no reply to send).
     if (params.length < handler.length - 1) return;
+    // Its params are held like a running call's until its handler settles: notifications
+    // have no running-calls cap, so the held-bytes budget is what bounds them.
+    this.#holdParams(cost);
     const schema = this.#schemas.get(method);
     if (schema)
       checkParams(schema, params).then(
-        (checked) => this.#notifyHandler(method, handler, checked),
-        () => {},
+        (checked) => this.#notifyHandler(method, handler, checked, cost),
+        () => this.#holdParams(-cost),
       );
-    else this.#notifyHandler(method, handler, params);
+    else this.#notifyHandler(method, handler, params, cost);
+  }
+
+  #holdParams(cost: number): void {
+    this.#paramsHeld += cost;
+    this.#chargeTotal(cost);
   }
 
   #onAck(n: unknown): void {
@@ -661,16 +669,25 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     for (const id of owed) if (!this.#outgoing.has(id)) this.#writer.write(encode([NOTIFICATION, CANCEL, [id]]));
   }
 
-  #notifyHandler(method: string, handler: AnyHandler, params: unknown[]): void {
-    if (this.#closed) return;
+  #notifyHandler(method: string, handler: AnyHandler, params: unknown[], cost: number): void {
+    if (this.#closed) return this.#holdParams(-cost);
     const ctx = this.#createContext(-1, method);
     try {
       const result = handler(ctx, ...params);
-      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function')
-        (result as PromiseLike<unknown>).then(undefined, (err) => this.#opts.onHandlerError?.(err, ctx));
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        (result as PromiseLike<unknown>).then(
+          () => this.#holdParams(-cost),
+          (err) => {
+            this.#holdParams(-cost);
+            this.#opts.onHandlerError?.(err, ctx);
+          },
+        );
+        return;
+      }
     } catch (err) {
       this.#opts.onHandlerError?.(err, ctx);
     }
+    this.#holdParams(-cost);
   }
 
   #createContext(id: number, method: string): C {
