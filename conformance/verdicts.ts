@@ -177,8 +177,12 @@ const judges: Record<string, Judge> = {
   },
   '11.1'(_kit, wires) {
     const w = opened(wires);
-    if (w[0]?.serverClose !== 4009) return fail(`the server closed the slow socket with ${w[0]?.serverClose}, not 4009`);
-    return w.length >= 2 ? pass('4009, then the client resumed') : fail('no reconnect after 4009');
+    // The 4009 close frame is queued behind the data the reader has not read, so it may be
+    // cut before the frame gets out (SPEC §6): no close frame is as good as 4009, any other
+    // code is wrong.
+    const code = w[0]?.serverClose;
+    if (code !== 4009 && code !== undefined) return fail(`the server closed the slow socket with ${code}, not 4009`);
+    return w.length >= 2 ? pass(`${code ?? 'cut without a close frame'}, then the client resumed`) : fail('no reconnect after 4009');
   },
   '11.2'(_kit, wires) {
     const w = opened(wires);
