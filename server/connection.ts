@@ -64,6 +64,22 @@ export interface ConnectionShared {
 export const TURN_BUDGET_MS = 2;
 export const TURN_BUDGET_MESSAGES = 1024;
 
+// One turn counter for every connection, advanced by a single setImmediate after the I/O
+// of a loop turn: a setImmediate per connection per turn cost one per call in call-small.
+let turnNumber = 0;
+let turnAdvancing = false;
+const advanceTurn = (): void => {
+  turnAdvancing = false;
+  turnNumber++;
+};
+function currentTurn(): number {
+  if (!turnAdvancing) {
+    turnAdvancing = true;
+    setImmediate(advanceTurn);
+  }
+  return turnNumber;
+}
+
 /**
  * A Connection is also its engine's options object (PeerOptions): the callbacks are
  * prototype methods, the settings getters onto the shared server config.
@@ -86,9 +102,10 @@ export class Connection implements PeerOptions<ServerContext> {
   #queuedBytes = 0;
   #drainScheduled = false;
   /** This turn's spending: time started, messages processed. */
+  /** The event-loop turn this connection last processed input in, when, and how much. */
+  #turn = -1;
   #turnStart = 0;
   #turnMessages = 0;
-  #turnResetScheduled = false;
   /** Refusals in the current one-second window. */
   #refusals = 0;
   #refusalWindow = 0;
@@ -209,22 +226,18 @@ export class Connection implements PeerOptions<ServerContext> {
   }
 
   #process(data: ArrayBuffer | Uint8Array): void {
-    if (!this.#turnResetScheduled) {
-      this.#turnResetScheduled = true;
+    const turn = currentTurn();
+    if (turn !== this.#turn) {
+      this.#turn = turn;
       this.#turnStart = performance.now();
       this.#turnMessages = 0;
-      setImmediate(this.#resetTurn);
     }
     this.#turnMessages += this.peer.receive(data);
   }
 
-  #resetTurn = (): void => {
-    this.#turnResetScheduled = false;
-  };
-
   #overBudget(): boolean {
     return (
-      this.#turnResetScheduled &&
+      this.#turn === turnNumber &&
       (this.#turnMessages >= TURN_BUDGET_MESSAGES || performance.now() - this.#turnStart >= TURN_BUDGET_MS)
     );
   }
