@@ -17,6 +17,9 @@ export {
 export { encode, decodeFrame, concatFrames } from './codec.ts';
 export { RpcPeer, InboundCall, toMap, outgoingError, type PeerOptions, type Timers, type AnyHandler, type ReplayStore } from './peer.ts';
 export { createProxy } from './proxy.ts';
+export type { PeerObserver } from './observer.ts';
+export { CallTracing, type OtelApi, type OtelSpan } from './tracing.ts';
+export { TRACE, formatTraceparent, parseTraceparent, type TraceParent } from './traceContext.ts';
 export { checkParams, type ParamsSchema, type ParamsGuard, type StandardSchemaV1 } from './schema.ts';
 export { CloseCode } from './closeCodes.ts';
 export { SESSION, PING, PONG, isSessionInfo, type SessionInfo } from './session.ts';

@@ -22,6 +22,7 @@ import { checkParams, type ParamsSchema } from './schema.ts';
 import { ACK } from './session.ts';
 import { ACK_EVERY, UnackedReplies } from './unacked.ts';
 import type { CallOptions } from './contract.ts';
+import type { PeerObserver } from './observer.ts';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -38,6 +39,9 @@ export class InboundCall {
   #controller: AbortController | undefined;
   /** @internal Which socket (attach count) the call arrived on. */
   socketEpoch = 0;
+  /** @internal Observability: when the call began (performance.now() ms) and its span. */
+  startedAt = 0;
+  span: unknown = undefined;
   constructor(
     /** Request id, or -1 for a notification. */
     readonly id: number,
@@ -100,6 +104,8 @@ export interface PeerOptions<C extends InboundCall = InboundCall> {
   replayKey?(id: number): string | number;
   /** Start detached: nothing is sent until attach() (e.g. until a session is confirmed). */
   detached?: boolean;
+  /** Metrics and traces: told how each incoming call ended and of dropped notifications. */
+  observer?: PeerObserver<C>;
 }
 
 /** The part of lru-cache's LRUCache the engine uses. */
@@ -248,6 +254,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (invalid) throw invalid;
     if (!this.#attached || this.#opts.congested?.()) {
       this.droppedNotifications++;
+      this.#opts.observer?.dropped();
       return;
     }
     this.#write(encode([NOTIFICATION, method, params]));
@@ -349,15 +356,16 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       if (stored) return this.#answer(id, stored, this.#socketEpoch); // ran before the drop: same answer, not run twice
     }
     const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : this.#handlers.get(method);
-    if (!handler) return this.#replyError(id, new RpcError(ErrorCode.METHOD_NOT_FOUND, `no method ${method}`));
+    if (!handler) return this.#refuse(id, method, new RpcError(ErrorCode.METHOD_NOT_FOUND, `no method ${method}`));
     if (this.#incoming.size >= this.limits.maxIncomingPending)
-      return this.#replyError(id, new RpcError(ErrorCode.OVERLOADED, `more than ${this.limits.maxIncomingPending} calls running`));
+      return this.#refuse(id, method, new RpcError(ErrorCode.OVERLOADED, `more than ${this.limits.maxIncomingPending} calls running`));
     const refused = this.#opts.admit?.(method);
-    if (refused) return this.#replyError(id, refused);
+    if (refused) return this.#refuse(id, method, refused);
     // handler(ctx, ...args): its declared arity minus ctx is the minimum param count.
     if (params.length < handler.length - 1)
-      return this.#replyError(
+      return this.#refuse(
         id,
+        method,
         new RpcError(ErrorCode.INVALID_PARAMS, `${method} expects ${handler.length - 1} params, got ${params.length}`),
       );
     const ctx = this.#createContext(id, method);
@@ -408,8 +416,16 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#respond(ctx, outcome, failed);
   }
 
+  /** A request refused before any handler context existed (reported to the observer). */
+  #refuse(id: number, method: string, err: RpcError): void {
+    this.#opts.observer?.served(method, err.code, undefined);
+    this.#replyError(id, err);
+  }
+
   #respond(ctx: C, outcome: unknown, failed: boolean): void {
     if (this.#closed) return; // the handler itself ended the session
+    const observer = this.#opts.observer;
+    if (observer) observer.served(ctx.method, failed ? (outcome instanceof RpcError ? outcome.code : ErrorCode.INTERNAL) : null, ctx);
     if (!failed) {
       // Same reason: a result past the receiver's depth limit would cost the whole socket.
       if (depthExceeds(outcome, this.limits.maxDepth)) {
@@ -491,6 +507,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         const ctx = this.#incoming.get(params[0] as number);
         if (ctx) {
           this.#incoming.delete(ctx.id);
+          this.#opts.observer?.served(ctx.method, ErrorCode.CANCELLED, ctx);
           ctx.abort(new RpcError(ErrorCode.CANCELLED, 'caller cancelled the call'));
         }
         return;
@@ -634,6 +651,9 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     for (const id of outgoing) this.#settle(id)!.reject(reason);
     const incoming = [...this.#incoming.values()];
     this.#incoming.clear();
-    for (const ctx of incoming) ctx.abort(reason);
+    for (const ctx of incoming) {
+      this.#opts.observer?.served(ctx.method, reason.code, ctx);
+      ctx.abort(reason);
+    }
   }
 }

@@ -6,6 +6,7 @@ import {
   CloseCode,
   PING,
   PONG,
+  TRACE,
   RpcPeer,
   type AnyHandler,
   type Limits,
@@ -16,6 +17,7 @@ import {
   type RpcError,
 } from '../protocol/index.ts';
 import type { ServerContext } from './context.ts';
+import type { ServerObserver } from './observe/index.ts';
 import type { UwsSocket } from './uws.ts';
 
 /** What uWebSockets.js keeps per socket (its "user data"). */
@@ -47,6 +49,8 @@ export interface ConnectionShared {
   admit: ((uid: string) => RpcError | undefined) | undefined;
   createContext(conn: Connection, id: number, method: string): ServerContext;
   reportError(err: unknown, ctx: ServerContext): void;
+  /** Metrics and traces; undefined when observability is off. */
+  observer: ServerObserver | undefined;
 }
 
 /**
@@ -95,6 +99,9 @@ export class Connection implements PeerOptions<ServerContext> {
   get replay(): ReplayStore | undefined {
     return this.shared.replay;
   }
+  get observer(): ServerObserver | undefined {
+    return this.shared.observer;
+  }
   send(frame: Uint8Array): void {
     this.#send(frame);
   }
@@ -113,7 +120,8 @@ export class Connection implements PeerOptions<ServerContext> {
   onHandlerError(err: unknown, ctx: ServerContext): void {
     this.shared.reportError(err, ctx);
   }
-  onExtension(method: string): void {
+  onExtension(method: string, params: unknown[]): void {
+    if (method === TRACE) return this.shared.observer?.trace(params);
     if (method !== PING) return;
     this.heartbeats = true;
     this.peer.notify(PONG, []);
@@ -145,6 +153,7 @@ export class Connection implements PeerOptions<ServerContext> {
     }
     // Cork: the flush runs outside uWebSockets.js' own callbacks, where an uncorked
     // send costs a syscall of its own.
+    this.shared.observer?.frameOut(frame.byteLength);
     ws.cork(() => ws.send(frame, true));
   }
 

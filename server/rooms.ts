@@ -46,4 +46,11 @@ export class Rooms {
     return [...(this.#roomsOf.get(uid) ?? [])];
   }
 
+  /** Rooms and memberships (a uid in two rooms counts twice), for metrics. */
+  stats(): { rooms: number; members: number } {
+    let members = 0;
+    for (const set of this.#members.values()) members += set.size;
+    return { rooms: this.#members.size, members };
+  }
+
 }

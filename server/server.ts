@@ -29,6 +29,7 @@ import { RateLimiter, type RateLimitOptions } from './rateLimit.ts';
 import { SESSION, newSessionId, type SessionInfo } from './session.ts';
 import { ServerContext } from './context.ts';
 import { Rooms, roomTopic } from './rooms.ts';
+import { createObserver, mountUws, observeRoutes, type EndReason, type ObserveOptions, type ServerObserver } from './observe/index.ts';
 import { VOLLEY_PROTOCOL, readUpgradeRequest, type UpgradeRequest } from './upgradeRequest.ts';
 import {
   isNativeUws,
@@ -102,6 +103,8 @@ export interface ServerOptions<ServerApi, ClientApi> {
   onError?(err: unknown, ctx?: ServerContext<ClientApi>): void;
   /** Register extra HTTP routes on the app (static files, health checks). */
   http?(app: TemplatedApp): void;
+  /** Metrics (a prom-client Registry), traces (@opentelemetry/api), /metrics, /health, /monitor. Off by default. */
+  observe?: ObserveOptions;
 }
 
 export interface CloseOptions {
@@ -133,6 +136,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #resumeWindowMs: number;
   #heartbeatMs: number;
   #sweep: ReturnType<typeof setInterval> | undefined;
+  readonly #obs: ServerObserver | undefined;
 
   constructor(opts: ServerOptions<ServerApi, ClientApi>) {
     if (!isNativeUws) console.warn('[volley] uWebSockets.js native binary not loaded: running on the slow JS fallback');
@@ -141,6 +145,14 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.rateLimiter = opts.rateLimit === false ? undefined : new RateLimiter(opts.rateLimit);
     this.#handlers = toMap(opts.handlers as unknown as Record<string, AnyHandler>);
     this.#schemas = toMap(opts.schemas as Record<string, ParamsSchema> | undefined);
+    this.#obs = createObserver(opts.observe, this.#handlers.keys(), {
+      sessions: () => this.#conns.values(),
+      rooms: () => this.rooms.stats(),
+      listening: () => this.#listenSocket !== undefined,
+      closing: () => this.#closing !== undefined,
+      clusterConnected: () => (this.#adapter as { connected?: boolean }).connected,
+    });
+    if (this.#obs) this.#handlers = this.#obs.wrapHandlers(this.#handlers);
     this.#adapter = opts.adapter ?? new LocalAdapter();
     this.#resumeWindowMs = opts.resumeWindowMs ?? 30_000;
     this.#heartbeatMs = opts.heartbeatMs ?? 10_000;
@@ -155,7 +167,10 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       backpressure: this.#backpressure,
       replay: this.#resumeWindowMs > 0 ? this.#replay : undefined,
       admit: limiter ? (uid) => limiter.take(uid) : undefined,
-      createContext: (conn, id, method) => new ServerContext<ClientApi>(id, method, conn.uid, this),
+      createContext: this.#obs
+        ? (conn, id, method) => this.#obs!.began(new ServerContext<ClientApi>(id, method, conn.uid, this))
+        : (conn, id, method) => new ServerContext<ClientApi>(id, method, conn.uid, this),
+      observer: this.#obs,
       reportError: (err, ctx) => this.#reportError(err, ctx as ServerContext<ClientApi>),
     };
     this.app = uws.App();
@@ -174,6 +189,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       close: (ws, code, reason) => this.#close(ws, code, reason),
     });
     opts.http?.(this.app);
+    if (this.#obs) mountUws(this.app, observeRoutes(this.#obs));
   }
 
   /** The port listened on (after listen resolves). */
@@ -226,6 +242,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       aborted = true;
     });
     const refuse = (status: string, body: string) => {
+      this.#obs?.authRefused(status);
       if (!aborted) res.cork(() => res.writeStatus(status).end(body));
     };
     if (this.#closing) return refuse('503 Service Unavailable', 'server is shutting down');
@@ -273,6 +290,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       data.conn = existing;
       existing.attach(ws, this.#sessionMessage(existing, true));
       this.#subscribeRooms(uid, ws);
+      this.#obs?.opened(true);
       this.#opts.onConnect?.(uid, { resumed: true });
       return;
     }
@@ -285,7 +303,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       // Detach first so its close handler leaves the uid's rooms and presence alone.
       this.#conns.delete(uid);
       existing.end(CloseCode.REPLACED, 'replaced by a newer login');
-      this.#endSession(existing);
+      this.#endSession(existing, 'replaced');
     }
     const sid = newSessionId();
     const conn = new Connection(uid, sid, ws, this.#shared);
@@ -297,6 +315,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       void this.#safe(() =>
         this.#adapter.register(uid, { sid, resumeSid: data.resumeSid, policy: this.#opts.duplicateLogin ?? 'replace' }),
       );
+    this.#obs?.opened(false);
     this.#opts.onConnect?.(uid, { resumed: false });
   }
 
@@ -322,6 +341,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     // stale, and the client re-sends on the new socket whatever still needs an answer.
     if (!conn || conn.ws !== ws) return;
     conn.seen = true;
+    this.#obs?.frameIn(data.byteLength);
     if (!isBinary) {
       conn.end(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
       return;
@@ -333,19 +353,21 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     const conn = ws.getUserData().conn;
     if (!conn || conn.ws !== ws) return; // refused duplicate, or a socket a resume superseded
     conn.detach();
+    this.#obs?.disconnected(code);
     this.#opts.onDisconnect?.(conn.uid, code, Buffer.from(reason).toString());
     if (this.#conns.get(conn.uid) !== conn) return; // replaced: the uid lives on
     // A deliberate close (by the client: 1000/1001, or by us) ends the session now; a
     // dropped socket keeps it for the resume window.
     if (conn.ending || code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || this.#resumeWindowMs <= 0 || this.#closing) {
-      this.#endSession(conn);
+      this.#endSession(conn, this.#closing ? 'shutdown' : conn.ending ? 'server' : 'closed');
     } else {
-      conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn));
+      conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn, 'expired'));
     }
   }
 
   /** Session over: pending calls both ways reject DISCONNECTED, rooms and presence go. */
-  #endSession(conn: Connection): void {
+  #endSession(conn: Connection, reason: EndReason): void {
+    this.#obs?.sessionEnded(reason);
     conn.cancelExpiry();
     conn.peer.close(new RpcError(ErrorCode.DISCONNECTED, `${conn.uid} disconnected`));
     if (this.#conns.get(conn.uid) === conn) {
@@ -368,6 +390,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   ): Promise<ResultOf<ClientApi, M>> {
     const conn = this.#conns.get(uid);
     const params = args as unknown as unknown[];
+    if (this.#obs) return (conn ? this.#obs.callMade(conn.peer, method, params, opts) : this.#obs.callForwarded((o) => this.#adapter.callRemote(uid, method, params, o), method, opts)) as Promise<ResultOf<ClientApi, M>>;
     if (conn) return conn.peer.call(method, params, opts) as Promise<ResultOf<ClientApi, M>>;
     return this.#adapter.callRemote(uid, method, params, opts) as Promise<ResultOf<ClientApi, M>>;
   }
@@ -459,7 +482,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     const conn = this.#conns.get(uid);
     if (!conn) return;
     conn.end(code, reason);
-    if (!conn.online) this.#endSession(conn); // within the resume window: no socket to close
+    if (!conn.online) this.#endSession(conn, 'server'); // within the resume window: no socket to close
   }
 
   // ---- shutdown -----------------------------------------------------------------------
@@ -508,11 +531,12 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       const allClosed = new Promise<void>((r) => (this.#allClosed = r));
       for (const conn of [...this.#conns.values()]) {
         conn.end(CloseCode.GOING_AWAY, 'server shutting down');
-        if (!conn.online) this.#endSession(conn);
+        if (!conn.online) this.#endSession(conn, 'shutdown');
       }
       await allClosed;
     }
     await this.#adapter.close();
+    this.#obs?.close();
   }
 
   // ---- internals ----------------------------------------------------------------------
@@ -523,7 +547,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       callLocal: (uid, method, params, opts) => {
         const conn = this.#conns.get(uid);
         return conn
-          ? conn.peer.call(method, params, opts)
+          ? this.#obs ? this.#obs.callMade(conn.peer, method, params, opts) : conn.peer.call(method, params, opts)
           : Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`));
       },
       notifyLocal: (uid, method, params) => this.#conns.get(uid)?.peer.notify(method, params),
@@ -532,6 +556,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       leave: (uid, room) => this.leave(uid, room),
       disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),
       timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      observer: this.#obs,
     };
   }
 

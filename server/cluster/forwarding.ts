@@ -80,7 +80,9 @@ export class Forwarding {
     this.#nextId = (this.#nextId + 1) % 0x1_0000_0000;
     let message: Buffer;
     try {
-      message = pack([CALL, this.link.nodeId, id, uid, method, params, timeoutMs]);
+      // The W3C traceparent of the caller's span (observe.tracing), so the trace continues on the node that holds uid.
+      const tp = (opts as { traceparent?: string } | undefined)?.traceparent;
+      message = pack(tp ? [CALL, this.link.nodeId, id, uid, method, params, timeoutMs, tp] : [CALL, this.link.nodeId, id, uid, method, params, timeoutMs]);
     } catch {
       return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, 'params could not be encoded'));
     }
@@ -220,12 +222,12 @@ export class Forwarding {
   // ---- incoming ------------------------------------------------------------------
 
   /** Another node forwarded a call to a uid that should be here. */
-  onCall(from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number): void {
+  onCall(from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number, traceparent?: string): void {
     if (!this.local.has(uid)) return this.#send(from, pack([NOT_HERE, id]));
     const key = `${from} ${id}`;
     const controller = new AbortController();
     this.#incoming.set(key, controller);
-    this.local.callLocal(uid, method, params, { timeoutMs, signal: controller.signal }).then(
+    this.local.callLocal(uid, method, params, { timeoutMs, signal: controller.signal, traceparent } as CallOptions).then(
       (result) => {
         if (this.#incoming.get(key) !== controller) return;
         this.#incoming.delete(key);

@@ -1,0 +1,24 @@
+// Observability for a VolleyServer: metrics (prom-client), traces (OpenTelemetry), HTTP
+// routes and the live monitor page. The server builds one ServerObserver when its
+// `observe` option is set and calls its hooks; nothing here runs otherwise.
+
+import { ServerObserver, type ObserveOptions, type ObservedServer } from './observer.ts';
+import { registerMetrics } from './prometheus.ts';
+
+export { ServerObserver, type ObserveOptions, type ObservedServer, type EndReason } from './observer.ts';
+export { observeRoutes, type Route, type HttpReply } from './routes.ts';
+export { mountUws } from './mountUws.ts';
+export { volleyMetrics, registerMetrics } from './prometheus.ts';
+
+/** The observer for a server with these registered methods, or undefined when `opts` is. */
+export function createObserver(
+  opts: ObserveOptions | undefined,
+  methods: Iterable<string>,
+  server: ObservedServer,
+): ServerObserver | undefined {
+  if (!opts) return undefined;
+  const obs = new ServerObserver(opts, methods);
+  obs.server = server;
+  if (opts.registry) registerMetrics(opts.registry, obs);
+  return obs;
+}
