@@ -11,6 +11,11 @@ import {
   RpcError,
   RpcPeer,
   SESSION,
+  TRACE,
+  CallTracing,
+  toMap,
+  type OtelApi,
+  type AnyHandler,
   createProxy,
   isSessionInfo,
   type ArgsOf,
@@ -55,6 +60,11 @@ export interface ClientOptions<ServerApi, ClientApi> {
   heartbeatTimeoutMs?: number;
   /** A handler threw a non-RpcError (the server got INTERNAL). Default: console.error. */
   onError?(err: unknown, ctx: ClientContext<ServerApi>): void;
+  /**
+   * The `@opentelemetry/api` module: a span per call both ways, and the trace context sent
+   * with each call (SPEC.md, "Trace context"). No-op until an OpenTelemetry SDK is registered.
+   */
+  tracing?: OtelApi;
 }
 
 export type { ReconnectOptions };
@@ -128,6 +138,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   #closing = false;
   /** Counts sessions, so replay keys of an old session never match a new one's ids. */
   #epoch = 0;
+  readonly #tracing: CallTracing | undefined;
 
   constructor(url: string, opts: ClientOptions<ServerApi, ClientApi> = {}) {
     super();
@@ -137,19 +148,24 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.#WS = WS;
     this.#url = url;
     this.#opts = opts;
+    const tracing = (this.#tracing = opts.tracing ? new CallTracing(opts.tracing, 'volley-client') : undefined);
     this.peer = new RpcPeer<ClientContext<ServerApi>>({
       send: (frame) => {
         if (this.#ws?.readyState === 1 /* OPEN */) this.#ws.send(frame);
       },
-      handlers: (opts.handlers ?? {}) as never,
+      handlers: (tracing ? tracing.wrapAll(toMap<AnyHandler>(opts.handlers as never)) : (opts.handlers ?? {})) as never,
       schemas: opts.schemas as Record<string, ParamsSchema> | undefined,
       timeoutMs: opts.timeoutMs,
       limits: opts.limits,
-      createContext: (id, method) => new ClientContext<ServerApi>(id, method, this),
+      createContext: tracing
+        ? (id, method) => tracing.began(new ClientContext<ServerApi>(id, method, this))
+        : (id, method) => new ClientContext<ServerApi>(id, method, this),
+      observer: tracing?.peerObserver(),
       onViolation: (v) => this.#ws?.close(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120)),
       onHandlerError: (err, ctx) => (opts.onError ? opts.onError(err, ctx) : console.error(`[volley] handler ${ctx.method} threw:`, err)),
       onExtension: (method, params) => {
         if (method === SESSION && isSessionInfo(params[0])) this.#onSession(params[0]);
+        else if (method === TRACE) tracing?.received(params);
       },
       // Replies the server may ask for again after a resume (calls it re-sends). Keys
       // carry the session epoch: a new session's ids start again at 0.
@@ -158,7 +174,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
       // Nothing goes out until the server confirms the session ($session).
       detached: true,
     });
-    this.server = createProxy<Remote<ServerApi>>((method, args) => this.peer.call(method, args));
+    this.server = createProxy<Remote<ServerApi>>((method, args) => this.#call(method, args));
     this.#opened = new Promise<void>((resolve, reject) => {
       this.#resolveOpened = resolve;
       this.#rejectOpened = reject;
@@ -189,12 +205,17 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
 
   /** Call a server method by name. */
   call<M extends MethodName<ServerApi>>(method: M, args: ArgsOf<ServerApi, M>, opts?: CallOptions): Promise<ResultOf<ServerApi, M>> {
-    return this.peer.call(method, args as unknown as unknown[], opts) as Promise<ResultOf<ServerApi, M>>;
+    return this.#call(method, args as unknown as unknown[], opts) as Promise<ResultOf<ServerApi, M>>;
+  }
+
+  /** Every call to the server goes out here: with a span and `$trace` when tracing is on. */
+  #call(method: string, args: unknown[], opts?: CallOptions): Promise<unknown> {
+    return this.#tracing ? this.#tracing.call(this.peer, method, args, opts) : this.peer.call(method, args, opts);
   }
 
   /** A proxy whose calls carry these options: `client.with({ timeoutMs: 500, signal }).move(3)`. */
   with(opts: CallOptions): Remote<ServerApi> {
-    return createProxy<Remote<ServerApi>>((method, args) => this.peer.call(method, args, opts));
+    return createProxy<Remote<ServerApi>>((method, args) => this.#call(method, args, opts));
   }
 
   /** Fire and forget (at most once: dropped while reconnecting). */
@@ -248,6 +269,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     ws.onmessage = (ev) => {
       if (this.#ws !== ws) return;
       this.#lastReceived = Date.now();
+      this.#tracing?.frame();
       if (typeof ev.data === 'string') ws.close(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
       else this.peer.receive(ev.data as ArrayBuffer);
     };

@@ -117,6 +117,24 @@ export class CallTracing {
     return out;
   }
 
+  /** For a peer traced without metrics (the client): ends a served call's span. */
+  peerObserver(): { served(method: string, code: string | null, ctx: { span?: unknown } | undefined): void; dropped(): void } {
+    return {
+      served: (_method, code, ctx) => {
+        if (ctx?.span === undefined) return;
+        this.end(ctx.span as OtelSpan, code);
+        ctx.span = undefined;
+      },
+      dropped: () => {},
+    };
+  }
+
+  /** A handler context: its span starts (child of the `$trace` before it). */
+  began<C extends { method: string; span: unknown }>(ctx: C): C {
+    ctx.span = this.startServed(ctx.method);
+    return ctx;
+  }
+
   #parentContext(parent: TraceParent | undefined): unknown {
     const api = this.#api;
     if (!parent) return api.context.active();
