@@ -8,6 +8,7 @@ export function monitorPage(jsonPath: string): string {
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Volley monitor</title>
+<link rel="icon" href="data:,">
 <style>
 :root{--bg:#0f1419;--panel:#171d24;--line:#26303b;--text:#e6edf3;--dim:#8b98a5;--ok:#3fb950;--warn:#d29922;--bad:#f85149;--accent:#58a6ff}
 *{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--text);font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif}
@@ -18,7 +19,7 @@ main{padding:18px 22px;display:grid;gap:18px}
 .cards{display:grid;grid-template-columns:repeat(6,minmax(120px,1fr));gap:12px}
 .card{background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:12px 14px}
 .card .v{font-size:30px;font-weight:650;font-variant-numeric:tabular-nums}.card .l{color:var(--dim);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.row{display:grid;grid-template-columns:1fr 1fr;gap:18px}
+.row{display:grid;grid-template-columns:1fr 1fr;gap:18px;align-items:start}
 section{background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:12px 14px;min-width:0}
 section h2{font-size:13px;margin:0 0 8px;color:var(--dim);text-transform:uppercase;letter-spacing:.04em;font-weight:600}
 table{width:100%;border-collapse:collapse;font-variant-numeric:tabular-nums}th,td{padding:5px 6px;text-align:right;border-bottom:1px solid var(--line);white-space:nowrap}
@@ -39,14 +40,14 @@ ol{margin:0;padding:0;list-style:none;font-family:ui-monospace,Menlo,monospace;f
  <div class="card"><div class="v" data-k="callsIn">–</div><div class="l">calls/s served</div></div>
  <div class="card"><div class="v" data-k="callsOut">–</div><div class="l">calls/s to players</div></div>
 </div>
-<section><h2>Calls per second, last 5 minutes <span style="color:var(--accent)">■ served</span> <span style="color:var(--warn)">■ to players</span></h2><canvas id="spark" height="70"></canvas></section>
+<section><h2>Calls per second, last 2 minutes <span style="color:var(--accent)">■ served</span> <span style="color:var(--warn)">■ to players</span></h2><canvas id="spark" height="70"></canvas></section>
 <div class="row">
  <section><h2>Served (players → server)</h2><div id="served"></div></section>
  <section><h2>Made (server → players)</h2><div id="made"></div></section>
 </div>
 <div class="row">
  <section><h2>Errors by code (last 10 s / since start)</h2><div id="codes" class="chips"></div></section>
- <section><h2>Latest errors</h2><ol id="recent"></ol></section>
+ <section><h2>Latest errors (→ served · ← made)</h2><ol id="recent"></ol></section>
 </div>
 </main>
 <script>
@@ -67,7 +68,7 @@ function spark(){
  g.strokeStyle="#26303b";g.beginPath();g.moveTo(0,h-.5);g.lineTo(w,h-.5);g.stroke();
  g.fillStyle="#8b98a5";g.font="11px system-ui";g.fillText(num(max)+"/s",4,11);
  [[0,"#58a6ff"],[1,"#d29922"]].forEach(([k,col])=>{g.strokeStyle=col;g.lineWidth=1.6;g.beginPath();
-  hist.forEach((p,i)=>{const x=w-(hist.length-1-i)*(w/299),y=h-2-(p[k]/max)*(h-16);i?g.lineTo(x,y):g.moveTo(x,y)});g.stroke()});
+  hist.forEach((p,i)=>{const x=w-(hist.length-1-i)*(w/Math.max(59,hist.length-1)),y=h-2-(p[k]/max)*(h-16);i?g.lineTo(x,y):g.moveTo(x,y)});g.stroke()});
 }
 function render(v){
  const sum=(rows)=>rows.reduce((a,r)=>a+r.rate,0);
@@ -75,9 +76,9 @@ function render(v){
  set("online",v.online);set("parked",v.parked);set("rooms",v.rooms);set("members",v.members);
  set("callsIn",num(sum(v.served)));set("callsOut",num(sum(v.made)));
  $("#served").innerHTML=table(v.served,"served");$("#made").innerHTML=table(v.made,"made");
- $("#codes").innerHTML=v.errorsByCode.length?v.errorsByCode.map((c)=>'<span class="chip" data-code="'+esc(c.code)+'">'+esc(c.code)+' <b>'+num(c.window)+'</b> / '+c.total+'</span>').join(""):'<span class="empty">none</span>';
+ $("#codes").innerHTML=v.errorsByCode.length?v.errorsByCode.map((c)=>'<span class="chip" data-code="'+esc(c.code)+'">'+esc(c.code)+' <b>'+Math.round(c.window)+'</b> / '+c.total+'</span>').join(""):'<span class="empty">none</span>';
  $("#recent").innerHTML=v.recentErrors.length?v.recentErrors.slice(0,12).map((e)=>'<li><span class="t">'+new Date(e.at).toLocaleTimeString()+'</span><span>'+(e.direction==="served"?"→":"←")+' '+esc(e.method)+'</span><span class="c">'+esc(e.code)+'</span></li>').join(""):'<li class="empty">none</li>';
- hist.push([sum(v.served),sum(v.made)]);if(hist.length>300)hist.shift();spark();
+ hist.push([sum(v.served),sum(v.made)]);if(hist.length>120)hist.shift();spark();
  $("#status").textContent="up "+fmtUp(v.uptimeSeconds)+" · "+num(v.messagesInPerSecond)+" msg/s in · "+num(v.messagesOutPerSecond)+" msg/s out · updated "+new Date(v.at).toLocaleTimeString();
 }
 function fmtUp(s){return s<120?s+" s":s<7200?Math.round(s/60)+" min":(s/3600).toFixed(1)+" h"}

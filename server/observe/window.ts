@@ -39,14 +39,19 @@ export class Window {
   /** Snapshots are taken only while someone looks (the monitor route is mounted). */
   start(): void {
     if (this.#timer) return;
-    this.#take();
-    this.#timer = setInterval(() => this.#take(), 1000);
+    this.#push();
+    this.#timer = setInterval(() => this.#push(), 1000);
     this.#timer.unref?.();
   }
 
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+  }
+
+  #push(): void {
+    this.#ring.push(this.#take());
+    if (this.#ring.length > SNAPSHOTS) this.#ring.shift();
   }
 
   #take(): Snapshot {
@@ -60,8 +65,6 @@ export class Window {
       messagesIn: o.messagesIn,
       messagesOut: o.messagesOut,
     };
-    this.#ring.push(snap);
-    if (this.#ring.length > SNAPSHOTS) this.#ring.shift();
     return snap;
   }
 
@@ -69,7 +72,7 @@ export class Window {
   view() {
     const o = this.obs;
     const now = this.#take();
-    const old = this.#ring[0]!;
+    const old = this.#ring[0] ?? now;
     const seconds = Math.max(0.001, (now.at - old.at) / 1000);
     const rows = (stats: CallStats, cur: Float64Array, prev: Float64Array): MethodRow[] => {
       const out: MethodRow[] = [];
