@@ -3,7 +3,7 @@
 // and across two cluster nodes on a real Redis; codes land on the spans; a made-up or
 // hostile `$trace` never becomes a parent.
 
-import t from 'tap';
+import t, { type Test } from 'tap';
 import * as otel from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -29,7 +29,7 @@ const kindName = (s: ReadableSpan) => (s.kind === otel.SpanKind.CLIENT ? 'client
 const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
 
 /** The spans of one trace ordered parent → child, as "kind method" strings; fails on a broken chain. */
-function chain(t: Tap.Test, spans: ReadableSpan[]): string[] {
+function chain(t: Test, spans: ReadableSpan[]): string[] {
   const traceIds = new Set(spans.map((s) => s.spanContext().traceId));
   t.equal(traceIds.size, 1, 'one trace');
   const out: string[] = [];
