@@ -130,8 +130,8 @@ export class CallTracing {
   }
 
   /** A handler context: its span starts (child of the `$trace` before it). */
-  began<C extends { method: string; span: unknown }>(ctx: C): C {
-    ctx.span = this.startServed(ctx.method);
+  began<C extends { id: number; method: string; span: unknown }>(ctx: C): C {
+    if (ctx.id >= 0) ctx.span = this.startServed(ctx.method); // notifications (-1): no span, nothing would end it
     return ctx;
   }
 

@@ -4,7 +4,7 @@
 
 import t from 'tap';
 import { Registry } from 'prom-client';
-import { RpcError } from '../protocol/index.ts';
+import { RpcError, decodeFrame } from '../protocol/index.ts';
 import { rejectsCode, sleep, startServer, until, WebSocket } from './helpers.ts';
 
 /** Parse Prometheus text into `name{labels}` → value (labels as written, sorted by prom-client's order). */
@@ -116,16 +116,31 @@ t.test('calls both ways, codes, gauges and counters on /metrics', async (t) => {
 
   // A dropped socket parks its session; a deliberate close ends it.
   const raw = new WebSocket(`${h.url}?token=u:carol`);
-  await new Promise((r) => raw.once('message', r));
+  const firstMessage = new Promise<Buffer>((r) => raw.once('message', (d) => r(d as Buffer)));
+  const [, , [info]] = decodeFrame(await firstMessage, 8)[0] as [number, string, [{ sid: string }]];
   raw.terminate();
   b.close();
   await until(() => !h.server.isOnline('carol') && !h.server.isConnected('bob'), 2000, 'closes seen');
+  h.server.notify('carol', 'news' as never, ...([] as never[]));
   const m3 = parse((await scrape(h.port)).text);
   t.equal(value(m3, 'volley_connections'), 1);
   t.equal(value(m3, 'volley_sessions_parked'), 1, 'carol waits in the resume window');
   t.equal(value(m3, 'volley_session_ends_total', { reason: 'closed' }), 1, 'bob closed');
   t.equal(value(m3, 'volley_disconnects_total', { code: '1006' }), 1);
   t.equal(value(m3, 'volley_room_members'), 1, 'bob left his rooms with his session');
+  t.equal(value(m3, 'volley_notifications_dropped_total'), 1, 'a notification to a parked session is dropped');
+
+  // carol comes back with her session id: a resume.
+  const again = new WebSocket(`${h.url}?token=u:carol&sid=${info.sid}`);
+  await new Promise((r) => again.once('message', r));
+  await until(() => h.server.isOnline('carol'), 2000, 'carol back');
+  const m4 = parse((await scrape(h.port)).text);
+  t.equal(value(m4, 'volley_session_resumes_total'), 1);
+  t.equal(value(m4, 'volley_sessions_parked'), 0);
+  t.equal(value(m4, 'volley_connections'), 2);
+  again.close(1000);
+  await until(() => !h.server.isConnected('carol'), 2000, 'carol gone');
+  t.equal(value(parse((await scrape(h.port)).text), 'volley_session_ends_total', { reason: 'closed' }), 2);
 
   const health = await scrape(h.port, '/health');
   t.equal(health.status, 200);

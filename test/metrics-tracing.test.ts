@@ -9,12 +9,20 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { RpcError, encode, NOTIFICATION, REQUEST, TRACE } from '../protocol/index.ts';
 import type { ServerContext } from '../server/index.ts';
-import { startServer, until, WebSocket } from './helpers.ts';
+import { sleep, startServer, until, WebSocket } from './helpers.ts';
 import { startNode } from './clusterNodes.ts';
 import { redisMissing, startRedis } from './redisServer.ts';
 
 const exporter = new InMemorySpanExporter();
-otel.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+/** Every span started, ended or not: a span that is never ended is never exported. */
+const started: string[] = [];
+const startWatcher = {
+  onStart: (span: { name: string }) => void started.push(span.name),
+  onEnd: () => {},
+  shutdown: async () => {},
+  forceFlush: async () => {},
+};
+otel.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter), startWatcher] }));
 otel.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
 const handlers = {
@@ -67,6 +75,15 @@ t.test('client → server → other client is one trace', async (t) => {
     t.equal(s.attributes['rpc.response.status_code'], 'NOT_YOUR_TURN', `${kindName(s)} span has the code`);
     t.equal(s.status.code, otel.SpanStatusCode.ERROR);
   }
+
+  // A notification runs its handler without a span (no answer would ever end one).
+  exporter.reset();
+  started.length = 0;
+  alice.notify('refuse' as never);
+  await alice.call('relay', ['bob'] as never);
+  await until(() => exporter.getFinishedSpans().length >= 4, 2000, '4 spans');
+  await sleep(50);
+  t.same(started, ['relay', 'relay', 'ask', 'ask'], 'no span started for the notification');
 });
 
 t.test('a $trace from a plain peer: honoured when well-formed, ignored when not, never leaks to the next message', async (t) => {

@@ -106,7 +106,8 @@ export class ServerObserver implements PeerObserver<Ctx> {
   /** A handler context was made: the call's clock (and span) starts. */
   began<C extends Ctx>(ctx: C): C {
     ctx.startedAt = performance.now();
-    if (this.tracing) ctx.span = this.tracing.startServed(ctx.method);
+    // Notifications (id -1) get no span: nothing would ever end it.
+    if (this.tracing && ctx.id >= 0) ctx.span = this.tracing.startServed(ctx.method);
     return ctx;
   }
 
