@@ -29,7 +29,7 @@ import { RateLimiter, type RateLimitOptions } from './rateLimit.ts';
 import { SESSION, newSessionId, type SessionInfo } from './session.ts';
 import { ServerContext } from './context.ts';
 import { Rooms, roomTopic } from './rooms.ts';
-import { createObserver, mountUws, observeRoutes, type EndReason, type ObserveOptions, type ServerObserver } from './observe/index.ts';
+import { createObserver, mountUws, routesForMainPort, type EndReason, type ObserveOptions, type ServerObserver } from './observe/index.ts';
 import { VOLLEY_PROTOCOL, readUpgradeRequest, type UpgradeRequest } from './upgradeRequest.ts';
 import {
   isNativeUws,
@@ -189,7 +189,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       close: (ws, code, reason) => this.#close(ws, code, reason),
     });
     opts.http?.(this.app);
-    if (this.#obs) mountUws(this.app, observeRoutes(this.#obs));
+    if (this.#obs) mountUws(this.app, routesForMainPort(this.#obs));
   }
 
   /** The port listened on (after listen resolves). */
@@ -216,6 +216,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   /** Listen on `port` (0 picks a free one); resolves with the port actually bound. */
   async listen(port = 0, host?: string): Promise<number> {
     await this.#adapter.attach(this.#localNode());
+    await this.#obs?.ready;
     return new Promise((resolve, reject) => {
       const done = (socket: us_listen_socket | false) => {
         if (!socket) return reject(new Error(`could not listen on ${host ?? '*'}:${port}`));

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { Registry } from 'prom-client';
 import { RpcError, decodeFrame } from '../protocol/index.ts';
-import { rejectsCode, sleep, startServer, until, WebSocket } from './helpers.ts';
+import { freePort, rejectsCode, sleep, startServer, until, WebSocket } from './helpers.ts';
 
 /** Parse Prometheus text into `name{labels}` → value (labels as written, sorted by prom-client's order). */
 function parse(text: string): Map<string, number> {
@@ -170,4 +170,21 @@ t.test('health says 503 while shutting down', async (t) => {
   await pending;
   await closing;
   c.close();
+});
+
+t.test('routes on a port of their own: nothing on the players\' port', async (t) => {
+  const registry = new Registry();
+  const routesPort = await freePort();
+  const h = await startServer({ handlers: { add: (_c: unknown, a: number, b: number) => a + b }, observe: { registry, routes: true, routesPort } });
+  t.teardown(() => h.close());
+  const c = await h.client('a');
+  t.equal(await c.call('add', [1, 2] as never), 3);
+  const m = parse((await scrape(routesPort)).text);
+  t.equal(value(m, 'rpc_server_call_duration_seconds_count', { rpc_method: 'add' }), 1);
+  t.equal((await scrape(routesPort, '/health')).status, 200);
+  t.equal((await scrape(routesPort, '/monitor')).status, 200);
+  t.equal((await scrape(routesPort, '/nope')).status, 404);
+  t.not(await scrape(h.port, '/metrics').then((r) => r.status, () => 'no answer'), 200, 'not on the players\' port');
+  await h.close();
+  t.equal(await scrape(routesPort, '/health').then((r) => r.status, () => 'closed'), 'closed', 'closed with the server');
 });

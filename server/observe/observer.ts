@@ -22,6 +22,14 @@ export interface ObserveOptions {
    * monitor page `/monitor` (+ `/monitor.json`). true mounts all; a path prefix object picks.
    */
   routes?: boolean | { metrics?: string | false; health?: string | false; monitor?: string | false };
+  /**
+   * Serve the routes on this port (node:http) instead of the players' port: anyone who can
+   * open a WebSocket to the game could otherwise read /metrics and /monitor. 0 picks one
+   * (see `ServerObserver.routesPort`).
+   */
+  routesPort?: number;
+  /** Interface for routesPort. Default '127.0.0.1'; '0.0.0.0' for a Prometheus on another host. */
+  routesHost?: string;
   /** Application error codes to count by name (others are counted as `other`). */
   codes?: readonly string[];
   /** Most distinct method names of server → client calls kept as labels. Default 64. */
@@ -271,8 +279,19 @@ export class ServerObserver implements PeerObserver<Ctx> {
     return this.tracing ? this.tracing.wrapAll(handlers) : handlers;
   }
 
+  /** Settles once the separate routes server listens (observe.routesPort). */
+  ready: Promise<void> = Promise.resolve();
+  /** The separate routes server (observe.routesPort), once listening. */
+  routesServer: { close(): void; address(): unknown } | undefined;
+
+  /** The port the separate routes server listens on. */
+  get routesPort(): number | undefined {
+    return (this.routesServer?.address() as { port?: number } | undefined)?.port;
+  }
+
   close(): void {
     this.window.stop();
+    this.routesServer?.close();
   }
 }
 
