@@ -96,6 +96,7 @@ t.test('calls both ways, codes, gauges and counters on /metrics', async (t) => {
   t.equal(value(m, `${C}_count`, { rpc_method: 'ping', rpc_response_status_code: 'OK' }), 3, 'server → client calls');
   t.equal(value(m, `${C}_count`, { rpc_method: 'fail', rpc_response_status_code: 'INVALID_PARAMS' }), 1);
   t.equal(value(m, `${C}_count`, { rpc_method: 'ping', rpc_response_status_code: 'UNAVAILABLE' }), 1);
+  t.equal(value(m, 'volley_cluster_forwarded_call_duration_seconds_count'), undefined, 'no cluster: nothing forwarded');
   t.equal(value(m, 'volley_connections'), 2);
   t.equal(value(m, 'volley_sessions_parked'), 0);
   t.equal(value(m, 'volley_rooms'), 2);

@@ -165,6 +165,9 @@ export class ServerObserver implements PeerObserver<Ctx> {
     opts: CallOptions | undefined,
   ): Promise<unknown> {
     const t0 = performance.now();
+    // Without a cluster adapter nothing is forwarded: the call fails UNAVAILABLE at once and
+    // counts as a call made only.
+    const cluster = this.server?.clusterConnected() !== undefined;
     let span: OtelSpan | undefined;
     if (this.tracing) {
       span = this.tracing.startCall(method);
@@ -175,13 +178,13 @@ export class ServerObserver implements PeerObserver<Ctx> {
       () => {
         const s = (performance.now() - t0) / 1000;
         this.madeStats.record(method, null, s);
-        this.forwardedStats.record('', null, s);
+        if (cluster) this.forwardedStats.record('', null, s);
         if (span) this.tracing!.end(span, null);
       },
       (err: { code?: string }) => {
         const code = err?.code ?? 'INTERNAL';
         this.#madeFailed(this.madeStats, method, code, t0);
-        this.forwardedStats.record('', code, (performance.now() - t0) / 1000);
+        if (cluster) this.forwardedStats.record('', code, (performance.now() - t0) / 1000);
         if (span) this.tracing!.end(span, code);
       },
     );
