@@ -93,6 +93,8 @@ export class ServerObserver implements PeerObserver<Ctx> {
   readonly recent: RecentError[] = [];
   #recentNext = 0;
   readonly window: Window;
+  /** performance.now() when the WebSocket message being processed arrived. */
+  #frameAt = 0;
 
   constructor(opts: ObserveOptions, methods: Iterable<string>) {
     this.opts = opts;
@@ -113,7 +115,10 @@ export class ServerObserver implements PeerObserver<Ctx> {
 
   /** A handler context was made: the call's clock (and span) starts. */
   began<C extends Ctx>(ctx: C): C {
-    ctx.startedAt = performance.now();
+    // The clock read once per WebSocket message (frameIn): a call's time counts from receipt,
+    // and a pipelined frame of 16 calls costs 17 clock reads instead of 32. performance.now()
+    // is most of what metrics cost per call (~25–50 ns a read, the rest ~15 ns).
+    ctx.startedAt = this.#frameAt;
     // Notifications (id -1) get no span: nothing would ever end it.
     if (this.tracing && ctx.id >= 0) ctx.span = this.tracing.startServed(ctx.method);
     return ctx;
@@ -221,6 +226,7 @@ export class ServerObserver implements PeerObserver<Ctx> {
 
   /** One WebSocket message received (it may hold several msgpack-rpc messages). */
   frameIn(bytes: number): void {
+    this.#frameAt = performance.now();
     this.messagesIn++;
     this.bytesIn += bytes;
     this.tracing?.frame();
