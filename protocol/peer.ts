@@ -424,12 +424,11 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
 
   #respond(ctx: C, outcome: unknown, failed: boolean): void {
     if (this.#closed) return; // the handler itself ended the session
-    const observer = this.#opts.observer;
-    if (observer) observer.served(ctx.method, failed ? (outcome instanceof RpcError ? outcome.code : ErrorCode.INTERNAL) : null, ctx);
     if (!failed) {
       // Same reason: a result past the receiver's depth limit would cost the whole socket.
       if (depthExceeds(outcome, this.limits.maxDepth)) {
         this.#opts.onHandlerError?.(new RangeError(`result of ${ctx.method} nested deeper than ${this.limits.maxDepth}`), ctx);
+        this.#opts.observer?.served(ctx.method, ErrorCode.INTERNAL, ctx);
         return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, 'result nested too deep'));
       }
       let bytes: Uint8Array;
@@ -437,16 +436,20 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         bytes = encode([RESPONSE, ctx.id, null, outcome === undefined ? null : outcome]);
       } catch (err) {
         this.#opts.onHandlerError?.(err, ctx);
+        this.#opts.observer?.served(ctx.method, ErrorCode.INTERNAL, ctx);
         return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, 'result could not be encoded'));
       }
       // The receiver drops the socket on a message past its size limit; resumed, the stored
       // reply would be re-sent and drop it again, over and over. Fail this call instead.
       if (bytes.byteLength > this.limits.maxMessageBytes) {
         this.#opts.onHandlerError?.(new RangeError(`result of ${ctx.method} is ${bytes.byteLength} bytes, over the ${this.limits.maxMessageBytes}-byte limit`), ctx);
+        this.#opts.observer?.served(ctx.method, ErrorCode.INTERNAL, ctx);
         return this.#replyError(ctx.id, new RpcError(ErrorCode.INTERNAL, `result over the ${this.limits.maxMessageBytes}-byte message limit`));
       }
+      this.#opts.observer?.served(ctx.method, null, ctx);
       return this.#answer(ctx.id, bytes, ctx.socketEpoch);
     }
+    this.#opts.observer?.served(ctx.method, outcome instanceof RpcError ? outcome.code : ErrorCode.INTERNAL, ctx);
     if (!(outcome instanceof RpcError)) this.#opts.onHandlerError?.(outcome, ctx);
     this.#answer(ctx.id, this.#encodeError(ctx.id, toRpcError(outcome)), ctx.socketEpoch);
   }

@@ -49,6 +49,8 @@ t.test('calls both ways, codes, gauges and counters on /metrics', async (t) => {
       crash: () => {
         throw new Error('bug');
       },
+      // A result nested past maxDepth (32) is refused by the server itself: INTERNAL, not OK.
+      deep: () => Array.from({ length: 40 }).reduce<unknown[]>((inner) => [inner], []),
     },
     rateLimit: { ratePerSec: 0.001, burst: 20 },
     resumeWindowMs: 60_000,
@@ -62,6 +64,7 @@ t.test('calls both ways, codes, gauges and counters on /metrics', async (t) => {
   await a.call('slow', [] as never);
   await rejectsCode(a.call('refuse', [] as never), 'NOT_YOUR_TURN');
   await rejectsCode(a.call('crash', [] as never), 'INTERNAL');
+  await rejectsCode(a.call('deep', [] as never), 'INTERNAL');
   // Method names a client makes up must not become labels.
   for (let i = 0; i < 20; i++) await rejectsCode(a.call(`made-up-${i}`, [] as never), 'METHOD_NOT_FOUND');
   for (let i = 0; i < 3; i++) t.equal(await h.server.call('bob', 'ping' as never, [] as never), 'pong');
@@ -90,6 +93,8 @@ t.test('calls both ways, codes, gauges and counters on /metrics', async (t) => {
   t.equal(value(m, `${S}_bucket`, { rpc_method: 'slow', le: '+Inf' }), 1);
   t.equal(value(m, `${S}_count`, { rpc_method: 'refuse', rpc_response_status_code: 'other' }), 1, 'application code → other');
   t.equal(value(m, `${S}_count`, { rpc_method: 'crash', rpc_response_status_code: 'INTERNAL' }), 1);
+  t.equal(value(m, `${S}_count`, { rpc_method: 'deep', rpc_response_status_code: 'INTERNAL' }), 1, 'a refused result counts as INTERNAL');
+  t.equal(value(m, `${S}_count`, { rpc_method: 'deep', rpc_response_status_code: 'OK' }), undefined);
   t.equal(value(m, `${S}_count`, { rpc_method: 'other', rpc_response_status_code: 'METHOD_NOT_FOUND' }), 20, 'made-up names → other');
   t.notOk(text.includes('made-up'), 'no made-up method name reaches the exposition');
   const C = 'rpc_client_call_duration_seconds';
@@ -107,10 +112,10 @@ t.test('calls both ways, codes, gauges and counters on /metrics', async (t) => {
   t.ok(value(m, 'volley_ws_received_bytes_total')! > 28 * 5);
   t.ok(value(m, 'volley_ws_messages_sent_total')! >= 28);
 
-  // RATE_LIMITED: 8 calls reached the limiter so far (unknown methods are refused before it); burst 20.
+  // RATE_LIMITED: 9 calls reached the limiter so far (unknown methods are refused before it); burst 20.
   const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => a.call('add', [i, 0] as never)));
   const limited = results.filter((r) => r.status === 'rejected').length;
-  t.equal(limited, 8, `${limited} calls rate-limited`);
+  t.equal(limited, 9, `${limited} calls rate-limited`);
   const m2 = parse((await scrape(h.port)).text);
   t.equal(value(m2, 'volley_rate_limited_answers_total'), limited);
   t.equal(value(m2, `${S}_count`, { rpc_method: 'add', rpc_response_status_code: 'RATE_LIMITED' }), limited);
