@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import * as otel from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { RpcError, encode, NOTIFICATION, REQUEST, TRACE } from '../protocol/index.ts';
+import { RpcError, decodeFrame, encode, NOTIFICATION, REQUEST, TRACE } from '../protocol/index.ts';
 import type { ServerContext } from '../server/index.ts';
 import { sleep, startServer, until, WebSocket } from './helpers.ts';
 import { startNode } from './clusterNodes.ts';
@@ -113,6 +113,25 @@ t.test('a $trace from a plain peer: honoured when well-formed, ignored when not,
     t.not(s.spanContext().traceId, traceId, 'later calls start their own trace');
     t.equal(parentOf(s), undefined);
   }
+});
+
+t.test('$trace is free of the rate limit, like $ping (SPEC §8, §10)', async (t) => {
+  const BURST = 20;
+  const h = await startServer({ handlers: { relay: () => 1 }, rateLimit: { ratePerSec: 1, burst: BURST }, observe: { tracing: otel } });
+  t.teardown(() => h.close());
+  const ws = new WebSocket(`${h.url}?token=u:tracer`);
+  t.teardown(() => ws.terminate());
+  await new Promise((r) => ws.once('message', r));
+  const replies: unknown[][] = [];
+  ws.on('message', (d) => {
+    for (const m of decodeFrame(d as Buffer, 8)) if ((m as unknown[])[0] === 1) replies.push(m as unknown[]);
+  });
+  const tp = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`;
+  // The whole bucket and more in $trace notifications, then one ordinary call: it must run.
+  ws.send(Buffer.concat(Array.from({ length: BURST + 10 }, () => encode([NOTIFICATION, TRACE, [tp]]))));
+  ws.send(encode([REQUEST, 7, 'relay', []]));
+  await until(() => replies.length > 0, 2000, 'the reply');
+  t.same(replies[0], [1, 7, null, 1], 'not charged: the call after them is served');
 });
 
 t.test('across two cluster nodes over Redis: still one trace', { skip: redisMissing ?? false }, async (t) => {
