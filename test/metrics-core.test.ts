@@ -4,6 +4,7 @@
 
 import t from 'tap';
 import { Registry } from 'prom-client';
+import { pack } from 'msgpackr';
 import { RpcError, decodeFrame } from '../protocol/index.ts';
 import { freePort, rejectsCode, sleep, startServer, until, WebSocket } from './helpers.ts';
 
@@ -151,6 +152,40 @@ t.test('calls both ways, codes, gauges and counters on /metrics', async (t) => {
   const health = await scrape(h.port, '/health');
   t.equal(health.status, 200);
   t.same(JSON.parse(health.text), { status: 'ready', listening: true });
+});
+
+t.test('refusals before any handler are counted: scan and limit refusals, held-bytes OVERLOADED', async (t) => {
+  const registry = new Registry();
+  const h = await startServer({
+    handlers: { add: (_c: unknown, a: number, b: number) => a + b, hold: () => new Promise(() => {}) },
+    rateLimit: false,
+    maxHeldBytes: 64 * 1024,
+    observe: { registry, routes: true },
+  });
+  t.teardown(() => h.close());
+  const ws = new WebSocket(`${h.url}?token=u:raw`);
+  t.teardown(() => ws.terminate());
+  await new Promise((r) => ws.once('message', r));
+  const codes = new Map<number, string>();
+  ws.on('message', (d) => {
+    for (const m of decodeFrame(d as Buffer, 8) as unknown[][])
+      if (m[0] === 1) codes.set(m[1] as number, (m[2] as { code?: string } | null)?.code ?? 'ok');
+  });
+  // Past maxParams (32): refused unread, its method never known. msgpackr directly: Volley's encode refuses it.
+  ws.send(pack([0, 1, 'add', new Array(40).fill(0)]));
+  // Arity: too few params for add(ctx, a, b).
+  ws.send(pack([0, 2, 'add', [1]]));
+  // Held bytes: a call holding ~40 KB runs forever, the next ~40 KB is over the 64 KB budget.
+  ws.send(pack([0, 3, 'hold', ['x'.repeat(40_000)]]));
+  ws.send(pack([0, 4, 'add', ['x'.repeat(40_000), 1]]));
+  await until(() => codes.size >= 3, 5000, 'three answers');
+  t.same([codes.get(1), codes.get(2), codes.get(4)], ['INVALID_PARAMS', 'INVALID_PARAMS', 'OVERLOADED']);
+  const m = parse((await scrape(h.port)).text);
+  const S = 'rpc_server_call_duration_seconds_count';
+  t.equal(value(m, S, { rpc_method: 'other', rpc_response_status_code: 'INVALID_PARAMS' }), 1, 'scan refusal: method other');
+  t.equal(value(m, S, { rpc_method: 'add', rpc_response_status_code: 'INVALID_PARAMS' }), 1, 'arity refusal');
+  t.equal(value(m, S, { rpc_method: 'add', rpc_response_status_code: 'OVERLOADED' }), 1, 'held-bytes refusal');
+  t.equal(value(m, 'volley_overloaded_answers_total'), 1);
 });
 
 t.test('observe off: no routes, no hooks', async (t) => {
