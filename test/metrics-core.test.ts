@@ -176,9 +176,15 @@ t.test('refusals before any handler are counted: scan and limit refusals, held-b
   // Arity: too few params for add(ctx, a, b).
   ws.send(pack([0, 2, 'add', [1]]));
   // Held bytes: a call holding ~40 KB runs forever, the next ~40 KB is over the 64 KB budget.
+  // (In a later turn: two 40 KB frames queued in one turn would be over the budget as queued input, 4029.)
   ws.send(pack([0, 3, 'hold', ['x'.repeat(40_000)]]));
+  await until(() => codes.size >= 2, 5000, 'the first two answers');
+  await sleep(50);
   ws.send(pack([0, 4, 'add', ['x'.repeat(40_000), 1]]));
-  await until(() => codes.size >= 3, 5000, 'three answers');
+  let closed = '';
+  ws.on('close', (code, reason) => (closed = `${code} ${reason}`));
+  await until(() => codes.size >= 3 || closed !== '', 5000, 'three answers');
+  t.equal(closed, '', 'the connection stays');
   t.same([codes.get(1), codes.get(2), codes.get(4)], ['INVALID_PARAMS', 'INVALID_PARAMS', 'OVERLOADED']);
   const m = parse((await scrape(h.port)).text);
   const S = 'rpc_server_call_duration_seconds_count';
