@@ -116,7 +116,7 @@ export interface PeerOptions<C extends InboundCall = InboundCall> {
   /** Start detached: nothing is sent until attach() (e.g. until a session is confirmed). */
   detached?: boolean;
   /** Metrics and traces: told how each incoming call ended and of dropped notifications. */
-  observer?: PeerObserver<C>;
+  observer?: PeerObserver<C> | undefined;
 }
 
 /** Own enumerable entries only: "constructor" or "__proto__" must never reach Object.prototype. */

@@ -53,7 +53,7 @@ export interface ObservedServer {
   clusterConnected(): boolean | undefined;
 }
 
-interface RecentError {
+export interface RecentError {
   at: number;
   direction: 'served' | 'made';
   method: string;
