@@ -14,6 +14,9 @@ import {
   RpcError,
   RpcPeer,
   SESSION,
+  TRACE,
+  toMap,
+  type AnyHandler,
   createProxy,
   isSessionInfo,
   type ArgsOf,
@@ -26,6 +29,8 @@ import {
   type ResultOf,
   type SessionInfo,
 } from '../protocol/index.ts';
+// Type only: the tracing code lives in client/tracing.ts, outside the browser SDK.
+import type { CallTracing } from '../protocol/tracing.ts';
 import { Emitter } from './emitter.ts';
 import { backoffDelay, type ReconnectOptions } from './backoff.ts';
 
@@ -81,6 +86,12 @@ export interface ClientOptions<ServerApi, ClientApi> {
   heartbeatTimeoutMs?: number;
   /** A handler threw a non-RpcError (the server got INTERNAL). Default: console.error. */
   onError?(err: unknown, ctx: ClientContext<ServerApi>): void;
+  /**
+   * Spans per call both ways, and the trace context sent with each call (SPEC.md, "Trace
+   * context"): `clientTracing(otel)` from `volley/client/tracing` (kept out of the browser
+   * SDK). No-op until an OpenTelemetry SDK is registered.
+   */
+  tracing?: CallTracing;
 }
 
 export type { ReconnectOptions };
@@ -174,6 +185,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #lastReceived = 0;
   #closing = false;
+  readonly #tracing: CallTracing | undefined;
 
   constructor(url: string, opts: ClientOptions<ServerApi, ClientApi> = {}) {
     super();
@@ -183,15 +195,19 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.#WS = WS;
     this.#url = url;
     this.#opts = opts;
+    const tracing = (this.#tracing = opts.tracing);
     this.peer = new RpcPeer<ClientContext<ServerApi>>({
       send: (frame) => {
         if (this.#ws?.readyState === 1 /* OPEN */) this.#ws.send(frame);
       },
-      handlers: (opts.handlers ?? {}) as never,
+      handlers: (tracing ? tracing.wrapAll(toMap<AnyHandler>(opts.handlers as never)) : (opts.handlers ?? {})) as never,
       schemas: opts.schemas as Record<string, ParamsSchema> | undefined,
       timeoutMs: opts.timeoutMs,
       limits: opts.limits,
-      createContext: (id, method) => new ClientContext<ServerApi>(id, method, this),
+      createContext: tracing
+        ? (id, method) => tracing.began(new ClientContext<ServerApi>(id, method, this))
+        : (id, method) => new ClientContext<ServerApi>(id, method, this),
+      observer: tracing?.peerObserver(),
       onViolation: (v) => {
         // No socket (e.g. the server stopped acknowledging while we were offline): the
         // session can't be kept exactly-once any more.
@@ -201,12 +217,13 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
       onHandlerError: (err, ctx) => (opts.onError ? opts.onError(err, ctx) : console.error(`[volley] handler ${ctx.method} threw:`, err)),
       onExtension: (method, params) => {
         if (method === SESSION && isSessionInfo(params[0])) this.#onSession(params[0]);
+        else if (method === TRACE) tracing?.received(params);
       },
       // Nothing goes out until the server confirms the session ($session): calls made
       // before are kept and sent then (SPEC §5: nothing may be sent before `$session`).
       detached: true,
     });
-    this.server = createProxy<Remote<ServerApi>>((method, args) => this.peer.call(method, args));
+    this.server = createProxy<Remote<ServerApi>>((method, args) => this.#call(method, args));
     this.#opened = new Promise<void>((resolve, reject) => {
       this.#resolveOpened = resolve;
       this.#rejectOpened = reject;
@@ -241,12 +258,17 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
 
   /** Call a server method by name. */
   call<M extends MethodName<ServerApi>>(method: M, args: ArgsOf<ServerApi, M>, opts?: CallOptions): Promise<ResultOf<ServerApi, M>> {
-    return this.peer.call(method, args as unknown as unknown[], opts) as Promise<ResultOf<ServerApi, M>>;
+    return this.#call(method, args as unknown as unknown[], opts) as Promise<ResultOf<ServerApi, M>>;
+  }
+
+  /** Every call to the server goes out here: with a span and `$trace` when tracing is on. */
+  #call(method: string, args: unknown[], opts?: CallOptions): Promise<unknown> {
+    return this.#tracing ? this.#tracing.call(this.peer, method, args, opts) : this.peer.call(method, args, opts);
   }
 
   /** A proxy whose calls carry these options: `client.with({ timeoutMs: 500, signal }).move(3)`. */
   with(opts: CallOptions): Remote<ServerApi> {
-    return createProxy<Remote<ServerApi>>((method, args) => this.peer.call(method, args, opts));
+    return createProxy<Remote<ServerApi>>((method, args) => this.#call(method, args, opts));
   }
 
   /** Fire and forget (at most once: dropped while reconnecting). */
@@ -314,6 +336,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     ws.onmessage = (ev: { data: unknown }) => {
       if (this.#ws !== ws) return;
       this.#lastReceived = Date.now();
+      this.#tracing?.frame();
       if (typeof ev.data === 'string') ws.close(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
       else this.peer.receive(ev.data as ArrayBuffer);
     };

@@ -3,6 +3,8 @@
 // a deadline (callMany), tells the match room each result, and keeps a leaderboard.
 
 import { fileURLToPath } from 'node:url';
+import * as otel from '@opentelemetry/api';
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import { createServer, RpcError, ErrorCode, type ClusterAdapter, type VolleyServer } from '../server/index.ts';
 import type { ArenaClient, ArenaServer } from './api.ts';
 import { Arena, LOBBY } from './arena.ts';
@@ -21,6 +23,8 @@ export interface DemoOptions {
 export interface Demo {
   server: VolleyServer<ArenaServer, ArenaClient>;
   arena: Arena;
+  /** The prom-client registry behind /metrics (Volley's metrics and Node's process metrics). */
+  registry: Registry;
   port: number;
   close(): Promise<void>;
 }
@@ -30,6 +34,10 @@ const NAME = /^[A-Za-z0-9_-]{1,24}$/;
 export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
   const log = opts.log ?? (() => {});
   const arena = new Arena({ rounds: opts.rounds, moveDeadlineMs: opts.moveDeadlineMs, log });
+  // Observability, all of it: metrics on /metrics, /health, the live page on /monitor, and
+  // spans for every call (recorded once an OpenTelemetry SDK is registered in the process).
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   const server = createServer<ArenaServer, ArenaClient>({
     // Demo auth: the token is the player's name. A real game verifies a signed token here.
     authenticate: (req) => (req.token && NAME.test(req.token) ? req.token : null),
@@ -54,10 +62,11 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     onError: (err, ctx) => log(`! handler ${ctx?.method ?? 'authenticate'} failed: ${String(err)}`),
     http: serveStatic,
     adapter: opts.adapter,
+    observe: { registry, tracing: otel, routes: true },
   });
   arena.server = server;
   const port = await server.listen(opts.port ?? 0, opts.host);
-  return { server, arena, port, close: () => server.close() };
+  return { server, arena, registry, port, close: () => server.close() };
 }
 
 // Run as the main job: `npm start` (PORT picks the port, default 8080).
@@ -67,6 +76,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const demo = await startDemo({ port, log: (line) => console.log(`${stamp()} ${line}`) });
   console.log(`Volley arena listening on http://localhost:${demo.port}/ (ws://localhost:${demo.port}/?token=<name>)`);
   console.log('Open that URL in a browser, or run `npm run bots` in another terminal.');
+  console.log(`Monitor: http://localhost:${demo.port}/monitor · Prometheus: http://localhost:${demo.port}/metrics · health: /health`);
   const stop = async () => {
     console.log('shutting down…');
     await demo.close();

@@ -21,6 +21,9 @@ export { PendingCalls, MAX_TIMER_MS, type PendingCall } from './pendingCalls.ts'
 export { ACK_EVERY_MESSAGES, ACK_EVERY_BYTES, DEFAULT_MAX_UNACKED_BYTES } from './reliable.ts';
 export { wireError, errorResponse } from './refusals.ts';
 export { createProxy } from './proxy.ts';
+export type { PeerObserver } from './observer.ts';
+export { CallTracing, type OtelApi, type OtelSpan } from './tracing.ts';
+export { TRACE, formatTraceparent, parseTraceparent, type TraceParent } from './traceContext.ts';
 export { checkParams, type ParamsSchema, type ParamsGuard, type StandardSchemaV1 } from './schema.ts';
 export { CloseCode } from './closeCodes.ts';
 export { SESSION, PING, PONG, ACK, LIMITS, ANNOUNCED_LIMITS, announcedLimits, isSessionInfo, type SessionInfo, type AnnouncedLimits } from './session.ts';

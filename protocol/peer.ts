@@ -23,7 +23,9 @@ import { errorResponse, wireError } from './refusals.ts';
 import { DEFAULT_MAX_UNACKED_BYTES, ReliableStream } from './reliable.ts';
 import { checkParams, type ParamsSchema } from './schema.ts';
 import { ACK, LIMITS, PING, PONG } from './session.ts';
+import { TRACE } from './traceContext.ts';
 import type { CallOptions } from './contract.ts';
+import type { PeerObserver } from './observer.ts';
 
 export type { Timers };
 
@@ -32,6 +34,9 @@ export class InboundCall {
   #controller: AbortController | undefined;
   /** @internal Estimated bytes its params hold while it runs (charged to the connection). */
   held = 0;
+  /** @internal Observability: when the call began (performance.now() ms) and its span. */
+  startedAt = 0;
+  span: unknown = undefined;
   constructor(
     /** Request id, or -1 for a notification. */
     readonly id: number,
@@ -110,6 +115,8 @@ export interface PeerOptions<C extends InboundCall = InboundCall> {
   heldByTransport?(): number;
   /** Start detached: nothing is sent until attach() (e.g. until a session is confirmed). */
   detached?: boolean;
+  /** Metrics and traces: told how each incoming call ended and of dropped notifications. */
+  observer?: PeerObserver<C> | undefined;
 }
 
 /** Own enumerable entries only: "constructor" or "__proto__" must never reach Object.prototype. */
@@ -138,6 +145,8 @@ export function outgoingError(method: string, params: unknown[], limits: Limits)
 export const DEFAULT_MAX_HELD_BYTES = 64 * 1024 * 1024;
 
 const OVERLOADED_HELD = wireError(ErrorCode.OVERLOADED, 'this connection holds too much: retry when calls finish');
+/** Method label of a refusal whose method was never read (the scan refused the message). */
+const OTHER = 'other';
 const OVERLOADED_TOTAL = wireError(ErrorCode.OVERLOADED, 'the server holds too much: retry later');
 
 
@@ -272,6 +281,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (invalid) throw invalid;
     if (!this.#attached || this.#resyncing || this.#opts.congested?.(this.#writer.queuedBytes)) {
       this.droppedNotifications++;
+      this.#opts.observer?.dropped();
       return;
     }
     this.#writer.write(encode([NOTIFICATION, method, params], this.peerLimits)); // throws RpcError INVALID_PARAMS
@@ -419,8 +429,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#reliable.count();
     if (this.#incoming.has(id)) return this.#duplicate(id);
     const limited = this.#opts.admit?.();
-    if (limited) return this.#refuse(id, limited);
-    this.#replyError(id, wireError(ErrorCode.INVALID_PARAMS, reason));
+    if (limited) return this.#refuse(id, limited, OTHER);
+    this.#reject(id, wireError(ErrorCode.INVALID_PARAMS, reason), OTHER);
   }
 
   #violation(v: ProtocolViolation): void {
@@ -464,9 +474,16 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   }
 
   /** Refused: answer with a pre-built error, and let the transport count it. */
-  #refuse(id: number, error: WireError): void {
+  #refuse(id: number, error: WireError, method: string): void {
+    this.#opts.observer?.served(method, error.code, undefined);
     this.#replyError(id, error);
     this.#opts.onRefused?.();
+  }
+
+  /** Refused as invalid (no such method, too few params, past a limit): answered and observed, not a flood signal. */
+  #reject(id: number, error: WireError, method: string): void {
+    this.#opts.observer?.served(method, error.code, undefined);
+    this.#replyError(id, error);
   }
 
   /** Room under this connection's and the server's caps for `cost` more bytes? */
@@ -481,14 +498,14 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (this.#incoming.has(id)) return this.#duplicate(id);
     // Charged before anything is looked up: unknown and `$` methods pay too.
     const refused = this.#opts.admit?.() ?? this.#overHeld(cost);
-    if (refused) return this.#refuse(id, refused);
+    if (refused) return this.#refuse(id, refused, method);
     const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : this.#handlers.get(method);
-    if (!handler) return this.#replyError(id, { code: ErrorCode.METHOD_NOT_FOUND, message: `no method ${method}` });
+    if (!handler) return this.#reject(id, { code: ErrorCode.METHOD_NOT_FOUND, message: `no method ${method}` }, method);
     if (this.#incoming.size >= this.limits.maxIncomingPending)
-      return this.#refuse(id, (this.#overloadedRunning ??= wireError(ErrorCode.OVERLOADED, `more than ${this.limits.maxIncomingPending} calls running`)));
+      return this.#refuse(id, (this.#overloadedRunning ??= wireError(ErrorCode.OVERLOADED, `more than ${this.limits.maxIncomingPending} calls running`)), method);
     // handler(ctx, ...args): its declared arity minus ctx is the minimum param count.
     if (params.length < handler.length - 1)
-      return this.#replyError(id, { code: ErrorCode.INVALID_PARAMS, message: `${method} expects ${handler.length - 1} params, got ${params.length}` });
+      return this.#reject(id, { code: ErrorCode.INVALID_PARAMS, message: `${method} expects ${handler.length - 1} params, got ${params.length}` }, method);
     const ctx = this.#createContext(id, method);
     ctx.held = cost;
     const schema = this.#schemas.get(method);
@@ -551,7 +568,12 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   }
 
   #respond(ctx: C, outcome: unknown, failed: boolean): void {
-    if (this.#closed) return; // the handler itself ended the session
+    const observer = this.#opts.observer;
+    if (this.#closed) {
+      // The handler itself ended the session (an untracked call: #failAll did not see it).
+      observer?.served(ctx.method, this.#closed.code, ctx);
+      return;
+    }
     if (!failed) {
       let bytes: Uint8Array;
       try {
@@ -561,17 +583,21 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         bytes = encode([RESPONSE, ctx.id, null, outcome], this.peerLimits);
       } catch (err) {
         this.#opts.onHandlerError?.(new TypeError(`result of ${ctx.method} can't be sent: ${(err as Error).message}`), ctx);
+        observer?.served(ctx.method, ErrorCode.INTERNAL, ctx);
         return this.#replyError(ctx.id, { code: ErrorCode.INTERNAL, message: 'result could not be encoded' });
       }
       // The receiver drops the socket on a message past its size limit; re-sent after a
       // resume it would drop it again, over and over. Fail this call instead.
       if (bytes.byteLength > this.peerLimits.maxMessageBytes) {
         this.#opts.onHandlerError?.(new RangeError(`result of ${ctx.method} is ${bytes.byteLength} bytes, over the ${this.peerLimits.maxMessageBytes}-byte limit`), ctx);
+        observer?.served(ctx.method, ErrorCode.INTERNAL, ctx);
         return this.#replyError(ctx.id, { code: ErrorCode.INTERNAL, message: `result over the ${this.peerLimits.maxMessageBytes}-byte message limit` });
       }
+      observer?.served(ctx.method, null, ctx);
       this.#sendReliable(bytes, -1);
       return;
     }
+    observer?.served(ctx.method, outcome instanceof RpcError ? outcome.code : ErrorCode.INTERNAL, ctx);
     if (!(outcome instanceof RpcError)) this.#opts.onHandlerError?.(outcome, ctx);
     this.#replyError(ctx.id, toRpcError(outcome).toWire());
   }
@@ -601,11 +627,13 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         const ctx = this.#incoming.get(params[0] as number);
         if (ctx) {
           this.#untrack(ctx);
+          this.#opts.observer?.served(ctx.method, ErrorCode.CANCELLED, ctx);
           ctx.abort(new RpcError(ErrorCode.CANCELLED, 'caller cancelled the call'));
         }
         return;
       }
-      if (method === PING || method === PONG) return this.#opts.onExtension?.(method, params);
+      // `$trace` too: it only annotates the request after it, which pays for itself.
+      if (method === PING || method === PONG || method === TRACE) return this.#opts.onExtension?.(method, params);
       // Other extensions ($session, $limits, unknown ones) pay like any notification.
       if (this.#opts.admit?.()) return this.#opts.onRefused?.();
       this.#opts.onExtension?.(method, params);
@@ -791,7 +819,11 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#outgoing.failAll(reason);
     const incoming = [...this.#incoming.values()];
     for (const ctx of incoming) this.#untrack(ctx);
-    for (const ctx of incoming) ctx.abort(reason);
+    const observer = this.#opts.observer;
+    for (const ctx of incoming) {
+      observer?.served(ctx.method, reason.code, ctx);
+      ctx.abort(reason);
+    }
     this.#chargeTotal(-this.#reliable.clear());
     this.#reliable = new ReliableStream();
     this.#owedCancels = [];

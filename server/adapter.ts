@@ -21,6 +21,8 @@ export interface LocalNode {
   /** Room membership on this node (another node asked for a uid connected here). */
   join(uid: string, room: string): void;
   leave(uid: string, room: string): void;
+  /** Metrics: the adapter reports Redis errors and presence refreshes here (when observed). */
+  readonly observer?: { redisError(): void; presenceRefreshed(): void };
 }
 
 /** A new session for a uid on this node, and the duplicate-login policy it is under. */

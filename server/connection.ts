@@ -8,6 +8,7 @@ import {
   PING,
   PONG,
   RpcPeer,
+  TRACE,
   type AnyHandler,
   type HeldTotal,
   type Limits,
@@ -18,6 +19,7 @@ import {
   owned,
 } from '../protocol/index.ts';
 import type { ServerContext } from './context.ts';
+import type { ServerObserver } from './observe/index.ts';
 import type { TransportSocket as UwsSocket } from './transports/transport.ts';
 
 /** What uWebSockets.js keeps per socket (its "user data"). */
@@ -54,6 +56,8 @@ export interface ConnectionShared {
   floodRefusals: number;
   createContext(conn: Connection, id: number, method: string): ServerContext;
   reportError(err: unknown, ctx: ServerContext): void;
+  /** Metrics and traces; undefined when observability is off. */
+  observer: ServerObserver | undefined;
 }
 
 /**
@@ -144,6 +148,9 @@ export class Connection implements PeerOptions<ServerContext> {
   get heldTotal(): HeldTotal {
     return this.shared.heldTotal;
   }
+  get observer(): ServerObserver | undefined {
+    return this.shared.observer;
+  }
   heldByTransport(): number {
     return this.#queuedBytes;
   }
@@ -177,7 +184,9 @@ export class Connection implements PeerOptions<ServerContext> {
     this.shared.reportError(err, ctx);
   }
   onExtension(method: string, params: unknown[]): void {
-    if (method === PING) {
+    if (method === TRACE) {
+      this.shared.observer?.trace(params);
+    } else if (method === PING) {
       this.heartbeats = true;
       this.peer.heartbeat(PONG);
     } else if (method === LIMITS && typeof params[0] === 'object' && params[0] !== null) {
@@ -232,6 +241,9 @@ export class Connection implements PeerOptions<ServerContext> {
       this.#turnStart = performance.now();
       this.#turnMessages = 0;
     }
+    // Counted where processed, not where received: the call clock (observer.began) starts
+    // here, and a `$trace` belongs to the frame being processed.
+    this.shared.observer?.frameIn(data.byteLength);
     this.#turnMessages += this.peer.receive(data);
   }
 
@@ -284,6 +296,7 @@ export class Connection implements PeerOptions<ServerContext> {
     }
     // Cork: the flush runs outside uWebSockets.js' own callbacks, where an uncorked
     // send costs a syscall of its own.
+    this.shared.observer?.frameOut(frame.byteLength);
     ws.cork(() => ws.send(frame, true));
   }
 

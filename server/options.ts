@@ -6,6 +6,7 @@ import type { BackpressureLimits } from './connection.ts';
 import type { ServerContext } from './context.ts';
 import type { RateLimitOptions } from './rateLimit.ts';
 import type { UpgradeRequest } from './upgradeRequest.ts';
+import type { ObserveOptions } from './observe/index.ts';
 import type { HttpRoutes, TlsOptions, TransportName } from './transports/transport.ts';
 
 export interface AuthLimits {
@@ -113,6 +114,11 @@ export interface ServerOptions<ServerApi, ClientApi> {
    * on both transports: `http: (routes) => routes.get('/health', () => ({ body: 'ok' }))`.
    */
   http?(routes: HttpRoutes): void;
+  /**
+   * Metrics (a prom-client Registry), traces (@opentelemetry/api), and the routes /metrics,
+   * /health, /monitor (on this port through `http`'s routes API, or on `routesPort`). Off by default.
+   */
+  observe?: ObserveOptions;
 }
 
 /** The defaults, in one place (README "API" lists the same). */
@@ -132,6 +138,7 @@ export const SERVER_DEFAULTS = {
   maxHeldBytes: DEFAULT_MAX_HELD_BYTES,
   maxServerHeldBytes: 1024 * 1024 * 1024,
   closeGraceMs: 5000,
+  observe: undefined,
 } as const;
 
 /** trustProxy as a hop count. */

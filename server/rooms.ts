@@ -72,4 +72,9 @@ export class Rooms {
   get size(): number {
     return this.#size;
   }
+
+  /** Rooms and memberships (a uid in two rooms counts twice), for metrics. */
+  stats(): { rooms: number; members: number } {
+    return { rooms: this.#members.size, members: this.#size };
+  }
 }

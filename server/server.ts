@@ -35,6 +35,7 @@ import { ServerContext } from './context.ts';
 import { Rooms, roomTopic } from './rooms.ts';
 import { SERVER_DEFAULTS, proxyHops, type ServerOptions } from './options.ts';
 import { Admission, type UpgradeData } from './upgrade.ts';
+import { createObserver, mountRoutes, routesForMainPort, type EndReason, type ServerObserver } from './observe/index.ts';
 import { createTransport, type Transport, type TransportName, type TransportSocket } from './transports/index.ts';
 
 export type { ServerOptions } from './options.ts';
@@ -76,6 +77,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #resumeWindowMs: number;
   #heartbeatMs: number;
   #sweep: ReturnType<typeof setInterval> | undefined;
+  #listening = false;
+  /** Metrics and traces (`observe`); undefined when off, and then each hook is one check. */
+  readonly #obs: ServerObserver | undefined;
 
   constructor(opts: ServerOptions<ServerApi, ClientApi>) {
     const D = SERVER_DEFAULTS;
@@ -85,6 +89,14 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.rateLimiter = opts.rateLimit === false ? undefined : new RateLimiter(opts.rateLimit);
     this.#handlers = toMap(opts.handlers as unknown as Record<string, AnyHandler>);
     this.#schemas = toMap(opts.schemas as Record<string, ParamsSchema> | undefined);
+    const obs = (this.#obs = createObserver(opts.observe, this.#handlers.keys(), {
+      sessions: () => this.#conns.values(),
+      rooms: () => this.rooms.stats(),
+      listening: () => this.#listening,
+      closing: () => this.#closing !== undefined,
+      clusterConnected: () => (this.#adapter as { connected?: boolean }).connected,
+    }));
+    if (obs) this.#handlers = obs.wrapHandlers(this.#handlers);
     this.#adapter = opts.adapter ?? new LocalAdapter();
     this.#resumeWindowMs = opts.resumeWindowMs ?? D.resumeWindowMs;
     this.#heartbeatMs = opts.heartbeatMs ?? D.heartbeatMs;
@@ -102,8 +114,11 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       maxHeldBytes: opts.maxHeldBytes ?? D.maxHeldBytes,
       heldTotal: this.held,
       floodRefusals: opts.floodRefusals ?? Math.max(limiter?.burst ?? 0, MIN_FLOOD_REFUSALS),
-      createContext: (conn, id, method) => new ServerContext<ClientApi>(id, method, conn.uid, this),
+      createContext: obs
+        ? (conn, id, method) => obs.began(new ServerContext<ClientApi>(id, method, conn.uid, this))
+        : (conn, id, method) => new ServerContext<ClientApi>(id, method, conn.uid, this),
       reportError: (err, ctx) => this.#reportError(err, ctx as ServerContext<ClientApi>),
+      observer: obs,
     };
     this.#admission = new Admission(
       { ...D.authLimits, ...opts.authLimits },
@@ -114,6 +129,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
         sessionOf: (uid) => this.#conns.get(uid)?.sid,
         heldElsewhere: this.#adapter.heldElsewhere ? (uid, sid) => this.#adapter.heldElsewhere!(uid, sid) : undefined,
         reportError: (err) => this.#reportError(err),
+        refused: obs ? (status) => obs.authRefused(String(status)) : undefined,
       },
     );
     this.#transport = createTransport<UpgradeData>(
@@ -136,6 +152,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     );
     this.transport = this.#transport.name;
     opts.http?.(this.#transport.routes);
+    // /metrics, /health, /monitor: on this port through the same routes API, or (routesPort) on one of their own.
+    if (obs) mountRoutes(this.#transport.routes, routesForMainPort(obs));
   }
 
   /** The port listened on (after listen resolves). */
@@ -167,7 +185,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   /** Listen on `port` (0 picks a free one); resolves with the port actually bound. */
   async listen(port = 0, host?: string): Promise<number> {
     await this.#adapter.attach(this.#localNode());
+    await this.#obs?.ready;
     this.#port = await this.#transport.listen(port, host);
+    this.#listening = true;
     this.#startSweep();
     return this.#port;
   }
@@ -192,6 +212,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       data.conn = existing;
       existing.attach(ws, this.#sessionMessage(existing, true));
       this.#subscribeRooms(uid, ws);
+      this.#obs?.opened(true);
       this.#opts.onConnect?.(uid, { resumed: true });
       return;
     }
@@ -204,7 +225,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       // Detach first so its close handler leaves the uid's rooms and presence alone.
       this.#conns.delete(uid);
       existing.end(CloseCode.REPLACED, 'replaced by a newer login');
-      this.#endSession(existing);
+      this.#endSession(existing, 'replaced');
     }
     const sid = newSessionId();
     const conn = new Connection(uid, sid, ws, this.#shared);
@@ -216,6 +237,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       void this.#safe(() =>
         this.#adapter.register(uid, { sid, resumeSid: data.resumeSid, policy: this.#opts.duplicateLogin ?? 'replace' }),
       );
+    this.#obs?.opened(false);
     this.#opts.onConnect?.(uid, { resumed: false });
   }
 
@@ -253,19 +275,21 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     const conn = ws.getUserData().conn;
     if (!conn || conn.ws !== ws) return; // refused duplicate, or a socket a resume superseded
     conn.detach();
+    this.#obs?.disconnected(code);
     this.#opts.onDisconnect?.(conn.uid, code, reason);
     if (this.#conns.get(conn.uid) !== conn) return; // replaced: the uid lives on
     // A deliberate close (by the client: 1000/1001, or by us) ends the session now; a
     // dropped socket keeps it for the resume window.
     if (conn.ending || code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || this.#resumeWindowMs <= 0 || this.#closing) {
-      this.#endSession(conn);
+      this.#endSession(conn, this.#closing ? 'shutdown' : conn.ending ? 'server' : 'closed');
     } else {
-      conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn));
+      conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn, 'expired'));
     }
   }
 
   /** Session over: pending calls both ways reject DISCONNECTED, rooms and presence go. */
-  #endSession(conn: Connection): void {
+  #endSession(conn: Connection, reason: EndReason): void {
+    this.#obs?.sessionEnded(reason);
     conn.cancelExpiry();
     conn.dispose();
     conn.peer.close(new RpcError(ErrorCode.DISCONNECTED, `${conn.uid} disconnected`));
@@ -289,6 +313,13 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   ): Promise<ResultOf<ClientApi, M>> {
     const conn = this.#conns.get(uid);
     const params = args as unknown as unknown[];
+    const obs = this.#obs;
+    if (obs)
+      return (
+        conn
+          ? obs.callMade(conn.peer, method, params, opts)
+          : obs.callForwarded((o) => this.#adapter.callRemote(uid, method, params, o), method, opts)
+      ) as Promise<ResultOf<ClientApi, M>>;
     if (conn) return conn.peer.call(method, params, opts) as Promise<ResultOf<ClientApi, M>>;
     return this.#adapter.callRemote(uid, method, params, opts) as Promise<ResultOf<ClientApi, M>>;
   }
@@ -387,7 +418,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     const conn = this.#conns.get(uid);
     if (!conn) return;
     conn.end(code, reason);
-    if (!conn.online) this.#endSession(conn); // within the resume window: no socket to close
+    if (!conn.online) this.#endSession(conn, 'server'); // within the resume window: no socket to close
   }
 
   // ---- shutdown -----------------------------------------------------------------------
@@ -437,12 +468,14 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       const allClosed = new Promise<void>((r) => (this.#allClosed = r));
       for (const conn of [...this.#conns.values()]) {
         conn.end(CloseCode.GOING_AWAY, 'server shutting down');
-        if (!conn.online) this.#endSession(conn);
+        if (!conn.online) this.#endSession(conn, 'shutdown');
       }
       await allClosed;
     }
     this.#transport.stopListening();
+    this.#listening = false;
     await this.#adapter.close();
+    this.#obs?.close();
   }
 
   // ---- internals ----------------------------------------------------------------------
@@ -452,9 +485,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       has: (uid) => this.#conns.has(uid),
       callLocal: (uid, method, params, opts) => {
         const conn = this.#conns.get(uid);
-        return conn
-          ? conn.peer.call(method, params, opts)
-          : Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`));
+        if (!conn) return Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`));
+        return this.#obs ? this.#obs.callMade(conn.peer, method, params, opts) : conn.peer.call(method, params, opts);
       },
       notifyLocal: (uid, method, params) => this.#conns.get(uid)?.peer.notify(method, params),
       publishLocal: (room, bytes) => this.#transport.publish(roomTopic(room), bytes),
@@ -464,6 +496,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       leave: (uid, room) => this.leave(uid, room),
       disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),
       timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      observer: this.#obs,
     };
   }
 

@@ -25,6 +25,8 @@ export interface AdmissionHost {
   /** Does another node hold uid? (cluster, duplicateLogin 'reject' only) */
   heldElsewhere?(uid: string, resumeSid: string | undefined): Promise<boolean>;
   reportError(err: unknown): void;
+  /** An upgrade was refused with this status (metrics; either as HTTP or as 4000 + status). */
+  refused?(status: number): void;
 }
 
 /** Close code for a refusal after accept: 4000 + the HTTP status. */
@@ -46,7 +48,7 @@ export class Admission {
 
   handle(p: PendingUpgrade<UpgradeData>): void {
     const host = this.host;
-    if (host.closing()) return refuse(p, 503, 'server is shutting down');
+    if (host.closing()) return refuse(host, p, 503, 'server is shutting down');
     // authenticate() usually waits on a database or an identity service: without a cap,
     // a flood of upgrades piles up thousands of those calls and the sockets behind them.
     // The slot is held until authenticate settles, even if the client gave up: otherwise
@@ -54,7 +56,7 @@ export class Admission {
     const addr = p.request.remoteAddress;
     const mine = this.#byAddress.get(addr) ?? 0;
     if (this.#pending >= this.limits.maxPending || mine >= this.limits.maxPendingPerAddress)
-      return refuse(p, 503, 'too many logins in progress, retry later');
+      return refuse(host, p, 503, 'too many logins in progress, retry later');
     this.#pending++;
     this.#byAddress.set(addr, mine + 1);
     let released = false;
@@ -70,32 +72,32 @@ export class Admission {
       (uid) => {
         release();
         if (p.aborted) return;
-        if (typeof uid !== 'string' || uid.length === 0) return refuse(p, 401, 'authentication failed');
+        if (typeof uid !== 'string' || uid.length === 0) return refuse(host, p, 401, 'authentication failed');
         this.#admit(p, uid);
       },
       (err) => {
         release();
         host.reportError(err);
-        refuse(p, 401, 'authentication failed');
+        refuse(host, p, 401, 'authentication failed');
       },
     );
   }
 
   #admit(p: PendingUpgrade<UpgradeData>, uid: string): void {
     const host = this.host;
-    if (host.closing()) return refuse(p, 503, 'server is shutting down');
+    if (host.closing()) return refuse(host, p, 503, 'server is shutting down');
     const resumeSid = p.request.query.get('sid') ?? undefined;
     const existing = host.sessionOf(uid);
     if (host.duplicateLogin === 'reject' && existing !== undefined && existing !== resumeSid)
-      return refuse(p, 409, 'this uid is already connected');
+      return refuse(host, p, 409, 'this uid is already connected');
     const held = existing === undefined && host.duplicateLogin === 'reject' ? host.heldElsewhere?.(uid, resumeSid) : undefined;
     if (!held) return p.accept({ uid, resumeSid });
     // Another node may hold the uid: refused the same way (409), before any socket exists.
     held.then(
       (elsewhere) => {
         if (p.aborted) return;
-        if (host.closing()) return refuse(p, 503, 'server is shutting down');
-        if (elsewhere) return refuse(p, 409, 'this uid is already connected on another node');
+        if (host.closing()) return refuse(host, p, 503, 'server is shutting down');
+        if (elsewhere) return refuse(host, p, 409, 'this uid is already connected on another node');
         p.accept({ uid, resumeSid });
       },
       () => p.accept({ uid, resumeSid }),
@@ -103,7 +105,8 @@ export class Admission {
   }
 }
 
-function refuse(p: PendingUpgrade<UpgradeData>, status: number, reason: string): void {
+function refuse(host: AdmissionHost, p: PendingUpgrade<UpgradeData>, status: number, reason: string): void {
+  host.refused?.(status);
   if (p.aborted) return;
   if (offersVolley(p.request.headers)) p.accept({ uid: '', refused: { code: refusalCloseCode(status), reason } });
   else p.refuse(status, reason);

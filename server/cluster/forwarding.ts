@@ -24,9 +24,18 @@ interface Forwarded {
   node: string | undefined;
   /** Already sent back through a fresh lookup once. */
   retried: boolean;
+  /** The caller's W3C traceparent (observe.tracing), sent again with a retry. */
+  traceparent: string | undefined;
 }
 
 type Outgoing = PendingCall<Forwarded>;
+
+/** A CALL tuple; the traceparent (8th element) only when there is one, so untraced calls stay as before. */
+function callMessage(from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number, traceparent: string | undefined): NodeMessage {
+  return traceparent
+    ? [CALL, from, id, uid, method, params, timeoutMs, traceparent]
+    : [CALL, from, id, uid, method, params, timeoutMs];
+}
 
 export interface ForwardingLink {
   readonly nodeId: string;
@@ -80,14 +89,16 @@ export class Forwarding {
     const timeoutMs = opts?.timeoutMs ?? this.local.timeoutMs;
     const id = this.#outgoing.allocateId();
     let message: Buffer;
+    // The W3C traceparent of the caller's span (observe.tracing), so the trace continues on the node that holds uid.
+    const tp = (opts as { traceparent?: string } | undefined)?.traceparent;
     try {
-      message = pack([CALL, this.link.nodeId, id, uid, method, params, timeoutMs]);
+      message = pack(callMessage(this.link.nodeId, id, uid, method, params, timeoutMs, tp));
     } catch {
       return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, 'params could not be encoded'));
     }
     // The callee node runs the same deadline on the client call; this one is the caller's
     // own guarantee, whatever happens to the other node or to Redis.
-    const promise = this.#outgoing.add(id, method, { uid, params, node: undefined, retried: false }, timeoutMs, signal);
+    const promise = this.#outgoing.add(id, method, { uid, params, node: undefined, retried: false, traceparent: tp }, timeoutMs, signal);
     const p = this.#outgoing.get(id)!;
     const node = this.routes.get(uid);
     if (node) this.#sendTo(id, p, node, message);
@@ -131,7 +142,7 @@ export class Forwarding {
     d.retried = true;
     d.node = undefined;
     const remaining = Math.max(1, p.deadline - Date.now()); // Infinity stays Infinity
-    this.#lookup(id, p, pack([CALL, this.link.nodeId, id, d.uid, p.method, d.params, remaining]));
+    this.#lookup(id, p, pack(callMessage(this.link.nodeId, id, d.uid, p.method, d.params, remaining, d.traceparent)));
   }
 
   /** A reply from the node that ran call `id`. Late ones (after deadline/cancel) are dropped. */
@@ -187,12 +198,12 @@ export class Forwarding {
   // ---- incoming ------------------------------------------------------------------
 
   /** Another node forwarded a call to a uid that should be here. */
-  onCall(from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number): void {
+  onCall(from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number, traceparent?: string): void {
     if (!this.local.has(uid)) return this.#send(from, pack([NOT_HERE, id]));
     const key = `${from} ${id}`;
     const controller = new AbortController();
     this.#incoming.set(key, controller);
-    this.local.callLocal(uid, method, params, { timeoutMs, signal: controller.signal }).then(
+    this.local.callLocal(uid, method, params, { timeoutMs, signal: controller.signal, traceparent } as CallOptions).then(
       (result) => {
         if (this.#incoming.get(key) !== controller) return;
         this.#incoming.delete(key);

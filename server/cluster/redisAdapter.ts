@@ -294,6 +294,7 @@ export class RedisAdapter implements ClusterAdapter {
   async #refresh(): Promise<void> {
     await this.#cmd!.set(this.keys.node(this.nodeId), '1', 'PX', this.presenceTtlMs);
     const lost = await this.#presence.refresh();
+    this.#node.observer?.presenceRefreshed();
     // Another node took these while a kick was lost (e.g. during a Redis outage).
     for (const uid of lost) this.#kicked(uid, this.#presence.sidOf(uid) ?? '', CloseCode.REPLACED, 'replaced by a newer login on another node');
   }
@@ -329,9 +330,9 @@ export class RedisAdapter implements ClusterAdapter {
   #onNodeMessage(m: unknown[]): void {
     switch (m[0]) {
       case CALL: {
-        const [, from, id, uid, method, params, timeoutMs] = m as [number, string, number, string, string, unknown[], number];
+        const [, from, id, uid, method, params, timeoutMs, tp] = m as [number, string, number, string, string, unknown[], number, unknown];
         if (typeof method !== 'string' || !Array.isArray(params)) return;
-        return this.#forwarding.onCall(String(from), Number(id), String(uid), method, params, Number(timeoutMs));
+        return this.#forwarding.onCall(String(from), Number(id), String(uid), method, params, Number(timeoutMs), typeof tp === 'string' ? tp : undefined);
       }
       case REPLY:
         return this.#forwarding.onReply(Number(m[1]), (m[2] ?? null) as never, m[3]);
@@ -371,6 +372,7 @@ export class RedisAdapter implements ClusterAdapter {
 
   #trouble(err: unknown): void {
     if (this.#closed) return;
+    this.#node?.observer?.redisError();
     if (this.#opts.onError) return this.#opts.onError(err);
     if (this.#warned) return;
     this.#warned = true;

@@ -17,7 +17,7 @@ export const LEAVE = 7;
 
 export type NodeMessage =
   /** Call uid's client; reply to node `from` with call `id`. timeoutMs: the caller's remaining deadline. */
-  | [kind: typeof CALL, from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number]
+  | [kind: typeof CALL, from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number, traceparent?: string]
   | [kind: typeof REPLY, id: number, error: WireError | null, result: unknown]
   /** The caller gave up on call `id` (deadline or abort): stop the client's handler. */
   | [kind: typeof CANCEL, from: string, id: number]

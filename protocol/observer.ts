@@ -1,0 +1,14 @@
+// What the call engine reports for observability (metrics, traces), and nothing else:
+// the engine stays free of I/O and of any metrics library. A peer without an observer
+// pays one undefined check per hook.
+
+export interface PeerObserver<C> {
+  /**
+   * A request from the other side got its answer: `code` null for a result, else the
+   * error code sent (or CANCELLED / DISCONNECTED when no answer will be sent). `ctx` is
+   * undefined when the request was refused before a handler context existed.
+   */
+  served(method: string, code: string | null, ctx: C | undefined): void;
+  /** An outgoing notification was dropped (transport congested or detached). */
+  dropped(): void;
+}

@@ -1,0 +1,149 @@
+// Spans for calls in both directions, through the OpenTelemetry API the application passes
+// in (`import * as otel from '@opentelemetry/api'`). Nothing here imports it: the API is an
+// optional peer dependency, and without an SDK registered its tracer makes no-op spans.
+// Shared by the server and the client, so the types below are the few parts of the API
+// used, written out structurally.
+
+import { TRACE, formatTraceparent, parseTraceparent, type TraceParent } from './traceContext.ts';
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export interface OtelSpan {
+  spanContext(): { traceId: string; spanId: string; traceFlags: number; traceState?: { serialize(): string } };
+  setAttribute(key: string, value: string | number | boolean): unknown;
+  setStatus(status: { code: number; message?: string }): unknown;
+  end(): void;
+}
+export interface OtelTracer {
+  startSpan(name: string, options?: { kind?: number; attributes?: Record<string, string | number | boolean> }, context?: unknown): OtelSpan;
+}
+/** The part of `@opentelemetry/api` used: pass the module itself. */
+export interface OtelApi {
+  trace: {
+    getTracer(name: string, version?: string): OtelTracer;
+    setSpan(context: unknown, span: OtelSpan): unknown;
+    setSpanContext(context: unknown, spanContext: any): unknown;
+  };
+  context: { active(): unknown; with<A extends unknown[], R>(context: unknown, fn: (...args: A) => R, thisArg?: unknown, ...args: A): R };
+  createTraceState?(raw?: string): unknown;
+  ROOT_CONTEXT: unknown;
+}
+
+const SPAN_KIND_SERVER = 1;
+const SPAN_KIND_CLIENT = 2;
+const STATUS_ERROR = 2;
+
+/** What a peer needs to make a traced call: send a notification, then the call. */
+interface Caller {
+  notify(method: string, params: unknown[]): void;
+  call(method: string, params: unknown[], opts?: any): Promise<unknown>;
+}
+
+export class CallTracing {
+  readonly #api: OtelApi;
+  readonly #tracer: OtelTracer;
+  /** `$trace` received in the WebSocket message being processed, for the next request. */
+  #next: TraceParent | undefined;
+
+  constructor(api: OtelApi, name: string) {
+    this.#api = api;
+    this.#tracer = api.trace.getTracer(name);
+  }
+
+  /** A new WebSocket message begins: a `$trace` never reaches past the message it came in. */
+  frame(): void {
+    this.#next = undefined;
+  }
+
+  /** A `$trace` notification arrived: it belongs to the request that follows it. */
+  received(params: unknown[]): void {
+    this.#next = parseTraceparent(params);
+  }
+
+  /** Span for an incoming call, child of the `$trace` that preceded it (if any). */
+  startServed(method: string): OtelSpan {
+    const parent = this.#next;
+    this.#next = undefined;
+    return this.#tracer.startSpan(method, { kind: SPAN_KIND_SERVER, attributes: { 'rpc.system': 'volley', 'rpc.method': method } }, this.#parentContext(parent));
+  }
+
+  /** Span for a call this side makes, child of the active span (or of `traceparent`, from another node). */
+  call(peer: Caller, method: string, params: unknown[], opts: unknown, traceparent?: string): Promise<unknown> {
+    const parent = traceparent ? this.#parentContext(parseTraceparent([traceparent])) : this.#api.context.active();
+    const span = this.#tracer.startSpan(method, { kind: SPAN_KIND_CLIENT, attributes: { 'rpc.system': 'volley', 'rpc.method': method } }, parent);
+    peer.notify(TRACE, this.header(span));
+    const p = peer.call(method, params, opts);
+    p.then(
+      () => this.end(span, null),
+      (err: { code?: unknown }) => this.end(span, typeof err?.code === 'string' ? err.code : 'INTERNAL'),
+    );
+    return p;
+  }
+
+  /** A CLIENT span around a call that leaves by another path (forwarded to another node). */
+  startCall(method: string): OtelSpan {
+    return this.#tracer.startSpan(method, { kind: SPAN_KIND_CLIENT, attributes: { 'rpc.system': 'volley', 'rpc.method': method } }, this.#api.context.active());
+  }
+
+  /** `$trace` params for a span: [traceparent] or [traceparent, tracestate]. */
+  header(span: OtelSpan): string[] {
+    const sc = span.spanContext();
+    const tp = formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags);
+    const state = sc.traceState?.serialize();
+    return state ? [tp, state] : [tp];
+  }
+
+  end(span: OtelSpan, code: string | null): void {
+    span.setAttribute('rpc.response.status_code', code ?? 'OK');
+    if (code !== null) span.setStatus({ code: STATUS_ERROR, message: code });
+    span.end();
+  }
+
+  /** Run a handler with its call's span active, so calls it makes become children. */
+  wrap<H extends (ctx: any, ...args: any[]) => unknown>(handler: H): H {
+    const api = this.#api;
+    const wrapped = function (this: unknown, ctx: { span?: unknown }, ...args: unknown[]) {
+      const span = ctx.span as OtelSpan | undefined;
+      if (!span) return handler(ctx, ...args);
+      return api.context.with(api.trace.setSpan(api.context.active(), span), handler, undefined, ctx, ...args);
+    };
+    // The engine reads a handler's arity for its params check.
+    Object.defineProperty(wrapped, 'length', { value: handler.length });
+    return wrapped as unknown as H;
+  }
+
+  wrapAll<H extends (ctx: any, ...args: any[]) => unknown>(handlers: Map<string, H>): Map<string, H> {
+    const out = new Map<string, H>();
+    for (const [name, h] of handlers) out.set(name, this.wrap(h));
+    return out;
+  }
+
+  /** For a peer traced without metrics (the client): ends a served call's span. */
+  peerObserver(): { served(method: string, code: string | null, ctx: { span?: unknown } | undefined): void; dropped(): void } {
+    return {
+      served: (_method, code, ctx) => {
+        if (ctx?.span === undefined) return;
+        this.end(ctx.span as OtelSpan, code);
+        ctx.span = undefined;
+      },
+      dropped: () => {},
+    };
+  }
+
+  /** A handler context: its span starts (child of the `$trace` before it). */
+  began<C extends { id: number; method: string; span: unknown }>(ctx: C): C {
+    if (ctx.id >= 0) ctx.span = this.startServed(ctx.method); // notifications (-1): no span, nothing would end it
+    return ctx;
+  }
+
+  #parentContext(parent: TraceParent | undefined): unknown {
+    const api = this.#api;
+    if (!parent) return api.context.active();
+    return api.trace.setSpanContext(api.ROOT_CONTEXT, {
+      traceId: parent.traceId,
+      spanId: parent.spanId,
+      traceFlags: parent.traceFlags,
+      isRemote: true,
+      traceState: parent.traceState && api.createTraceState ? api.createTraceState(parent.traceState) : undefined,
+    });
+  }
+}
