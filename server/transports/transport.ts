@@ -40,6 +40,41 @@ export interface PendingUpgrade<Data> {
   refuse(status: number, body: string): void;
 }
 
+/**
+ * The answer-once state of one upgrade, the same on every transport: accept or refuse runs
+ * at most once, never after the client went away, and a late `abort()` is a no-op.
+ */
+export function pendingUpgrade<Data>(
+  request: UpgradeRequest,
+  answer: { accept(data: Data): void; refuse(status: number, body: string): void },
+): { pending: PendingUpgrade<Data>; abort(): void } {
+  let state: 'waiting' | 'answered' | 'aborted' = 'waiting';
+  let onAbort: (() => void) | undefined;
+  const answerOnce = (): boolean => state === 'waiting' && ((state = 'answered'), true);
+  return {
+    abort() {
+      if (state !== 'waiting') return;
+      state = 'aborted';
+      onAbort?.();
+    },
+    pending: {
+      request,
+      get aborted() {
+        return state === 'aborted';
+      },
+      onAbort(fn) {
+        onAbort = fn;
+      },
+      accept(data) {
+        if (answerOnce()) answer.accept(data);
+      },
+      refuse(status, body) {
+        if (answerOnce()) answer.refuse(status, body);
+      },
+    },
+  };
+}
+
 /** What a transport calls back into. All four run synchronously in the I/O callback. */
 export interface TransportEvents<Data> {
   upgrade(pending: PendingUpgrade<Data>): void;

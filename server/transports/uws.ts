@@ -13,11 +13,11 @@ import { dirname, join } from 'node:path';
 import type * as UWS from 'uws-native-compat';
 import { upgradeRequest, offersVolley, VOLLEY_PROTOCOL } from '../upgradeRequest.ts';
 import {
+  pendingUpgrade,
   statusLine,
   type HttpHandler,
   type HttpReply,
   type HttpRoutes,
-  type PendingUpgrade,
   type TlsOptions,
   type Transport,
   type TransportEvents,
@@ -106,32 +106,12 @@ export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: 
         opts.trustProxy,
       );
       const protocol = offersVolley(headers) ? VOLLEY_PROTOCOL : '';
-      let aborted = false;
-      let answered = false;
-      let onAbort: (() => void) | undefined;
-      res.onAborted(() => {
-        aborted = true;
-        onAbort?.();
+      const { pending, abort } = pendingUpgrade<Data>(request, {
+        accept: (data) => res.cork(() => res.upgrade<Data>(data, key, protocol, extensions, context)),
+        refuse: (status, body) =>
+          res.cork(() => res.writeStatus(statusLine(status)).writeHeader('connection', 'close').end(body)),
       });
-      const pending: PendingUpgrade<Data> = {
-        request,
-        get aborted() {
-          return aborted;
-        },
-        onAbort(fn) {
-          onAbort = fn;
-        },
-        accept(data) {
-          if (aborted || answered) return;
-          answered = true;
-          res.cork(() => res.upgrade<Data>(data, key, protocol, extensions, context));
-        },
-        refuse(status, body) {
-          if (aborted || answered) return;
-          answered = true;
-          res.cork(() => res.writeStatus(statusLine(status)).writeHeader('connection', 'close').end(body));
-        },
-      };
+      res.onAborted(abort);
       events.upgrade(pending);
     },
     open: (ws) => events.open(ws as Socket<Data>),

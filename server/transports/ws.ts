@@ -11,10 +11,10 @@ import { WebSocketServer, WebSocket } from 'ws';
 import { upgradeRequest, offersVolley, VOLLEY_PROTOCOL } from '../upgradeRequest.ts';
 import {
   pathMatches,
+  pendingUpgrade,
   statusLine,
   type HttpHandler,
   type HttpRoutes,
-  type PendingUpgrade,
   type Transport,
   type TransportEvents,
   type TransportOptions,
@@ -226,26 +226,8 @@ export function wsTransport<Data>(opts: TransportOptions, events: TransportEvent
       return writeRaw(socket, 400, 'bad websocket upgrade');
     const headers = plainHeaders(req.headers);
     const request = upgradeRequest(url, query, headers, plainAddress(req.socket.remoteAddress), opts.trustProxy);
-    let answered = false;
-    let aborted = false;
-    let onAbort: (() => void) | undefined;
-    const abort = () => {
-      if (answered || aborted) return;
-      aborted = true;
-      onAbort?.();
-    };
-    socket.once('close', abort);
-    const pending: PendingUpgrade<Data> = {
-      request,
-      get aborted() {
-        return aborted;
-      },
-      onAbort(fn) {
-        onAbort = fn;
-      },
-      accept(data) {
-        if (aborted || answered) return;
-        answered = true;
+    const { pending, abort } = pendingUpgrade<Data>(request, {
+      accept: (data) => {
         socket.off('close', abort);
         wss.handleUpgrade(req, socket, head, (ws) => {
           socket.off('error', onError);
@@ -270,13 +252,12 @@ export function wsTransport<Data>(opts: TransportOptions, events: TransportEvent
           events.open(s);
         });
       },
-      refuse(status, body) {
-        if (aborted || answered) return;
-        answered = true;
+      refuse: (status, body) => {
         socket.off('close', abort);
         writeRaw(socket, status, body);
       },
-    };
+    });
+    socket.once('close', abort);
     events.upgrade(pending);
   });
 
