@@ -10,6 +10,8 @@ export class FrameWriter {
   #parts: Uint8Array[] = [];
   #bytes = 0;
   #scheduled = false;
+  /** Inside hold()…release(): the caller flushes, no microtask is queued per write. */
+  #held = 0;
 
   constructor(
     readonly send: (frame: Uint8Array) => void,
@@ -31,10 +33,25 @@ export class FrameWriter {
   write(bytes: Uint8Array): void {
     this.#parts.push(bytes);
     this.#bytes += bytes.byteLength;
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      queueMicrotask(this.#flushTask);
-    }
+    if (!this.#scheduled && this.#held === 0) this.#schedule();
+  }
+
+  /**
+   * Writes until release() wait for the caller's flush: a frame received and answered
+   * in the same callback queues no microtask (one per call, otherwise).
+   */
+  hold(): void {
+    this.#held++;
+  }
+
+  /** End a hold(): whatever is still queued goes out at the end of the tick. */
+  release(): void {
+    if (--this.#held === 0 && this.#parts.length > 0 && !this.#scheduled) this.#schedule();
+  }
+
+  #schedule(): void {
+    this.#scheduled = true;
+    queueMicrotask(this.#flushTask);
   }
 
   #flushTask = (): void => {

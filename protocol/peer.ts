@@ -309,10 +309,14 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       if (this.#attached && !this.#resyncing) this.#writer.write(bytes);
       return reliable.push(bytes, requestId);
     }
+    // The copy is kept for a re-send; the encoder's own bytes go out now. They stay valid
+    // through this tick's flush, and they are already off the V8 heap: a small copy lives
+    // on the heap, and handing that to the socket made V8 move it out (a malloc and an
+    // ArrayBuffer per message, the largest single cost of a call).
     const copy = owned(bytes);
     const seq = reliable.push(copy, requestId);
     this.#chargeTotal(copy.byteLength);
-    if (this.#attached && !this.#resyncing) this.#writeKept(seq, copy);
+    if (this.#attached && !this.#resyncing) this.#writeKept(seq, bytes);
     else this.#unwrittenBytes += copy.byteLength;
     return seq;
   }
@@ -370,6 +374,16 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     }
     const reliable = this.#reliable;
     reliable.bytesSinceAck += data.byteLength;
+    this.#writer.hold();
+    try {
+      return this.#receiveMessages(messages);
+    } finally {
+      this.#writer.release();
+    }
+  }
+
+  #receiveMessages(messages: FrameMessage[]): number {
+    const reliable = this.#reliable;
     const count = messages.length;
     for (const m of messages) {
       if (m.refused !== undefined) {

@@ -84,6 +84,14 @@ function currentTurn(): number {
   return turnNumber;
 }
 
+// What #send hands to cork: one function for every send, not a closure per frame (cork
+// runs it at once, so module state is safe).
+let corkWs: UwsSocket<SocketData> | undefined;
+let corkFrame: Uint8Array | undefined;
+const sendCorked = (): void => {
+  corkWs!.send(corkFrame!, true);
+};
+
 /**
  * A Connection is also its engine's options object (PeerOptions): the callbacks are
  * prototype methods, the settings getters onto the shared server config.
@@ -297,7 +305,11 @@ export class Connection implements PeerOptions<ServerContext> {
     // Cork: the flush runs outside uWebSockets.js' own callbacks, where an uncorked
     // send costs a syscall of its own.
     this.shared.observer?.frameOut(frame.byteLength);
-    ws.cork(() => ws.send(frame, true));
+    corkWs = ws;
+    corkFrame = frame;
+    ws.cork(sendCorked);
+    corkWs = undefined;
+    corkFrame = undefined;
   }
 
   /**
