@@ -4,7 +4,7 @@
 // batching). No I/O: the transport hands it frames (`receive`) and gives it `send`;
 // timers are injected so tests and other runtimes can drive them.
 
-import { encode, owned, readFrame, type FrameMessage } from './codec.ts';
+import { encode, readFrame, type FrameMessage } from './codec.ts';
 import { ErrorCode, RpcError, toRpcError, type WireError } from './errors.ts';
 import { FrameWriter } from './frameWriter.ts';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUT_MS, resolveLimits, type Limits } from './limits.ts';
@@ -222,7 +222,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   get attached(): boolean {
     return this.#attached;
   }
-  /** Bytes kept for the peer's `$ack` (owned copies: the memory actually retained). */
+  /** Bytes retained for the peer's `$ack` (the chunks the kept copies are in). */
   get keptBytes(): number {
     return this.#reliable.keptBytes;
   }
@@ -258,7 +258,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     let bytes: Uint8Array;
     try {
       // Checked by the scan the receiver runs: a Set, a Map, a BigInt or params past the
-      // peer's limits fail here. #sendReliable keeps an owned copy.
+      // peer's limits fail here. #sendReliable keeps a copy.
       bytes = encode([REQUEST, id, method, params], this.peerLimits);
     } catch (err) {
       return Promise.reject(err as RpcError);
@@ -309,15 +309,15 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       if (this.#attached && !this.#resyncing) this.#writer.write(bytes);
       return reliable.push(bytes, requestId);
     }
-    // The copy is kept for a re-send; the encoder's own bytes go out now. They stay valid
-    // through this tick's flush, and they are already off the V8 heap: a small copy lives
-    // on the heap, and handing that to the socket made V8 move it out (a malloc and an
-    // ArrayBuffer per message, the largest single cost of a call).
-    const copy = owned(bytes);
-    const seq = reliable.push(copy, requestId);
-    this.#chargeTotal(copy.byteLength);
+    // A copy is kept for a re-send (reliable.ts copies it into chunks of its own); the
+    // encoder's bytes go out now. They stay valid through this tick's flush, and they are
+    // off the V8 heap already: handing the socket a small on-heap copy made V8 move it out
+    // (a malloc and an ArrayBuffer per message, once the largest single cost of a call).
+    const before = reliable.keptBytes;
+    const seq = reliable.push(bytes, requestId);
+    this.#chargeTotal(reliable.keptBytes - before);
     if (this.#attached && !this.#resyncing) this.#writeKept(seq, bytes);
-    else this.#unwrittenBytes += copy.byteLength;
+    else this.#unwrittenBytes += bytes.byteLength;
     return seq;
   }
 
@@ -593,7 +593,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       try {
         // The scan the receiver runs checks it here: a result past the peer's limits (depth,
         // values) or of a type it refuses (an Error with a deep `cause`, a Set, a BigInt)
-        // would otherwise cost the caller its socket. #sendReliable keeps an owned copy.
+        // would otherwise cost the caller its socket. #sendReliable keeps a copy.
         bytes = encode([RESPONSE, ctx.id, null, outcome], this.peerLimits);
       } catch (err) {
         this.#opts.onHandlerError?.(new TypeError(`result of ${ctx.method} can't be sent: ${(err as Error).message}`), ctx);
@@ -684,10 +684,10 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (invalid) return this.#violation(new ProtocolViolation(invalid));
     if (reliable.mode === 'unknown') reliable.mode = 'acking';
     const before = reliable.keptBytes;
-    reliable.ack(n as number, (seq, bytes, requestId) => {
+    reliable.ack(n as number, (seq, byteLength, requestId) => {
       // The peer had this request when we gave it up offline: its cancel is owed.
       if (reliable.cancelOwed.delete(seq)) this.#owedCancels.push(requestId);
-      if (seq > this.#writtenSeq) this.#unwrittenBytes -= bytes.byteLength;
+      if (seq > this.#writtenSeq) this.#unwrittenBytes -= byteLength;
     });
     this.#chargeTotal(reliable.keptBytes - before);
     if (this.#resyncing) this.#resync();

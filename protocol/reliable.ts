@@ -25,8 +25,14 @@ export const DEFAULT_MAX_UNACKED_BYTES = 16 * 1024 * 1024;
  */
 export type AckMode = 'unknown' | 'acking' | 'plain';
 
-/** Called for each kept message: its number, owned bytes, and call id (-1 for a response). */
+/** Called for each kept message dropped by an `$ack`: its number, size, and call id (-1 for a response). */
+export type DroppedVisitor = (seq: number, byteLength: number, requestId: number) => void;
+/** Called for each kept message to re-send: its number, bytes, and call id. */
 export type KeptVisitor = (seq: number, bytes: Uint8Array, requestId: number) => void;
+
+/** Kept bytes are copied into chunks of this size (a message past a quarter of it gets its own). */
+const MIN_CHUNK = 4 * 1024;
+const MAX_CHUNK = 64 * 1024;
 
 export class ReliableStream {
   mode: AckMode = 'unknown';
@@ -39,34 +45,65 @@ export class ReliableStream {
   /** What our last `$ack` said, and frame bytes received since. */
   ackedReceived = 0;
   bytesSinceAck = 0;
-  // Kept messages in two parallel arrays (no object per message: this is the hot path).
-  // Unless plain, every message numbered is kept, so kept[#head] is always seq peerAcked+1.
-  #bytes: Uint8Array[] = [];
+  // Kept messages in parallel arrays (no object per message: this is the hot path). The
+  // bytes are copied into chunks this stream owns: a copy per message cost an allocation
+  // and, at high rates, most of the GC time. Unless plain, every message numbered is kept,
+  // so message #head is always seq peerAcked+1.
+  #chunkOf: Uint8Array[] = [];
+  #start: number[] = [];
+  #end: number[] = [];
   #ids: number[] = [];
   #head = 0;
-  #keptBytes = 0;
+  /** The chunk being filled, and how far. */
+  #open: Uint8Array | undefined;
+  #openUsed = 0;
+  /** Bytes of every chunk still referenced: the memory actually retained. */
+  #retained = 0;
   /**
    * Seqs of requests the caller gave up on while their `$cancel` could not go out (no
    * socket, or the socket not yet resynced): `$cancel [id]` follows the resync.
    */
   readonly cancelOwed = new Set<number>();
 
-  /** Bytes of the kept messages: the memory actually retained (owned copies). */
+  /** Bytes retained for the kept messages: the chunks they are in (not only their own sizes). */
   get keptBytes(): number {
-    return this.#keptBytes;
+    return this.#retained;
   }
 
   get keptCount(): number {
-    return this.#bytes.length - this.#head;
+    return this.#ids.length - this.#head;
   }
 
-  /** Number the next reliable message and keep it (unless the peer is plain). `bytes` must be owned. Returns its seq. */
+  /** Number the next reliable message and keep a copy of it (unless the peer is plain). Returns its seq. */
   push(bytes: Uint8Array, requestId: number): number {
     const seq = ++this.sent;
     if (this.mode === 'plain') return seq;
-    this.#bytes.push(bytes);
+    const size = bytes.byteLength;
+    let chunk = this.#open;
+    let at = this.#openUsed;
+    if (size > MAX_CHUNK / 4) {
+      // Large: a chunk of its own, exactly its size. The open chunk is closed, so every
+      // chunk's messages stay contiguous in seq order (ack() relies on it).
+      chunk = new Uint8Array(size);
+      at = 0;
+      this.#retained += size;
+      this.#open = undefined;
+    } else {
+      if (chunk === undefined || at + size > chunk.byteLength) {
+        // The next chunk is twice the last while the last is still in use: a session
+        // that keeps a lot allocates seldom, an idle one little.
+        const next = chunk === undefined ? MIN_CHUNK : Math.min(MAX_CHUNK, chunk.byteLength * 2);
+        chunk = this.#open = new Uint8Array(next);
+        this.#retained += next;
+        at = 0;
+      }
+      this.#openUsed = at + size;
+    }
+    chunk.set(bytes, at);
+    this.#chunkOf.push(chunk);
+    this.#start.push(at);
+    this.#end.push(at + size);
     this.#ids.push(requestId);
-    this.#keptBytes += bytes.byteLength;
     return seq;
   }
 
@@ -84,27 +121,48 @@ export class ReliableStream {
   }
 
   /** The peer has received every message up to `n`: forget them (each passed to `dropped`). */
-  ack(n: number, dropped?: KeptVisitor): void {
+  ack(n: number, dropped?: DroppedVisitor): void {
     let seq = this.peerAcked;
-    while (seq < n && this.#head < this.#bytes.length) {
+    const chunks = this.#chunkOf;
+    const count = chunks.length;
+    while (seq < n && this.#head < count) {
       seq++;
-      const bytes = this.#bytes[this.#head]!;
-      dropped?.(seq, bytes, this.#ids[this.#head]!);
-      this.#bytes[this.#head++] = undefined as never;
-      this.#keptBytes -= bytes.byteLength;
+      const i = this.#head++;
+      const chunk = chunks[i]!;
+      dropped?.(seq, this.#end[i]! - this.#start[i]!, this.#ids[i]!);
+      chunks[i] = undefined as never;
+      // The last message in a chunk releases it; messages are acknowledged in the order
+      // they were copied, so nothing earlier still uses it.
+      if (i + 1 === count || chunks[i + 1] !== chunk) {
+        if (chunk === this.#open) this.#open = undefined;
+        this.#retained -= chunk.byteLength;
+      }
     }
     this.peerAcked = n;
-    // Compact now and then so the arrays do not grow with the session's lifetime.
-    if (this.#head > 1024 && this.#head * 2 > this.#bytes.length) {
-      this.#bytes = this.#bytes.slice(this.#head);
+    if (this.#head === count) {
+      this.#resetArrays();
+    } else if (this.#head > 1024 && this.#head * 2 > count) {
+      // Compact now and then so the arrays do not grow with the session's lifetime.
+      this.#chunkOf = chunks.slice(this.#head);
+      this.#start = this.#start.slice(this.#head);
+      this.#end = this.#end.slice(this.#head);
       this.#ids = this.#ids.slice(this.#head);
       this.#head = 0;
     }
   }
 
+  #resetArrays(): void {
+    this.#chunkOf.length = 0;
+    this.#start.length = 0;
+    this.#end.length = 0;
+    this.#ids.length = 0;
+    this.#head = 0;
+  }
+
   /** Visit the kept messages in seq order (all are > peerAcked). */
   forEachKept(visit: KeptVisitor): void {
-    for (let i = this.#head, seq = this.peerAcked + 1; i < this.#bytes.length; i++, seq++) visit(seq, this.#bytes[i]!, this.#ids[i]!);
+    for (let i = this.#head, seq = this.peerAcked + 1; i < this.#ids.length; i++, seq++)
+      visit(seq, this.#chunkOf[i]!.subarray(this.#start[i]!, this.#end[i]!), this.#ids[i]!);
   }
 
   /** The peer turned out not to acknowledge: keep nothing from now on. Returns bytes freed. */
@@ -115,11 +173,14 @@ export class ReliableStream {
 
   /** Forget every kept message (session over). Returns bytes freed. */
   clear(): number {
-    const freed = this.#keptBytes;
-    this.#bytes = [];
+    const freed = this.#retained;
+    this.#chunkOf = [];
+    this.#start = [];
+    this.#end = [];
     this.#ids = [];
     this.#head = 0;
-    this.#keptBytes = 0;
+    this.#open = undefined;
+    this.#retained = 0;
     this.cancelOwed.clear();
     return freed;
   }

@@ -48,7 +48,7 @@ export interface ConnectionShared {
   limits: Limits;
   backpressure: BackpressureLimits;
   /** Per-uid rate limit: a frozen refusal, or undefined to let the message through. */
-  admit: ((uid: string) => WireError | undefined) | undefined;
+  admit: ((uid: string, now: number) => WireError | undefined) | undefined;
   maxUnackedBytes: number;
   maxHeldBytes: number;
   heldTotal: HeldTotal;
@@ -118,6 +118,8 @@ export class Connection implements PeerOptions<ServerContext> {
   #turn = -1;
   #turnStart = 0;
   #turnMessages = 0;
+  /** When the frame being processed was taken up (performance.now()). */
+  #frameAt = 0;
   /** Refusals in the current one-second window. */
   #refusals = 0;
   #refusalWindow = 0;
@@ -171,7 +173,7 @@ export class Connection implements PeerOptions<ServerContext> {
     return this.bufferedAmount + queuedBytes > this.shared.backpressure.softBytes;
   }
   admit(): WireError | undefined {
-    return this.shared.admit?.(this.uid);
+    return this.shared.admit?.(this.uid, this.#frameAt);
   }
   onRefused(): void {
     const now = performance.now();
@@ -244,9 +246,11 @@ export class Connection implements PeerOptions<ServerContext> {
 
   #process(data: ArrayBuffer | Uint8Array): void {
     const turn = currentTurn();
+    // One clock read per frame, shared by the turn budget and the rate limit (performance.now()).
+    const now = (this.#frameAt = performance.now());
     if (turn !== this.#turn) {
       this.#turn = turn;
-      this.#turnStart = performance.now();
+      this.#turnStart = now;
       this.#turnMessages = 0;
     }
     // Counted where processed, not where received: the call clock (observer.began) starts

@@ -62,9 +62,11 @@ export class RateLimiter {
     return this.#buckets.size;
   }
 
-  /** Take a token for one message by `uid`: undefined if allowed, else the RATE_LIMITED refusal. */
-  take(uid: string): WireError | undefined {
-    const now = this.#now();
+  /**
+   * Take a token for one message by `uid`: undefined if allowed, else the RATE_LIMITED
+   * refusal. `now` (ms, the limiter's clock) lets a caller share one clock read per frame.
+   */
+  take(uid: string, now: number = this.#now()): WireError | undefined {
     if (++this.#calls % SWEEP_EVERY === 0) this.#sweep(now);
     let b = this.#buckets.get(uid);
     if (!b) {

@@ -109,7 +109,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       limits: this.limits,
       backpressure: this.#backpressure,
-      admit: limiter ? (uid) => limiter.take(uid) : undefined,
+      admit: limiter ? (uid, now) => limiter.take(uid, now) : undefined,
       maxUnackedBytes: opts.maxUnackedBytes ?? D.maxUnackedBytes,
       maxHeldBytes: opts.maxHeldBytes ?? D.maxHeldBytes,
       heldTotal: this.held,

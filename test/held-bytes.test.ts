@@ -41,7 +41,9 @@ t.test('kept replies own their bytes: 300 tiny unacknowledged replies pin kiloby
   t.ok(pinned < 32, `retained ${pinned.toFixed(1)} MiB (each pinned shared buffer is 1+ MiB: hundreds before)`);
   let expected = 0;
   for (let i = 0; i < 300; i++) expected += encode([1, i, null, 'x']).byteLength;
-  t.equal(a.keptBytes, expected, 'kept bytes are what is actually retained');
+  // Copies go into chunks the session owns (4 KiB, then doubling): what is counted is the
+  // chunks, at least the messages' own bytes and at most one partly used chunk more.
+  t.ok(a.keptBytes >= expected && a.keptBytes <= expected + 4096, `kept bytes are what is actually retained: ${a.keptBytes} for ${expected} bytes of messages`);
   t.equal(held.bytes, a.keptBytes, 'and charged to the server-wide total');
   a.close();
   b.close();
