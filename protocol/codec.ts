@@ -141,9 +141,25 @@ export function readFrame(data: ArrayBuffer | Uint8Array, limits: FrameLimits): 
     if (err instanceof TruncatedMsgpack) throw new ProtocolViolation('truncated msgpack frame');
     throw err;
   }
-  // Decode only what passed; the whole frame is known to be well-formed by now. By offsets
-  // into the one array, not subarrays: msgpackr builds (and caches on it) a DataView per
-  // source array.
+  // Decode only what passed; the whole frame is known to be well-formed by now. Nothing
+  // refused (the usual case): one unpackMultiple, which sets msgpackr up once per frame
+  // rather than once per message.
+  let refused = false;
+  for (let i = 0; i < out.length; i++) if (out[i]!.refused !== undefined) refused = true;
+  if (!refused) {
+    let values: unknown[] | undefined;
+    try {
+      values = out.length === 1 ? [unpackr.unpack(bytes as never)] : (unpackr.unpackMultiple(bytes as never) as unknown[]);
+    } catch {
+      // The scan accepted the frame, so msgpackr should too: fall back to one at a time.
+    }
+    if (values !== undefined && values.length === out.length) {
+      for (let i = 0; i < out.length; i++) out[i]!.value = values[i];
+      return out;
+    }
+  }
+  // By offsets into the one array, not subarrays: msgpackr builds (and caches on it) a
+  // DataView per source array.
   for (let i = 0; i < out.length; i++) {
     const m = out[i]!;
     if (m.refused !== undefined) continue;

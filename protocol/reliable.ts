@@ -45,15 +45,16 @@ export class ReliableStream {
   /** What our last `$ack` said, and frame bytes received since. */
   ackedReceived = 0;
   bytesSinceAck = 0;
-  // Kept messages in parallel arrays (no object per message: this is the hot path). The
-  // bytes are copied into chunks this stream owns: a copy per message cost an allocation
-  // and, at high rates, most of the GC time. Unless plain, every message numbered is kept,
-  // so message #head is always seq peerAcked+1.
-  #chunkOf: Uint8Array[] = [];
-  #start: number[] = [];
-  #end: number[] = [];
-  #ids: number[] = [];
+  // Kept messages, #head..#tail, in a ring that keeps its capacity (no object and no
+  // allocation per message: this is the hot path): the chunk each one's copy is in, and
+  // its start, end and call id in `#meta` (3 numbers each). The bytes are copied into
+  // chunks this stream owns: a copy per message cost an allocation and, at high rates,
+  // most of the GC time. Unless plain, every message numbered is kept, so message #head
+  // is always seq peerAcked+1.
+  #chunkOf: (Uint8Array | undefined)[] = [];
+  #meta = new Float64Array(0);
   #head = 0;
+  #tail = 0;
   /** The chunk being filled, and how far. */
   #open: Uint8Array | undefined;
   #openUsed = 0;
@@ -71,7 +72,7 @@ export class ReliableStream {
   }
 
   get keptCount(): number {
-    return this.#ids.length - this.#head;
+    return this.#tail - this.#head;
   }
 
   /** Number the next reliable message and keep a copy of it (unless the peer is plain). Returns its seq. */
@@ -100,11 +101,34 @@ export class ReliableStream {
       this.#openUsed = at + size;
     }
     chunk.set(bytes, at);
-    this.#chunkOf.push(chunk);
-    this.#start.push(at);
-    this.#end.push(at + size);
-    this.#ids.push(requestId);
+    if (this.#tail === this.#chunkOf.length) this.#makeRoom();
+    const i = this.#tail++;
+    this.#chunkOf[i] = chunk;
+    this.#meta[3 * i] = at;
+    this.#meta[3 * i + 1] = at + size;
+    this.#meta[3 * i + 2] = requestId;
     return seq;
+  }
+
+  /** The ring is full at its end: move the kept messages to the front, or double it. */
+  #makeRoom(): void {
+    const count = this.#tail - this.#head;
+    const capacity = this.#chunkOf.length;
+    if (this.#head > 0 && count * 2 <= capacity) {
+      this.#chunkOf.copyWithin(0, this.#head, this.#tail);
+      this.#chunkOf.fill(undefined, count);
+      this.#meta.copyWithin(0, 3 * this.#head, 3 * this.#tail);
+    } else {
+      const next = Math.max(16, capacity * 2);
+      const chunks = new Array<Uint8Array | undefined>(next).fill(undefined);
+      const meta = new Float64Array(3 * next);
+      for (let i = 0; i < count; i++) chunks[i] = this.#chunkOf[this.#head + i];
+      meta.set(this.#meta.subarray(3 * this.#head, 3 * this.#tail));
+      this.#chunkOf = chunks;
+      this.#meta = meta;
+    }
+    this.#head = 0;
+    this.#tail = count;
   }
 
   /** Is message `seq` still kept (not yet acknowledged)? */
@@ -124,45 +148,30 @@ export class ReliableStream {
   ack(n: number, dropped?: DroppedVisitor): void {
     let seq = this.peerAcked;
     const chunks = this.#chunkOf;
-    const count = chunks.length;
-    while (seq < n && this.#head < count) {
+    const meta = this.#meta;
+    const tail = this.#tail;
+    while (seq < n && this.#head < tail) {
       seq++;
       const i = this.#head++;
       const chunk = chunks[i]!;
-      dropped?.(seq, this.#end[i]! - this.#start[i]!, this.#ids[i]!);
-      chunks[i] = undefined as never;
+      dropped?.(seq, meta[3 * i + 1]! - meta[3 * i]!, meta[3 * i + 2]!);
+      chunks[i] = undefined;
       // The last message in a chunk releases it; messages are acknowledged in the order
       // they were copied, so nothing earlier still uses it.
-      if (i + 1 === count || chunks[i + 1] !== chunk) {
+      if (i + 1 === tail || chunks[i + 1] !== chunk) {
         if (chunk === this.#open) this.#open = undefined;
         this.#retained -= chunk.byteLength;
       }
     }
     this.peerAcked = n;
-    if (this.#head === count) {
-      this.#resetArrays();
-    } else if (this.#head > 1024 && this.#head * 2 > count) {
-      // Compact now and then so the arrays do not grow with the session's lifetime.
-      this.#chunkOf = chunks.slice(this.#head);
-      this.#start = this.#start.slice(this.#head);
-      this.#end = this.#end.slice(this.#head);
-      this.#ids = this.#ids.slice(this.#head);
-      this.#head = 0;
-    }
-  }
-
-  #resetArrays(): void {
-    this.#chunkOf.length = 0;
-    this.#start.length = 0;
-    this.#end.length = 0;
-    this.#ids.length = 0;
-    this.#head = 0;
+    if (this.#head === tail) this.#head = this.#tail = 0;
   }
 
   /** Visit the kept messages in seq order (all are > peerAcked). */
   forEachKept(visit: KeptVisitor): void {
-    for (let i = this.#head, seq = this.peerAcked + 1; i < this.#ids.length; i++, seq++)
-      visit(seq, this.#chunkOf[i]!.subarray(this.#start[i]!, this.#end[i]!), this.#ids[i]!);
+    const meta = this.#meta;
+    for (let i = this.#head, seq = this.peerAcked + 1; i < this.#tail; i++, seq++)
+      visit(seq, this.#chunkOf[i]!.subarray(meta[3 * i]!, meta[3 * i + 1]!), meta[3 * i + 2]!);
   }
 
   /** The peer turned out not to acknowledge: keep nothing from now on. Returns bytes freed. */
@@ -175,10 +184,8 @@ export class ReliableStream {
   clear(): number {
     const freed = this.#retained;
     this.#chunkOf = [];
-    this.#start = [];
-    this.#end = [];
-    this.#ids = [];
-    this.#head = 0;
+    this.#meta = new Float64Array(0);
+    this.#head = this.#tail = 0;
     this.#open = undefined;
     this.#retained = 0;
     this.cancelOwed.clear();
