@@ -20,7 +20,7 @@ export { RpcPeer, InboundCall, toMap, outgoingError, DEFAULT_MAX_HELD_BYTES, typ
 export { PendingCalls, MAX_TIMER_MS, type PendingCall } from './pendingCalls.ts';
 export { ACK_EVERY_MESSAGES, ACK_EVERY_BYTES, DEFAULT_MAX_UNACKED_BYTES } from './reliable.ts';
 export { wireError, errorResponse } from './refusals.ts';
-export { createProxy } from './proxy.ts';
+export { createOneOffProxy, createProxy } from './proxy.ts';
 export type { PeerObserver } from './observer.ts';
 export { CallTracing, type OtelApi, type OtelSpan } from './tracing.ts';
 export { TRACE, formatTraceparent, parseTraceparent, type TraceParent } from './traceContext.ts';

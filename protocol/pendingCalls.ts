@@ -10,6 +10,8 @@ import { MAX_ID } from './messages.ts';
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /** The clock these timers run on (ms); deadlines are read from it. Default Date.now. */
+  time?(): number;
 }
 
 export const defaultTimers: Timers = {
@@ -30,14 +32,13 @@ export interface PendingCall<D> {
   readonly timeoutMs: number;
   resolve(value: unknown): void;
   reject(err: RpcError): void;
-  timer: unknown;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
 
 export interface PendingCallsOptions<D> {
   timers?: Timers;
-  /** Clock for deadlines; default Date.now. */
+  /** Clock for deadlines; default the timers' own clock, else Date.now. */
   now?(): number;
   /**
    * The caller stopped waiting (deadline passed or signal aborted) and the call was
@@ -52,10 +53,18 @@ export class PendingCalls<D> {
   #timers: Timers;
   #now: () => number;
   #onGiveUp: ((call: PendingCall<D>, err: RpcError) => void) | undefined;
+  /**
+   * One timer for all the deadlines (issue 14: a timer per call cost a setTimeout and a
+   * clearTimeout on every call). It is armed for the earliest deadline; calls made with
+   * the same timeout have later deadlines, so they arm nothing. When it fires it times
+   * out what is due and re-arms for the next deadline.
+   */
+  #timer: unknown = undefined;
+  #timerAt = Infinity;
 
   constructor(opts: PendingCallsOptions<D> = {}) {
     this.#timers = opts.timers ?? defaultTimers;
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now ?? (opts.timers?.time ? () => opts.timers!.time!() : Date.now);
     this.#onGiveUp = opts.onGiveUp;
   }
 
@@ -97,12 +106,11 @@ export class PendingCalls<D> {
         timeoutMs,
         resolve,
         reject,
-        timer: undefined,
         signal,
         onAbort: undefined,
       };
       this.#calls.set(id, call);
-      this.#arm(call, timeoutMs);
+      if (call.deadline < this.#timerAt) this.#arm(call.deadline);
       if (signal) {
         call.onAbort = () => this.giveUp(id, new RpcError(ErrorCode.CANCELLED, `${method} was cancelled`));
         signal.addEventListener('abort', call.onAbort, { once: true });
@@ -110,25 +118,43 @@ export class PendingCalls<D> {
     });
   }
 
-  // A deadline past 2^31−1 ms is re-armed in steps (setTimeout would fire at once), and
-  // an infinite one arms nothing.
-  #arm(call: PendingCall<D>, ms: number): void {
-    if (!(ms < Infinity)) return;
-    const step = Math.max(0, Math.min(ms, MAX_TIMER_MS));
-    call.timer = this.#timers.setTimeout(() => {
-      if (this.#calls.get(call.id) !== call) return;
-      const left = call.deadline - this.#now();
-      if (step === MAX_TIMER_MS && left > 0) return this.#arm(call, left);
-      this.giveUp(call.id, new RpcError(ErrorCode.TIMEOUT, `${call.method} timed out after ${call.timeoutMs} ms`));
-    }, step);
+  // Arm the sweep for `at`. A deadline past 2^31−1 ms is reached in steps (setTimeout
+  // would fire at once); an infinite one arms nothing. The timer is unref'd: pending calls
+  // wait on a socket or a resume window, which keep the process alive themselves.
+  #arm(at: number): void {
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (!(at < Infinity)) return;
+    const ms = Math.max(0, Math.min(at - this.#now(), MAX_TIMER_MS));
+    this.#timerAt = ms === MAX_TIMER_MS ? this.#now() + ms : at;
+    const timer = this.#timers.setTimeout(this.#sweep, ms);
+    (timer as { unref?(): void } | undefined)?.unref?.();
+    this.#timer = timer;
   }
+
+  #sweep = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = this.#now();
+    let next = Infinity;
+    let due: PendingCall<D>[] | undefined;
+    for (const call of this.#calls.values()) {
+      if (call.deadline <= now) (due ??= []).push(call);
+      else if (call.deadline < next) next = call.deadline;
+    }
+    // Armed before the give-ups: a call they lead to arms an earlier sweep if it needs one.
+    if (next < Infinity) this.#arm(next);
+    if (due)
+      for (const call of due)
+        if (this.#calls.get(call.id) === call) this.giveUp(call.id, new RpcError(ErrorCode.TIMEOUT, `${call.method} timed out after ${call.timeoutMs} ms`));
+  };
 
   /** Remove call `id` (its outcome arrived, or it failed for a reason of the owner's). */
   settle(id: number): PendingCall<D> | undefined {
     const call = this.#calls.get(id);
     if (!call) return undefined;
     this.#calls.delete(id);
-    if (call.timer !== undefined) this.#timers.clearTimeout(call.timer);
     if (call.onAbort) call.signal!.removeEventListener('abort', call.onAbort);
     return call;
   }
@@ -156,5 +182,6 @@ export class PendingCalls<D> {
   /** Reject every pending call with `reason` (no give-up notice: the link is gone). */
   failAll(reason: RpcError): void {
     for (const id of [...this.#calls.keys()]) this.reject(id, reason);
+    this.#arm(Infinity); // nothing left to time out
   }
 }

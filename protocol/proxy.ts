@@ -21,3 +21,24 @@ export function createProxy<T extends object>(invoke: (method: string, args: unk
     set: () => false,
   });
 }
+
+type Invoke = (method: string, args: unknown[]) => unknown;
+
+// Shared by every one-off proxy: `server.to(uid)` builds one per call, so the handler and
+// its traps are not rebuilt each time, and no per-proxy cache is made for one use.
+const ONE_OFF: ProxyHandler<{ invoke: Invoke }> = {
+  get(target, key) {
+    if (typeof key !== 'string' || key === 'then' || key === 'toJSON') return undefined;
+    const invoke = target.invoke;
+    return (...args: unknown[]) => invoke(key, args);
+  },
+  has: () => false,
+  set: () => false,
+  ownKeys: () => [],
+  getOwnPropertyDescriptor: () => undefined,
+};
+
+/** createProxy() for a proxy used once or twice (`server.to(uid).method()`): no member cache. */
+export function createOneOffProxy<T extends object>(invoke: Invoke): T {
+  return new Proxy({ invoke }, ONE_OFF) as unknown as T;
+}

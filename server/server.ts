@@ -11,7 +11,7 @@ import {
   ErrorCode,
   NOTIFICATION,
   RpcError,
-  createProxy,
+  createOneOffProxy,
   encode,
   outgoingError,
   resolveLimits,
@@ -326,7 +326,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /** Typed proxy to one client: `await server.to(uid, { timeoutMs: 5000 }).chooseMove(board)`. */
   to(uid: string, opts?: CallOptions): Remote<ClientApi> {
-    return createProxy<Remote<ClientApi>>((method, args) => this.call(uid, method as never, args as never, opts));
+    return createOneOffProxy<Remote<ClientApi>>((method, args) => this.call(uid, method as never, args as never, opts));
   }
 
   /** Fire and forget to one client. Dropped silently if it is not connected. */

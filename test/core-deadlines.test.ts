@@ -157,3 +157,25 @@ t.test('a very long deadline (or Infinity) does not time out at once', async (t)
     t.equal(await h.server.call('eve', 'slow', [], { timeoutMs }), 'done', `server → client, timeoutMs ${timeoutMs}`);
   }
 });
+
+t.test('deadlines share one sweep: calls made with long, short and middle timeouts each time out at their own', async (t) => {
+  const aborted: Array<{ method: string; reason: unknown }> = [];
+  const h = await startServer({ handlers: { wait: waiter(aborted), fast: () => 'fast' } });
+  t.teardown(() => h.close());
+  const c = await h.client('alice');
+  const t0 = Date.now();
+  const order: Array<[number, number]> = [];
+  const calls = [400, 100, 250, 100].map((ms) =>
+    c.call('wait', [], { timeoutMs: ms }).catch((e: RpcError) => {
+      t.equal(e.code, 'TIMEOUT');
+      order.push([ms, Date.now() - t0]);
+    }),
+  );
+  // One that answers in between: settling it must not disturb the others' deadlines.
+  t.equal(await c.call('fast', [], { timeoutMs: 50 }), 'fast');
+  await Promise.all(calls);
+  t.same(order.map(([ms]) => ms), [100, 100, 250, 400], 'timed out in deadline order, not call order');
+  for (const [ms, took] of order) t.ok(took >= ms - 2 && took < ms + 300, `timeout ${ms} ms fired after ${took} ms`);
+  t.equal(c.peer.pendingOutgoing, 0);
+  await until(() => aborted.length === 4, 2000, 'every handler was told');
+});
