@@ -228,6 +228,7 @@ function spawnCountingNode(port: number, redisUrl: string, prefix: string): Prom
       authenticate: (req) => req.token ?? null,
       handlers: {},
       idleTimeoutSec: 120,
+      reusePort: true,
       adapter: new RedisAdapter({ redis: ${JSON.stringify(redisUrl)}, prefix: ${JSON.stringify(prefix)}, onError: () => {} }),
     });
     await server.listen(${port}, '127.0.0.1');

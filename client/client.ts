@@ -173,6 +173,8 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** HTTP status of a refused upgrade, when the WebSocket implementation shows it (ws). */
   #refusedStatus: number | undefined;
+  /** The socket's last error text (ws and undici name it; browsers don't): a 1006 says why. */
+  #socketError = '';
   #state: ConnectionState = 'connecting';
   #opened: Promise<void>;
   #resolveOpened!: () => void;
@@ -305,6 +307,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     }
     if (this.#session) target.searchParams.set('sid', this.#session.sid);
     this.#refusedStatus = undefined;
+    this.#socketError = '';
     let ws: WebSocketLike;
     try {
       ws = new this.#WS(target.toString(), protocols);
@@ -330,6 +333,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
       const text = String(ev?.message ?? ev?.error?.message ?? '');
       const m = /Unexpected server response: (\d{3})/.exec(text);
       if (m) this.#refusedStatus = Number(m[1]);
+      this.#socketError = text;
       this.emit('error', ev);
     };
     ws.onclose = (ev: { code: number; reason: string }) => this.#lost(ws, { code: ev.code, reason: ev.reason });
@@ -370,6 +374,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.#clearTimer('connect');
     // A refusal seen as an HTTP status (ws) is reported like its close code.
     if (this.#refusedStatus !== undefined && info.code === 1006) info = { ...info, status: this.#refusedStatus };
+    else if (info.code === 1006 && !info.reason && this.#socketError) info = { ...info, reason: this.#socketError.slice(0, 200) };
     ws.onclose = ws.onmessage = null;
     // Not null: closing a socket still connecting makes the ws package emit 'error' later,
     // and an EventEmitter 'error' with no listener throws.

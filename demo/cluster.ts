@@ -4,7 +4,7 @@
 //   REDIS_URL  redis://127.0.0.1:6379 (default)      NODES  node count (default: cores)
 //   PORT       8080 (default)                         PORTS  'shared' (default) or 'each'
 //
-// PORTS=shared: every node listens on PORT; uWebSockets.js sets SO_REUSEPORT on Linux,
+// PORTS=shared: every node listens on PORT with the reusePort option (SO_REUSEPORT),
 // so the kernel spreads new connections over the nodes. PORTS=each: node i listens on
 // PORT+i (put a load balancer in front). Several processes also get past the
 // per-process open-file limit: each node holds its own sockets.
@@ -30,7 +30,7 @@ async function runNode(index: number): Promise<void> {
     nodeId: `${os.hostname()}:${name}:${process.pid}`,
     onError: (err) => log(`redis: ${(err as Error)?.message ?? err}`),
   });
-  const demo = await startDemo({ port, log, adapter });
+  const demo = await startDemo({ port, log, adapter, reusePort: shared });
   log(`listening on :${demo.port} (pid ${process.pid}, Redis ${redis}, ${adapter.connected ? 'connected' : 'not reachable yet'})`);
   const stop = async () => {
     await demo.close();

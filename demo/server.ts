@@ -18,6 +18,8 @@ export interface DemoOptions {
   log?: (line: string) => void;
   /** Cluster adapter (demo/cluster.ts passes a RedisAdapter); default: this process alone. */
   adapter?: ClusterAdapter;
+  /** Share the port with the other nodes (demo/cluster.ts, PORTS=shared). */
+  reusePort?: boolean;
 }
 
 export interface Demo {
@@ -62,6 +64,7 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     onError: (err, ctx) => log(`! handler ${ctx?.method ?? 'authenticate'} failed: ${String(err)}`),
     http: serveStatic,
     adapter: opts.adapter,
+    reusePort: opts.reusePort,
     observe: { registry, tracing: otel, routes: true },
   });
   arena.server = server;

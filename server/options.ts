@@ -45,6 +45,13 @@ export interface ServerOptions<ServerApi, ClientApi> {
   /** Serve wss:// (PEM key and certificate) on either transport. */
   tls?: TlsOptions;
   /**
+   * Share the port with other processes that ask the same (SO_REUSEPORT: the kernel spreads
+   * new connections over them; demo/cluster.ts). Off by default: listen() on a port in use
+   * fails instead of quietly taking a share of another server's players. On the ws
+   * transport it needs Node 22.12+.
+   */
+  reusePort?: boolean;
+  /**
    * Take `remoteAddress` from X-Forwarded-For: true for one proxy (load balancer) in
    * front, or the number of proxies. Off by default: the header is the client's to forge.
    */

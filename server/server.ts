@@ -142,6 +142,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
         maxBackpressure: this.#backpressure.hardBytes * 2,
         trustProxy: proxyHops(opts.trustProxy),
         tls: opts.tls,
+        reusePort: opts.reusePort ?? false,
       },
       {
         upgrade: (pending) => this.#admission.handle(pending),

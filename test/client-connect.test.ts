@@ -51,6 +51,7 @@ t.test('unreachable: DISCONNECTED, not REFUSED', async (t) => {
   const port = await freePort();
   const err = await connect(`ws://127.0.0.1:${port}/`, { token: 'x', WebSocket }).catch((e) => e);
   t.equal(err.code, 'DISCONNECTED', `nothing listening: ${err.message}`);
+  t.match(err.message, /close 1006: .*ECONNREFUSED/, "a bare 1006 carries the socket's own error");
 });
 
 t.test('connectTimeoutMs: a server that accepts TCP and never answers fails the connect in time', async (t) => {

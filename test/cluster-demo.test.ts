@@ -14,8 +14,8 @@ import { CAN_REUSE_PORT } from '../server/transports/ws.ts';
 if (redisMissing) {
   t.plan(0, redisMissing);
 } else if (detectTransport().name !== 'uws' || process.env.VOLLEY_TRANSPORT === 'ws') {
-  // Two processes on one port need SO_REUSEPORT: uWebSockets.js sets it; node:http only
-  // from Node 22.12 (the ws transport uses it there).
+  // Two processes on one port need SO_REUSEPORT (the reusePort option): node:http has it
+  // only from Node 22.12.
   if (!CAN_REUSE_PORT) t.plan(0, `the ws transport can't share a port on Node ${process.versions.node} (reusePort needs 22.12+)`);
   else runClusterDemo();
 } else {

@@ -6,7 +6,8 @@ import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { detectTransport } from '../server/index.ts';
-import { startServer } from './helpers.ts';
+import { CAN_REUSE_PORT } from '../server/transports/ws.ts';
+import { freePort, startServer } from './helpers.ts';
 
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -57,4 +58,38 @@ t.test('without a loadable binary, auto picks ws, and forcing uws says why', asy
   });
   t.match(out, /auto=ws/);
   t.match(out, /forced=volley: transport 'uws' asked for, but .*no uws_.*_999\.node/);
+});
+
+t.test('a port in use fails listen() unless both servers ask to share it (reusePort)', async (t) => {
+  // uWebSockets.js sets SO_REUSEPORT unless told not to: a second server on a busy port
+  // used to "listen" fine and take a share of the first one's players.
+  for (const transport of ['ws', ...(detectTransport().name === 'uws' ? ['uws' as const] : [])] as const) {
+    const a = await startServer({ transport, handlers: { who: () => 'a' } }, await freePort());
+    t.teardown(() => a.close());
+    await t.rejects(
+      startServer({ transport, handlers: { who: () => 'b' } }, a.port),
+      /could not listen|EADDRINUSE/,
+      `${transport}: a second server on port ${a.port} is refused`,
+    );
+    for (let i = 0; i < 8; i++) {
+      const c = await a.client(`p${i}`);
+      t.equal(await c.server.who(), 'a', `${transport}: player ${i} reaches the server that owns the port`);
+    }
+  }
+});
+
+t.test('reusePort: servers that all ask for it share one port', async (t) => {
+  const both = [...(CAN_REUSE_PORT ? ['ws' as const] : []), ...(detectTransport().name === 'uws' ? ['uws' as const] : [])];
+  if (both.length === 0) return t.plan(0, `no transport can share a port on Node ${process.versions.node}`);
+  for (const transport of both) {
+    const port = await freePort();
+    const a = await startServer({ transport, reusePort: true, handlers: { who: () => 'a' } }, port);
+    t.teardown(() => a.close());
+    const b = await startServer({ transport, reusePort: true, handlers: { who: () => 'b' } }, port);
+    t.teardown(() => b.close());
+    t.equal(b.port, port, `${transport}: the second server listens on ${port} too`);
+    const seen = new Set<string>();
+    for (let i = 0; i < 40 && seen.size < 2; i++) seen.add(await (await a.client(`q${i}`)).server.who());
+    t.same([...seen].sort(), ['a', 'b'], `${transport}: the kernel spreads players over both`);
+  }
 });

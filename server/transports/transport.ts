@@ -129,6 +129,8 @@ export interface TransportOptions {
   /** Hops of proxies whose X-Forwarded-For is believed (0: use the socket's address). */
   trustProxy: number;
   tls: TlsOptions | undefined;
+  /** SO_REUSEPORT: share the port with other processes that set it too. */
+  reusePort: boolean;
 }
 
 export interface Transport<Data> {

@@ -77,6 +77,8 @@ export function loadNativeUws(): { native: NativeUws | undefined; why: string } 
 }
 
 type Socket<Data> = UWS.WebSocket<Data> & TransportSocket<Data>;
+/** listen(host, port, options, cb): the binary takes it; the typings only list it without host. */
+type ListenWithHost = (host: string, port: number, options: number, cb: (socket: UWS.us_listen_socket | false) => void) => void;
 
 export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: TransportEvents<Data>): Transport<Data> {
   const app = opts.tls ? sslApp(native, opts.tls) : native.App();
@@ -156,8 +158,10 @@ export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: 
           listenSocket = socket;
           resolve(native.us_socket_local_port(socket as never));
         };
-        if (host) app.listen(host, port, done);
-        else app.listen(port, done);
+        // uSockets sets SO_REUSEPORT unless asked for an exclusive port.
+        const exclusive = opts.reusePort ? 0 : 1; // LIBUS_LISTEN_DEFAULT / LIBUS_LISTEN_EXCLUSIVE_PORT
+        if (host) (app as unknown as { listen: ListenWithHost }).listen(host, port, exclusive, done);
+        else app.listen(port, exclusive, done);
       });
     },
     stopListening() {

@@ -270,9 +270,10 @@ export function wsTransport<Data>(opts: TransportOptions, events: TransportEvent
     listen(port, host) {
       return new Promise((resolve, reject) => {
         http.once('error', reject);
-        // Like uWebSockets.js on Linux: several processes may listen on one port and the
-        // kernel spreads connections over them (demo/cluster.ts). Node has it from 22.12.
-        const options = { port, host, ...(CAN_REUSE_PORT ? { reusePort: true } : {}) };
+        // Several processes on one port, the kernel spreading connections (demo/cluster.ts).
+        if (opts.reusePort && !CAN_REUSE_PORT)
+          return reject(new Error(`reusePort needs Node 22.12+ on the ws transport (this is ${process.versions.node})`));
+        const options = { port, host, ...(opts.reusePort ? { reusePort: true } : {}) };
         http.listen(options, () => {
           http.off('error', reject);
           const addr = http.address();
