@@ -38,15 +38,18 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 /** Default deadline of a call, when neither the call nor the peer sets one. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
-const resolved = new WeakSet<Limits>();
-
 /**
- * Defaults filled in. A result passed back in is returned as it is, so a server's many
- * connections share one limits object.
+ * Defaults filled in, frozen. A result passed back in is returned as it is, so a server's
+ * many connections share one limits object. (Not a WeakSet of results: an entry per
+ * connection made opening one several times dearer, most of it in the GC.)
  */
 export function resolveLimits(partial?: Partial<Limits>): Limits {
-  if (partial && resolved.has(partial as Limits)) return partial as Limits;
-  const limits = { ...DEFAULT_LIMITS, ...partial };
-  resolved.add(limits);
-  return limits;
+  if (partial === undefined || partial === DEFAULT_LIMITS) return DEFAULT_LIMITS as Limits;
+  if (Object.isFrozen(partial) && isComplete(partial)) return partial;
+  return Object.freeze({ ...DEFAULT_LIMITS, ...partial });
+}
+
+function isComplete(partial: Partial<Limits>): partial is Limits {
+  for (const k in DEFAULT_LIMITS) if (typeof partial[k as keyof Limits] !== 'number') return false;
+  return true;
 }

@@ -188,7 +188,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   constructor(opts: PeerOptions<C>) {
     this.#opts = opts;
     this.limits = resolveLimits(opts.limits);
-    this.peerLimits = resolveLimits({ ...DEFAULT_LIMITS, ...opts.peerLimits });
+    this.peerLimits = resolveLimits(opts.peerLimits);
     this.#handlers = toMap(opts.handlers);
     this.#schemas = toMap(opts.schemas);
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -239,7 +239,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   setPeerLimits(limits: Partial<Limits>): void {
     const clean: Partial<Limits> = {};
     for (const [k, v] of Object.entries(limits)) if (typeof v === 'number' && v >= 1 && k in DEFAULT_LIMITS) (clean as Record<string, number>)[k] = v;
-    this.peerLimits = resolveLimits({ ...DEFAULT_LIMITS, ...clean });
+    this.peerLimits = resolveLimits(clean);
   }
 
   // ---- outgoing -------------------------------------------------------------------

@@ -33,6 +33,8 @@ export type KeptVisitor = (seq: number, bytes: Uint8Array, requestId: number) =>
 /** Kept bytes are copied into chunks of this size (a message past a quarter of it gets its own). */
 const MIN_CHUNK = 4 * 1024;
 const MAX_CHUNK = 64 * 1024;
+/** The ring of a stream that has kept nothing yet (a typed array per session is not free). */
+const NO_META = new Float64Array(0);
 
 export class ReliableStream {
   mode: AckMode = 'unknown';
@@ -52,7 +54,7 @@ export class ReliableStream {
   // most of the GC time. Unless plain, every message numbered is kept, so message #head
   // is always seq peerAcked+1.
   #chunkOf: (Uint8Array | undefined)[] = [];
-  #meta = new Float64Array(0);
+  #meta = NO_META;
   #head = 0;
   #tail = 0;
   /** The chunk being filled, and how far. */
@@ -184,7 +186,7 @@ export class ReliableStream {
   clear(): number {
     const freed = this.#retained;
     this.#chunkOf = [];
-    this.#meta = new Float64Array(0);
+    this.#meta = NO_META;
     this.#head = this.#tail = 0;
     this.#open = undefined;
     this.#retained = 0;

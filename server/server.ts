@@ -57,6 +57,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   /** The WebSocket library this server runs on: 'uws' (native) or 'ws'. */
   readonly transport: TransportName;
   readonly limits: Limits;
+  /** The limits every `$session` announces (the same for each connection). */
+  #announced: ReturnType<typeof announcedLimits>;
   readonly rooms: Rooms;
   /** The per-uid rate limit on incoming calls (undefined when turned off). */
   readonly rateLimiter: RateLimiter | undefined;
@@ -85,6 +87,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     const D = SERVER_DEFAULTS;
     this.#opts = opts;
     this.limits = resolveLimits(opts.limits);
+    this.#announced = announcedLimits(this.limits);
     this.rooms = new Rooms(opts.maxRoomsPerUid);
     this.rateLimiter = opts.rateLimit === false ? undefined : new RateLimiter(opts.rateLimit);
     this.#handlers = toMap(opts.handlers as unknown as Record<string, AnyHandler>);
@@ -254,7 +257,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       resumeWindowMs: this.#resumeWindowMs,
       heartbeatMs: this.#heartbeatMs,
       maxMessageBytes: this.limits.maxMessageBytes,
-      limits: announcedLimits(this.limits),
+      limits: this.#announced,
     };
     return encode([NOTIFICATION, SESSION, [info]]);
   }

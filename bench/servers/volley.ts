@@ -1,7 +1,13 @@
 // System under test: Volley's own server, as an application would use it: typed
 // contracts, calls to a client through `server.to(uid).method()`, rooms by `join`.
 
-import { createServer } from '../../server/index.ts';
+// Volley as a game runs it: the package's compiled JavaScript (dist/, which run.ts builds
+// before the first run), as the peers run the JavaScript they ship. The sources through
+// tsx would add esbuild's __name() wrapper to every named closure, a cost no installed
+// Volley has. BENCH_VOLLEY_SRC=1 measures the sources instead.
+const { createServer } = (await import(
+  process.env.BENCH_VOLLEY_SRC === '1' ? '../../server/index.ts' : '../../dist/server/index.js'
+)) as typeof import('../../server/index.ts');
 import { game, gameRoomSize, handled, host } from './host.ts';
 import { roomOf, type RoomState } from '../lib/game.ts';
 
