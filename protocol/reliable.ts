@@ -36,6 +36,41 @@ const MAX_CHUNK = 64 * 1024;
 /** The ring of a stream that has kept nothing yet (a typed array per session is not free). */
 const NO_META = new Float64Array(0);
 
+// Released chunks, reused by every stream in the process (one stack per chunk size). A busy
+// session releases its open chunk at each `$ack` (every 128 messages or 256 KiB) and needs
+// a new one at the next push; a new off-heap Uint8Array cost ~8 µs for 4 KiB in a live
+// server (malloc, zeroing, an ArrayBuffer the GC tracks). Only acknowledged chunks come
+// here: whatever a re-send handed the socket from them has reached the peer. At most
+// MAX_SPARE_BYTES wait, so an idle process holds little.
+const SIZES = Math.log2(MAX_CHUNK / MIN_CHUNK) + 1;
+const spare: Uint8Array[][] = Array.from({ length: SIZES }, () => []);
+const MAX_SPARE_BYTES = 4 * 1024 * 1024;
+let spareBytes = 0;
+
+function sizeIndex(bytes: number): number {
+  return 31 - Math.clz32(bytes / MIN_CHUNK);
+}
+
+function takeChunk(size: number): Uint8Array {
+  const chunk = spare[sizeIndex(size)]!.pop();
+  if (chunk === undefined) return new Uint8Array(size);
+  spareBytes -= size;
+  return chunk;
+}
+
+function releaseChunk(chunk: Uint8Array): void {
+  const size = chunk.byteLength;
+  // Only the ring's own sizes (a large message's chunk is its exact size).
+  if (spareBytes + size > MAX_SPARE_BYTES || size < MIN_CHUNK || (size & (size - 1)) !== 0 || size > MAX_CHUNK) return;
+  spare[sizeIndex(size)]!.push(chunk);
+  spareBytes += size;
+}
+
+/** Bytes of released chunks waiting for reuse (for tests). */
+export function spareChunkBytes(): number {
+  return spareBytes;
+}
+
 export class ReliableStream {
   mode: AckMode = 'unknown';
   /** Seq of the last reliable message numbered (sent or waiting). */
@@ -96,7 +131,7 @@ export class ReliableStream {
         // The next chunk is twice the last while the last is still in use: a session
         // that keeps a lot allocates seldom, an idle one little.
         const next = chunk === undefined ? MIN_CHUNK : Math.min(MAX_CHUNK, chunk.byteLength * 2);
-        chunk = this.#open = new Uint8Array(next);
+        chunk = this.#open = takeChunk(next);
         this.#retained += next;
         at = 0;
       }
@@ -163,6 +198,7 @@ export class ReliableStream {
       if (i + 1 === tail || chunks[i + 1] !== chunk) {
         if (chunk === this.#open) this.#open = undefined;
         this.#retained -= chunk.byteLength;
+        releaseChunk(chunk);
       }
     }
     this.peerAcked = n;

@@ -108,6 +108,9 @@ export function scanMessage(b: Uint8Array, start: number, limits: ScanLimits, ou
   let p = start;
   let pending = 1; // values still to read in this message
   let top = -1; // innermost tracked container (index into marks/maps); the envelope is 0
+  // marks[top] and maps[top], kept in locals: read for every value, changed per container.
+  let mark = -1;
+  let inMap = false;
   let elements = 0;
   let depth = 0;
   let kind = -1;
@@ -275,11 +278,11 @@ export function scanMessage(b: Uint8Array, start: number, limits: ScanLimits, ou
     if (refused === undefined) {
       if (top >= 0) {
         // A map key: strings and integers only (anything else has no JS property name).
-        if (maps[top] === 1 && ((pending - marks[top]!) & 1) === 1 && strLen < 0 && intVal !== intVal)
+        if (inMap && ((pending - mark) & 1) === 1 && strLen < 0 && intVal !== intVal)
           refused = 'map keys must be strings or integers';
         else if (top === 0) {
           // Directly inside the envelope: read the type, the id, check method and params.
-          const slot = envLen - 1 - (pending - marks[0]!);
+          const slot = envLen - 1 - (pending - mark);
           if (slot === 0) {
             kind = intVal === 0 || intVal === 1 || intVal === 2 ? intVal : -1;
             methodSlot = kind === 0 ? 2 : kind === 2 ? 1 : -1;
@@ -309,14 +312,19 @@ export function scanMessage(b: Uint8Array, start: number, limits: ScanLimits, ou
             k.set(maps);
             maps = k;
           }
-          marks[top] = pending;
+          marks[top] = mark = pending;
           maps[top] = isMap ? 1 : 0;
+          inMap = isMap;
           if (top === 0) envLen = n;
         }
       }
     }
     if (n > 0) pending += n;
-    while (top >= 0 && pending === marks[top]) top--;
+    while (pending === mark) {
+      // The innermost container is complete: the one around it is innermost again.
+      if (--top >= 0) (mark = marks[top]!), (inMap = maps[top] === 1);
+      else mark = -1;
+    }
     // Refused: nothing more to check, only where the message ends (the tracked
     // containers are no longer exact, so stop using them).
     if (refused !== undefined) {

@@ -90,7 +90,12 @@ t.test('`$ack [0]` and then silence: tiny kept replies must not pin 4 MiB each',
   t.notOk(silent.closed, 'tiny replies are far from maxUnackedBytes: the connection stays');
 
   // The same silence with 20 × 1 MB replies passes the 16 MiB of kept bytes: closed 4002.
-  for (let id = 100; id < 120; id++) silent.sendBinary(encode([0, id, 'blob', [1_000_000]]));
+  // One at a time, each read before the next: sent all at once, 20 MB could fill the
+  // socket's send buffer past the transport's hard limit (8 MiB, close 4009) first.
+  for (let id = 100; id < 120 && !silent.closed; id++) {
+    silent.sendBinary(encode([0, id, 'blob', [1_000_000]]));
+    await silent.responseOrClose(id, 3000);
+  }
   const close = await silent.waitClose(3000);
   t.equal(close?.code, 4002, `past maxUnackedBytes a peer that never acks is closed 4002 (${close?.reason ?? 'still open'})`);
 });
