@@ -40,8 +40,9 @@ const NO_META = new Float64Array(0);
 // session releases its open chunk at each `$ack` (every 128 messages or 256 KiB) and needs
 // a new one at the next push; a new off-heap Uint8Array cost ~8 µs for 4 KiB in a live
 // server (malloc, zeroing, an ArrayBuffer the GC tracks). Only acknowledged chunks come
-// here: whatever a re-send handed the socket from them has reached the peer. At most
-// MAX_SPARE_BYTES wait, so an idle process holds little.
+// here, and nothing outside the stream views a chunk (a re-send gets a copy: a peer may
+// `$ack` what it never received, before the socket wrote it). At most MAX_SPARE_BYTES
+// wait, so an idle process holds little.
 const SIZES = Math.log2(MAX_CHUNK / MIN_CHUNK) + 1;
 const spare: Uint8Array[][] = Array.from({ length: SIZES }, () => []);
 const MAX_SPARE_BYTES = 4 * 1024 * 1024;
@@ -205,11 +206,14 @@ export class ReliableStream {
     if (this.#head === tail) this.#head = this.#tail = 0;
   }
 
-  /** Visit the kept messages in seq order (all are > peerAcked). */
+  /**
+   * Visit the kept messages in seq order (all are > peerAcked), each as a copy the caller
+   * may hand to a socket: once acknowledged, its chunk is reused by other sessions.
+   */
   forEachKept(visit: KeptVisitor): void {
     const meta = this.#meta;
     for (let i = this.#head, seq = this.peerAcked + 1; i < this.#tail; i++, seq++)
-      visit(seq, this.#chunkOf[i]!.subarray(meta[3 * i]!, meta[3 * i + 1]!), meta[3 * i + 2]!);
+      visit(seq, this.#chunkOf[i]!.slice(meta[3 * i]!, meta[3 * i + 1]!), meta[3 * i + 2]!);
   }
 
   /** The peer turned out not to acknowledge: keep nothing from now on. Returns bytes freed. */

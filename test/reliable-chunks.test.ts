@@ -105,3 +105,23 @@ t.test('released chunks are reused across streams, and re-sends from reused chun
   for (const r of streams) r.ack(r.sent);
   t.ok(spareChunkBytes() <= 4 * 1024 * 1024, 'the spare chunks stay bounded');
 });
+
+t.test('bytes handed out for a re-send stay intact after their chunk is acknowledged and reused', async (t) => {
+  // A hostile peer may `$ack` at once what was just re-sent to it, before the socket has
+  // written it (the ws transport keeps a reference until the kernel takes it). Its chunk
+  // then goes to the spare list, and another session fills it: the re-send must not be
+  // a view of that memory, or one player's messages go to another.
+  const a = new ReliableStream();
+  a.mode = 'acking';
+  const mine = (seq: number) => Buffer.alloc(100, seq);
+  for (let seq = 1; seq <= 10; seq++) a.push(mine(seq), seq);
+  const handedOut: Array<[number, Uint8Array]> = [];
+  a.forEachKept((seq, bytes) => handedOut.push([seq, bytes]));
+  a.ack(a.sent); // before the socket wrote a byte
+  const b = new ReliableStream();
+  b.mode = 'acking';
+  for (let seq = 1; seq <= 10; seq++) b.push(Buffer.alloc(100, 0xee), seq); // another player's
+  const damaged = handedOut.filter(([seq, bytes]) => Buffer.compare(Buffer.from(bytes), mine(seq)) !== 0).length;
+  t.equal(handedOut.length, 10);
+  t.equal(damaged, 0, 'every re-sent message still holds its own bytes');
+});
