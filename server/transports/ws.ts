@@ -269,10 +269,10 @@ export function wsTransport<Data>(opts: TransportOptions, events: TransportEvent
     routes: httpRoutes,
     listen(port, host) {
       return new Promise((resolve, reject) => {
-        http.once('error', reject);
         // Several processes on one port, the kernel spreading connections (demo/cluster.ts).
         if (opts.reusePort && !CAN_REUSE_PORT)
           return reject(new Error(`reusePort needs Node 22.12+ on the ws transport (this is ${process.versions.node})`));
+        http.once('error', reject);
         const options = { port, host, ...(opts.reusePort ? { reusePort: true } : {}) };
         http.listen(options, () => {
           http.off('error', reject);
