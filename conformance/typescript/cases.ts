@@ -117,7 +117,9 @@ export const cases: Record<string, CaseFn> = {
     const opens: boolean[] = [];
     a.on('open', (e) => opens.push(e.resumed));
     const call = later(a.call('sleep', [600]));
-    await sleep(50);
+    // Requests run in arrival order: once echo answers, sleep is running on the server.
+    // Without it, a server with nothing running closes at once and the kit starts a fresh one.
+    await a.call('echo', [1]);
     await r.http('POST', '/kit/shutdown', { path: 'doomed', graceMs: 3000 });
     await sleep(50);
     const e = await rejects(r.connect(), 'REFUSED');

@@ -419,7 +419,9 @@ public class KitCases : IClassFixture<KitFixture>
             var opens = new List<bool>();
             a.C.SessionOpened += resumed => { lock (opens) opens.Add(resumed); };
             var call = a.Call("sleep", 600L);
-            await Task.Delay(50);
+            // Requests run in arrival order: once echo answers, sleep is running on the server.
+            // Without it, a server with nothing running closes at once and the kit starts a fresh one.
+            await a.Call("echo", 1L);
             await r.Post("/kit/shutdown", ("path", "doomed"), ("graceMs", 3000));
             await Task.Delay(50);
             var e = await Rejects(r.Connect(), ErrorCodes.Refused);
