@@ -17,14 +17,11 @@
 // result or error) are level 1 if they are arrays or maps; each nested array/map adds one.
 // Elements: every msgpack value counts one (the envelope, map keys, each scalar).
 //
-// Cost, measured in-process as CPU time (Node 20, a 2-core box shared with other jobs, so
-// process.cpuUsage, min of 7 rounds of 50k-1M iterations, fresh frame views each time):
-//   frame                                   scan      readFrame (was decodeFrame)  RpcPeer.receive + reply
-//   [0, 7, "add", [1, 2]]          10 B     ~55 ns    ~180 ns (~105 ns)            ~1.2 µs (0.95 µs)
-//   [0, 8, "take", [{40 keys}]]   952 B    ~530 ns    ~8.9 µs (~8.0 µs)            ~10.6 µs (11.3 µs)
-//   1 MiB of 0x90 in one array (refused)    ~2.6 ms   ~2.6 ms (~1.1 s and ~40 MiB of heap decoding it)
-// The receive figure includes the reply's encode, which is scanned too, and copied
-// (encodeOwned) because the engine keeps it.
+// Cost: the bench's ~1 KB game object (955 B, 341 values, 63 arrays and maps) scans in
+// about an eighth of msgpackr's time to decode it (1.1–1.4 µs against ~9 µs on this
+// 2-core VM); [0, 7, "add", [1, 2]] in 50–85 ns. Most values in a game's messages are small integers and short
+// strings, which need no check below the envelope: the scan reads runs of them in a tight
+// loop (that halved the 1 KB figure). 1 MiB of 0x90 in one array is refused at its header.
 
 /** Limits the scan enforces per message. */
 export interface ScanLimits {
@@ -64,9 +61,10 @@ const MAX_SAFE_HI = 0x1fffff; // high 32 bits of 2^53 − 1
 const TWO32 = 4294967296;
 const MAX_ID = 0xffffffff;
 
-// Open containers being tracked: the `pending` count at which each closes, and whether it
-// is a map (so the scan knows which values are keys). Grown on demand, never shrunk.
-let marks = new Float64Array(64);
+// Open containers around the innermost: the values each still had to read when the next
+// one opened, and whether it is a map (so the scan knows which values are keys). Grown on
+// demand, never shrunk. (Float64: V8 keeps the counts as doubles; measured faster.)
+let lefts = new Float64Array(64);
 let maps = new Uint8Array(64);
 // Scratch for reading a float64 without a DataView per message.
 const f64 = new Float64Array(1);
@@ -106,68 +104,87 @@ export function scanMessage(b: Uint8Array, start: number, limits: ScanLimits, ou
   const len = b.length;
   const { maxElements, maxDepth, maxParams, maxMethodLength } = limits;
   let p = start;
-  let pending = 1; // values still to read in this message
-  let top = -1; // innermost tracked container (index into marks/maps); the envelope is 0
-  // marks[top] and maps[top], kept in locals: read for every value, changed per container.
-  let mark = -1;
+  // The innermost open container: its level (-1 before the envelope; the envelope is 0),
+  // the values it still has to read, and whether it is a map. Outer ones are in lefts/maps.
+  let level = -1;
+  let left = 1; // the message itself, read as if in a container of one
   let inMap = false;
-  let elements = 0;
+  // Every value the headers read so far announced, this one included: the message's
+  // element count once it is read, and at every header an exact lower bound of it.
+  let announced = 1;
   let depth = 0;
   let kind = -1;
   let id = -1;
-  let envLen = 0;
-  let methodSlot = -1;
-  let paramsSlot = -1;
+  let envLen = -1; // the envelope's length, if it is an array
   let refused: string | undefined;
   // Outgoing bin rewrite: bytes removed so far, and where the not yet moved bytes start.
   let shift = 0;
   let moveFrom = 0;
 
-  while (pending > 0) {
+  for (;;) {
+    while (left === 0) {
+      // The innermost container is complete: the one around it is innermost again.
+      if (level <= 0) break;
+      left = lefts[level]!;
+      inMap = maps[level] === 1;
+      level--;
+    }
+    if (left === 0) break; // the message is read
+    if (level > 0) {
+      // Below the envelope, fixints and fixstrs need no check, not even as map keys: most
+      // of a game's values. Read a run of them here, the rest one by one below. Past the
+      // end b[p] is undefined, which no test below matches: the loop below throws.
+      while (left > 0) {
+        const c = b[p]!;
+        if (c < 0x80 || c >= 0xe0) p += 1;
+        else if (c >= 0xa0 && c < 0xc0) p += 1 + (c & 0x1f);
+        else break;
+        left--;
+      }
+      if (left === 0) continue;
+    }
     if (p >= len) throw new TruncatedMsgpack('truncated msgpack');
     const c = b[p]!;
-    pending--;
-    elements++;
-    let intVal = NO_VALUE; // set for integers
-    let strLen = -1; // set for strings
-    let n = -1; // set for arrays and maps: number of values inside
+    // A map key (an even count left): strings and integers only, anything else has no JS
+    // property name. Refused once the value is read, if nothing in it is refused first.
+    let badKey = false;
+    if (inMap) {
+      badKey = (left & 1) === 0 && !(c < 0x80 || (c >= 0xa0 && c < 0xc0) || c >= 0xe0 || (c >= 0xcc && c <= 0xd3) || (c >= 0xd9 && c <= 0xdb));
+    } else if (level === 0 && envLen >= 0) {
+      refused = envelopeSlot(b, p, envLen - left, kind, maxMethodLength, maxParams);
+      if (envLen === left) {
+        const v = intAt(b, p); // the message type
+        kind = v === 0 || v === 1 || v === 2 ? v : -1;
+      } else if (envLen - left === 1 && (kind === 0 || kind === 1)) {
+        const v = intAt(b, p);
+        if (v >= 0 && v <= MAX_ID) id = v;
+      }
+    }
+    left--;
+    let n = -1; // for an array or map header: the values inside
     let isMap = false;
-    if (c < 0x80) {
-      intVal = c;
-      p += 1;
-    } else if (c < 0x90) {
-      n = (c & 0xf) * 2;
-      isMap = true;
-      p += 1;
-    } else if (c < 0xa0) {
-      n = c & 0xf;
-      p += 1;
-    } else if (c < 0xc0) {
-      strLen = c & 0x1f;
-      p += 1 + strLen;
-    } else if (c >= 0xe0) {
-      intVal = c - 0x100;
-      p += 1;
-    } else {
+    if (c < 0x80 || c >= 0xe0) p += 1;
+    else if (c < 0x90) (n = (c & 0xf) * 2), (isMap = true), (p += 1);
+    else if (c < 0xa0) (n = c & 0xf), (p += 1);
+    else if (c < 0xc0) p += 1 + (c & 0x1f);
+    else {
       // Every remaining form has a header of up to 9 bytes: check it is all there first.
       const head = HEAD[c - 0xc0]!;
       if (p + head > len) throw new TruncatedMsgpack('truncated msgpack');
       switch (c) {
-        case 0xc0:
-        case 0xc2:
-        case 0xc3:
-        case 0xca:
-          break;
         case 0xc1:
           refused ??= outgoing ? 'msgpackr’s 0xc1 object cannot be sent' : 'the byte 0xc1 is not a msgpack value';
           break;
         case 0xc4:
+        case 0xd9:
           p += b[p + 1]!;
           break;
         case 0xc5:
+        case 0xda:
           p += u16(b, p + 1);
           break;
         case 0xc6:
+        case 0xdb:
           p += u32(b, p + 1);
           break;
         case 0xc7:
@@ -211,52 +228,17 @@ export function scanMessage(b: Uint8Array, start: number, limits: ScanLimits, ou
         case 0xcb:
           if (outgoing && refused === undefined) int64FromDouble(b, p);
           break;
-        case 0xcc:
-          intVal = b[p + 1]!;
-          break;
-        case 0xcd:
-          intVal = u16(b, p + 1);
-          break;
-        case 0xce:
-          intVal = u32(b, p + 1);
-          break;
-        case 0xcf: {
-          const hi = u32(b, p + 1);
+        case 0xcf:
           if (outgoing) refused ??= 'a BigInt cannot be sent';
-          else if (hi > MAX_SAFE_HI) refused ??= 'an integer beyond 2^53−1 is not allowed';
-          intVal = hi * TWO32 + u32(b, p + 5);
-          break;
-        }
-        case 0xd0:
-          intVal = (b[p + 1]! << 24) >> 24;
-          break;
-        case 0xd1:
-          intVal = (u16(b, p + 1) << 16) >> 16;
-          break;
-        case 0xd2:
-          intVal = u32(b, p + 1) | 0;
+          else if (u32(b, p + 1) > MAX_SAFE_HI) refused ??= 'an integer beyond 2^53−1 is not allowed';
           break;
         case 0xd3: {
           const hi = u32(b, p + 1) | 0;
-          const lo = u32(b, p + 5);
           if (outgoing) refused ??= 'a BigInt cannot be sent';
-          else if (hi > MAX_SAFE_HI || hi < -0x200000 || (hi === -0x200000 && lo === 0))
+          else if (hi > MAX_SAFE_HI || hi < -0x200000 || (hi === -0x200000 && u32(b, p + 5) === 0))
             refused ??= 'an integer beyond ±(2^53−1) is not allowed';
-          intVal = hi * TWO32 + lo;
           break;
         }
-        case 0xd9:
-          strLen = b[p + 1]!;
-          p += strLen;
-          break;
-        case 0xda:
-          strLen = u16(b, p + 1);
-          p += strLen;
-          break;
-        case 0xdb:
-          strLen = u32(b, p + 1);
-          p += strLen;
-          break;
         case 0xdc:
           n = u16(b, p + 1);
           break;
@@ -264,82 +246,106 @@ export function scanMessage(b: Uint8Array, start: number, limits: ScanLimits, ou
           n = u32(b, p + 1);
           break;
         case 0xde:
-          n = u16(b, p + 1) * 2;
-          isMap = true;
+          (n = u16(b, p + 1) * 2), (isMap = true);
           break;
         case 0xdf:
-          n = u32(b, p + 1) * 2;
-          isMap = true;
+          (n = u32(b, p + 1) * 2), (isMap = true);
           break;
       }
       p += head;
     }
+    if (badKey) refused ??= 'map keys must be strings or integers';
 
-    if (refused === undefined) {
-      if (top >= 0) {
-        // A map key: strings and integers only (anything else has no JS property name).
-        if (inMap && ((pending - mark) & 1) === 1 && strLen < 0 && intVal !== intVal)
-          refused = 'map keys must be strings or integers';
-        else if (top === 0) {
-          // Directly inside the envelope: read the type, the id, check method and params.
-          const slot = envLen - 1 - (pending - mark);
-          if (slot === 0) {
-            kind = intVal === 0 || intVal === 1 || intVal === 2 ? intVal : -1;
-            methodSlot = kind === 0 ? 2 : kind === 2 ? 1 : -1;
-            paramsSlot = kind === 0 ? 3 : kind === 2 ? 2 : -1;
-          } else if (slot === 1 && (kind === 0 || kind === 1)) {
-            if (intVal >= 0 && intVal <= MAX_ID) id = intVal;
-          } else if (slot === methodSlot) {
-            if (strLen > maxMethodLength) refused = `method name longer than ${maxMethodLength}`;
-          } else if (slot === paramsSlot) {
-            if (n > maxParams && !isMap) refused = `more than ${maxParams} params`;
-          }
-        }
-      }
-      if (n >= 0 && refused === undefined) {
-        const level = top + 1;
-        if (level > depth) depth = level;
-        if (level > maxDepth) refused = `nested deeper than ${maxDepth}`;
-        // Every value still owed counts at least one: exact once the message is read.
-        else if (elements + pending + n > maxElements) refused = `more than ${maxElements} values in one message`;
-        else if (n > 0) {
-          top = level;
-          if (top >= marks.length) {
-            const m = new Float64Array(marks.length * 2);
-            m.set(marks);
-            marks = m;
-            const k = new Uint8Array(maps.length * 2);
-            k.set(maps);
-            maps = k;
-          }
-          marks[top] = mark = pending;
-          maps[top] = isMap ? 1 : 0;
+    if (n >= 0 && refused === undefined) {
+      // An array or map: one level deeper, and n more values owed, each at least a byte.
+      if (n > len - p) throw new TruncatedMsgpack('truncated msgpack');
+      if (level + 1 > depth) depth = level + 1;
+      if (level + 1 > maxDepth) refused = `nested deeper than ${maxDepth}`;
+      else if (announced + n > maxElements) refused = `more than ${maxElements} values in one message`;
+      else {
+        announced += n;
+        if (level === -1 && !isMap) envLen = n;
+        if (n > 0) {
+          if (++level >= lefts.length) grow();
+          lefts[level] = left;
+          maps[level] = inMap ? 1 : 0;
+          left = n;
           inMap = isMap;
-          if (top === 0) envLen = n;
         }
       }
     }
-    if (n > 0) pending += n;
-    while (pending === mark) {
-      // The innermost container is complete: the one around it is innermost again.
-      if (--top >= 0) (mark = marks[top]!), (inMap = maps[top] === 1);
-      else mark = -1;
-    }
-    // Refused: nothing more to check, only where the message ends (the tracked
-    // containers are no longer exact, so stop using them).
     if (refused !== undefined) {
-      p = skip(b, p, pending);
-      pending = 0;
+      // Nothing more to check, only where the message ends. The count stays at the values
+      // read (a refused header's values were never announced).
+      let owed = left;
+      for (let i = level; i > 0; i--) owed += lefts[i]!;
+      announced -= owed;
+      p = skip(b, p, owed + (n > 0 ? n : 0));
+      break;
     }
   }
   if (p > len) throw new TruncatedMsgpack('truncated msgpack');
   if (shift > 0) b.copyWithin(moveFrom - shift, moveFrom, p);
   out.end = p - shift;
-  out.elements = elements;
+  out.elements = announced;
   out.depth = depth;
   out.kind = kind;
   out.id = id;
   out.refused = refused;
+}
+
+/** Room for deeper nesting (only limits of more than 63 levels get here). */
+function grow(): void {
+  const l = new Float64Array(lefts.length * 2);
+  l.set(lefts);
+  lefts = l;
+  const m = new Uint8Array(maps.length * 2);
+  m.set(maps);
+  maps = m;
+}
+
+/** The integer at p (any msgpack integer form), or NaN for anything else. */
+function intAt(b: Uint8Array, p: number): number {
+  const c = b[p]!;
+  if (c < 0x80) return c;
+  if (c >= 0xe0) return c - 0x100;
+  switch (c) {
+    case 0xcc:
+      return b[p + 1]!;
+    case 0xcd:
+      return u16(b, p + 1);
+    case 0xce:
+      return u32(b, p + 1);
+    case 0xcf:
+      return u32(b, p + 1) * TWO32 + u32(b, p + 5);
+    case 0xd0:
+      return (b[p + 1]! << 24) >> 24;
+    case 0xd1:
+      return (u16(b, p + 1) << 16) >> 16;
+    case 0xd2:
+      return u32(b, p + 1) | 0;
+    case 0xd3:
+      return (u32(b, p + 1) | 0) * TWO32 + u32(b, p + 5);
+  }
+  return NO_VALUE;
+}
+
+/**
+ * The check on the envelope's value at `slot` (starting at p): a method name no longer
+ * than maxMethodLength, no more than maxParams params. Returns the refusal, if any.
+ */
+function envelopeSlot(b: Uint8Array, p: number, slot: number, kind: number, maxMethodLength: number, maxParams: number): string | undefined {
+  if (kind !== 0 && kind !== 2) return undefined;
+  if (slot === (kind === 0 ? 2 : 1)) {
+    const c = b[p]!;
+    const strLen = c >= 0xa0 && c < 0xc0 ? c & 0x1f : c === 0xd9 ? b[p + 1]! : c === 0xda ? u16(b, p + 1) : c === 0xdb ? u32(b, p + 1) : -1;
+    if (strLen > maxMethodLength) return `method name longer than ${maxMethodLength}`;
+  } else if (slot === (kind === 0 ? 3 : 2)) {
+    const c = b[p]!;
+    const n = c >= 0x90 && c < 0xa0 ? c & 0xf : c === 0xdc ? u16(b, p + 1) : c === 0xdd ? u32(b, p + 1) : -1;
+    if (n > maxParams) return `more than ${maxParams} params`;
+  }
+  return undefined;
 }
 
 /** Header bytes (type byte included) of the forms 0xc0…0xdf; payloads are added apart. */
