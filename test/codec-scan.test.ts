@@ -111,6 +111,45 @@ t.test('elements: every value counts one, exact at the limit', (t) => {
   t.end();
 });
 
+t.test('any plain value: extent, values and depth as counted on the decoded value; limits one short refuse', (t) => {
+  // The oracle is the value itself, not a second scanner: every value counts one (a map
+  // its keys too), and each array or map is a level. Runs of small ints and short strings
+  // below the envelope take the scan's fast path, containers and the rest the general one.
+  const count = (v: unknown): number =>
+    Array.isArray(v) ? 1 + v.reduce((n: number, x) => n + count(x), 0) : v !== null && typeof v === 'object' && !(v instanceof Uint8Array) ? 1 + Object.values(v).reduce((n: number, x) => n + 1 + count(x), 0) : 1;
+  const levels = (v: unknown): number =>
+    Array.isArray(v) ? 1 + Math.max(0, ...v.map(levels)) : v !== null && typeof v === 'object' && !(v instanceof Uint8Array) ? 1 + Math.max(0, ...Object.values(v).map(levels)) : 0;
+  const value = fc.letrec((tie) => ({
+    v: fc.oneof(
+      { depthSize: 'small' },
+      fc.integer({ min: -40, max: 200 }),
+      fc.string({ maxLength: 40, size: 'max' }),
+      fc.integer(),
+      fc.double({ noNaN: true }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.uint8Array({ maxLength: 8 }),
+      fc.array(tie('v'), { maxLength: 20, size: 'medium' }),
+      fc.dictionary(fc.string({ maxLength: 8 }), tie('v'), { maxKeys: 20 }),
+    ),
+  }));
+  fc.assert(
+    fc.property(fc.array(value.v, { maxLength: 6 }), (params) => {
+      const msg = encode([0, 9, 'm', params]);
+      const r = scan(msg);
+      const elements = 4 + count(params);
+      const depth = levels(params);
+      if (r.end !== msg.length || r.elements !== elements || r.depth !== depth || r.refused !== undefined || r.id !== 9) return false;
+      if (scan(msg, { ...NONE, maxElements: elements - 1 }).refused !== `more than ${elements - 1} values in one message`) return false;
+      const shallow = scan(msg, { ...NONE, maxDepth: depth - 1 });
+      return shallow.refused === `nested deeper than ${depth - 1}` && shallow.end === msg.length;
+    }),
+    { numRuns: 2000 },
+  );
+  t.pass('2000 generated params');
+  t.end();
+});
+
 t.test('params count and method length (in UTF-8 bytes) are read from the envelope', (t) => {
   const limits = { ...NONE, maxParams: 2, maxMethodLength: 4 };
   t.match(scan(encode([0, 3, 'abcd', [1, 2]]), limits), { refused: undefined, kind: 0, id: 3 });
