@@ -161,7 +161,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #handlers: Map<string, AnyHandler>;
   #schemas: Map<string, ParamsSchema>;
   #timeoutMs: number;
-  #outgoing: PendingCalls<OutgoingData>;
+  /** Calls from here; made at the first call (most connections' first is far off or never). */
+  #outgoingCalls: PendingCalls<OutgoingData> | undefined;
   #incoming = new Map<number, C>();
   #writer: FrameWriter;
   #reliable = new ReliableStream();
@@ -194,10 +195,6 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#maxUnacked = opts.maxUnackedBytes ?? DEFAULT_MAX_UNACKED_BYTES;
     this.#maxHeld = opts.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
-    this.#outgoing = new PendingCalls<OutgoingData>({
-      timers: opts.timers ?? defaultTimers,
-      onGiveUp: (call) => this.#cancelRemote(call),
-    });
     this.#writer = new FrameWriter(
       (frame) => this.#opts.send(frame),
       () => this.peerLimits,
@@ -209,7 +206,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
 
   /** Calls from here waiting for a reply. */
   get pendingOutgoing(): number {
-    return this.#outgoing.size;
+    return this.#outgoingCalls?.size ?? 0;
   }
   /** Calls from the peer whose handlers are still running. */
   get pendingIncoming(): number {
@@ -248,13 +245,17 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (this.#closed) return Promise.reject(this.#closed);
     const invalid = outgoingError(method, params, this.peerLimits);
     if (invalid) return Promise.reject(invalid);
-    if (this.#outgoing.size >= this.limits.maxOutgoingPending)
+    const outgoing = (this.#outgoingCalls ??= new PendingCalls<OutgoingData>({
+      timers: this.#opts.timers ?? defaultTimers,
+      onGiveUp: (call) => this.#cancelRemote(call),
+    }));
+    if (outgoing.size >= this.limits.maxOutgoingPending)
       return Promise.reject(new RpcError(ErrorCode.OVERLOADED, `more than ${this.limits.maxOutgoingPending} calls pending`));
     if (this.#attached && this.#opts.congested?.(this.#writer.queuedBytes))
       return Promise.reject(new RpcError(ErrorCode.OVERLOADED, 'the peer is not reading fast enough'));
     const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(new RpcError(ErrorCode.CANCELLED, 'call aborted before it was sent'));
-    const id = this.#outgoing.allocateId();
+    const id = outgoing.allocateId();
     let bytes: Uint8Array;
     try {
       // Checked by the scan the receiver runs: a Set, a Map, a BigInt or params past the
@@ -266,8 +267,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     // The receiver would drop the whole socket (1009) for a larger message; fail this call alone.
     if (bytes.byteLength > this.peerLimits.maxMessageBytes)
       return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, `request is ${bytes.byteLength} bytes, over the ${this.peerLimits.maxMessageBytes}-byte limit`));
-    const promise = this.#outgoing.add(id, method, 0, opts?.timeoutMs ?? this.#timeoutMs, signal);
-    this.#outgoing.get(id)!.data = this.#sendReliable(bytes, id);
+    const promise = outgoing.add(id, method, 0, opts?.timeoutMs ?? this.#timeoutMs, signal);
+    outgoing.get(id)!.data = this.#sendReliable(bytes, id);
     return promise;
   }
 
@@ -349,7 +350,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     if (this.#attached && !this.#resyncing) {
       this.#writer.write(encode([NOTIFICATION, CANCEL, [call.id]]));
     } else if (this.#reliable.isKept(seq)) {
-      this.#reliable.cancelOwed.add(seq); // goes out right after the request's re-send
+      (this.#reliable.cancelOwed ??= new Set()).add(seq); // goes out right after the request's re-send
     } else if (this.#reliable.mode === 'acking') {
       this.#owedCancels.push(call.id); // the peer has the request; tell it after the resync
     }
@@ -472,8 +473,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
         this.#reliable.count();
         const id = msg[1];
         // A late reply after deadline/cancel is dropped quietly.
-        if (msg[2] == null) this.#outgoing.resolve(id, msg[3]);
-        else if (this.#outgoing.has(id)) this.#outgoing.reject(id, RpcError.fromWire(msg[2]));
+        if (msg[2] == null) this.#outgoingCalls?.resolve(id, msg[3]);
+        else if (this.#outgoingCalls?.has(id)) this.#outgoingCalls.reject(id, RpcError.fromWire(msg[2]));
         return;
       }
       case REQUEST:
@@ -686,7 +687,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     const before = reliable.keptBytes;
     reliable.ack(n as number, (seq, byteLength, requestId) => {
       // The peer had this request when we gave it up offline: its cancel is owed.
-      if (reliable.cancelOwed.delete(seq)) this.#owedCancels.push(requestId);
+      if (reliable.cancelOwed?.delete(seq)) this.#owedCancels.push(requestId);
       if (seq > this.#writtenSeq) this.#unwrittenBytes -= byteLength;
     });
     this.#chargeTotal(reliable.keptBytes - before);
@@ -703,12 +704,12 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     const reliable = this.#reliable;
     reliable.forEachKept((seq, bytes, requestId) => {
       this.#writeKept(seq, bytes);
-      if (reliable.cancelOwed.delete(seq)) this.#writer.write(encode([NOTIFICATION, CANCEL, [requestId]]));
+      if (reliable.cancelOwed?.delete(seq)) this.#writer.write(encode([NOTIFICATION, CANCEL, [requestId]]));
     });
     const owed = this.#owedCancels;
     this.#owedCancels = [];
     // An id reallocated since belongs to a new call: its cancel would hit the wrong one.
-    for (const id of owed) if (!this.#outgoing.has(id)) this.#writer.write(encode([NOTIFICATION, CANCEL, [id]]));
+    for (const id of owed) if (!this.#outgoingCalls?.has(id)) this.#writer.write(encode([NOTIFICATION, CANCEL, [id]]));
   }
 
   #notifyHandler(method: string, handler: AnyHandler, params: unknown[], cost: number): void {
@@ -830,7 +831,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
 
   #failAll(reason: RpcError): void {
     this.#writer.clear();
-    this.#outgoing.failAll(reason);
+    this.#outgoingCalls?.failAll(reason);
     const incoming = [...this.#incoming.values()];
     for (const ctx of incoming) this.#untrack(ctx);
     const observer = this.#opts.observer;

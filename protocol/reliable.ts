@@ -100,9 +100,10 @@ export class ReliableStream {
   #retained = 0;
   /**
    * Seqs of requests the caller gave up on while their `$cancel` could not go out (no
-   * socket, or the socket not yet resynced): `$cancel [id]` follows the resync.
+   * socket, or the socket not yet resynced): `$cancel [id]` follows the resync. Made
+   * when first needed: most sessions never need it.
    */
-  readonly cancelOwed = new Set<number>();
+  cancelOwed: Set<number> | undefined;
 
   /** Bytes retained for the kept messages: the chunks they are in (not only their own sizes). */
   get keptBytes(): number {
@@ -230,7 +231,7 @@ export class ReliableStream {
     this.#head = this.#tail = 0;
     this.#open = undefined;
     this.#retained = 0;
-    this.cancelOwed.clear();
+    this.cancelOwed = undefined;
     return freed;
   }
 
