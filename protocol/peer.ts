@@ -150,6 +150,9 @@ const OTHER = 'other';
 const OVERLOADED_TOTAL = wireError(ErrorCode.OVERLOADED, 'the server holds too much: retry later');
 
 
+/** Every peer's running calls until its first: an idle connection holds no Map. Only #track writes. */
+const NO_RUNNING: ReadonlyMap<number, unknown> = new Map<number, unknown>();
+
 /** What the engine keeps with a call of its own: its request's seq (for $cancel). */
 type OutgoingData = number;
 
@@ -163,7 +166,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #timeoutMs: number;
   /** Calls from here; made at the first call (most connections' first is far off or never). */
   #outgoingCalls: PendingCalls<OutgoingData> | undefined;
-  #incoming = new Map<number, C>();
+  /** Calls from the peer still running; the shared empty map until the first (#track). */
+  #incoming = NO_RUNNING as Map<number, C>;
   #writer: FrameWriter;
   #reliable = new ReliableStream();
   #closed: RpcError | undefined;
@@ -539,6 +543,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
 
   /** A call is running: in #incoming (for $cancel and duplicates), its params held. */
   #track(ctx: C): void {
+    if (this.#incoming === NO_RUNNING) this.#incoming = new Map();
     this.#incoming.set(ctx.id, ctx);
     this.#paramsHeld += ctx.held;
     this.#chargeTotal(ctx.held);

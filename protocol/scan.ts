@@ -151,14 +151,15 @@ export function scanMessage(b: Uint8Array, start: number, limits: ScanLimits, ou
     if (inMap) {
       badKey = (left & 1) === 0 && !(c < 0x80 || (c >= 0xa0 && c < 0xc0) || c >= 0xe0 || (c >= 0xcc && c <= 0xd3) || (c >= 0xd9 && c <= 0xdb));
     } else if (level === 0 && envLen >= 0) {
-      refused = envelopeSlot(b, p, envLen - left, kind, maxMethodLength, maxParams);
-      if (envLen === left) {
-        const v = intAt(b, p); // the message type
+      // Directly inside the envelope: its type, the id, the method name and the params.
+      const slot = envLen - left;
+      if (slot === 0) {
+        const v = intAt(b, p);
         kind = v === 0 || v === 1 || v === 2 ? v : -1;
-      } else if (envLen - left === 1 && (kind === 0 || kind === 1)) {
+      } else if (slot === 1 && (kind === 0 || kind === 1)) {
         const v = intAt(b, p);
         if (v >= 0 && v <= MAX_ID) id = v;
-      }
+      } else refused = envelopeSlot(b, p, slot, kind, maxMethodLength, maxParams);
     }
     left--;
     let n = -1; // for an array or map header: the values inside
@@ -331,8 +332,9 @@ function intAt(b: Uint8Array, p: number): number {
 }
 
 /**
- * The check on the envelope's value at `slot` (starting at p): a method name no longer
- * than maxMethodLength, no more than maxParams params. Returns the refusal, if any.
+ * The check on the envelope's value at `slot` (starting at p), past the type and id: a
+ * method name no longer than maxMethodLength, no more than maxParams params. Returns the
+ * refusal, if any.
  */
 function envelopeSlot(b: Uint8Array, p: number, slot: number, kind: number, maxMethodLength: number, maxParams: number): string | undefined {
   if (kind !== 0 && kind !== 2) return undefined;
