@@ -1,6 +1,7 @@
 // Scenarios and command-line flags of the bench.
 
-import { SYSTEMS, type SystemName } from './clients/systems.ts';
+import path from 'node:path';
+import { DEFAULT_SYSTEMS, SYSTEMS, type SystemName } from './clients/systems.ts';
 
 export const SCENARIOS = [
   'call-small', // client → server, small args, one call in flight per connection
@@ -67,6 +68,8 @@ const HELP = `npm run bench -- [flags]
   --out DIR                where results go (default bench/results)
   --cpu-prof DIR           run servers with node --cpu-prof, profiles written to DIR
   --client-prof DIR        run client processes with node --cpu-prof
+  --baseline DIR           also run volley-base: the Volley of another checkout (its dist/ built), to
+                           measure a change against the code before it, interleaved in the same run
   --no-progress            no progress bar`;
 
 export function parseFlags(argv: string[]): Config {
@@ -104,17 +107,22 @@ export function parseFlags(argv: string[]): Config {
   const known = new Set([
     'quick', 'systems', 'scenario', 'scenarios', 'connections', 'inflight', 'payload', 'duration', 'warmup', 'fanout',
     'rate', 'idle-connections', 'storm-connections', 'idle-max', 'workers', 'out', 'cpu-prof', 'client-prof', 'no-progress',
-    'rounds', 'players', 'room-size',
+    'rounds', 'players', 'room-size', 'baseline',
   ]);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}\n${HELP}`);
   const str = (name: string): string | undefined => {
     const v = flags.get(name);
     return typeof v === 'string' ? v : undefined;
   };
+  // Read by the server and client processes of volley-base (they inherit the environment).
+  const baseline = str('baseline');
+  if (baseline) process.env.BENCH_BASELINE = path.resolve(baseline);
+  const systems = list<SystemName>('systems', SYSTEMS, baseline ? SYSTEMS : DEFAULT_SYSTEMS);
+  if (systems.includes('volley-base') && !process.env.BENCH_BASELINE) throw new Error('volley-base needs --baseline DIR');
   return {
     quick,
     rounds: Math.max(1, Math.floor(num('rounds', 3, 1))),
-    systems: list<SystemName>('systems', SYSTEMS, SYSTEMS),
+    systems,
     scenarios,
     connections: Math.max(1, num('connections', 100, 10)),
     inflight: Math.max(1, num('inflight', 16, 8)),

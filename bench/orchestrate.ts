@@ -64,7 +64,7 @@ export interface Progress {
 
 /** The server script a system runs (variants share one with an environment switch). */
 export function serverFile(system: SystemName): string {
-  return system === 'socketio-uws' ? 'socketio' : system === 'volley-ws' ? 'volley' : system;
+  return system === 'socketio-uws' ? 'socketio' : system === 'volley-ws' || system === 'volley-base' ? 'volley' : system;
 }
 
 export async function runOne(
@@ -92,7 +92,9 @@ async function runScenario(
   if (scenario === 'broadcast' || scenario === 'call-many') env.BENCH_ROOM = '1';
   if (scenario === 'game-tick') env.BENCH_GAME_ROOM_SIZE = String(cfg.roomSize);
   if (system === 'socketio-uws') env.BENCH_ENGINE = 'uws';
-  env.VOLLEY_TRANSPORT = system === 'volley-ws' ? 'ws' : system === 'volley' ? 'uws' : '';
+  env.VOLLEY_TRANSPORT = system === 'volley-ws' ? 'ws' : system === 'volley' || system === 'volley-base' ? 'uws' : '';
+  // volley-base: servers/volley.ts loads the baseline checkout's dist/ instead of ours.
+  env.BENCH_VOLLEY_FROM = system === 'volley-base' ? (process.env.BENCH_BASELINE ?? '') : '';
   const file = `servers/${serverFile(system)}.ts`;
   const server = spawn(file, env, cfg.cpuProf, `server-${system}-${scenario}-r${roundNo}`);
   const workers: ChildProcess[] = [];

@@ -6,12 +6,26 @@ import WebSocket from 'ws';
 import { io as ioClient } from 'socket.io-client';
 import { createBirpc } from 'birpc';
 import { Packr, Unpackr, pack, unpack } from 'msgpackr';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { VolleyClient } from '../../client/index.ts';
 import type { RoomState } from '../lib/game.ts';
 
 // volley-ws: Volley's server on its portable transport (the ws package), same clients.
-export type SystemName = 'volley' | 'volley-ws' | 'raw' | 'socketio' | 'socketio-uws' | 'birpc';
-export const SYSTEMS: SystemName[] = ['volley', 'volley-ws', 'raw', 'socketio', 'socketio-uws', 'birpc'];
+// volley-base: another Volley checkout's compiled server and client (`--baseline DIR`, its
+// dist/ built), to measure a change against the code before it in the same interleaved run.
+export type SystemName = 'volley' | 'volley-ws' | 'raw' | 'socketio' | 'socketio-uws' | 'birpc' | 'volley-base';
+export const SYSTEMS: SystemName[] = ['volley', 'volley-ws', 'raw', 'socketio', 'socketio-uws', 'birpc', 'volley-base'];
+/** What runs when --systems is not given: volley-base only with --baseline. */
+export const DEFAULT_SYSTEMS: SystemName[] = SYSTEMS.filter((s) => s !== 'volley-base');
+
+/** The baseline checkout's client class (volley-base), loaded from its dist/ on first use. */
+let baseClient: Promise<typeof VolleyClient> | undefined;
+function baselineClient(): Promise<typeof VolleyClient> {
+  const dir = process.env.BENCH_BASELINE;
+  if (!dir) return Promise.reject(new Error('volley-base needs --baseline DIR'));
+  return (baseClient ??= import(pathToFileURL(path.join(dir, 'dist/client/index.js')).href).then((m) => m.VolleyClient));
+}
 
 export interface Conn {
   call(method: string, args: unknown[]): Promise<unknown>;
@@ -51,7 +65,9 @@ export function openClient(system: SystemName, port: number, uid: string, hooks:
   switch (system) {
     case 'volley':
     case 'volley-ws':
-      return withTimeout(openVolley(port, uid, hooks, answer), system);
+      return withTimeout(openVolley(VolleyClient, port, uid, hooks, answer), system);
+    case 'volley-base':
+      return withTimeout(baselineClient().then((Client) => openVolley(Client, port, uid, hooks, answer)), system);
     case 'raw':
       return withTimeout(openRaw(port, hooks, answer), system);
     case 'socketio':
@@ -73,8 +89,8 @@ interface ClientApi {
 
 type Answer = { add(a: number, b: number): number; echo(x: unknown): unknown; ready(tick: number): boolean };
 
-async function openVolley(port: number, uid: string, hooks: ClientHooks, answer: Answer): Promise<Conn> {
-  const client = new VolleyClient<any, ClientApi>(`ws://127.0.0.1:${port}/`, {
+async function openVolley(Client: typeof VolleyClient, port: number, uid: string, hooks: ClientHooks, answer: Answer): Promise<Conn> {
+  const client = new Client<any, ClientApi>(`ws://127.0.0.1:${port}/`, {
     token: uid,
     WebSocket: WebSocket as never,
     reconnect: false,

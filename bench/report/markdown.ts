@@ -13,6 +13,7 @@ const PEER_TITLE: Record<Peer, string> = {
   socketio: '/ socket.io (ws)',
   birpc: '/ birpc',
   'volley-ws': '/ volley-ws (Volley on ws)',
+  'volley-base': '/ volley-base (the baseline checkout)',
 };
 
 function other(s: Summary): string {
@@ -73,9 +74,11 @@ export function markdown(results: readonly RunResult[], meta: Record<string, unk
   L.push('');
   L.push('Per round, Volley\'s cost figure over the peer\'s in the same round; the median of those (min–max). Lower is better for Volley; below 1, Volley is cheaper.');
   L.push('');
-  L.push(`| scenario | figure | Volley | ${PEERS.map((p) => PEER_TITLE[p]).join(' | ')} |`);
-  L.push(`|---|---|--:|${PEERS.map(() => '--:').join('|')}|`);
-  for (const r of ratios(results)) L.push(`| ${r.scenario} | ${r.metric} | ${fmtSpread(r.volley, 2)} | ${PEERS.map((p) => fmtSpread(r.peers[p], 2)).join(' | ')} |`);
+  // A column per peer that ran (volley-base only in a run against a baseline).
+  const peers = PEERS.filter((p) => results.some((r) => r.system === p));
+  L.push(`| scenario | figure | Volley | ${peers.map((p) => PEER_TITLE[p]).join(' | ')} |`);
+  L.push(`|---|---|--:|${peers.map(() => '--:').join('|')}|`);
+  for (const r of ratios(results)) L.push(`| ${r.scenario} | ${r.metric} | ${fmtSpread(r.volley, 2)} | ${peers.map((p) => fmtSpread(r.peers[p], 2)).join(' | ')} |`);
   L.push('');
   L.push('### Targets (issue 14)');
   L.push('');

@@ -16,6 +16,7 @@ const COLORS: Record<SystemName, string> = {
   'socketio-uws': '#9467bd',
   birpc: '#ff7f0e',
   'volley-ws': '#e377c2',
+  'volley-base': '#7f7f7f',
 };
 
 const TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500];
