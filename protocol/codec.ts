@@ -149,7 +149,11 @@ export function readFrame(data: ArrayBuffer | Uint8Array, limits: FrameLimits): 
   if (!refused) {
     let values: unknown[] | undefined;
     try {
-      values = out.length === 1 ? [unpackr.unpack(bytes as never)] : (unpackr.unpackMultiple(bytes as never) as unknown[]);
+      if (out.length === 1) {
+        out[0]!.value = unpackr.unpack(bytes as never);
+        return out;
+      }
+      values = unpackr.unpackMultiple(bytes as never) as unknown[];
     } catch {
       // The scan accepted the frame, so msgpackr should too: fall back to one at a time.
     }

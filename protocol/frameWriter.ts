@@ -63,8 +63,17 @@ export class FrameWriter {
   flush(): void {
     const parts = this.#parts;
     if (parts.length === 0) return;
-    this.#parts = [];
     this.#bytes = 0;
+    if (parts.length === 1) {
+      // The usual flush, one message (sizes were checked when it was encoded): no frame to
+      // build and no new array. Emptied before send(), which may write again (re-entry).
+      const only = parts[0]!;
+      parts.length = 0;
+      this.send(only);
+      this.afterFlush?.();
+      return;
+    }
+    this.#parts = [];
     const { maxMessagesPerFrame, maxMessageBytes } = this.limits();
     let start = 0;
     let bytes = 0;

@@ -120,6 +120,8 @@ export class Connection implements PeerOptions<ServerContext> {
   #turnMessages = 0;
   /** When the frame being processed was taken up (performance.now()). */
   #frameAt = 0;
+  /** True while this socket is corked by the transport around the frame being processed. */
+  #corked = false;
   /** Refusals in the current one-second window. */
   #refusals = 0;
   #refusalWindow = 0;
@@ -241,7 +243,20 @@ export class Connection implements PeerOptions<ServerContext> {
       this.#scheduleDrain();
       return;
     }
-    this.#process(data);
+    this.#processCorked(data);
+  }
+
+  /**
+   * Process a frame where the transport has this socket corked (its message callback, or
+   * the drain's cork): replies go straight to send(), without a cork call of their own.
+   */
+  #processCorked(data: ArrayBuffer | Uint8Array): void {
+    this.#corked = true;
+    try {
+      this.#process(data);
+    } finally {
+      this.#corked = false;
+    }
   }
 
   #process(data: ArrayBuffer | Uint8Array): void {
@@ -281,7 +296,7 @@ export class Connection implements PeerOptions<ServerContext> {
       this.#queuedBytes -= frame.byteLength;
       this.shared.heldTotal.bytes -= frame.byteLength;
       // Outside uWebSockets.js' callbacks: cork so the replies go out in one syscall.
-      if (ws) ws.cork(() => this.#process(frame));
+      if (ws) ws.cork(() => this.#processCorked(frame));
       else this.#process(frame);
     }
   };
@@ -306,9 +321,14 @@ export class Connection implements PeerOptions<ServerContext> {
       this.end(CloseCode.OVERLOADED, 'client reads too slowly');
       return;
     }
-    // Cork: the flush runs outside uWebSockets.js' own callbacks, where an uncorked
-    // send costs a syscall of its own.
     this.shared.observer?.frameOut(frame.byteLength);
+    // Inside the socket's own message callback it is corked already (uWebSockets.js corks
+    // around every callback): the reply of a synchronous handler goes straight out.
+    if (this.#corked) {
+      ws.send(frame, true);
+      return;
+    }
+    // Elsewhere (a microtask flush, a timer) an uncorked send costs a syscall of its own.
     corkWs = ws;
     corkFrame = frame;
     ws.cork(sendCorked);
