@@ -10,7 +10,7 @@ import path from 'node:path';
 import { markdown, ratios, spread, summarize, svgChart, targets } from '../bench/report.ts';
 import { schedule } from '../bench/schedule.ts';
 import type { RunResult } from '../bench/orchestrate.ts';
-import type { Scenario } from '../bench/config.ts';
+import { parseFlags, type Scenario } from '../bench/config.ts';
 import type { SystemName } from '../bench/clients/systems.ts';
 
 // The end-to-end run forks a dozen processes through the tsx loader: on a busy 2-core
@@ -139,6 +139,20 @@ t.test('Markdown: medians with spreads, ratio table, targets with a holds column
   t.match(md, /\| server CPU per call ≤ 1\.15× raw \| call-1kb \| – \| not measured \|/);
   t.match(md, /4,545 \(4,000–5,000\) players\/core/, 'game-tick row gives players per core');
   t.match(md, /\| call-small \| raw \| server CPU µs per call \| 8\.00 \| 10\.00 \| 10\.00 \|/, 'per-round table');
+});
+
+t.test('a run against a baseline (--baseline): a volley-base column, absent otherwise', async (t) => {
+  const meta = { cpu: 'test cpu', cores: 2, memGiB: 1, node: 'v20', platform: 'linux', date: 'now', rounds: 3 };
+  t.notMatch(markdown(fixed, meta, 20000), /volley-base/, 'no baseline column in an ordinary run');
+  // Per round 10/10, 12/11, 20/16: the change costs 1.0, 1.09 and 1.25 of the code before it.
+  const md = markdown([...fixed, ...cpu('call-small', 'volley-base', [10, 11, 16])], meta, 20000);
+  t.match(md, /\| \/ volley-base \(the baseline checkout\) \|/);
+  t.match(md, /\| call-small \| server CPU µs per call \| 12\.00 \(10\.00–20\.00\) \| 1\.25 (\S+) \| 0\.60 (\S+) \| 0\.30 (\S+) \| – \| – \| 1\.09 \(1\.00–1\.25\) \|/);
+  t.throws(() => parseFlags(['--systems', 'volley,volley-base']), /volley-base needs --baseline/);
+  const saved = process.env.BENCH_BASELINE;
+  t.teardown(() => (saved === undefined ? delete process.env.BENCH_BASELINE : (process.env.BENCH_BASELINE = saved)));
+  t.ok(parseFlags(['--baseline', '/tmp/old']).systems.includes('volley-base'), '--baseline adds volley-base to the default systems');
+  t.notOk(parseFlags([]).systems.includes('volley-base'));
 });
 
 t.test('SVG: a whisker per ratio, a line at 1, the latency panels', async (t) => {

@@ -74,8 +74,8 @@ export function markdown(results: readonly RunResult[], meta: Record<string, unk
   L.push('');
   L.push('Per round, Volley\'s cost figure over the peer\'s in the same round; the median of those (min–max). Lower is better for Volley; below 1, Volley is cheaper.');
   L.push('');
-  // A column per peer that ran (volley-base only in a run against a baseline).
-  const peers = PEERS.filter((p) => results.some((r) => r.system === p));
+  // volley-base has a column only in a run against a baseline (--baseline).
+  const peers = PEERS.filter((p) => p !== 'volley-base' || results.some((r) => r.system === p));
   L.push(`| scenario | figure | Volley | ${peers.map((p) => PEER_TITLE[p]).join(' | ')} |`);
   L.push(`|---|---|--:|${peers.map(() => '--:').join('|')}|`);
   for (const r of ratios(results)) L.push(`| ${r.scenario} | ${r.metric} | ${fmtSpread(r.volley, 2)} | ${peers.map((p) => fmtSpread(r.peers[p], 2)).join(' | ')} |`);
