@@ -6,6 +6,40 @@
 import { concatFrames } from './codec.ts';
 import type { Limits } from './limits.ts';
 
+/** Where a writer's frames go: its peer (an object, not closures: one per connection costs heap). */
+export interface FrameSink {
+  /** Hand one frame to the transport. */
+  sendFrame(frame: Uint8Array): void;
+  /** The receiver's limits (read at each flush: they can change after `$session`/`$limits`). */
+  readonly peerLimits: Pick<Limits, 'maxMessagesPerFrame' | 'maxMessageBytes'>;
+  /** Called after each flush that sent something. */
+  flushed(): void;
+}
+
+// Writers with something queued at the end of the tick, flushed by ONE microtask for all
+// of them: a server calling 1,000 players in a tick (callMany, a game tick) queued a
+// microtask per player, and each writer held a closure for it.
+let due: FrameWriter[] = [];
+let flushQueued = false;
+function flushDue(): void {
+  // Writers scheduled while these flush (a send that writes again) join this pass. One
+  // that throws must not stop the others (they would never be scheduled again): its
+  // error is rethrown after, as its own microtask would have.
+  let failed = false;
+  let failure: unknown;
+  for (let i = 0; i < due.length; i++) {
+    try {
+      due[i]!.endOfTick();
+    } catch (err) {
+      if (!failed) failure = err;
+      failed = true;
+    }
+  }
+  due = [];
+  flushQueued = false;
+  if (failed) throw failure;
+}
+
 export class FrameWriter {
   #parts: Uint8Array[] = [];
   #bytes = 0;
@@ -13,13 +47,7 @@ export class FrameWriter {
   /** Inside hold()…release(): the caller flushes, no microtask is queued per write. */
   #held = 0;
 
-  constructor(
-    readonly send: (frame: Uint8Array) => void,
-    /** The receiver's limits (read at each flush: they can change after `$session`/`$limits`). */
-    readonly limits: () => Pick<Limits, 'maxMessagesPerFrame' | 'maxMessageBytes'>,
-    /** Called after each flush that sent something. */
-    readonly afterFlush?: () => void,
-  ) {}
+  constructor(readonly sink: FrameSink) {}
 
   /** Bytes written this tick and not yet handed to `send` (they count toward backpressure). */
   get queuedBytes(): number {
@@ -51,43 +79,49 @@ export class FrameWriter {
 
   #schedule(): void {
     this.#scheduled = true;
-    queueMicrotask(this.#flushTask);
+    due.push(this);
+    if (!flushQueued) {
+      flushQueued = true;
+      queueMicrotask(flushDue);
+    }
   }
 
-  #flushTask = (): void => {
+  /** @internal The tick's shared flush reached this writer. */
+  endOfTick(): void {
     this.#scheduled = false;
     this.flush();
-  };
+  }
 
   /** Send whatever is queued now instead of at the end of the tick. */
   flush(): void {
     const parts = this.#parts;
     if (parts.length === 0) return;
     this.#bytes = 0;
+    const sink = this.sink;
     if (parts.length === 1) {
       // The usual flush, one message (sizes were checked when it was encoded): no frame to
-      // build and no new array. Emptied before send(), which may write again (re-entry).
-      const only = parts[0]!;
-      parts.length = 0;
-      this.send(only);
-      this.afterFlush?.();
+      // build. A new array, not `length = 0` (a runtime call, dearer than the allocation),
+      // and before sendFrame(), which may write again (re-entry).
+      this.#parts = [];
+      sink.sendFrame(parts[0]!);
+      sink.flushed();
       return;
     }
     this.#parts = [];
-    const { maxMessagesPerFrame, maxMessageBytes } = this.limits();
+    const { maxMessagesPerFrame, maxMessageBytes } = sink.peerLimits;
     let start = 0;
     let bytes = 0;
     for (let i = 0; i < parts.length; i++) {
       const size = parts[i]!.byteLength;
       if (i > start && (i - start >= maxMessagesPerFrame || bytes + size > maxMessageBytes)) {
-        this.send(concatFrames(parts.slice(start, i)));
+        sink.sendFrame(concatFrames(parts.slice(start, i)));
         start = i;
         bytes = 0;
       }
       bytes += size;
     }
-    this.send(concatFrames(start === 0 ? parts : parts.slice(start)));
-    this.afterFlush?.();
+    sink.sendFrame(concatFrames(start === 0 ? parts : parts.slice(start)));
+    sink.flushed();
   }
 
   /** Drop what is queued (the socket is gone; reliable messages are kept elsewhere). */

@@ -6,7 +6,7 @@
 
 import { encode, readFrame, type FrameMessage } from './codec.ts';
 import { ErrorCode, RpcError, toRpcError, type WireError } from './errors.ts';
-import { FrameWriter } from './frameWriter.ts';
+import { FrameWriter, type FrameSink } from './frameWriter.ts';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUT_MS, resolveLimits, type Limits } from './limits.ts';
 import {
   CANCEL,
@@ -156,7 +156,7 @@ const NO_RUNNING: ReadonlyMap<number, unknown> = new Map<number, unknown>();
 /** What the engine keeps with a call of its own: its request's seq (for $cancel). */
 type OutgoingData = number;
 
-export class RpcPeer<C extends InboundCall = InboundCall> {
+export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
   readonly limits: Limits;
   /** The other side's receive limits: what this side checks before it sends. */
   peerLimits: Limits;
@@ -175,8 +175,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
   #everAttached = false;
   /** On a resumed socket, until the peer's first `$ack`: reliable messages wait (kept). */
   #resyncing = false;
-  /** Cancels for requests the peer already had when this side gave up offline. */
-  #owedCancels: number[] = [];
+  /** Cancels for requests the peer already had when this side gave up offline (made when first needed). */
+  #owedCancels: number[] | undefined;
   /**
    * Kept messages not yet written on the current socket: the newest `#unwrittenBytes` of
    * the kept ones (writes on a socket go in seq order). Only what was written can be
@@ -199,11 +199,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#maxUnacked = opts.maxUnackedBytes ?? DEFAULT_MAX_UNACKED_BYTES;
     this.#maxHeld = opts.maxHeldBytes ?? DEFAULT_MAX_HELD_BYTES;
-    this.#writer = new FrameWriter(
-      (frame) => this.#opts.send(frame),
-      () => this.peerLimits,
-      () => this.#checkUnacked(),
-    );
+    this.#writer = new FrameWriter(this);
     this.#attached = !opts.detached;
     if (this.#attached) this.#startSocket();
   }
@@ -331,12 +327,17 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     this.#writer.write(bytes);
   }
 
+  /** @internal FrameSink: the writer hands a frame to the transport. */
+  sendFrame(frame: Uint8Array): void {
+    this.#opts.send(frame);
+  }
+
   /**
-   * After each flush: past maxUnackedBytes written and not acknowledged, exactly-once
-   * can't be kept silently (a reader that far behind has normally been cut 4009 by the
-   * transport's hard limit first, which keeps the session).
+   * @internal FrameSink, after each flush: past maxUnackedBytes written and not
+   * acknowledged, exactly-once can't be kept silently (a reader that far behind has
+   * normally been cut 4009 by the transport's hard limit first, which keeps the session).
    */
-  #checkUnacked(): void {
+  flushed(): void {
     const reliable = this.#reliable;
     if (!this.#attached || reliable.mode === 'plain' || reliable.keptBytes - this.#unwrittenBytes <= this.#maxUnacked) return;
     if (reliable.mode === 'unknown') {
@@ -356,7 +357,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     } else if (this.#reliable.isKept(seq)) {
       (this.#reliable.cancelOwed ??= new Set()).add(seq); // goes out right after the request's re-send
     } else if (this.#reliable.mode === 'acking') {
-      this.#owedCancels.push(call.id); // the peer has the request; tell it after the resync
+      (this.#owedCancels ??= []).push(call.id); // the peer has the request; tell it after the resync
     }
   }
 
@@ -692,7 +693,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     const before = reliable.keptBytes;
     reliable.ack(n as number, (seq, byteLength, requestId) => {
       // The peer had this request when we gave it up offline: its cancel is owed.
-      if (reliable.cancelOwed?.delete(seq)) this.#owedCancels.push(requestId);
+      if (reliable.cancelOwed?.delete(seq)) (this.#owedCancels ??= []).push(requestId);
       if (seq > this.#writtenSeq) this.#unwrittenBytes -= byteLength;
     });
     this.#chargeTotal(reliable.keptBytes - before);
@@ -712,7 +713,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
       if (reliable.cancelOwed?.delete(seq)) this.#writer.write(encode([NOTIFICATION, CANCEL, [requestId]]));
     });
     const owed = this.#owedCancels;
-    this.#owedCancels = [];
+    if (owed === undefined) return;
+    this.#owedCancels = undefined;
     // An id reallocated since belongs to a new call: its cancel would hit the wrong one.
     for (const id of owed) if (!this.#outgoingCalls?.has(id)) this.#writer.write(encode([NOTIFICATION, CANCEL, [id]]));
   }
@@ -846,7 +848,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> {
     }
     this.#chargeTotal(-this.#reliable.clear());
     this.#reliable = new ReliableStream();
-    this.#owedCancels = [];
+    this.#owedCancels = undefined;
     this.#writtenSeq = 0;
     this.#unwrittenBytes = 0;
   }

@@ -33,8 +33,10 @@ export type KeptVisitor = (seq: number, bytes: Uint8Array, requestId: number) =>
 /** Kept bytes are copied into chunks of this size (a message past a quarter of it gets its own). */
 const MIN_CHUNK = 4 * 1024;
 const MAX_CHUNK = 64 * 1024;
-/** The ring of a stream that has kept nothing yet (a typed array per session is not free). */
+/** The ring of a stream that has kept nothing yet (an array and a typed array per session are not free). */
 const NO_META = new Float64Array(0);
+/** Length 0, so the first push replaces it (#makeRoom): never written. */
+const NO_CHUNKS: (Uint8Array | undefined)[] = [];
 
 // Released chunks, reused by every stream in the process (one stack per chunk size). A busy
 // session releases its open chunk at each `$ack` (every 128 messages or 256 KiB) and needs
@@ -89,7 +91,7 @@ export class ReliableStream {
   // chunks this stream owns: a copy per message cost an allocation and, at high rates,
   // most of the GC time. Unless plain, every message numbered is kept, so message #head
   // is always seq peerAcked+1.
-  #chunkOf: (Uint8Array | undefined)[] = [];
+  #chunkOf: (Uint8Array | undefined)[] = NO_CHUNKS;
   #meta = NO_META;
   #head = 0;
   #tail = 0;
@@ -226,7 +228,7 @@ export class ReliableStream {
   /** Forget every kept message (session over). Returns bytes freed. */
   clear(): number {
     const freed = this.#retained;
-    this.#chunkOf = [];
+    this.#chunkOf = NO_CHUNKS;
     this.#meta = NO_META;
     this.#head = this.#tail = 0;
     this.#open = undefined;

@@ -92,6 +92,9 @@ const sendCorked = (): void => {
   corkWs!.send(corkFrame!, true);
 };
 
+/** setImmediate's callback for a connection's queued input (no closure per connection). */
+const drainLater = (conn: Connection): void => conn.drain();
+
 /**
  * A Connection is also its engine's options object (PeerOptions): the callbacks are
  * prototype methods, the settings getters onto the shared server config.
@@ -110,7 +113,7 @@ export class Connection implements PeerOptions<ServerContext> {
   /** The client keeps Volley heartbeats ($ping); only then does the sweep judge it. */
   heartbeats = false;
   /** Input waiting for a later turn, and its bytes (owned copies). */
-  #queue: Uint8Array[] = [];
+  #queue: Uint8Array[] | undefined;
   #queuedBytes = 0;
   #drainScheduled = false;
   /** This turn's spending: time started, messages processed. */
@@ -229,7 +232,7 @@ export class Connection implements PeerOptions<ServerContext> {
 
   /** A frame from the socket (uWebSockets.js message callback: `data` is valid only now). */
   receive(data: ArrayBuffer | Uint8Array): void {
-    if (this.#queue.length > 0 || this.#overBudget()) {
+    if (this.#queue !== undefined || this.#overBudget()) {
       // A peer that sends faster than its turns drain holds no more than its budget.
       if (this.#queuedBytes + data.byteLength > this.shared.maxHeldBytes) {
         this.end(CloseCode.FLOODED, 'input queued past the held-bytes budget');
@@ -237,7 +240,7 @@ export class Connection implements PeerOptions<ServerContext> {
       }
       // Owned copy: uWebSockets.js reuses the buffer after the callback returns.
       const copy = data instanceof Uint8Array ? owned(data) : new Uint8Array(data.slice(0));
-      this.#queue.push(copy);
+      (this.#queue ??= []).push(copy);
       this.#queuedBytes += copy.byteLength;
       this.shared.heldTotal.bytes += copy.byteLength;
       this.#scheduleDrain();
@@ -284,22 +287,25 @@ export class Connection implements PeerOptions<ServerContext> {
   #scheduleDrain(): void {
     if (this.#drainScheduled) return;
     this.#drainScheduled = true;
-    setImmediate(this.#drain);
+    setImmediate(drainLater, this);
   }
 
-  #drain = (): void => {
+  /** @internal A later turn: process queued input, within the budget again. */
+  drain(): void {
     this.#drainScheduled = false;
     const ws = this.#ws;
-    while (this.#queue.length > 0 && this.#ws === ws && !this.peer.closed) {
+    let queue: Uint8Array[] | undefined;
+    while ((queue = this.#queue) !== undefined && this.#ws === ws && !this.peer.closed) {
       if (this.#overBudget()) return this.#scheduleDrain();
-      const frame = this.#queue.shift()!;
+      const frame = queue.shift()!;
+      if (queue.length === 0) this.#queue = undefined;
       this.#queuedBytes -= frame.byteLength;
       this.shared.heldTotal.bytes -= frame.byteLength;
       // Outside uWebSockets.js' callbacks: cork so the replies go out in one syscall.
       if (ws) ws.cork(() => this.#processCorked(frame));
       else this.#process(frame);
     }
-  };
+  }
 
   /**
    * Forget queued input: the socket is gone. Nothing is lost: what was not processed was
@@ -307,7 +313,7 @@ export class Connection implements PeerOptions<ServerContext> {
    */
   #dropQueue(): void {
     this.shared.heldTotal.bytes -= this.#queuedBytes;
-    this.#queue = [];
+    this.#queue = undefined;
     this.#queuedBytes = 0;
   }
 

@@ -6,6 +6,7 @@
 // dependency of msgpackr; absent, this changes nothing) on the decoder protocol/codec.ts
 // uses too: the bench's 1 KB object decodes ~8% faster. Not in protocol/: browsers can't.
 import 'msgpackr';
+import { quietError } from './quietError.ts';
 import {
   CloseCode,
   DEFAULT_LIMITS,
@@ -300,7 +301,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.#obs?.sessionEnded(reason);
     conn.cancelExpiry();
     conn.dispose();
-    conn.peer.close(new RpcError(ErrorCode.DISCONNECTED, `${conn.uid} disconnected`));
+    conn.peer.close(quietError(ErrorCode.DISCONNECTED, `${conn.uid} disconnected`));
     if (this.#conns.get(conn.uid) === conn) {
       this.#conns.delete(conn.uid);
       this.rooms.leaveAll(conn.uid);
