@@ -19,12 +19,18 @@ export const SYSTEMS: SystemName[] = ['volley', 'volley-ws', 'raw', 'socketio', 
 /** What runs when --systems is not given: volley-base only with --baseline. */
 export const DEFAULT_SYSTEMS: SystemName[] = SYSTEMS.filter((s) => s !== 'volley-base');
 
-/** The baseline checkout's client class (volley-base), loaded from its dist/ on first use. */
-let baseClient: Promise<typeof VolleyClient> | undefined;
-function baselineClient(): Promise<typeof VolleyClient> {
-  const dir = process.env.BENCH_BASELINE;
+// Volley's client runs compiled, as installed (like its server, servers/volley.ts): from
+// the sources through tsx, esbuild's __name() wrappers made it dearer, and a slower client
+// changes how replies bunch up at the server, so the server's figure moved with it.
+// BENCH_VOLLEY_SRC=1 runs the sources; volley-base runs the baseline checkout's dist/.
+const clients = new Map<string, Promise<typeof VolleyClient>>();
+function volleyClient(system: 'volley' | 'volley-base'): Promise<typeof VolleyClient> {
+  if (system === 'volley' && process.env.BENCH_VOLLEY_SRC === '1') return Promise.resolve(VolleyClient);
+  const dir = system === 'volley' ? path.join(import.meta.dirname, '../..') : process.env.BENCH_BASELINE;
   if (!dir) return Promise.reject(new Error('volley-base needs --baseline DIR'));
-  return (baseClient ??= import(pathToFileURL(path.join(dir, 'dist/client/index.js')).href).then((m) => m.VolleyClient));
+  let loaded = clients.get(dir);
+  if (!loaded) clients.set(dir, (loaded = import(pathToFileURL(path.join(dir, 'dist/client/index.js')).href).then((m) => m.VolleyClient)));
+  return loaded;
 }
 
 export interface Conn {
@@ -65,9 +71,8 @@ export function openClient(system: SystemName, port: number, uid: string, hooks:
   switch (system) {
     case 'volley':
     case 'volley-ws':
-      return withTimeout(openVolley(VolleyClient, port, uid, hooks, answer), system);
     case 'volley-base':
-      return withTimeout(baselineClient().then((Client) => openVolley(Client, port, uid, hooks, answer)), system);
+      return withTimeout(volleyClient(system === 'volley-base' ? system : 'volley').then((Client) => openVolley(Client, port, uid, hooks, answer)), system);
     case 'raw':
       return withTimeout(openRaw(port, hooks, answer), system);
     case 'socketio':
