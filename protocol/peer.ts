@@ -267,9 +267,9 @@ export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
     // The receiver would drop the whole socket (1009) for a larger message; fail this call alone.
     if (bytes.byteLength > this.peerLimits.maxMessageBytes)
       return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, `request is ${bytes.byteLength} bytes, over the ${this.peerLimits.maxMessageBytes}-byte limit`));
-    const promise = outgoing.add(id, method, 0, opts?.timeoutMs ?? this.#timeoutMs, signal);
-    outgoing.get(id)!.data = this.#sendReliable(bytes, id);
-    return promise;
+    // Numbered and written before it is tracked: nothing is sent before this tick's flush,
+    // so no answer can arrive first.
+    return outgoing.add(id, method, this.#sendReliable(bytes, id), opts?.timeoutMs ?? this.#timeoutMs, signal);
   }
 
   /** Notifications dropped because the transport was congested, detached or resyncing. */

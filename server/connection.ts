@@ -123,6 +123,9 @@ export class Connection implements PeerOptions<ServerContext> {
   #turnMessages = 0;
   /** When the frame being processed was taken up (performance.now()). */
   #frameAt = 0;
+  /** A clock reading #overBudget took for the frame about to be processed. */
+  #clock = 0;
+  #clockFresh = false;
   /** True while this socket is corked by the transport around the frame being processed. */
   #corked = false;
   /** Refusals in the current one-second window. */
@@ -264,8 +267,10 @@ export class Connection implements PeerOptions<ServerContext> {
 
   #process(data: ArrayBuffer | Uint8Array): void {
     const turn = currentTurn();
-    // One clock read per frame, shared by the turn budget and the rate limit (performance.now()).
-    const now = (this.#frameAt = performance.now());
+    // One clock read per frame, shared by the turn budget and the rate limit
+    // (performance.now()): #overBudget may have just read it for this frame.
+    const now = (this.#frameAt = this.#clockFresh ? this.#clock : performance.now());
+    this.#clockFresh = false;
     if (turn !== this.#turn) {
       this.#turn = turn;
       this.#turnStart = now;
@@ -278,10 +283,12 @@ export class Connection implements PeerOptions<ServerContext> {
   }
 
   #overBudget(): boolean {
-    return (
-      this.#turn === turnNumber &&
-      (this.#turnMessages >= TURN_BUDGET_MESSAGES || performance.now() - this.#turnStart >= TURN_BUDGET_MS)
-    );
+    this.#clockFresh = false;
+    if (this.#turn !== turnNumber) return false;
+    if (this.#turnMessages >= TURN_BUDGET_MESSAGES) return true;
+    const now = (this.#clock = performance.now());
+    this.#clockFresh = true; // #process, right after, uses this reading
+    return now - this.#turnStart >= TURN_BUDGET_MS;
   }
 
   #scheduleDrain(): void {
