@@ -123,9 +123,6 @@ export class Connection implements PeerOptions<ServerContext> {
   #turnMessages = 0;
   /** When the frame being processed was taken up (performance.now()). */
   #frameAt = 0;
-  /** A clock reading #overBudget took for the frame about to be processed. */
-  #clock = 0;
-  #clockFresh = false;
   /** True while this socket is corked by the transport around the frame being processed. */
   #corked = false;
   /** Refusals in the current one-second window. */
@@ -235,7 +232,8 @@ export class Connection implements PeerOptions<ServerContext> {
 
   /** A frame from the socket (uWebSockets.js message callback: `data` is valid only now). */
   receive(data: ArrayBuffer | Uint8Array): void {
-    if (this.#queue !== undefined || this.#overBudget()) {
+    let now = -1;
+    if (this.#queue !== undefined || (now = this.#clockWithinBudget()) < 0) {
       // A peer that sends faster than its turns drain holds no more than its budget.
       if (this.#queuedBytes + data.byteLength > this.shared.maxHeldBytes) {
         this.end(CloseCode.FLOODED, 'input queued past the held-bytes budget');
@@ -249,28 +247,26 @@ export class Connection implements PeerOptions<ServerContext> {
       this.#scheduleDrain();
       return;
     }
-    this.#processCorked(data);
+    this.#processCorked(data, now);
   }
 
   /**
    * Process a frame where the transport has this socket corked (its message callback, or
    * the drain's cork): replies go straight to send(), without a cork call of their own.
    */
-  #processCorked(data: ArrayBuffer | Uint8Array): void {
+  #processCorked(data: ArrayBuffer | Uint8Array, now: number): void {
     this.#corked = true;
     try {
-      this.#process(data);
+      this.#process(data, now);
     } finally {
       this.#corked = false;
     }
   }
 
-  #process(data: ArrayBuffer | Uint8Array): void {
+  /** `now`: the frame's one clock reading, shared by the turn budget and the rate limit. */
+  #process(data: ArrayBuffer | Uint8Array, now: number): void {
     const turn = currentTurn();
-    // One clock read per frame, shared by the turn budget and the rate limit
-    // (performance.now()): #overBudget may have just read it for this frame.
-    const now = (this.#frameAt = this.#clockFresh ? this.#clock : performance.now());
-    this.#clockFresh = false;
+    this.#frameAt = now;
     if (turn !== this.#turn) {
       this.#turn = turn;
       this.#turnStart = now;
@@ -282,13 +278,14 @@ export class Connection implements PeerOptions<ServerContext> {
     this.#turnMessages += this.peer.receive(data);
   }
 
-  #overBudget(): boolean {
-    this.#clockFresh = false;
-    if (this.#turn !== turnNumber) return false;
-    if (this.#turnMessages >= TURN_BUDGET_MESSAGES) return true;
-    const now = (this.#clock = performance.now());
-    this.#clockFresh = true; // #process, right after, uses this reading
-    return now - this.#turnStart >= TURN_BUDGET_MS;
+  /**
+   * The clock (performance.now()) for the next frame, or -1 when this connection has spent
+   * its budget for this turn of the loop.
+   */
+  #clockWithinBudget(): number {
+    const now = performance.now();
+    if (this.#turn === turnNumber && (this.#turnMessages >= TURN_BUDGET_MESSAGES || now - this.#turnStart >= TURN_BUDGET_MS)) return -1;
+    return now;
   }
 
   #scheduleDrain(): void {
@@ -303,14 +300,15 @@ export class Connection implements PeerOptions<ServerContext> {
     const ws = this.#ws;
     let queue: Uint8Array[] | undefined;
     while ((queue = this.#queue) !== undefined && this.#ws === ws && !this.peer.closed) {
-      if (this.#overBudget()) return this.#scheduleDrain();
+      const now = this.#clockWithinBudget();
+      if (now < 0) return this.#scheduleDrain();
       const frame = queue.shift()!;
       if (queue.length === 0) this.#queue = undefined;
       this.#queuedBytes -= frame.byteLength;
       this.shared.heldTotal.bytes -= frame.byteLength;
       // Outside uWebSockets.js' callbacks: cork so the replies go out in one syscall.
-      if (ws) ws.cork(() => this.#processCorked(frame));
-      else this.#process(frame);
+      if (ws) ws.cork(() => this.#processCorked(frame, now));
+      else this.#process(frame, now);
     }
   }
 

@@ -5,6 +5,8 @@
 // before the first run), as the peers run the JavaScript they ship. The sources through
 // tsx would add esbuild's __name() wrapper to every named closure, a cost no installed
 // Volley has. BENCH_VOLLEY_SRC=1 measures the sources instead.
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 // BENCH_VOLLEY_FROM (system volley-base): another checkout's dist/, the code before a change.
 const from = process.env.BENCH_VOLLEY_FROM;
 const { createServer } = (await import(
@@ -14,8 +16,6 @@ const { createServer } = (await import(
       ? '../../server/index.ts'
       : '../../dist/server/index.js'
 )) as typeof import('../../server/index.ts');
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { game, gameRoomSize, handled, host } from './host.ts';
 import { roomOf, type RoomState } from '../lib/game.ts';
 
