@@ -284,6 +284,31 @@ t.test('readFrame: refused messages are skipped by extent, the rest decoded; cos
   t.end();
 });
 
+t.test('readFrame: one-message frames, small and large, decode to values that share nothing with the frame or each other', (t) => {
+  // Small frames are decoded from one reused buffer (codec.ts unpackSmall): what they
+  // decode to must survive the next frame and a change to the bytes it came from.
+  for (const size of [1, 100, 2000, 2048, 2049, 5000]) {
+    const blob = new Uint8Array(size).fill(0xab);
+    const frame = encode([1, 7, null, { blob, text: 'é'.repeat(3), when: new Date(1234), n: -5.5 }]);
+    const first = readFrame(frame.slice(), DEFAULT_LIMITS)[0]!;
+    const other = encode([1, 8, null, { blob: new Uint8Array(size).fill(0x11), text: 'zzz', when: new Date(99), n: 1 }]);
+    const second = readFrame(other, DEFAULT_LIMITS)[0]!;
+    frame.fill(0);
+    const v = (first.value as unknown[])[3] as { blob: Uint8Array; text: string; when: Date; n: number };
+    t.equal(first.id, 7);
+    t.ok(v.blob.every((b) => b === 0xab) && v.blob.byteLength === size, `${size}-byte bin intact after another frame`);
+    t.same([v.text, v.when.getTime(), v.n], ['ééé', 1234, -5.5]);
+    t.equal(((second.value as unknown[])[3] as { text: string }).text, 'zzz');
+  }
+  // Arrives as an ArrayBuffer (uWebSockets.js), one message, then the next.
+  const a = encode([0, 1, 'add', [1, 2]]);
+  const b = encode([0, 2, 'add', [3, 4]]);
+  const ab = (u: Uint8Array) => new Uint8Array(u).buffer; // a copy of its own (a Buffer slice is a view)
+  t.same(readFrame(ab(a), DEFAULT_LIMITS)[0]!.value, [0, 1, 'add', [1, 2]]);
+  t.same(readFrame(ab(b), DEFAULT_LIMITS)[0]!.value, [0, 2, 'add', [3, 4]]);
+  t.end();
+});
+
 t.test('encode: undefined is nil, safe integers past 32 bits are int64/uint64', (t) => {
   t.same(encode(undefined), bytes(0xc0));
   t.same(encode([undefined, { a: undefined }]), cat(bytes(0x92, 0xc0, 0x81), encode('a'), bytes(0xc0)));
