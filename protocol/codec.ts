@@ -46,19 +46,12 @@ const packr = new WirePackr({ useRecords: false, moreTypes: true, encodeUndefine
 // rest are exact numbers, not BigInts (issue 10 #6).
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true, structuredClone: false, int64AsType: 'number' } as never);
 
-// A small message is decoded from a copy in this one buffer: msgpackr builds (and caches on
-// the array it reads) a DataView per source, which cost about as much as decoding a
-// reply: every frame arrives in a new ArrayBuffer. Nothing decoded aliases it
-// (copyBuffers), and unpack() is synchronous, so one buffer serves every message.
+// A message of up to this many bytes, alone in its frame, is decoded from a copy in one
+// reused buffer: msgpackr builds (and caches on the array it reads) a DataView per source,
+// which cost about as much as decoding a reply, and every frame arrives in a new
+// ArrayBuffer. Nothing decoded aliases it (copyBuffers), and unpack() is synchronous.
 const SMALL = 2048;
 const small = new Uint8Array(SMALL);
-
-function unpackSmall(bytes: Uint8Array): unknown {
-  const size = bytes.byteLength;
-  if (size > SMALL) return unpackr.unpack(bytes as never);
-  small.set(bytes);
-  return unpackr.unpack(small as never, size as never);
-}
 
 /** No limits but the type rules: for values that are not messages under a peer's limits. */
 const TYPES_ONLY: ScanLimits = { maxElements: Infinity, maxDepth: Infinity, maxParams: Infinity, maxMethodLength: Infinity };
@@ -139,9 +132,9 @@ export const COST_PER_ELEMENT = 64;
  */
 export function readFrame(data: ArrayBuffer | Uint8Array, limits: FrameLimits): FrameMessage[] {
   const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-  const size = bytes.byteLength;
-  if (size === 0) throw new ProtocolViolation('empty frame');
+  if (bytes.byteLength === 0) throw new ProtocolViolation('empty frame');
   const out: FrameMessage[] = [];
+  const size = bytes.byteLength;
   let at = 0;
   try {
     while (at < size) {
@@ -155,42 +148,34 @@ export function readFrame(data: ArrayBuffer | Uint8Array, limits: FrameLimits): 
     if (err instanceof TruncatedMsgpack) throw new ProtocolViolation('truncated msgpack frame');
     throw err;
   }
-  const count = out.length;
-  // One message, not refused: the usual frame (a call, a reply) decodes in one unpack.
-  if (count === 1 && out[0]!.refused === undefined) {
-    const m = out[0]!;
-    try {
-      m.value = unpackSmall(bytes);
-    } catch {
-      // The scan accepted it, so msgpackr should too; refuse the message if not.
-      m.refused = 'message is not valid msgpack';
-    }
-    return out;
-  }
   // Decode only what passed; the whole frame is known to be well-formed by now. Nothing
-  // refused: one unpackMultiple, which sets msgpackr up once per frame rather than once
-  // per message.
+  // refused (the usual case): one unpack for a frame of one message, else one
+  // unpackMultiple, which sets msgpackr up once per frame rather than once per message.
   let refused = false;
-  for (let i = 0; i < count; i++) if (out[i]!.refused !== undefined) refused = true;
+  for (let i = 0; i < out.length; i++) if (out[i]!.refused !== undefined) refused = true;
   if (!refused) {
     let values: unknown[] | undefined;
     try {
+      if (out.length === 1) {
+        out[0]!.value = size > SMALL ? unpackr.unpack(bytes as never) : (small.set(bytes), unpackr.unpack(small as never, size as never));
+        return out;
+      }
       values = unpackr.unpackMultiple(bytes as never) as unknown[];
     } catch {
       // The scan accepted the frame, so msgpackr should too: fall back to one at a time.
     }
-    if (values !== undefined && values.length === count) {
-      for (let i = 0; i < count; i++) out[i]!.value = values[i];
+    if (values !== undefined && values.length === out.length) {
+      for (let i = 0; i < out.length; i++) out[i]!.value = values[i];
       return out;
     }
   }
   // By offsets into the one array, not subarrays: msgpackr builds (and caches on it) a
   // DataView per source array.
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < out.length; i++) {
     const m = out[i]!;
     if (m.refused !== undefined) continue;
     try {
-      m.value = unpackr.unpack(bytes as never, { start: m.start, end: m.end } as never);
+      m.value = out.length === 1 ? unpackr.unpack(bytes as never) : unpackr.unpack(bytes as never, { start: m.start, end: m.end } as never);
     } catch {
       // The scan accepted it, so msgpackr should too; refuse the message if not.
       m.refused = 'message is not valid msgpack';

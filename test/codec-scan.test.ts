@@ -285,7 +285,7 @@ t.test('readFrame: refused messages are skipped by extent, the rest decoded; cos
 });
 
 t.test('readFrame: one-message frames, small and large, decode to values that share nothing with the frame or each other', (t) => {
-  // Small frames are decoded from one reused buffer (codec.ts unpackSmall): what they
+  // Small one-message frames are decoded from one reused buffer (codec.ts SMALL): what they
   // decode to must survive the next frame and a change to the bytes it came from.
   for (const size of [1, 100, 2000, 2048, 2049, 5000]) {
     const blob = new Uint8Array(size).fill(0xab);
