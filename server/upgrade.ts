@@ -57,30 +57,44 @@ export class Admission {
     const mine = this.#byAddress.get(addr) ?? 0;
     if (this.#pending >= this.limits.maxPending || mine >= this.limits.maxPendingPerAddress)
       return refuse(host, p, 503, 'too many logins in progress, retry later');
+    let result: unknown;
+    try {
+      result = host.authenticate(p.request);
+    } catch (err) {
+      return this.#failed(p, err);
+    }
+    // A synchronous answer (a signed token checked in place) is taken at once: no promise,
+    // no slot to hold, the socket upgraded inside the transport's own callback.
+    if (typeof (result as PromiseLike<unknown> | null)?.then !== 'function') return this.#authenticated(p, result);
     this.#pending++;
     this.#byAddress.set(addr, mine + 1);
-    let released = false;
     const release = () => {
-      if (released) return;
-      released = true;
       this.#pending--;
       const n = (this.#byAddress.get(addr) ?? 1) - 1;
       if (n > 0) this.#byAddress.set(addr, n);
       else this.#byAddress.delete(addr);
     };
-    new Promise<unknown>((resolve) => resolve(host.authenticate(p.request))).then(
+    Promise.resolve(result).then(
       (uid) => {
         release();
-        if (p.aborted) return;
-        if (typeof uid !== 'string' || uid.length === 0) return refuse(host, p, 401, 'authentication failed');
-        this.#admit(p, uid);
+        this.#authenticated(p, uid);
       },
       (err) => {
         release();
-        host.reportError(err);
-        refuse(host, p, 401, 'authentication failed');
+        this.#failed(p, err);
       },
     );
+  }
+
+  #authenticated(p: PendingUpgrade<UpgradeData>, uid: unknown): void {
+    if (p.aborted) return;
+    if (typeof uid !== 'string' || uid.length === 0) return refuse(this.host, p, 401, 'authentication failed');
+    this.#admit(p, uid);
+  }
+
+  #failed(p: PendingUpgrade<UpgradeData>, err: unknown): void {
+    this.host.reportError(err);
+    refuse(this.host, p, 401, 'authentication failed');
   }
 
   #admit(p: PendingUpgrade<UpgradeData>, uid: string): void {

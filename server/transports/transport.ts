@@ -42,37 +42,41 @@ export interface PendingUpgrade<Data> {
 
 /**
  * The answer-once state of one upgrade, the same on every transport: accept or refuse runs
- * at most once, never after the client went away, and a late `abort()` is a no-op.
+ * at most once, never after the client went away, and a late `abort()` is a no-op. A
+ * transport extends it with how it answers: a class, not a set of closures per upgrade
+ * (a storm of connection attempts is a storm of garbage, and the server pays its GC).
  */
-export function pendingUpgrade<Data>(
-  request: UpgradeRequest,
-  answer: { accept(data: Data): void; refuse(status: number, body: string): void },
-): { pending: PendingUpgrade<Data>; abort(): void } {
-  let state: 'waiting' | 'answered' | 'aborted' = 'waiting';
-  let onAbort: (() => void) | undefined;
-  const answerOnce = (): boolean => state === 'waiting' && ((state = 'answered'), true);
-  return {
-    abort() {
-      if (state !== 'waiting') return;
-      state = 'aborted';
-      onAbort?.();
-    },
-    pending: {
-      request,
-      get aborted() {
-        return state === 'aborted';
-      },
-      onAbort(fn) {
-        onAbort = fn;
-      },
-      accept(data) {
-        if (answerOnce()) answer.accept(data);
-      },
-      refuse(status, body) {
-        if (answerOnce()) answer.refuse(status, body);
-      },
-    },
-  };
+export abstract class AnswerOnce<Data> implements PendingUpgrade<Data> {
+  #state: 'waiting' | 'answered' | 'aborted' = 'waiting';
+  #onAbort: (() => void) | undefined = undefined;
+
+  constructor(readonly request: UpgradeRequest) {}
+
+  get aborted(): boolean {
+    return this.#state === 'aborted';
+  }
+  onAbort(fn: () => void): void {
+    this.#onAbort = fn;
+  }
+  /** The client went away before an answer. */
+  abort(): void {
+    if (this.#state !== 'waiting') return;
+    this.#state = 'aborted';
+    this.#onAbort?.();
+  }
+  accept(data: Data): void {
+    if (this.#answer()) this.answerAccept(data);
+  }
+  refuse(status: number, body: string): void {
+    if (this.#answer()) this.answerRefuse(status, body);
+  }
+  #answer(): boolean {
+    if (this.#state !== 'waiting') return false;
+    this.#state = 'answered';
+    return true;
+  }
+  protected abstract answerAccept(data: Data): void;
+  protected abstract answerRefuse(status: number, body: string): void;
 }
 
 /** What a transport calls back into. All four run synchronously in the I/O callback. */

@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type * as UWS from 'uws-native-compat';
-import { upgradeRequest, offersVolley, VOLLEY_PROTOCOL } from '../upgradeRequest.ts';
+import { upgradeRequest, offersVolley, VOLLEY_PROTOCOL, type UpgradeRequest } from '../upgradeRequest.ts';
 import {
-  pendingUpgrade,
+  AnswerOnce,
   statusLine,
   type HttpHandler,
   type HttpReply,
@@ -80,6 +80,26 @@ type Socket<Data> = UWS.WebSocket<Data> & TransportSocket<Data>;
 /** listen(host, port, options, cb): the binary takes it; the typings only list it without host. */
 type ListenWithHost = (host: string, port: number, options: number, cb: (socket: UWS.us_listen_socket | false) => void) => void;
 
+/** One upgrade on uWebSockets.js: answered on its HttpResponse, which stays valid until then. */
+class UwsUpgrade<Data> extends AnswerOnce<Data> {
+  constructor(
+    request: UpgradeRequest,
+    readonly res: UWS.HttpResponse,
+    readonly key: string,
+    readonly protocol: string,
+    readonly extensions: string,
+    readonly context: UWS.us_socket_context_t,
+  ) {
+    super(request);
+  }
+  protected answerAccept(data: Data): void {
+    this.res.cork(() => this.res.upgrade<Data>(data, this.key, this.protocol, this.extensions, this.context));
+  }
+  protected answerRefuse(status: number, body: string): void {
+    this.res.cork(() => this.res.writeStatus(statusLine(status)).writeHeader('connection', 'close').end(body));
+  }
+}
+
 export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: TransportEvents<Data>): Transport<Data> {
   const app = opts.tls ? sslApp(native, opts.tls) : native.App();
   let listenSocket: UWS.us_listen_socket | undefined;
@@ -108,12 +128,8 @@ export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: 
         opts.trustProxy,
       );
       const protocol = offersVolley(headers) ? VOLLEY_PROTOCOL : '';
-      const { pending, abort } = pendingUpgrade<Data>(request, {
-        accept: (data) => res.cork(() => res.upgrade<Data>(data, key, protocol, extensions, context)),
-        refuse: (status, body) =>
-          res.cork(() => res.writeStatus(statusLine(status)).writeHeader('connection', 'close').end(body)),
-      });
-      res.onAborted(abort);
+      const pending = new UwsUpgrade<Data>(request, res, key, protocol, extensions, context);
+      res.onAborted(() => pending.abort());
       events.upgrade(pending);
     },
     open: (ws) => events.open(ws as Socket<Data>),

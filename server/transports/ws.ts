@@ -8,10 +8,10 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
-import { upgradeRequest, offersVolley, VOLLEY_PROTOCOL } from '../upgradeRequest.ts';
+import { upgradeRequest, offersVolley, VOLLEY_PROTOCOL, type UpgradeRequest } from '../upgradeRequest.ts';
 import {
   pathMatches,
-  pendingUpgrade,
+  AnswerOnce,
   statusLine,
   type HttpHandler,
   type HttpRoutes,
@@ -20,6 +20,22 @@ import {
   type TransportOptions,
   type TransportSocket,
 } from './transport.ts';
+
+/** One upgrade on the ws transport: its answers are the transport's own closures. */
+class WsUpgrade<Data> extends AnswerOnce<Data> {
+  constructor(
+    request: UpgradeRequest,
+    readonly answer: { accept(data: Data): void; refuse(status: number, body: string): void },
+  ) {
+    super(request);
+  }
+  protected answerAccept(data: Data): void {
+    this.answer.accept(data);
+  }
+  protected answerRefuse(status: number, body: string): void {
+    this.answer.refuse(status, body);
+  }
+}
 
 /** A `ws` socket dressed as the transport socket (uWebSockets.js' method names). */
 class WsSocket<Data> implements TransportSocket<Data> {
@@ -226,7 +242,7 @@ export function wsTransport<Data>(opts: TransportOptions, events: TransportEvent
       return writeRaw(socket, 400, 'bad websocket upgrade');
     const headers = plainHeaders(req.headers);
     const request = upgradeRequest(url, query, headers, plainAddress(req.socket.remoteAddress), opts.trustProxy);
-    const { pending, abort } = pendingUpgrade<Data>(request, {
+    const pending = new WsUpgrade<Data>(request, {
       accept: (data) => {
         socket.off('close', abort);
         wss.handleUpgrade(req, socket, head, (ws) => {
@@ -257,6 +273,7 @@ export function wsTransport<Data>(opts: TransportOptions, events: TransportEvent
         writeRaw(socket, status, body);
       },
     });
+    const abort = () => pending.abort();
     socket.once('close', abort);
     events.upgrade(pending);
   });
