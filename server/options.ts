@@ -10,9 +10,9 @@ import type { ObserveOptions } from './observe/index.ts';
 import type { HttpRoutes, TlsOptions, TransportName } from './transports/transport.ts';
 
 export interface AuthLimits {
-  /** authenticate() calls running at once, server-wide; past it new upgrades get 503. */
+  /** authenticate() promises pending at once, server-wide; past it new upgrades get 503 (a synchronous answer holds no slot). */
   maxPending: number;
-  /** authenticate() calls running at once for one remote address; past it 503. */
+  /** authenticate() promises pending at once for one remote address; past it 503. */
   maxPendingPerAddress: number;
 }
 

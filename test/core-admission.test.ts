@@ -68,6 +68,40 @@ t.test('authenticate cap: server-wide and per address; past it 503; a slot frees
   t.equal(await c.server.ok(), 'ok', 'logins work again once the slow ones are done');
 });
 
+t.test('a synchronous authenticate holds no slot: a burst past the caps all gets in; throwing or falsy is 401', async (t) => {
+  const errors: unknown[] = [];
+  const pendingSeen: number[] = [];
+  let server: { pendingLogins: number } | undefined;
+  const h = await startServer({
+    onError: (err) => void errors.push(err),
+    authLimits: { maxPending: 2, maxPendingPerAddress: 1 },
+    authenticate: (req) => {
+      if (server) pendingSeen.push(server.pendingLogins);
+      const uid = req.token!.slice(2);
+      if (uid === 'throws') throw new Error('bad token');
+      return uid === 'nobody' ? null : uid;
+    },
+    handlers: { ok: () => 'ok' },
+  });
+  t.teardown(() => h.close());
+  server = h.server;
+  // 20 at once from one address, against a cap of one pending per address.
+  const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt(h.port, `s${i}`, '127.0.0.1')));
+  t.same(
+    outcomes.map((o) => o.status),
+    Array(20).fill(101),
+    'every one admitted: nothing was pending',
+  );
+  t.same(new Set(pendingSeen), new Set([0]), 'no slot taken while a synchronous authenticate runs');
+  t.equal(pendingSeen.length, 20);
+  for (const o of outcomes) o.ws?.terminate();
+  t.equal((await attempt(h.port, 'throws')).status, 401, 'authenticate threw: 401');
+  t.equal((await attempt(h.port, 'nobody')).status, 401, 'authenticate returned null: 401');
+  t.same(errors.map((e) => (e as Error).message), ['bad token'], 'the throw reached onError');
+  const c = await h.client('after');
+  t.equal(await c.server.ok(), 'ok');
+});
+
 t.test('defaults under a flood of slow logins from one address: 64 run, the rest get 503, others get in', async (t) => {
   let running = 0;
   let peak = 0;
