@@ -171,8 +171,17 @@ export class RecordingProxy {
       client.destroy();
       upstream.destroy();
     };
-    client.on('error', closeBoth).on('close', closeBoth);
-    upstream.on('error', closeBoth).on('close', closeBoth);
+    // One side closed: the other still gets what was written to it, then its end. Destroying
+    // it at once dropped that tail: uWebSockets.js closes its socket right after its close
+    // frame, so a server's last replies and its 4029 were lost and the client saw 1006.
+    const closedFrom = (other: net.Socket) => () => {
+      if (!wire.ended) wire.endedAt = Date.now();
+      wire.ended = true;
+      other.end();
+      setTimeout(() => other.destroy(), 1000).unref();
+    };
+    client.on('error', closeBoth).on('close', closedFrom(upstream));
+    upstream.on('error', closeBoth).on('close', closedFrom(client));
     // Half-closes pass through: a WebSocket client ends its side after the close
     // handshake and waits for the server to close (the HTTP server's sockets allow
     // half-open, so nothing would close on its own).
