@@ -132,9 +132,11 @@ export class ReliableStream {
       this.#open = undefined;
     } else {
       if (chunk === undefined || at + size > chunk.byteLength) {
-        // The next chunk is twice the last while the last is still in use: a session
-        // that keeps a lot allocates seldom, an idle one little.
-        const next = chunk === undefined ? MIN_CHUNK : Math.min(MAX_CHUNK, chunk.byteLength * 2);
+        // The next chunk is twice the last while the last is still in use (a session
+        // that keeps a lot allocates seldom, an idle one little), and at least the
+        // message: up to a quarter of MAX_CHUNK here, so it always fits.
+        let next = chunk ? Math.min(MAX_CHUNK, chunk.byteLength * 2) : MIN_CHUNK;
+        while (next < size) next *= 2;
         chunk = this.#open = takeChunk(next);
         this.#retained += next;
         at = 0;

@@ -7,7 +7,7 @@
 //   - an input other than client/, protocol/ and msgpackr's pack.js/unpack.js gets in
 //     (msgpackr's main entry drags in streams and the Node build);
 //   - the output has a require() left in it (esbuild's shim for Node-style imports);
-//   - the gzipped bundle is over 17.5 KB (issue 6 set 15 KB; the wire scan of issue 9 and the
+//   - the gzipped bundle is over 17.6 KB (issue 6 set 15 KB; the wire scan of issue 9 and the
 //     exactly-once engine of issue 10 added ~1.6 KB gzip, the hot path of issue 14 ~0.5 KB:
 //     17.0 KB measured).
 
@@ -20,9 +20,10 @@ import { gzipSync } from 'node:zlib';
 const root = fileURLToPath(new URL('..', import.meta.url));
 export const BUNDLE = `${root}dist/volley.browser.js`;
 export const APP = `${root}demo/public/app.js`;
-// 17.5 KB: the engine's hot path (kept-message chunks and their ring, one deadline timer
-// per peer, the held writer) is shared with the browser and added about 0.5 KB.
-export const GZIP_BUDGET = 17.5 * 1024;
+// 17.6 KB: the engine's hot path (kept-message chunks and their ring, one deadline timer
+// per peer, the held writer) is shared with the browser and added about 0.5 KB; a chunk
+// sized for the message it must hold (a crash fix) took it 4 B past 17.5.
+export const GZIP_BUDGET = 17.6 * 1024;
 
 /** Inputs the SDK may contain, relative to the repo root. */
 const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/[\w.]+\.ts$/, /^node_modules\/msgpackr\/unpack\.js$/];
