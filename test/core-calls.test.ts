@@ -49,6 +49,19 @@ t.test('client → server: proxy, call() and with() all return the handler resul
   t.equal(c.peer.pendingOutgoing, 0);
 });
 
+t.test('bin values reach a handler as plain Uint8Array on every transport, alone in a frame or not, small or large', async (t) => {
+  const h = await startServer<{ kind(b: Uint8Array): string }>({
+    handlers: { kind: (_ctx, b) => `${Object.getPrototypeOf(b) === Uint8Array.prototype ? 'Uint8Array' : b.constructor.name} ${b.byteLength}` },
+  });
+  t.teardown(() => h.close());
+  const c = await h.client('bins');
+  const small = new Uint8Array([1, 2, 3]);
+  const large = new Uint8Array(10_000).fill(7);
+  t.equal(await c.server.kind(small), 'Uint8Array 3', 'small, one message in its frame');
+  t.equal(await c.server.kind(large), 'Uint8Array 10000', 'large, one message in its frame');
+  t.same(await Promise.all([c.server.kind(small), c.server.kind(large)]), ['Uint8Array 3', 'Uint8Array 10000'], 'several messages in one frame');
+});
+
 t.test('server → client: to(uid), to(uid, opts) and call() return the client handler result', async (t) => {
   const h = await startServer<ServerApi, ClientApi>({
     handlers: { add: (_ctx, a, b) => a + b, echo: (_c, v) => v, whoami: (c) => c.uid, askBack: async () => '', log: () => {} },

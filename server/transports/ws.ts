@@ -259,7 +259,10 @@ export function wsTransport<Data>(opts: TransportOptions, events: TransportEvent
           ws.on('pong', () => (s.alive = true));
           ws.on('message', (msg: Buffer, isBinary: boolean) => {
             s.alive = true;
-            events.message(s, msg, isBinary);
+            // A plain Uint8Array view, as uWebSockets.js hands over: msgpackr copies bin values
+            // as the type of its source, so a Buffer made them Buffers here and Uint8Arrays
+            // on the other transport (and in frames decoded from a copy).
+            events.message(s, new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), isBinary);
           });
           ws.on('close', (code: number, reason: Buffer) => {
             hub.remove(s);
