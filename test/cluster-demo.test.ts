@@ -55,8 +55,8 @@ function runClusterDemo(): void {
     while ((values = await r.mget(...keys)).includes(null) && Date.now() < end) await sleep(5);
     const holders = new Set(values.map((v) => (v ?? '').split(' ')[0]));
     t.equal(holders.size, 2, 'the kernel spread the players over both nodes (SO_REUSEPORT), both registered in Redis');
-    while ((await r.hlen('volley:r:lobby')) < 16 && Date.now() < end) await sleep(5);
-    t.equal(await r.hlen('volley:r:lobby'), 16, 'lobby membership of both nodes is in Redis');
+    while ((await r.hlen('volley:r:{lobby}')) < 16 && Date.now() < end) await sleep(5);
+    t.equal(await r.hlen('volley:r:{lobby}'), 16, 'lobby membership of both nodes is in Redis');
 
     for (const c of clients) c.close();
     launcher.kill('SIGTERM');

@@ -1,16 +1,30 @@
-// The two Redis connections a node keeps: one for commands, one subscribed to its
-// channels (a subscribed connection can run nothing else). Both reconnect by themselves,
-// forever, with a short capped backoff; while down, commands fail at once instead of
-// queueing, so a remote call reports UNAVAILABLE instead of hanging on Redis.
+// The two Redis clients a node keeps: one for commands, one for its sharded pub/sub
+// subscriptions (its own channel and the channels of rooms it has members in). Either a
+// single Redis (ioredis `Redis`) or a Redis Cluster (ioredis `Cluster`; the subscriber then
+// keeps one connection per primary and sends each SSUBSCRIBE to the shard of its channel).
+// Both reconnect by themselves, forever, with a short capped backoff; while down, commands
+// fail at once instead of queueing, so a remote call reports UNAVAILABLE instead of hanging.
+//
+// Pub/sub is sharded (SPUBLISH/SSUBSCRIBE, Redis 7.0+) on both: on Redis Cluster a
+// sharded message goes to the one shard that owns its channel instead of to every shard.
 
-import { Redis, type RedisOptions } from 'ioredis';
-import { CLAIM, HELD, LEAVE, MEMBERS, REFRESH, RELEASE, ROUTE } from './scripts.ts';
+import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { CLAIM, LEAVE, REFRESH, RELEASE } from './scripts.ts';
 
 /** Redis connection settings: an ioredis options object or a redis:// URL. */
 export type RedisConnection = RedisOptions | string;
 
+/** A Redis Cluster: its seed nodes (`redis://host:port` or {host, port}) and ioredis Cluster options. */
+export interface RedisClusterConnection {
+  nodes: (string | ClusterNode)[];
+  options?: ClusterOptions;
+}
+
+/** Either client: both take the same commands (ioredis routes a Cluster's by slot). */
+export type RedisClient = Redis | Cluster;
+
 /** Longest a command may take before it fails (Redis hung, or a link silently dead). */
-const COMMAND_TIMEOUT_MS = 2000;
+export const COMMAND_TIMEOUT_MS = 1000;
 
 const ours: RedisOptions = {
   lazyConnect: true,
@@ -19,24 +33,43 @@ const ours: RedisOptions = {
   // caller has long moved on (and a re-sent PUBLISH would deliver a stale call).
   autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 0,
-  // Commands issued in the same tick leave in one write: under load a node's forwarded
-  // calls and replies cost one syscall per batch instead of one each.
+  // Commands issued in the same tick leave in one write (per shard): under load a node's
+  // forwarded calls and replies cost one syscall per batch instead of one each.
   enableAutoPipelining: true,
   retryStrategy: (times) => Math.min(50 * times, 1000),
 };
 
 /**
- * `subscriber`: the connection that only subscribes. Its SUBSCRIBE may wait in the
+ * `subscriber`: the client that only subscribes. Its SSUBSCRIBEs may wait in the
  * offline queue for as long as Redis is away; ioredis re-subscribes after reconnects.
  */
 export function openRedis(conn: RedisConnection | undefined, name: string, subscriber = false): Redis {
   const base: RedisOptions = typeof conn === 'string' ? parseUrl(conn) : { ...conn };
-  // Commands get a deadline so a Redis that hangs (instead of closing) fails them too;
-  // the subscriber's SUBSCRIBE alone may wait (in the offline queue) as long as Redis is away.
-  const queue: RedisOptions = subscriber
-    ? { enableOfflineQueue: true, maxRetriesPerRequest: null }
-    : { commandTimeout: COMMAND_TIMEOUT_MS };
-  return new Redis({ ...base, ...ours, ...queue, connectionName: name });
+  return new Redis({ ...base, ...ours, ...perRole(subscriber), connectionName: name });
+}
+
+export function openCluster(conn: RedisClusterConnection, name: string, subscriber = false): Cluster {
+  const { enableOfflineQueue, retryStrategy: _r, ...redisOptions } = { ...ours, ...perRole(subscriber), connectionName: name };
+  const nodes = conn.nodes.map((n) => (typeof n === 'string' ? hostPort(n) : n));
+  return new Cluster(nodes, {
+    ...conn.options,
+    lazyConnect: true,
+    enableOfflineQueue,
+    enableAutoPipelining: true,
+    clusterRetryStrategy: (times) => Math.min(50 * times, 1000),
+    shardedSubscribers: subscriber,
+    redisOptions: { ...conn.options?.redisOptions, ...redisOptions },
+  });
+}
+
+function perRole(subscriber: boolean): RedisOptions {
+  // Commands get a deadline so a Redis that hangs (instead of closing) fails them too.
+  return subscriber ? { enableOfflineQueue: true, maxRetriesPerRequest: null } : { commandTimeout: COMMAND_TIMEOUT_MS };
+}
+
+function hostPort(url: string): ClusterNode {
+  const u = new URL(url.includes('://') ? url : `redis://${url}`);
+  return { host: u.hostname, port: Number(u.port || 6379) };
 }
 
 function parseUrl(url: string): RedisOptions {
@@ -51,40 +84,29 @@ function parseUrl(url: string): RedisOptions {
   };
 }
 
-/** The cluster's scripts on the command connection, typed. */
+/** The cluster's scripts on the command client, typed. Each touches one slot's keys. */
 export class Scripts {
-  #redis: Redis & Record<string, (...args: unknown[]) => Promise<unknown>>;
+  #redis: RedisClient & Record<string, (...args: unknown[]) => Promise<unknown>>;
 
-  constructor(redis: Redis) {
-    redis.defineCommand('volleyRoute', { numberOfKeys: 1, lua: ROUTE });
+  constructor(redis: RedisClient) {
     redis.defineCommand('volleyClaim', { numberOfKeys: 1, lua: CLAIM });
     redis.defineCommand('volleyRelease', { numberOfKeys: 1, lua: RELEASE });
     redis.defineCommand('volleyRefresh', { lua: REFRESH });
-    redis.defineCommand('volleyHeld', { numberOfKeys: 1, lua: HELD });
-    redis.defineCommand('volleyMembers', { numberOfKeys: 1, lua: MEMBERS });
     redis.defineCommand('volleyLeave', { numberOfKeys: 1, lua: LEAVE });
     this.#redis = redis as never;
   }
 
-  route(key: string, self: string, channelPrefix: string, message: Buffer): Promise<[string, number]> {
-    return this.#redis.volleyRoute!(key, self, channelPrefix, message) as Promise<[string, number]>;
-  }
-  claim(key: string, self: string, value: string, ttlMs: number, policy: string, resumeSid: string, channelPrefix: string): Promise<string[]> {
-    return this.#redis.volleyClaim!(key, self, value, ttlMs, policy, resumeSid, channelPrefix) as Promise<string[]>;
+  claim(key: string, self: string, value: string, ttlMs: number, policy: string, resumeSid: string): Promise<string[]> {
+    return this.#redis.volleyClaim!(key, self, value, ttlMs, policy, resumeSid) as Promise<string[]>;
   }
   release(key: string, value: string): Promise<unknown> {
     return this.#redis.volleyRelease!(key, value);
   }
+  /** `keys` must share one slot on Redis Cluster. */
   refresh(keys: string[], self: string, ttlMs: number, values: string[]): Promise<number[]> {
     return this.#redis.volleyRefresh!(keys.length, ...keys, self, ttlMs, ...values) as Promise<number[]>;
   }
-  held(key: string, self: string, resumeSid: string, channelPrefix: string): Promise<number> {
-    return this.#redis.volleyHeld!(key, self, resumeSid, channelPrefix) as Promise<number>;
-  }
-  members(key: string, self: string, nodePrefix: string): Promise<string[]> {
-    return this.#redis.volleyMembers!(key, self, nodePrefix) as Promise<string[]>;
-  }
-  leave(key: string, uid: string, self: string): Promise<unknown> {
-    return this.#redis.volleyLeave!(key, uid, self);
+  leave(key: string, uid: string, node: string): Promise<unknown> {
+    return this.#redis.volleyLeave!(key, uid, node);
   }
 }

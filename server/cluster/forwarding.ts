@@ -4,10 +4,10 @@
 // outcome is published back. Every pending entry ends on reply, deadline, abort, the
 // target node's death, or the loss of the Redis link: nothing waits forever.
 //
-// The first call to a uid goes through the lookup script (find its node and publish, one
-// round trip); later ones use the remembered route and ride in that node's batch. A
-// wrong route costs one retry through the script, never a wrong answer: the node that
-// lacks the uid answers NOT_HERE without running anything.
+// The first call to a uid looks its node up (one GET), then rides in that node's batch
+// like every later call, which uses the remembered route. A wrong route costs one retry
+// through a fresh lookup, never a wrong answer: the node that lacks the uid answers
+// NOT_HERE without running anything, and a node that is gone receives nothing.
 
 import { ErrorCode, RpcError, type CallOptions, type WireError } from '../../protocol/index.ts';
 import { PendingCalls, type PendingCall } from '../../protocol/pendingCalls.ts';
@@ -41,8 +41,8 @@ export interface ForwardingLink {
   readonly nodeId: string;
   /** Redis usable right now (both connections ready). */
   ready(): boolean;
-  /** Look uid up and publish `message` to its node, in one step. → {node, receivers}. */
-  route(uid: string, message: Buffer): Promise<[node: string, receivers: number]>;
+  /** The node Redis says holds uid ('' when none). */
+  locate(uid: string): Promise<string>;
   /** Publish to one node's channel → subscribers reached. */
   publish(node: string, message: Buffer): Promise<number>;
 }
@@ -119,17 +119,16 @@ export class Forwarding {
     });
   }
 
-  /** Find uid's node and publish there, in one script run. */
+  /** Find uid's node, then send along that route. */
   #lookup(id: number, p: Outgoing, message: Buffer): void {
     const uid = p.data.uid;
-    this.link.route(uid, message).then(
-      ([node, receivers]) => {
+    this.link.locate(uid).then(
+      (node) => {
         if (this.#outgoing.get(id) !== p) return;
-        if (!node) return this.#fail(id, unavailable(`${uid} is not connected`));
-        // 0 receivers: the node's subscription is gone (it died); -1: a stale entry of ours.
-        if (receivers <= 0) return this.#fail(id, unavailable(`${uid} is not connected (node ${node} is gone)`));
-        p.data.node = node;
+        // '' : uid is on no node; our own id: a stale entry of ours (uid is not here either).
+        if (!node || node === this.link.nodeId) return this.#fail(id, unavailable(`${uid} is not connected`));
         this.routes.set(uid, node);
+        this.#sendTo(id, p, node, message);
       },
       () => this.#fail(id, unavailable(`${uid} is not reachable: the cluster lookup failed`)),
     );
@@ -143,6 +142,18 @@ export class Forwarding {
     d.node = undefined;
     const remaining = Math.max(1, p.deadline - Date.now()); // Infinity stays Infinity
     this.#lookup(id, p, pack(callMessage(this.link.nodeId, id, d.uid, p.method, d.params, remaining, d.traceparent)));
+  }
+
+  /**
+   * Fire and forget to whichever node holds uid (notify, join, leave), in that node's
+   * batch. Always through a fresh lookup, not the remembered route: unlike a call, a
+   * message a node no longer holding uid would drop gets no NOT_HERE to retry on.
+   * Dropped when uid is on no node.
+   */
+  toHolder(uid: string, message: Buffer): void {
+    this.link.locate(uid).then((node) => {
+      if (node && node !== this.link.nodeId && this.link.ready()) this.#outbox.push(node, message);
+    }, () => {});
   }
 
   /** A reply from the node that ran call `id`. Late ones (after deadline/cancel) are dropped. */

@@ -1,30 +1,33 @@
-// The Redis cluster adapter: several Volley nodes share one Redis; a player is reachable
-// from any node. Presence (uid → node) lives in Redis with a TTL each node refreshes;
-// calls to players on other nodes go over Redis pub/sub to the holder's channel and the
-// reply comes back on the caller's; room notifications fan out on one shared channel.
+// The Redis cluster adapter: several Volley nodes share one Redis or one Redis Cluster; a
+// player is reachable from any node. Presence (uid → node) lives in Redis with a TTL each
+// node refreshes; calls to players on other nodes go over sharded pub/sub to the holder's
+// channel and the reply comes back on the caller's; a room's notifications go on the
+// room's own channel, which only the nodes with members in it subscribe to.
 //
 // Failure model: Redis down → local calls keep working, remote ones fail UNAVAILABLE at
 // once; ioredis reconnects by itself and the node re-writes its presence and rooms on
-// every (re)connect. A killed node → its channel subscription vanishes with its socket,
+// every (re)connect. Redis that stops answering (hung, partitioned) → a watchdog fails the
+// calls waiting on other nodes within STALL_MS. A killed node → its channel subscription vanishes with its socket,
 // so calls to its players fail UNAVAILABLE right away (PUBLISH reaches nobody) and calls
 // already waiting on it fail at the next liveness sweep; its presence keys expire
 // within the TTL.
 
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { CloseCode, ErrorCode, RpcError, type CallOptions } from '../../protocol/index.ts';
 import type { ClusterAdapter, LocalNode, Registration } from '../adapter.ts';
-import { openRedis, Scripts, type RedisConnection } from './connection.ts';
+import { openCluster, openRedis, Scripts, type RedisClient, type RedisClusterConnection, type RedisConnection } from './connection.ts';
 import { Forwarding } from './forwarding.ts';
 import { keysFor, type Keys } from './keys.ts';
 import { Presence } from './presence.ts';
 import { RoomIndex } from './roomIndex.ts';
-import { CALL, CANCEL, JOIN, KICK, LEAVE, NOTIFY, NOT_HERE, REPLY, pack, unpack, unpackAll } from './wire.ts';
+import { CALL, CANCEL, JOIN, KICK, LEAVE, NOTIFY, NOT_HERE, PING, REPLY, pack, unpack, unpackAll } from './wire.ts';
 
 export interface RedisAdapterOptions {
-  /** ioredis options or a redis:// URL. Default: localhost:6379. */
+  /** One Redis (7.0 or later): ioredis options or a redis:// URL. Default: localhost:6379. */
   redis?: RedisConnection;
+  /** A Redis Cluster (7.0 or later) instead: its seed nodes and ioredis Cluster options. */
+  cluster?: RedisClusterConnection;
   /** Prefix of every key and channel; nodes of one cluster share it. Default "volley:". */
   prefix?: string;
   /** This node's id (no spaces). Default: host name, pid and a random suffix. */
@@ -43,19 +46,33 @@ export interface RedisAdapterOptions {
 
 const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
 
+/** A Redis that has not answered a probe for this long fails the calls waiting on other nodes. */
+export const STALL_MS = 750;
+/** How often the watchdog probes Redis while calls wait on other nodes. */
+const PROBE_MS = 250;
+const PING_MESSAGE = pack([PING]);
+
 export class RedisAdapter implements ClusterAdapter {
   readonly nodeId: string;
   readonly keys: Keys;
   readonly presenceTtlMs: number;
   #opts: RedisAdapterOptions;
-  #cmd: Redis | undefined;
-  #sub: Redis | undefined;
+  #cmd: RedisClient | undefined;
+  #sub: RedisClient | undefined;
   #scripts!: Scripts;
   #presence!: Presence;
   #rooms!: RoomIndex;
   #forwarding!: Forwarding;
   #node!: LocalNode;
   #timer: ReturnType<typeof setInterval> | undefined;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  /** When the watchdog's unanswered probe was sent (0: none out). */
+  #probeSince = 0;
+  /** Redis stopped answering: remote calls fail at once until a probe comes back. */
+  #stalled = false;
+  /** room channel → room, for the rooms this node is subscribed to. */
+  #roomOf = new Map<string, string>();
+  #nodeChannel: string;
   #closed = false;
   #ticking = false;
   /** Set when a Redis link dropped: the next ready writes presence and rooms again. */
@@ -68,11 +85,17 @@ export class RedisAdapter implements ClusterAdapter {
     this.nodeId = (opts.nodeId ?? `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`).replace(/\s/g, '_');
     this.keys = keysFor(opts.prefix ?? 'volley:');
     this.presenceTtlMs = opts.presenceTtlMs ?? 15_000;
+    this.#nodeChannel = this.keys.channel(this.nodeId);
   }
 
-  /** Both Redis connections are up. */
+  /** Both Redis clients are up (and Redis answers). */
   get connected(): boolean {
-    return this.#cmd?.status === 'ready' && this.#sub?.status === 'ready';
+    return this.#cmd?.status === 'ready' && this.#sub?.status === 'ready' && !this.#stalled;
+  }
+
+  /** Rooms whose channel this node listens on (it has members there). */
+  get roomSubscriptions(): number {
+    return this.#roomOf.size;
   }
 
   /** Uids this node holds in Redis (for stats and tests). */
@@ -87,17 +110,31 @@ export class RedisAdapter implements ClusterAdapter {
 
   async attach(node: LocalNode): Promise<void> {
     this.#node = node;
-    const cmd = (this.#cmd = openRedis(this.#opts.redis, `volley-cmd-${this.nodeId}`));
-    const sub = (this.#sub = openRedis(this.#opts.redis, `volley-sub-${this.nodeId}`, true));
+    const o = this.#opts;
+    const open = (name: string, subscriber?: boolean) =>
+      o.cluster ? openCluster(o.cluster, name, subscriber) : openRedis(o.redis, name, subscriber);
+    const cmd = (this.#cmd = open(`volley-cmd-${this.nodeId}`));
+    const sub = (this.#sub = open(`volley-sub-${this.nodeId}`, true));
     this.#scripts = new Scripts(cmd);
-    this.#presence = new Presence(this.nodeId, this.keys, this.#scripts, this.presenceTtlMs);
-    this.#rooms = new RoomIndex(this.nodeId, this.keys, cmd, this.#scripts);
+    this.#presence = new Presence(this.nodeId, this.keys, cmd, this.#scripts, this.presenceTtlMs, (n) => this.#alive(n), !!o.cluster);
+    this.#rooms = new RoomIndex(this.nodeId, this.keys, cmd, this.#scripts, {
+      subscribe: (room) => {
+        const channel = this.keys.roomChannel(room);
+        this.#roomOf.set(channel, room);
+        sub.ssubscribe(channel).catch((err) => this.#trouble(err));
+      },
+      unsubscribe: (room) => {
+        const channel = this.keys.roomChannel(room);
+        this.#roomOf.delete(channel);
+        sub.sunsubscribe(channel).catch((err) => this.#trouble(err));
+      },
+    });
     this.#forwarding = new Forwarding(
       {
         nodeId: this.nodeId,
         ready: () => this.connected,
-        route: (uid, message) => this.#scripts.route(this.keys.presence(uid), this.nodeId, this.keys.channelPrefix, message),
-        publish: (to, message) => cmd.publish(this.keys.channel(to), message),
+        locate: async (uid) => (await this.#presence.holder(uid)).node,
+        publish: (to, message) => cmd.spublish(this.keys.channel(to), message) as Promise<number>,
       },
       node,
       // Routes older than a refresh period are looked up again anyway.
@@ -110,16 +147,13 @@ export class RedisAdapter implements ClusterAdapter {
     }
     // Replies travel on the subscription: once it drops, waiting calls can't be answered.
     // Likewise the calls run here for other nodes: no reply could reach their callers.
-    sub.on('close', () => {
-      this.#forwarding.failAll(unavailable('lost the connection to the cluster'));
-      this.#forwarding.abortIncoming();
-    });
-    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel.toString(), message));
+    sub.on('close', () => this.#lostReplyPath(unavailable('lost the connection to the cluster')));
+    sub.on('smessageBuffer', (channel: Buffer, message: Buffer) => this.#onMessage(channel.toString(), message));
 
     cmd.connect().catch(() => {}); // failures arrive as 'error' events; ioredis keeps retrying
     sub.connect().catch(() => {});
     // Queued on the subscriber until it is ready; ioredis re-subscribes after reconnects.
-    const subscribed = sub.subscribe(this.keys.channel(this.nodeId), this.keys.roomsChannel);
+    const subscribed = sub.ssubscribe(this.#nodeChannel);
     subscribed.catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((_, reject) => {
@@ -138,6 +172,8 @@ export class RedisAdapter implements ClusterAdapter {
     }
     this.#timer = setInterval(() => void this.#tick(), Math.max(50, Math.floor(this.presenceTtlMs / 3)));
     this.#timer.unref?.();
+    this.#watchdog = setInterval(() => this.#probe(), PROBE_MS);
+    this.#watchdog.unref?.();
   }
 
   // ---- presence ------------------------------------------------------------------
@@ -198,7 +234,9 @@ export class RedisAdapter implements ClusterAdapter {
 
   publishRemote(room: string, bytes: Uint8Array): void {
     if (!this.connected) return;
-    this.#cmd!.publish(this.keys.roomsChannel, pack([this.nodeId, room, bytes])).catch(() => {});
+    // Only the nodes with members in the room listen (this one too, if it has members:
+    // it drops its own message by its node id).
+    this.#cmd!.spublish(this.keys.roomChannel(room), pack([this.nodeId, room, bytes])).catch(() => {});
   }
 
   // ---- rooms ---------------------------------------------------------------------------
@@ -222,13 +260,17 @@ export class RedisAdapter implements ClusterAdapter {
   /** Send to whichever node holds uid (dropped if none). False when Redis is away. */
   #toHolder(uid: string, message: Buffer): boolean {
     if (!this.connected) return false;
-    this.#scripts.route(this.keys.presence(uid), this.nodeId, this.keys.channelPrefix, message).catch(() => {});
+    this.#forwarding.toHolder(uid, message);
     return true;
   }
 
-  remoteMembers(room: string): Promise<string[]> {
-    if (!this.connected) return Promise.reject(unavailable('no connection to the cluster'));
-    return this.#rooms.remoteMembers(room);
+  async remoteMembers(room: string): Promise<string[]> {
+    if (!this.connected) throw unavailable('no connection to the cluster');
+    const members = await this.#rooms.remoteMembers(room);
+    // The calls that follow (callMany({room})) go straight to each member's node, batched
+    // per node, without a lookup each.
+    for (const [uid, node] of members) this.#forwarding.routes.set(uid, node);
+    return members.map(([uid]) => uid);
   }
 
   // ---- lifecycle -------------------------------------------------------------------
@@ -237,6 +279,7 @@ export class RedisAdapter implements ClusterAdapter {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
+    if (this.#watchdog) clearInterval(this.#watchdog);
     this.#forwarding?.failAll(unavailable('this node is shutting down'));
     this.#forwarding?.abortIncoming();
     if (this.connected) {
@@ -302,29 +345,69 @@ export class RedisAdapter implements ClusterAdapter {
   /** Calls waiting on nodes that died (subscription gone) or hang (liveness key expired) fail now. */
   async #sweep(): Promise<void> {
     const nodes = [...this.#forwarding.targets()];
-    if (nodes.length === 0) return;
-    const pipe = this.#cmd!.pipeline();
-    pipe.pubsub('NUMSUB', ...nodes.map((n) => this.keys.channel(n)));
-    for (const n of nodes) pipe.exists(this.keys.node(n));
-    const results = (await pipe.exec()) ?? [];
-    const numsub = (results[0]?.[1] ?? []) as (string | number)[];
-    nodes.forEach((node, i) => {
-      const subscribers = Number(numsub[i * 2 + 1] ?? 0);
-      const alive = Number(results[i + 1]?.[1] ?? 0);
-      if (subscribers === 0 || alive === 0) this.#forwarding.failNode(node, unavailable(`node ${node} is gone`));
-    });
+    await Promise.all(
+      nodes.map(async (node) => {
+        const [subscribed, alive] = await Promise.all([this.#alive(node), this.#cmd!.exists(this.keys.node(node))]);
+        if (!subscribed || alive === 0) this.#forwarding.failNode(node, unavailable(`node ${node} is gone`));
+      }),
+    );
+  }
+
+  /** A node is alive while its channel has its subscriber: Redis drops a dead process's at once. */
+  async #alive(node: string): Promise<boolean> {
+    return ((await this.#cmd!.spublish(this.keys.channel(node), PING_MESSAGE)) as number) > 0;
+  }
+
+  /**
+   * The watchdog, while calls wait on other nodes (or Redis was found stalled): one PING
+   * at a time; one unanswered for STALL_MS means Redis hangs, and the calls waiting on
+   * it fail now instead of at their deadlines.
+   */
+  #probe(): void {
+    if (this.#closed || this.#cmd?.status !== 'ready') return;
+    if (this.#probeSince) {
+      if (!this.#stalled && Date.now() - this.#probeSince >= STALL_MS) {
+        this.#stalled = true;
+        this.#lostReplyPath(unavailable('the cluster (Redis) does not answer'));
+        this.#trouble(new Error(`Redis has not answered for ${STALL_MS} ms`));
+      }
+      return;
+    }
+    if (!this.#stalled && this.#forwarding.pendingOutgoing === 0 && this.#forwarding.pendingIncoming === 0) return;
+    const since = (this.#probeSince = Date.now());
+    this.#cmd.ping().then(
+      () => {
+        if (this.#probeSince !== since) return;
+        this.#probeSince = 0;
+        if (this.#stalled) {
+          this.#stalled = false;
+          this.#onReady();
+        }
+      },
+      () => {
+        if (this.#probeSince === since) this.#probeSince = 0; // timed out: the next probe tries again
+      },
+    );
+  }
+
+  /** Replies can't reach us (or our replies the callers): fail what waits, stop what runs for others. */
+  #lostReplyPath(err: RpcError): void {
+    this.#needSync = true;
+    this.#forwarding.failAll(err);
+    this.#forwarding.abortIncoming();
   }
 
   #onMessage(channel: string, buf: Buffer): void {
-    if (channel === this.keys.roomsChannel) {
-      const m = unpack(buf);
-      if (!m) return;
-      const [from, room, bytes] = m as [string, string, Uint8Array];
-      if (from !== this.nodeId && typeof room === 'string' && bytes instanceof Uint8Array) this.#node.publishLocal(room, bytes);
+    // A node's channel carries batches: one or more messages back to back.
+    if (channel === this.#nodeChannel) {
+      for (const m of unpackAll(buf)) this.#onNodeMessage(m);
       return;
     }
-    // A node's channel carries batches: one or more messages back to back.
-    for (const m of unpackAll(buf)) this.#onNodeMessage(m);
+    const room = this.#roomOf.get(channel);
+    if (room === undefined) return; // unsubscribed since it was sent
+    const m = unpack(buf);
+    if (!m || m[0] === this.nodeId || m[1] !== room || !(m[2] instanceof Uint8Array)) return;
+    this.#node.publishLocal(room, m[2]);
   }
 
   #onNodeMessage(m: unknown[]): void {
@@ -367,7 +450,7 @@ export class RedisAdapter implements ClusterAdapter {
   }
 
   #send(node: string, message: Buffer): void {
-    if (this.connected) this.#cmd!.publish(this.keys.channel(node), message).catch(() => {});
+    if (this.connected) this.#cmd!.spublish(this.keys.channel(node), message).catch(() => {});
   }
 
   #trouble(err: unknown): void {
@@ -381,7 +464,7 @@ export class RedisAdapter implements ClusterAdapter {
 }
 
 /** Resolves once `redis` is ready (connected, and past ioredis' ready check). */
-function readyOf(redis: Redis): Promise<void> {
+function readyOf(redis: RedisClient): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => redis.once('ready', () => resolve()));
 }

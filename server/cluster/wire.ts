@@ -14,6 +14,7 @@ export const KICK = 4;
 export const NOT_HERE = 5;
 export const JOIN = 6;
 export const LEAVE = 7;
+export const PING = 8;
 
 export type NodeMessage =
   /** Call uid's client; reply to node `from` with call `id`. timeoutMs: the caller's remaining deadline. */
@@ -27,9 +28,11 @@ export type NodeMessage =
   /** Call `id` reached a node that does not hold its uid: it did not run; look again. */
   | [kind: typeof NOT_HERE, id: number]
   /** Room membership for a uid held by the receiving node, asked by another node. */
-  | [kind: typeof JOIN | typeof LEAVE, uid: string, room: string];
+  | [kind: typeof JOIN | typeof LEAVE, uid: string, room: string]
+  /** Liveness probe: only its publish's receiver count matters (0: the node is gone); ignored. */
+  | [kind: typeof PING];
 
-/** On the shared rooms channel: a room notification, already encoded for clients. */
+/** On a room's channel: a room notification, already encoded for clients. */
 export type RoomMessage = [from: string, room: string, bytes: Uint8Array];
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
