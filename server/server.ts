@@ -357,10 +357,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   ): Promise<Outcome<ResultOf<ClientApi, M>>[]> {
     if ('room' in target && this.#adapter.remoteMembers) {
       // Members on other nodes too; if the cluster can't say, this node's members alone.
-      const local = this.rooms.members(target.room);
-      return this.#adapter
-        .remoteMembers(target.room)
-        .then((remote) => [...new Set([...local, ...remote])], () => local)
+      const room = target.room;
+      return this.allMembers(room)
+        .catch(() => this.rooms.members(room))
         .then((uids) => gather(uids, (uid) => this.call(uid, method, args, opts)));
     }
     const uids = 'room' in target ? this.rooms.members(target.room) : target;
@@ -391,8 +390,19 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     conn.ws?.unsubscribe(roomTopic(room));
   }
 
+  /** The room's members on this node only (synchronous); `allMembers` for the whole cluster. */
   members(room: string): string[] {
     return this.rooms.members(room);
+  }
+
+  /**
+   * The room's members on every node (with a cluster adapter; this node's alone without
+   * one). Rejects UNAVAILABLE when the cluster can't be asked.
+   */
+  async allMembers(room: string): Promise<string[]> {
+    const local = this.rooms.members(room);
+    if (!this.#adapter.remoteMembers) return local;
+    return [...new Set([...local, ...(await this.#adapter.remoteMembers(room))])];
   }
 
   /** Notify every member of a room: encoded once, fanned out by the transport. */

@@ -93,6 +93,9 @@ export class RedisAdapter implements ClusterAdapter {
     return this.#cmd?.status === 'ready' && this.#sub?.status === 'ready' && !this.#stalled;
   }
 
+  /** Messages this node received from Redis: on its own channel (batches), and room notifications. */
+  readonly received = { node: 0, room: 0 };
+
   /** Rooms whose channel this node listens on (it has members there). */
   get roomSubscriptions(): number {
     return this.#roomOf.size;
@@ -400,9 +403,11 @@ export class RedisAdapter implements ClusterAdapter {
   #onMessage(channel: string, buf: Buffer): void {
     // A node's channel carries batches: one or more messages back to back.
     if (channel === this.#nodeChannel) {
+      this.received.node++;
       for (const m of unpackAll(buf)) this.#onNodeMessage(m);
       return;
     }
+    this.received.room++;
     const room = this.#roomOf.get(channel);
     if (room === undefined) return; // unsubscribed since it was sent
     const m = unpack(buf);

@@ -1,0 +1,110 @@
+// A cluster that grows with its nodes (issue 21), on a real Redis with three nodes:
+// a node receives only the room traffic of rooms it has members in (its subscriptions
+// follow membership), callMany sends one Redis message per node rather than one per
+// player, members are listed cluster-wide, and a Redis that stops answering fails
+// forwarded calls within a second instead of at their deadlines.
+
+import t from 'tap';
+import { Redis } from 'ioredis';
+import { ErrorCode, type ServerContext } from '../server/index.ts';
+import { rejectsCode, sleep, until } from './helpers.ts';
+import { startNode, type ClusterNode } from './clusterNodes.ts';
+import { redisMissing, startRedis } from './redisServer.ts';
+
+if (redisMissing) {
+  t.plan(0, redisMissing);
+} else {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const prefix = `s${process.pid}:`;
+  const settings = { redis: redis.url, prefix };
+  const handlers = {
+    joinRoom: (ctx: ServerContext, room: string) => ctx.server.join(ctx.uid, room),
+    leaveRoom: (ctx: ServerContext, room: string) => ctx.server.leave(ctx.uid, room),
+  };
+  const [A, B, C] = await Promise.all([startNode(settings, { handlers }), startNode(settings, { handlers }), startNode(settings, { handlers })]);
+  t.teardown(() => Promise.all([A, B, C].map((n) => n!.close())));
+  const r = new Redis(redis.url);
+  t.teardown(() => r.disconnect());
+
+  /** Channels (classic and sharded) that node's subscriber connection listens on, from Redis' own CLIENT LIST. */
+  const channelsOf = async (node: ClusterNode): Promise<number> => {
+    const list = (await r.client('LIST')) as string;
+    const line = list.split('\n').find((l) => l.includes(`name=volley-sub-${node.adapter.nodeId} `));
+    if (!line) throw new Error(`no subscriber connection for ${node.adapter.nodeId}`);
+    const fields = new Map(line.trim().split(' ').map((kv) => kv.split('=') as [string, string]));
+    return ['sub', 'psub', 'ssub'].reduce((n, k) => n + Number(fields.get(k) ?? 0), 0);
+  };
+
+  t.test('a node receives only the traffic of rooms it has members in', async (t) => {
+    const got: Record<string, number> = {};
+    const tick = (uid: string) => ({ tick: () => void (got[uid] = (got[uid] ?? 0) + 1) });
+    const a = await A!.client('ra', { reconnect: false, handlers: tick('ra') });
+    const b = await B!.client('rb', { reconnect: false, handlers: tick('rb') });
+    await C!.client('rc', { reconnect: false, handlers: tick('rc') }); // on C, in no room
+    await a.server.joinRoom('match1');
+    await b.server.joinRoom('match1');
+    t.equal(await channelsOf(C!), 1, 'C, with no member in any room, listens on its own channel only');
+    t.equal(await channelsOf(B!), 2, "B listens on its channel and match1's");
+    const before = { ...C!.adapter.received };
+    const N = 200;
+    for (let i = 0; i < N; i++) A!.server.notifyRoom('match1', 'tick');
+    await until(() => got.rb === N && got.ra === N, 5000, 'both members to get every tick');
+    await sleep(50);
+    t.equal(C!.adapter.received.room - before.room, 0, 'C received none of the room messages');
+    t.equal(got.rc, undefined, 'and its player none');
+    t.same(await A!.server.allMembers('match1').then((m) => m.sort()), ['ra', 'rb'], 'allMembers: every node');
+    t.same(A!.server.members('match1'), ['ra'], 'members: this node only');
+
+    // The last member on B leaves: B stops listening, and gets nothing more.
+    await b.server.leaveRoom('match1');
+    await until(() => B!.adapter.roomSubscriptions === 0, 2000, 'B to drop the room');
+    t.equal(await channelsOf(B!), 1, 'B unsubscribed from match1');
+    const bBefore = B!.adapter.received.room;
+    for (let i = 0; i < 50; i++) A!.server.notifyRoom('match1', 'tick');
+    await until(() => got.ra === N + 50, 5000, 'A\'s member to get the rest');
+    await sleep(50);
+    t.equal(B!.adapter.received.room - bBefore, 0, 'B received nothing after its last member left');
+    t.equal(got.rb, N, 'nor did its former member');
+  });
+
+  t.test('callMany over a room: one Redis message per node, not per player', async (t) => {
+    const players = 20;
+    for (let i = 0; i < players; i++) {
+      const c = await B!.client(`m${i}`, { reconnect: false, handlers: { who: () => `m${i}` } });
+      await c.server.joinRoom('hall');
+    }
+    for (const end = Date.now() + 2000; (await r.hlen(`${prefix}r:{hall}`)) < players && Date.now() < end; ) await sleep(5);
+    const before = B!.adapter.received.node;
+    const outcomes = await A!.server.callMany({ room: 'hall' }, 'who', [], { timeoutMs: 3000 });
+    t.equal(outcomes.filter((o) => o.status === 'ok').length, players, 'every member answered');
+    const batches = B!.adapter.received.node - before;
+    t.ok(batches <= 2, `B got the ${players} calls in ${batches} Redis message(s)`);
+  });
+
+  t.test('a Redis that stops answering fails forwarded calls within a second, not at their deadline', async (t) => {
+    const slow = await B!.client('slow', { reconnect: false, handlers: { stall: () => new Promise(() => {}), who: () => 'slow' } });
+    t.ok(slow);
+    t.equal(await A!.server.to('slow').who(), 'slow', 'reachable first');
+    const t0 = Date.now();
+    const waiting = rejectsCode(A!.server.call('slow', 'stall', [], { timeoutMs: 20_000 }), ErrorCode.UNAVAILABLE);
+    await until(() => A!.adapter.pending.outgoing === 1 && B!.adapter.pending.incoming === 1, 2000, 'the call to be running on B');
+    redis.pause();
+    t.teardown(() => redis.resume());
+    const frozenAt = Date.now();
+    await waiting;
+    const waited = Date.now() - frozenAt;
+    t.ok(waited <= 1500, `the waiting call failed UNAVAILABLE ${waited} ms after Redis froze (call made ${frozenAt - t0} ms before)`);
+    const t1 = Date.now();
+    await rejectsCode(A!.server.call('slow', 'who', [], { timeoutMs: 20_000 }), ErrorCode.UNAVAILABLE);
+    t.ok(Date.now() - t1 <= 1500, `a new call during the freeze failed in ${Date.now() - t1} ms`);
+    redis.resume();
+    await until(() => A!.adapter.connected, 5000, 'A to see Redis again');
+    let answer: unknown;
+    await until(() => {
+      A!.server.call('slow', 'who', [], { timeoutMs: 500 }).then((v) => (answer = v), () => {});
+      return answer === 'slow';
+    }, 5000, 'calls across nodes to work again');
+    t.pass('recovered');
+  });
+}
