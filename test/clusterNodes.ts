@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { RedisAdapter, type RedisAdapterOptions } from '../server/cluster/index.ts';
 import type { ServerOptions } from '../server/index.ts';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { sleep, startServer, type Harness } from './helpers.ts';
 
 export interface ClusterNode<S = any, C = any> extends Harness<S, C> {
@@ -14,6 +14,8 @@ export interface ClusterNode<S = any, C = any> extends Harness<S, C> {
 
 export interface NodeSettings {
   redis: string;
+  /** A Redis Cluster's nodes: the adapter (and these fixtures) use it instead of `redis`. */
+  cluster?: { host: string; port: number }[];
   prefix: string;
   presenceTtlMs?: number;
 }
@@ -29,6 +31,7 @@ export async function startNode<S = any, C = any>(
     prefix: cluster.prefix,
     presenceTtlMs: cluster.presenceTtlMs ?? 1500,
     onError: () => {},
+    ...(cluster.cluster ? { cluster: { nodes: cluster.cluster } } : {}),
     ...adapterOpts,
   });
   const h = await startServer<S, C>({ ...opts, adapter });
@@ -48,7 +51,9 @@ export async function startNode<S = any, C = any>(
 
 /** Wait (≤ 2 s) until Redis says `nodeId` holds uid, or `still()` turns false. */
 export async function waitForPresence(cluster: NodeSettings, uid: string, nodeId: string, still: () => boolean = () => true): Promise<void> {
-  const redis = new Redis(cluster.redis, { commandTimeout: 500, maxRetriesPerRequest: 1 });
+  const redis = cluster.cluster
+    ? new Cluster(cluster.cluster, { redisOptions: { commandTimeout: 500, maxRetriesPerRequest: 1 } })
+    : new Redis(cluster.redis, { commandTimeout: 500, maxRetriesPerRequest: 1 });
   redis.on('error', () => {});
   try {
     const holder = () => redis.get(`${cluster.prefix}p:${uid}`).catch(() => 'unknown: Redis is away');
