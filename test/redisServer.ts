@@ -31,15 +31,17 @@ export interface RedisProcess {
   resume(): void;
 }
 
-export async function startRedis(): Promise<RedisProcess> {
+/** `port`: a given one (default: a free one); `args`: more redis-server options (e.g. cluster mode). */
+export async function startRedis(opts: { port?: number; args?: readonly string[] } = {}): Promise<RedisProcess> {
   if (!redisServerBin) throw new Error(redisMissing);
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   let proc: ChildProcess | undefined;
 
   const start = async () => {
-    const child = spawn(redisServerBin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+    const child = spawn(redisServerBin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...(opts.args ?? [])], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
+    reapWithUs(child);
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     proc = child;
@@ -59,7 +61,10 @@ export async function startRedis(): Promise<RedisProcess> {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     child.kill(signal);
+    // A master waits for its replicas on SIGTERM (shutdown-timeout, 10 s): 2 s is enough.
+    const force = signal === 'SIGKILL' ? undefined : setTimeout(() => child.kill('SIGKILL'), 2000);
     await exited;
+    clearTimeout(force);
   };
 
   await start();
@@ -75,6 +80,32 @@ export async function startRedis(): Promise<RedisProcess> {
     pause: () => void proc?.kill('SIGSTOP'),
     resume: () => void proc?.kill('SIGCONT'),
   };
+}
+
+// No redis-server may outlive the test process, however it ends: a tap timeout's SIGTERM or a
+// SIGKILL runs no exit handler. So one watchdog shell per test process, in its own process
+// group, keeps the list of live redis-server pids we write to its stdin; when that pipe
+// closes (we are gone, whichever way) it SIGKILLs those still listed.
+const WATCHDOG = `pids=' '
+while read op pid; do
+  case "$op $pids" in
+    "+ "*) pids="$pids$pid " ;;
+    "- "*" $pid "*) pids="\${pids%% $pid *} \${pids#* $pid }" ;;
+  esac
+done
+[ -n "\${pids# }" ] && kill -KILL $pids 2>/dev/null`;
+let watchdog: ChildProcess | undefined;
+
+function reapWithUs(child: ChildProcess): void {
+  if (!watchdog) {
+    watchdog = spawn('sh', ['-c', WATCHDOG], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    watchdog.unref();
+    (watchdog.stdin as unknown as { unref(): void }).unref();
+    watchdog.stdin!.on('error', () => {}); // it died: nothing left to tell it
+  }
+  const wd = watchdog.stdin!;
+  wd.write(`+ ${child.pid}\n`);
+  child.once('exit', () => wd.write(`- ${child.pid}\n`));
 }
 
 /** True once something on the port answers PING with PONG. */
