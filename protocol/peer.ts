@@ -92,8 +92,10 @@ export interface PeerOptions<C extends InboundCall = InboundCall> {
   /** Extension notifications (`$name`) the engine does not handle itself. */
   onExtension?(method: string, params: unknown[]): void;
   /**
-   * Charged for every incoming request and notification before anything is looked up
-   * (`$ack`, `$ping`, `$cancel` are free). Return a wire error to refuse it (a frozen one,
+   * Charged for every incoming request and notification before anything is looked up, and
+   * for every message that would otherwise be free but pairs with no work already paid
+   * for: a `$trace` not right before a request, a repeated `$ack`, a `$cancel` of nothing
+   * running, a response to no pending call. Return a wire error to refuse it (a frozen one,
    * shared: refusals must be cheap). A refused notification is dropped.
    */
   admit?(): WireError | undefined;
@@ -391,7 +393,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
   #receiveMessages(messages: FrameMessage[]): number {
     const reliable = this.#reliable;
     const count = messages.length;
-    for (const m of messages) {
+    for (let i = 0; i < count; i++) {
+      const m = messages[i]!;
       if (m.refused !== undefined) {
         // The scan refused it undecoded (a limit, a type Volley does not carry); the
         // connection stays when the message can be answered or dropped alone.
@@ -427,7 +430,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
         this.#violation(v);
         return count;
       }
-      this.#dispatch(msg, m.cost);
+      this.#dispatch(msg, m.cost, messages, i);
       if (this.#closed) return count;
     }
     const queuedBefore = this.#writer.queued;
@@ -471,15 +474,19 @@ export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
     this.#unwrittenBytes = 0;
   }
 
-  #dispatch(msg: Message, cost: number): void {
+  /** `frame` and `at`: the WebSocket message this one came in, and where (a `$trace` looks at what follows it). */
+  #dispatch(msg: Message, cost: number, frame?: FrameMessage[], at = 0): void {
     switch (msg[0]) {
       case RESPONSE: {
         this.#decidePlain();
         this.#reliable.count();
         const id = msg[1];
-        // A late reply after deadline/cancel is dropped quietly.
-        if (msg[2] == null) this.#outgoingCalls?.resolve(id, msg[3]);
-        else if (this.#outgoingCalls?.has(id)) this.#outgoingCalls.reject(id, RpcError.fromWire(msg[2]));
+        const calls = this.#outgoingCalls;
+        // Free when it settles a call of ours (we asked for it). One that settles nothing
+        // (late after a deadline or cancel, or never asked for) is dropped, and pays: a flood
+        // of them is refused like any other (issue 20 #4).
+        if (calls !== undefined && (msg[2] == null ? calls.resolve(id, msg[3]) : calls.has(id) && calls.reject(id, RpcError.fromWire(msg[2])))) return;
+        this.#pay();
         return;
       }
       case REQUEST:
@@ -488,9 +495,16 @@ export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
         this.#onRequest(msg[1], msg[2], msg[3], cost);
         return;
       case NOTIFICATION:
-        this.#onNotification(msg[1], msg[2], cost);
+        this.#onNotification(msg[1], msg[2], cost, frame, at);
         return;
     }
+  }
+
+  /** Charge one message the rate limit would otherwise not see: false if refused (then counted as a refusal). */
+  #pay(): boolean {
+    if (this.#opts.admit?.() === undefined) return true;
+    this.#opts.onRefused?.();
+    return false;
   }
 
   /** Refused: answer with a pre-built error, and let the transport count it. */
@@ -640,23 +654,18 @@ export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
     this.#writer.write(encode([NOTIFICATION, ACK, [this.#reliable.acked()]]));
   }
 
-  #onNotification(method: string, params: unknown[], cost: number): void {
+  #onNotification(method: string, params: unknown[], cost: number, frame: FrameMessage[] | undefined, at: number): void {
     if (method.charCodeAt(0) === 36 /* $ */) {
-      // Free: the machinery of the protocol itself.
-      if (method === ACK) return this.#onAck(params[0]);
-      if (method === CANCEL) {
-        const ctx = this.#incoming.get(params[0] as number);
-        if (ctx) {
-          this.#untrack(ctx);
-          this.#opts.observer?.served(ctx.method, ErrorCode.CANCELLED, ctx);
-          ctx.abort(new RpcError(ErrorCode.CANCELLED, 'caller cancelled the call'));
-        }
-        return;
-      }
-      // `$trace` too: it only annotates the request after it, which pays for itself.
-      if (method === PING || method === PONG || method === TRACE) return this.#opts.onExtension?.(method, params);
-      // Other extensions ($session, $limits, unknown ones) pay like any notification.
-      if (this.#opts.admit?.()) return this.#opts.onRefused?.();
+      // The protocol's own messages are free only while each pairs with work the rate limit
+      // already bounds; any other pays like a notification (issue 20 #4: one client sent
+      // 10.4 M free `$trace` in 8 s and was never cut).
+      if (method === ACK) return this.#receiveAck(params[0]);
+      if (method === CANCEL) return this.#receiveCancel(params[0]);
+      // A `$trace` annotates the request right after it (SPEC §10), which pays for both.
+      if (method === TRACE && frame?.[at + 1]?.kind === REQUEST) return this.#opts.onExtension?.(method, params);
+      // The rest pays: `$ping` (answered with a `$pong`), `$pong`, `$limits`, `$session`,
+      // unknown ones, and a `$trace` that annotates nothing (dropped unread).
+      if (!this.#pay() || method === TRACE) return;
       this.#opts.onExtension?.(method, params);
       return;
     }
@@ -677,6 +686,25 @@ export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
         () => this.#holdParams(-cost),
       );
     else this.#notifyHandler(method, handler, params, cost);
+  }
+
+  /** `$ack`: free when it says something new (or opens a socket's resync); a repeat pays. */
+  #receiveAck(n: unknown): void {
+    const reliable = this.#reliable;
+    const news = reliable.mode === 'unknown' || (reliable.mode === 'acking' && (this.#resyncing || n !== reliable.peerAcked));
+    if (news || this.#pay()) this.#onAck(n);
+  }
+
+  /** `$cancel`: free when it stops a running call (one the request paid for); else it pays. */
+  #receiveCancel(id: unknown): void {
+    const ctx = this.#incoming.get(id as number);
+    if (ctx === undefined) {
+      this.#pay();
+      return;
+    }
+    this.#untrack(ctx);
+    this.#opts.observer?.served(ctx.method, ErrorCode.CANCELLED, ctx);
+    ctx.abort(new RpcError(ErrorCode.CANCELLED, 'caller cancelled the call'));
   }
 
   #holdParams(cost: number): void {

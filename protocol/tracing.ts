@@ -14,7 +14,11 @@ export interface OtelSpan {
   end(): void;
 }
 export interface OtelTracer {
-  startSpan(name: string, options?: { kind?: number; attributes?: Record<string, string | number | boolean> }, context?: unknown): OtelSpan;
+  startSpan(
+    name: string,
+    options?: { kind?: number; attributes?: Record<string, string | number | boolean>; links?: { context: { traceId: string; spanId: string; traceFlags: number; isRemote?: boolean } }[] },
+    context?: unknown,
+  ): OtelSpan;
 }
 /** The part of `@opentelemetry/api` used: pass the module itself. */
 export interface OtelApi {
@@ -38,15 +42,29 @@ interface Caller {
   call(method: string, params: unknown[], opts?: any): Promise<unknown>;
 }
 
+export interface CallTracingOptions {
+  /**
+   * Adopt the peer's `$trace` as the parent of the span of its call (its trace id then
+   * names everything the call causes, and travels on in this side's own `$trace`). False:
+   * the call starts a trace of this side's own and the peer's span is recorded as a link,
+   * OpenTelemetry's advice for context from peers not trusted. Default true: a client
+   * trusts the server it chose to connect to; the server passes `observe.trustClientTrace`
+   * (default false).
+   */
+  trustInbound?: boolean;
+}
+
 export class CallTracing {
   readonly #api: OtelApi;
   readonly #tracer: OtelTracer;
+  readonly #trustInbound: boolean;
   /** `$trace` received in the WebSocket message being processed, for the next request. */
   #next: TraceParent | undefined;
 
-  constructor(api: OtelApi, name: string) {
+  constructor(api: OtelApi, name: string, opts: CallTracingOptions = {}) {
     this.#api = api;
     this.#tracer = api.trace.getTracer(name);
+    this.#trustInbound = opts.trustInbound ?? true;
   }
 
   /** A new WebSocket message begins: a `$trace` never reaches past the message it came in. */
@@ -54,21 +72,35 @@ export class CallTracing {
     this.#next = undefined;
   }
 
-  /** A `$trace` notification arrived: it belongs to the request that follows it. */
+  /** A `$trace` notification arrived: it belongs to the request right after it (the engine passes no other). */
   received(params: unknown[]): void {
     this.#next = parseTraceparent(params);
   }
 
-  /** Span for an incoming call, child of the `$trace` that preceded it (if any). */
-  startServed(method: string): OtelSpan {
-    const parent = this.#next;
+  /** The request after a `$trace` was refused before its handler: the `$trace` goes with it. */
+  refused(): void {
     this.#next = undefined;
-    return this.#tracer.startSpan(method, { kind: SPAN_KIND_SERVER, attributes: { 'rpc.system': 'volley', 'rpc.method': method } }, this.#parentContext(parent));
+  }
+
+  /**
+   * Span for an incoming call: a child of the `$trace` that preceded it when trusted, else
+   * of the active context with that `$trace` as a link (issue 20 #5: a client chose the
+   * trace id of the server's spans and of the `$trace` sent on to other players).
+   */
+  startServed(method: string): OtelSpan {
+    const from = this.#next;
+    const attributes = { 'rpc.system': 'volley', 'rpc.method': method };
+    if (from === undefined) return this.#tracer.startSpan(method, { kind: SPAN_KIND_SERVER, attributes }, this.#api.context.active());
+    this.#next = undefined;
+    if (this.#trustInbound) return this.#tracer.startSpan(method, { kind: SPAN_KIND_SERVER, attributes }, this.#remoteContext(from));
+    return this.#tracer.startSpan(method, { kind: SPAN_KIND_SERVER, attributes, links: [{ context: remoteSpanContext(from) }] }, this.#api.context.active());
   }
 
   /** Span for a call this side makes, child of the active span (or of `traceparent`, from another node). */
   call(peer: Caller, method: string, params: unknown[], opts: unknown, traceparent?: string): Promise<unknown> {
-    const parent = traceparent ? this.#parentContext(parseTraceparent([traceparent])) : this.#api.context.active();
+    // `traceparent` comes from another node of this cluster (trusted), never from a client.
+    const parsed = traceparent ? parseTraceparent([traceparent]) : undefined;
+    const parent = parsed ? this.#remoteContext(parsed) : this.#api.context.active();
     const span = this.#tracer.startSpan(method, { kind: SPAN_KIND_CLIENT, attributes: { 'rpc.system': 'volley', 'rpc.method': method } }, parent);
     peer.notify(TRACE, this.header(span));
     const p = peer.call(method, params, opts);
@@ -121,7 +153,8 @@ export class CallTracing {
   peerObserver(): { served(method: string, code: string | null, ctx: { span?: unknown } | undefined): void; dropped(): void } {
     return {
       served: (_method, code, ctx) => {
-        if (ctx?.span === undefined) return;
+        if (ctx === undefined) return this.refused();
+        if (ctx.span === undefined) return;
         this.end(ctx.span as OtelSpan, code);
         ctx.span = undefined;
       },
@@ -135,15 +168,17 @@ export class CallTracing {
     return ctx;
   }
 
-  #parentContext(parent: TraceParent | undefined): unknown {
+  /** A context whose span is the remote one: its children join that trace. */
+  #remoteContext(parent: TraceParent): unknown {
     const api = this.#api;
-    if (!parent) return api.context.active();
     return api.trace.setSpanContext(api.ROOT_CONTEXT, {
-      traceId: parent.traceId,
-      spanId: parent.spanId,
-      traceFlags: parent.traceFlags,
-      isRemote: true,
+      ...remoteSpanContext(parent),
       traceState: parent.traceState && api.createTraceState ? api.createTraceState(parent.traceState) : undefined,
     });
   }
+}
+
+/** A link's target: ids and flags only (an untrusted peer's tracestate is not kept). */
+function remoteSpanContext(p: TraceParent): { traceId: string; spanId: string; traceFlags: number; isRemote: true } {
+  return { traceId: p.traceId, spanId: p.spanId, traceFlags: p.traceFlags, isRemote: true };
 }

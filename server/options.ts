@@ -79,8 +79,10 @@ export interface ServerOptions<ServerApi, ClientApi> {
    */
   heartbeatTimeoutMs?: number;
   /**
-   * Per-uid token bucket on incoming calls; past it calls are answered RATE_LIMITED (the
-   * connection stays). Default 10 000 calls/s, burst 20 000; false turns it off.
+   * Per-uid token bucket on incoming calls and notifications (and `$ping`); past it calls
+   * are answered RATE_LIMITED (the connection stays). `$trace`, `$ack`, `$cancel` and
+   * responses are free only while paired with paid or asked-for work (SPEC §8), else they
+   * pay a token too. Default 10 000 calls/s, burst 20 000; false turns it off.
    */
   rateLimit?: Partial<RateLimitOptions> | false;
   /** Slow-reader limits on each socket's send buffer. Default soft 1 MiB, hard 8 MiB. */

@@ -1,7 +1,9 @@
 // Per-uid token bucket on incoming messages: every request and notification takes a token
-// before anything is looked up (unknown and `$` methods pay too; `$ack`, `$ping` and
-// `$cancel` are free). A refusal is one frozen wire error, built once: a refused call
-// must cost a small fraction of a served one (issue 9 #3).
+// before anything is looked up (unknown and `$` methods pay too, `$ping` too). `$trace`,
+// `$ack`, `$cancel` and responses are free only while they pair with work already paid
+// for or asked for; otherwise they take a token too (the engine decides, peer.ts; issue
+// 20 #4). A refusal is one frozen wire error, built once: a refused call must cost a small
+// fraction of a served one (issue 9 #3).
 //
 // Each call takes a token; tokens come back at
 // `ratePerSec` up to `burst`. A call finding the bucket empty is answered RATE_LIMITED and

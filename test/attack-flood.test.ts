@@ -73,7 +73,7 @@ t.test('a flood of calls with the default rate limit: the loop keeps turning, th
   t.equal(s.close?.code, FLOODED, 'the flooder is closed 4029 (FLOODED)');
 });
 
-t.test('unknown-method, $-method, over-limit calls and notifications pay the rate limit; $ping and $cancel do not', async (t) => {
+t.test('unknown-method, $-method, over-limit calls, notifications, $ping and $cancel of nothing pay the rate limit', async (t) => {
   const BURST = 20;
   const srv = await AttackServer.start(t, { server: { rateLimit: { ratePerSec: 1, burst: BURST } } });
   const cases: [string, (i: number) => Uint8Array, boolean][] = [
@@ -83,8 +83,9 @@ t.test('unknown-method, $-method, over-limit calls and notifications pay the rat
     ['more params than maxParams', (i) => encode([0, i, 'add', new Array(40).fill(0)]), true],
     ['notification to an unknown method', () => encode([2, 'nope', []]), true],
     ['notification to a known method', () => encode([2, 'add', [1, 1]]), true],
-    ['$ping (free)', () => encode([2, '$ping', []]), false],
-    ['$cancel (free)', (i) => encode([2, '$cancel', [i + 10_000]]), false],
+    // Free until issue 20 #4; when they are free still: test/attack-free-messages.test.ts.
+    ['$ping', () => encode([2, '$ping', []]), true],
+    ['$cancel of a call not running', (i) => encode([2, '$cancel', [i + 10_000]]), true],
   ];
   for (const [i, [what, message, charged]] of cases.entries()) {
     const s = await srv.raw(t, `caller${i}`);

@@ -18,6 +18,14 @@ export interface ObserveOptions {
   /** The `@opentelemetry/api` module: spans for calls both ways (no-op without an SDK). */
   tracing?: OtelApi;
   /**
+   * Adopt a client's `$trace` as the parent of the server's span for its call. Default
+   * false: the call starts a trace of the server's own, the client's span is recorded as a
+   * link, and the `$trace` the server sends to other players carries the server's trace, so
+   * no client chooses the trace id of another player's spans (SPEC §10). Set it when every
+   * client is yours (bots, internal services).
+   */
+  trustClientTrace?: boolean;
+  /**
    * HTTP routes on the server's port: `/metrics` (needs registry), `/health`, and the live
    * monitor page `/monitor` (+ `/monitor.json`). true mounts all; a path prefix object picks.
    */
@@ -104,7 +112,7 @@ export class ServerObserver implements PeerObserver<Ctx> {
     const madeMethods = new MethodTable(opts.maxClientMethods ?? 64);
     this.madeStats = new CallStats(madeMethods, this.codes);
     this.forwardedStats = new CallStats(new MethodTable(0, [], true), this.codes);
-    this.tracing = opts.tracing ? new CallTracing(opts.tracing, 'volley') : undefined;
+    this.tracing = opts.tracing ? new CallTracing(opts.tracing, 'volley', { trustInbound: opts.trustClientTrace === true }) : undefined;
     this.#overloadedCode = this.codes.indexOf('OVERLOADED');
     this.#rateLimitedCode = this.codes.indexOf('RATE_LIMITED');
     for (let i = 0; i < RECENT; i++) this.recent.push({ at: 0, direction: 'served', method: '', code: '' });
@@ -127,6 +135,7 @@ export class ServerObserver implements PeerObserver<Ctx> {
   served(method: string, code: string | null, ctx: Ctx | undefined): void {
     if (ctx === undefined) {
       this.servedStats.record(method, code, 0); // refused before a handler: no time spent to speak of
+      this.tracing?.refused(); // its `$trace`, if any, goes with it
     } else {
       this.servedStats.record(method, code, (performance.now() - ctx.startedAt) / 1000);
       if (ctx.span !== undefined) {
