@@ -50,8 +50,10 @@ export interface ClusterAdapter {
   /** Optional: room membership changed here (for room calls across nodes). */
   joined?(uid: string, room: string): void;
   left?(uid: string, room: string): void;
-  /** Optional: members of a room on other nodes (callMany({room})). */
+  /** Optional: members of a room on other nodes (callMany({room}), allMembers). */
   remoteMembers?(room: string): Promise<string[]>;
+  /** Optional: does a live node other than this one hold a session of uid? */
+  connectedElsewhere?(uid: string): Promise<boolean>;
   /**
    * Optional: join/leave for a uid not connected to this node, done on the node that
    * holds it. Returns false when it can't (the membership is then dropped: a uid's rooms

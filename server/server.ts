@@ -423,6 +423,15 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     return this.#conns.has(uid);
   }
 
+  /**
+   * True while uid has a session on any node (here, or on a live node of the cluster).
+   * Rejects UNAVAILABLE when the cluster can't be asked and uid is not here.
+   */
+  async isConnectedAnywhere(uid: string): Promise<boolean> {
+    if (this.#conns.has(uid)) return true;
+    return (await this.#adapter.connectedElsewhere?.(uid)) ?? false;
+  }
+
   /** True while uid has a live socket here. */
   isOnline(uid: string): boolean {
     return this.#conns.get(uid)?.online ?? false;

@@ -55,6 +55,7 @@ if (redisMissing) {
     t.equal(got.rc, undefined, 'and its player none');
     t.same(await A!.server.allMembers('match1').then((m) => m.sort()), ['ra', 'rb'], 'allMembers: every node');
     t.same(A!.server.members('match1'), ['ra'], 'members: this node only');
+    t.same([A!.server.isConnected('rb'), await A!.server.isConnectedAnywhere('rb'), await A!.server.isConnectedAnywhere('nobody')], [false, true, false], 'isConnected: this node; isConnectedAnywhere: the cluster');
 
     // The last member on B leaves: B stops listening, and gets nothing more.
     await b.server.leaveRoom('match1');

@@ -267,6 +267,12 @@ export class RedisAdapter implements ClusterAdapter {
     return true;
   }
 
+  async connectedElsewhere(uid: string): Promise<boolean> {
+    if (!this.connected) throw unavailable('no connection to the cluster');
+    const { node } = await this.#presence.holder(uid);
+    return !!node && node !== this.nodeId && (await this.#alive(node));
+  }
+
   async remoteMembers(room: string): Promise<string[]> {
     if (!this.connected) throw unavailable('no connection to the cluster');
     const members = await this.#rooms.remoteMembers(room);
