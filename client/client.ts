@@ -49,8 +49,13 @@ export interface WebSocketLike {
   onerror: ((ev: never) => unknown) | null;
 }
 
-/** The part of the standard WebSocket constructor Volley uses (the `ws` package's fits as is). */
-export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+/**
+ * The part of the standard WebSocket constructor Volley uses (the `ws` package's fits as is).
+ * The third argument is for the `ws` package: `maxPayload` (the client's `maxMessageBytes`)
+ * makes it cut an oversize message at its header, before buffering or inflating it.
+ * Browsers and undici ignore it; the client then checks each message's size before decoding.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: { maxPayload?: number }) => WebSocketLike;
 
 /** Default of `connectTimeoutMs`. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -77,6 +82,15 @@ export interface ClientOptions<ServerApi, ClientApi> {
    * a reconnect attempt is retried with backoff.
    */
   connectTimeoutMs?: number;
+  /**
+   * What this client accepts (and announces to the server with `$limits` when it differs
+   * from the SPEC's floor). Received messages are held to them before anything is decoded:
+   * a message over `maxMessageBytes` (cut by the `ws` package at its header, or refused by
+   * its size in browsers), more than `maxMessagesPerFrame` messages in one, or bytes that are
+   * not msgpack close the socket 4002 and end the session (no reconnect, pending calls
+   * reject DISCONNECTED); one message over `maxElements`, `maxDepth` or the other
+   * per-message limits is refused alone (a response fails its call PROTOCOL_ERROR).
+   */
   limits?: Partial<Limits>;
   /** Reconnect with jittered exponential backoff after a drop; false to never reconnect. */
   reconnect?: ReconnectOptions | false;
@@ -150,6 +164,8 @@ const FINAL_CODES: ReadonlySet<number> = new Set([
 
 const ignore = (): void => {};
 
+type TimerName = 'heartbeat' | 'reconnect' | 'window' | 'connect';
+
 const REFUSAL_CODES: ReadonlySet<number> = new Set([CloseCode.UNAUTHORIZED, CloseCode.LOGIN_CONFLICT, CloseCode.UNAVAILABLE]);
 const REFUSAL_STATUSES: ReadonlySet<number> = new Set([401, 403, 409, 503]);
 
@@ -170,7 +186,6 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   #opts: ClientOptions<ServerApi, ClientApi>;
   #WS: WebSocketConstructor;
   #ws: WebSocketLike | undefined;
-  #connectTimer: ReturnType<typeof setTimeout> | undefined;
   /** HTTP status of a refused upgrade, when the WebSocket implementation shows it (ws). */
   #refusedStatus: number | undefined;
   /** The socket's last error text (ws and undici name it; browsers don't): a 1006 says why. */
@@ -182,9 +197,8 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   #closeInfo: CloseInfo | undefined;
   #session: SessionInfo | undefined;
   #attempt = 0;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  #windowTimer: ReturnType<typeof setTimeout> | undefined;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  /** Pending timers by name (the heartbeat's is an interval: clearTimeout clears both). */
+  #timers: { [K in TimerName]?: ReturnType<typeof setTimeout> } = {};
   #lastReceived = 0;
   #closing = false;
   readonly #tracing: CallTracing | undefined;
@@ -210,12 +224,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
         ? (id, method) => tracing.began(new ClientContext<ServerApi>(id, method, this))
         : (id, method) => new ClientContext<ServerApi>(id, method, this),
       observer: tracing?.peerObserver(),
-      onViolation: (v) => {
-        // No socket (e.g. the server stopped acknowledging while we were offline): the
-        // session can't be kept exactly-once any more.
-        if (this.#ws) this.#ws.close(CloseCode.PROTOCOL_ERROR, v.message.slice(0, 120));
-        else this.#final({ code: CloseCode.PROTOCOL_ERROR, reason: v.message });
-      },
+      onViolation: (v) => this.#violated(v.message),
       onHandlerError: (err, ctx) => (opts.onError ? opts.onError(err, ctx) : console.error(`[volley] handler ${ctx.method} threw:`, err)),
       onExtension: (method, params) => {
         if (method === SESSION && isSessionInfo(params[0])) this.#onSession(params[0]);
@@ -309,8 +318,9 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.#refusedStatus = undefined;
     this.#socketError = '';
     let ws: WebSocketLike;
+    const maxBytes = this.peer.limits.maxMessageBytes;
     try {
-      ws = new this.#WS(target.toString(), protocols);
+      ws = new this.#WS(target.toString(), protocols, { maxPayload: maxBytes });
     } catch (err) {
       this.emit('error', err);
       this.#final({ code: 1006, reason: String(err) });
@@ -321,16 +331,19 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     const timeoutMs = this.#opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#clearTimer('connect');
     if (timeoutMs > 0 && timeoutMs < Infinity)
-      this.#connectTimer = setTimeout(() => {
-        this.#connectTimer = undefined;
+      this.#timers.connect = setTimeout(() => {
+        this.#timers.connect = undefined;
         this.#lost(ws, { code: 1006, reason: `no session within ${timeoutMs} ms (connectTimeoutMs)` });
       }, timeoutMs);
     // Every handler checks it still belongs to the current socket: a replaced or
     // heartbeat-killed socket may still fire late events.
     ws.onerror = (ev: { message?: unknown; error?: { message?: unknown } }) => {
       if (this.#ws !== ws) return;
-      // The ws package names the status of a refused upgrade; browsers and undici don't.
       const text = String(ev?.message ?? ev?.error?.message ?? '');
+      // ws refused a frame (a RangeError: past maxPayload, which it cut at its header and
+      // closed 1009, or broken framing): the server broke the protocol.
+      if (ev?.error instanceof RangeError) return this.#violated(text);
+      // The ws package names the status of a refused upgrade; browsers and undici don't.
       const m = /Unexpected server response: (\d{3})/.exec(text);
       if (m) this.#refusedStatus = Number(m[1]);
       this.#socketError = text;
@@ -341,9 +354,25 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
       if (this.#ws !== ws) return;
       this.#lastReceived = Date.now();
       this.#tracing?.frame();
-      if (typeof ev.data === 'string') ws.close(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
-      else this.peer.receive(ev.data as ArrayBuffer);
+      const data = ev.data as ArrayBuffer | string;
+      // The size before anything is decoded (browsers and undici take no maxPayload).
+      if (typeof data === 'string') this.#violated('text frames are not part of the protocol');
+      else if (data.byteLength > maxBytes) this.#violated('a message over maxMessageBytes');
+      else this.peer.receive(data);
     };
+  }
+
+  /**
+   * The server broke the protocol (SPEC §6, 4002): the socket is dropped at once, so nothing
+   * more of it is read, and the session ends (no reconnect: a server that sent it once
+   * would again; pending calls reject DISCONNECTED). With no socket (the server stopped
+   * acknowledging while we were offline) the session can't be kept exactly-once either.
+   */
+  #violated(reason: string): void {
+    const ws = this.#ws;
+    const info = { code: CloseCode.PROTOCOL_ERROR, reason };
+    if (ws) this.#lost(ws, info);
+    else this.#final(info);
   }
 
   #onSession(info: SessionInfo): void {
@@ -375,10 +404,9 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     // A refusal seen as an HTTP status (ws) is reported like its close code.
     if (this.#refusedStatus !== undefined && info.code === 1006) info = { ...info, status: this.#refusedStatus };
     else if (info.code === 1006 && !info.reason && this.#socketError) info = { ...info, reason: this.#socketError.slice(0, 200) };
-    ws.onclose = ws.onmessage = null;
     // Not null: closing a socket still connecting makes the ws package emit 'error' later,
     // and an EventEmitter 'error' with no listener throws.
-    ws.onerror = ignore;
+    ws.onclose = ws.onmessage = ws.onerror = ignore;
     if (ws.readyState <= 1) {
       try {
         ws.close(info.code >= 4000 ? info.code : 4999, info.reason.slice(0, 120));
@@ -401,9 +429,9 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     const opts = this.#opts.reconnect || {};
     if (this.#attempt >= (opts.maxAttempts ?? Infinity)) return this.#final({ code: 1006, reason: 'gave up reconnecting' });
     // The server keeps the session for resumeWindowMs; past that, pending calls are lost.
-    if (this.#session && this.#windowTimer === undefined) {
-      this.#windowTimer = setTimeout(() => {
-        this.#windowTimer = undefined;
+    if (this.#session && this.#timers.window === undefined) {
+      this.#timers.window = setTimeout(() => {
+        this.#timers.window = undefined;
         this.#session = undefined;
         this.peer.reset(new RpcError(ErrorCode.DISCONNECTED, 'not reconnected within the resume window'));
       }, this.#session.resumeWindowMs);
@@ -411,8 +439,8 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     const delayMs = backoffDelay(this.#attempt++, opts);
     this.#setState('reconnecting');
     this.emit('reconnecting', { attempt: this.#attempt, delayMs });
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
+    this.#timers.reconnect = setTimeout(() => {
+      this.#timers.reconnect = undefined;
       this.#dial();
     }, delayMs);
   }
@@ -422,7 +450,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     if (!(intervalMs > 0)) return;
     const timeoutMs = this.#opts.heartbeatTimeoutMs ?? intervalMs * 2.5;
     this.#lastReceived = Date.now();
-    this.#heartbeat = setInterval(() => {
+    this.#timers.heartbeat = setInterval(() => {
       const ws = this.#ws;
       if (!ws) return;
       // Browsers can't see WebSocket pings, so liveness is judged on messages: the
@@ -445,18 +473,9 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     if (wasConnecting) this.#rejectOpened(connectError(this.#url, info));
   }
 
-  #clearTimer(which: 'heartbeat' | 'reconnect' | 'window' | 'connect'): void {
-    if (which === 'connect') {
-      if (this.#connectTimer !== undefined) clearTimeout(this.#connectTimer);
-      this.#connectTimer = undefined;
-      return;
-    }
-    if (which === 'heartbeat' && this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
-    if (which === 'reconnect' && this.#reconnectTimer !== undefined) clearTimeout(this.#reconnectTimer);
-    if (which === 'window' && this.#windowTimer !== undefined) clearTimeout(this.#windowTimer);
-    if (which === 'heartbeat') this.#heartbeat = undefined;
-    else if (which === 'reconnect') this.#reconnectTimer = undefined;
-    else this.#windowTimer = undefined;
+  #clearTimer(which: TimerName): void {
+    clearTimeout(this.#timers[which]);
+    this.#timers[which] = undefined;
   }
 
   #setState(state: ConnectionState): void {

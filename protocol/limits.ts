@@ -2,7 +2,10 @@
 // and can be overridden per server / per client.
 
 export interface Limits {
-  /** Largest WebSocket message accepted, in bytes (larger ones close the socket, 1009). */
+  /**
+   * Largest WebSocket message accepted, in bytes. A server cuts a larger one (1009; 1006 on
+   * uWebSockets.js); a client refuses it before decoding: 4002, the session ends (SPEC §8).
+   */
   maxMessageBytes: number;
   /** Most msgpack-rpc messages accepted in one WebSocket message. */
   maxMessagesPerFrame: number;
