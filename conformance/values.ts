@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 export type Tagged = { t: string; v?: unknown; ms?: number };
 
 export interface VectorFile {
-  vectors: { name: string; kind: 'both' | 'decode' | 'invalid'; hex: string; value?: Tagged; why?: string }[];
+  vectors: { name: string; kind: 'both' | 'decode' | 'invalid'; hex: string; canonical?: string; value?: Tagged; why?: string }[];
   wire: Record<string, { value: Tagged; accept: string[] }[]>;
 }
 
@@ -15,6 +15,7 @@ export function untag(x: Tagged): unknown {
   switch (x.t) {
     case 'nil': return null;
     case 'bool': case 'int': case 'str': return x.v;
+    // "NaN", "Infinity", "-Infinity" and "-0" are strings (JSON has no number for them, or loses the sign).
     case 'float': return typeof x.v === 'string' ? Number(x.v) : x.v;
     case 'bin': return Uint8Array.from(Buffer.from(x.v as string, 'hex'));
     case 'timestamp': return new Date(x.ms!);

@@ -3,28 +3,38 @@
 // accepts. Run: `npx tsx conformance/vectors.ts` (test/conformance.test.ts checks the
 // committed file is what this script writes).
 //
-// Values are written in a tagged JSON form so every msgpack type is unambiguous:
-//   {"t":"nil"} {"t":"bool","v":true} {"t":"int","v":123} {"t":"float","v":1.5 | "NaN" | "Infinity" | "-Infinity"}
+// Values are written in a tagged JSON form so every msgpack type is unambiguous, whatever
+// the JSON reader does with numbers:
+//   {"t":"nil"} {"t":"bool","v":true} {"t":"int","v":123}
+//   {"t":"float","v":1.5 | "NaN" | "Infinity" | "-Infinity" | "-0"}
 //   {"t":"str","v":"…"} {"t":"bin","v":"<hex>"} {"t":"array","v":[…]} {"t":"map","v":[[key, value], …]}
-//   {"t":"timestamp","ms":<ms since epoch>,"sec":…,"nsec":…}
-// Integers are all within ±(2^53−1), so JSON numbers hold them exactly.
+//   {"t":"timestamp","ms":<ms since epoch, floored>,"sec":…,"nsec":…}
+// The tag is the msgpack family the bytes hold, not what the number looks like: "int" only
+// for an integer format (always within ±(2^53−1), so any JSON reader holds it exactly),
+// "float" for float32/float64 even when the value is integral (2.0, 1e300). A float's "v"
+// is a JSON number (read it as a double even when it has no fraction: "v":2 is 2.0), or a
+// string where JSON has no number for it or readers lose it: NaN, ±Infinity, and the
+// negative zero "-0" (JSON.stringify(-0) is "0", and Python reads -0 as the integer 0).
 //
 // Kinds:
-//   "both":    msgpackr writes exactly these bytes for the value; a decoder must read them back.
-//              An encoder may write another valid encoding of the same value (e.g. int64 for
-//              a small int) but every Volley peer writes these.
+//   "both":    `hex` is what Volley (msgpackr) writes for the value; a decoder must read it
+//              back. Where the smallest encoding (what most msgpack libraries write) differs,
+//              `canonical` holds it: msgpackr writes every map as map16 (de…) where a fixmap
+//              fits, and a timestamp of 2^32 s or more in 96 bits where 64 fit. An encoder
+//              must write `hex` or `canonical`; a decoder must read both.
 //   "decode":  another valid encoding of the value (non-minimal int, float32): decoders accept it.
 //   "invalid": SPEC §2 refuses it (extension other than timestamp, 0xc1, integer outside
 //              ±(2^53−1), map key neither str nor int): a message holding it is invalid.
 
 import { writeFileSync } from 'node:fs';
-import { Packr } from 'msgpackr';
+import { isDeepStrictEqual } from 'node:util';
+import { Packr, Unpackr } from 'msgpackr';
 
 type Tagged =
   | { t: 'nil' }
   | { t: 'bool'; v: boolean }
   | { t: 'int'; v: number }
-  | { t: 'float'; v: number | string }
+  | { t: 'float'; v: number | 'NaN' | 'Infinity' | '-Infinity' | '-0' }
   | { t: 'str'; v: string }
   | { t: 'bin'; v: string }
   | { t: 'array'; v: Tagged[] }
@@ -35,6 +45,8 @@ export interface Vector {
   name: string;
   kind: 'both' | 'decode' | 'invalid';
   hex: string;
+  /** "both" only: the smallest encoding, where it differs from what Volley writes (`hex`). */
+  canonical?: string;
   value?: Tagged;
   why?: string;
 }
@@ -57,13 +69,18 @@ function pack(v: unknown): string {
   return hex(packr.pack(v));
 }
 
+/** A float's "v": a JSON number, or a string where JSON has none or readers lose it. */
+function floatV(v: number): number | 'NaN' | 'Infinity' | '-Infinity' | '-0' {
+  if (Object.is(v, -0)) return '-0';
+  return Number.isFinite(v) ? v : (String(v) as 'NaN' | 'Infinity' | '-Infinity');
+}
+const float = (v: number): Tagged => ({ t: 'float', v: floatV(v) });
+
+/** Tagged by what Volley writes: a safe integer as an integer format, any other number as float64. */
 function tag(v: unknown): Tagged {
   if (v === null || v === undefined) return { t: 'nil' };
   if (typeof v === 'boolean') return { t: 'bool', v };
-  if (typeof v === 'number') {
-    if (Number.isInteger(v) && !Object.is(v, -0)) return { t: 'int', v };
-    return { t: 'float', v: Number.isFinite(v) ? v : String(v) };
-  }
+  if (typeof v === 'number') return Number.isSafeInteger(v) && !Object.is(v, -0) ? { t: 'int', v } : float(v);
   if (typeof v === 'string') return { t: 'str', v };
   if (v instanceof Uint8Array) return { t: 'bin', v: hex(v) };
   if (v instanceof Date) {
@@ -76,7 +93,12 @@ function tag(v: unknown): Tagged {
 }
 
 const vectors: Vector[] = [];
-const both = (name: string, v: unknown) => vectors.push({ name, kind: 'both', hex: pack(v), value: tag(v) });
+const both = (name: string, v: unknown) => {
+  const value = tag(v);
+  const hex = pack(v);
+  const smallest = canonical(value);
+  vectors.push(smallest === hex ? { name, kind: 'both', hex, value } : { name, kind: 'both', hex, canonical: smallest, value });
+};
 const decode = (name: string, h: string, value: Tagged) => vectors.push({ name, kind: 'decode', hex: h, value });
 const invalid = (name: string, h: string, why: string) => vectors.push({ name, kind: 'invalid', hex: h, why });
 
@@ -112,10 +134,11 @@ decode('int 4294967295 as uint64', 'cf00000000ffffffff', { t: 'int', v: 2 ** 32 
 // floats: stay floats (a float64 with an integral value is still a float)
 for (const [name, v] of [['1.5', 1.5], ['-0.25', -0.25], ['0.1', 0.1], ['1e300', 1e300], ['-1.7976931348623157e308', -Number.MAX_VALUE], ['5e-324 (smallest subnormal)', 5e-324], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]] as [string, number][])
   both(`float64 ${name}`, v);
-decode('float64 2.0 (integral value, still a float)', 'cb4000000000000000', { t: 'float', v: 2 });
-decode('float64 -0.0', 'cb8000000000000000', { t: 'float', v: -0 });
-decode('float32 1.5', 'ca3fc00000', { t: 'float', v: 1.5 });
-decode('float32 0.1 (reads as 0.10000000149011612)', 'ca3dcccccd', { t: 'float', v: Math.fround(0.1) });
+// (A JavaScript peer reads both as numbers and writes them back as integers: SPEC §2.1.)
+decode('float64 2.0 (integral value, still a float)', 'cb4000000000000000', float(2));
+decode('float64 -0.0', 'cb8000000000000000', float(-0));
+decode('float32 1.5', 'ca3fc00000', float(1.5));
+decode('float32 0.1 (reads as 0.10000000149011612)', 'ca3dcccccd', float(Math.fround(0.1)));
 
 // strings
 for (const [name, v] of [['empty', ''], ['a', 'a'], ['utf-8 héllo', 'héllo'], ['4-byte utf-8 🎮', '🎮'], ['fixstr max 31', 'x'.repeat(31)], ['str8 32', 'x'.repeat(32)], ['str16 256', 'y'.repeat(256)]] as [string, string][])
@@ -146,6 +169,9 @@ both('timestamp 32-bit: epoch', new Date(0));
 both('timestamp 64-bit: 2021-01-01T00:00:00.123Z', new Date(Date.UTC(2021, 0, 1, 0, 0, 0, 123)));
 both('timestamp 96-bit: 2500-01-01', new Date(Date.UTC(2500, 0, 1)));
 both('timestamp 96-bit: before the epoch (-1 s)', new Date(-1000));
+// Finer than a millisecond: a JavaScript peer keeps whole milliseconds (SPEC §2.1).
+decode('timestamp 64-bit: 1 s + 250 ns', 'd7ff000003e800000001', { t: 'timestamp', ms: 1000, sec: 1, nsec: 250 });
+decode('timestamp 96-bit: 1 s + 1 ns', 'c70cff000000010000000000000001', { t: 'timestamp', ms: 1000, sec: 1, nsec: 1 });
 
 // refused
 invalid('never-used byte 0xc1', 'c1', '0xc1 is not msgpack');
@@ -160,6 +186,41 @@ invalid('map with an array key', '819001', 'map keys are str or int');
 invalid('map with a bin key', '81c4016101', 'map keys are str or int');
 invalid('truncated str', 'a3616263'.slice(0, 6), 'truncated');
 for (const v of vectors) v.hex = v.hex.replace(/ /g, '');
+
+/**
+ * The smallest msgpack encoding of a tagged value, written here by hand (not by msgpackr):
+ * minimal headers for ints, str, bin, arrays and maps; float64 for floats; the smallest
+ * timestamp form that holds the value (32-bit: whole seconds in [0, 2^32); 64-bit: seconds
+ * in [0, 2^34); else 96-bit). What msgpack libraries other than msgpackr write.
+ */
+export function canonical(x: Tagged): string {
+  const h = (n: number, bytes: number) => (bytes === 8 ? BigInt.asUintN(64, BigInt(n)).toString(16) : (n >>> 0).toString(16)).padStart(bytes * 2, '0').slice(-bytes * 2);
+  const sized = (n: number, small: number, smallMax: number, codes: [string, string, string]) =>
+    n <= smallMax ? h(small + n, 1) : n <= 0xff && codes[0] ? codes[0] + h(n, 1) : n <= 0xffff ? codes[1] + h(n, 2) : codes[2] + h(n, 4);
+  switch (x.t) {
+    case 'nil': return 'c0';
+    case 'bool': return x.v ? 'c3' : 'c2';
+    case 'int': return intEncodings(x.v)[0]!;
+    case 'float': {
+      const b = Buffer.alloc(8);
+      b.writeDoubleBE(Number(x.v));
+      return 'cb' + b.toString('hex');
+    }
+    case 'str': {
+      const bytes = Buffer.from(x.v, 'utf8');
+      return sized(bytes.length, 0xa0, 31, ['d9', 'da', 'db']) + bytes.toString('hex');
+    }
+    case 'bin': return sized(x.v.length / 2, 0, -1, ['c4', 'c5', 'c6']) + x.v;
+    case 'array': return sized(x.v.length, 0x90, 15, ['', 'dc', 'dd']) + x.v.map(canonical).join('');
+    case 'map': return sized(x.v.length, 0x80, 15, ['', 'de', 'df']) + x.v.map(([k, v]) => canonical(k) + canonical(v)).join('');
+    case 'timestamp': {
+      const { sec, nsec } = x;
+      if (nsec === 0 && sec >= 0 && sec < 2 ** 32) return 'd6ff' + h(sec, 4);
+      if (sec >= 0 && sec < 2 ** 34) return 'd7ff' + h(nsec * 4 + Math.floor(sec / 2 ** 32), 4) + h(sec >>> 0, 4);
+      return 'c70cff' + h(nsec, 4) + h(sec, 8);
+    }
+  }
+}
 
 /**
  * What a client must put on the wire for the values of the byte cases (SPEC §2): every
@@ -202,12 +263,17 @@ function floatEncodings(v: number): string[] {
 
 export const wire: Record<string, { value: Tagged; accept: string[] }[]> = {
   '6.2': [2 ** 32, 2 ** 40, 1_700_000_000_000, 2 ** 53 - 1, -(2 ** 31) - 1, -(2 ** 40), -(2 ** 53 - 1), 2 ** 32 - 1].map((v) => ({ value: tag(v), accept: intEncodings(v) })),
-  '6.5': [1.5, -0.25, 0.1, 1e300].map((v) => ({ value: tag(v), accept: floatEncodings(v) })),
+  '6.5': [1.5, -0.25, 0.1, 1e300].map((v) => ({ value: float(v), accept: floatEncodings(v) })),
   // [1, absent, nil]: an absent value (JS undefined, C# a missing optional) is nil.
   '6.6': [{ value: { t: 'array', v: [{ t: 'int', v: 1 }, { t: 'nil' }, { t: 'nil' }] }, accept: ['9301c0c0'] }],
 };
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // The hand-written smallest form must read back as the same value msgpackr's bytes hold.
+  const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' } as never);
+  for (const v of vectors)
+    if (v.canonical && !isDeepStrictEqual(unpackr.unpack(Buffer.from(v.canonical, 'hex')), unpackr.unpack(Buffer.from(v.hex, 'hex'))))
+      throw new Error(`${v.name}: canonical ${v.canonical} does not read as ${v.hex}`);
   const file = new URL('./vectors.json', import.meta.url);
   writeFileSync(file, JSON.stringify({ note: 'generated by conformance/vectors.ts from msgpackr; see the header of that file', vectors, wire }, null, 1) + '\n');
   console.log(`wrote ${vectors.length} vectors`);

@@ -52,12 +52,13 @@ public static class Kit
         {
             case "nil": return null;
             case "bool": return v.GetBoolean();
-            // The kit tags every integral JS number "int", 1e300 included (a float64 on the wire).
-            case "int": return v.TryGetInt64(out var l) ? (object)l : v.GetDouble();
+            // "int" is an integer format on the wire, always within ±(2^53−1); "float" a float
+            // format, even for an integral value (1e300, 2.0).
+            case "int": return v.GetInt64();
             case "str": return v.GetString();
             case "float":
                 if (v.ValueKind == JsonValueKind.String)
-                    return v.GetString() switch { "NaN" => double.NaN, "Infinity" => double.PositiveInfinity, "-Infinity" => double.NegativeInfinity, var s => throw new InvalidOperationException(s) };
+                    return v.GetString() switch { "NaN" => double.NaN, "Infinity" => double.PositiveInfinity, "-Infinity" => double.NegativeInfinity, "-0" => -0.0, var s => throw new InvalidOperationException(s) };
                 return v.GetDouble();
             case "bin": return Convert.FromHexString(v.GetString()!);
             case "timestamp": return DateTime.UnixEpoch.AddTicks(x.GetProperty("sec").GetInt64() * TimeSpan.TicksPerSecond + x.GetProperty("nsec").GetInt64() / 100);
