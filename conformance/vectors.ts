@@ -8,7 +8,7 @@
 //   {"t":"nil"} {"t":"bool","v":true} {"t":"int","v":123}
 //   {"t":"float","v":1.5 | "NaN" | "Infinity" | "-Infinity" | "-0"}
 //   {"t":"str","v":"…"} {"t":"bin","v":"<hex>"} {"t":"array","v":[…]} {"t":"map","v":[[key, value], …]}
-//   {"t":"timestamp","ms":<ms since epoch, floored>,"sec":…,"nsec":…}
+//   {"t":"timestamp","ms":<ms since epoch, truncated toward zero>,"sec":…,"nsec":…}
 // The tag is the msgpack family the bytes hold, not what the number looks like: "int" only
 // for an integer format (always within ±(2^53−1), so any JSON reader holds it exactly),
 // "float" for float32/float64 even when the value is integral (2.0, 1e300). A float's "v"
@@ -134,7 +134,7 @@ decode('int 4294967295 as uint64', 'cf00000000ffffffff', { t: 'int', v: 2 ** 32 
 // floats: stay floats (a float64 with an integral value is still a float)
 for (const [name, v] of [['1.5', 1.5], ['-0.25', -0.25], ['0.1', 0.1], ['1e300', 1e300], ['-1.7976931348623157e308', -Number.MAX_VALUE], ['5e-324 (smallest subnormal)', 5e-324], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]] as [string, number][])
   both(`float64 ${name}`, v);
-// (A JavaScript peer reads both as numbers and writes them back as integers: SPEC §2.1.)
+// (A JavaScript peer reads both as numbers and writes them back as integers: SPEC §2, "Round trips".)
 decode('float64 2.0 (integral value, still a float)', 'cb4000000000000000', float(2));
 decode('float64 -0.0', 'cb8000000000000000', float(-0));
 decode('float32 1.5', 'ca3fc00000', float(1.5));
@@ -169,7 +169,7 @@ both('timestamp 32-bit: epoch', new Date(0));
 both('timestamp 64-bit: 2021-01-01T00:00:00.123Z', new Date(Date.UTC(2021, 0, 1, 0, 0, 0, 123)));
 both('timestamp 96-bit: 2500-01-01', new Date(Date.UTC(2500, 0, 1)));
 both('timestamp 96-bit: before the epoch (-1 s)', new Date(-1000));
-// Finer than a millisecond: a JavaScript peer keeps whole milliseconds (SPEC §2.1).
+// Finer than a millisecond: a JavaScript peer keeps whole milliseconds (SPEC §2, "Round trips").
 decode('timestamp 64-bit: 1 s + 250 ns', 'd7ff000003e800000001', { t: 'timestamp', ms: 1000, sec: 1, nsec: 250 });
 decode('timestamp 96-bit: 1 s + 1 ns', 'c70cff000000010000000000000001', { t: 'timestamp', ms: 1000, sec: 1, nsec: 1 });
 
