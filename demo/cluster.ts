@@ -10,6 +10,7 @@
 // per-process open-file limit: each node holds its own sockets.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { RedisAdapter } from '../server/cluster/index.ts';
@@ -44,11 +45,14 @@ async function runNode(index: number): Promise<void> {
 function runLauncher(): void {
   const count = Math.max(1, Number(process.env.NODES ?? os.availableParallelism?.() ?? os.cpus().length));
   console.log(`${stamp()} starting ${count} Volley demo node(s) on ${shared ? `port ${basePort} (shared)` : `ports ${basePort}..${basePort + count - 1}`}`);
+  // One routes token for every node (any of them may answer /monitor on a shared port).
+  const routesToken = process.env.VOLLEY_ROUTES_TOKEN ?? randomBytes(18).toString('base64url');
+  console.log(`${stamp()} monitor: http://localhost:${basePort}/monitor#token=${routesToken}`);
   const children: ChildProcess[] = [];
   let stopping = false;
   for (let i = 0; i < count; i++) {
     // fork re-uses this process's execArgv, so the tsx loader comes along.
-    const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, VOLLEY_NODE_INDEX: String(i) } });
+    const child = fork(fileURLToPath(import.meta.url), [], { env: { ...process.env, VOLLEY_NODE_INDEX: String(i), VOLLEY_ROUTES_TOKEN: routesToken } });
     child.on('exit', (code, signal) => {
       if (!stopping) console.log(`${stamp()} node${i} exited (${signal ?? code})`);
     });

@@ -2,6 +2,7 @@
 // Players connect with ?token=<name>; the server pairs them, asks both for a move with
 // a deadline (callMany), tells the match room each result, and keeps a leaderboard.
 
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as otel from '@opentelemetry/api';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -20,6 +21,8 @@ export interface DemoOptions {
   adapter?: ClusterAdapter;
   /** Share the port with the other nodes (demo/cluster.ts, PORTS=shared). */
   reusePort?: boolean;
+  /** The token /metrics and /monitor.json ask for; default VOLLEY_ROUTES_TOKEN, else a random one. */
+  routesToken?: string;
 }
 
 export interface Demo {
@@ -27,6 +30,8 @@ export interface Demo {
   arena: Arena;
   /** The prom-client registry behind /metrics (Volley's metrics and Node's process metrics). */
   registry: Registry;
+  /** What /metrics and /monitor.json ask for: `Authorization: Bearer <routesToken>`. */
+  routesToken: string;
   port: number;
   close(): Promise<void>;
 }
@@ -38,6 +43,8 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
   const arena = new Arena({ rounds: opts.rounds, moveDeadlineMs: opts.moveDeadlineMs, log });
   // Observability, all of it: metrics on /metrics, /health, the live page on /monitor, and
   // spans for every call (recorded once an OpenTelemetry SDK is registered in the process).
+  // On the players' port, so behind a token: /metrics and the monitor's numbers are not for players.
+  const routesToken = opts.routesToken ?? process.env.VOLLEY_ROUTES_TOKEN ?? randomBytes(18).toString('base64url');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const server = createServer<ArenaServer, ArenaClient>({
@@ -65,11 +72,11 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
     http: serveStatic,
     adapter: opts.adapter,
     reusePort: opts.reusePort,
-    observe: { registry, tracing: otel, routes: true },
+    observe: { registry, tracing: otel, routes: true, routesToken },
   });
   arena.server = server;
   const port = await server.listen(opts.port ?? 0, opts.host);
-  return { server, arena, registry, port, close: () => server.close() };
+  return { server, arena, registry, routesToken, port, close: () => server.close() };
 }
 
 // Run as the main job: `npm start` (PORT picks the port, default 8080).
@@ -79,7 +86,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const demo = await startDemo({ port, log: (line) => console.log(`${stamp()} ${line}`) });
   console.log(`Volley arena listening on http://localhost:${demo.port}/ (ws://localhost:${demo.port}/?token=<name>)`);
   console.log('Open that URL in a browser, or run `npm run bots` in another terminal.');
-  console.log(`Monitor: http://localhost:${demo.port}/monitor · Prometheus: http://localhost:${demo.port}/metrics · health: /health`);
+  console.log(`Monitor: http://localhost:${demo.port}/monitor#token=${demo.routesToken} · health: /health`);
+  console.log(`Prometheus: curl -H 'Authorization: Bearer ${demo.routesToken}' http://localhost:${demo.port}/metrics (VOLLEY_ROUTES_TOKEN sets the token)`);
   const stop = async () => {
     console.log('shutting down…');
     await demo.close();

@@ -22,7 +22,7 @@ t.test('forwarded calls, presence refreshes, Redis errors and health', { skip: r
   const settings = { redis: redis.url, prefix: `mc${process.pid}:`, presenceTtlMs: 600 };
   const registry = new Registry();
   const [A, B] = await Promise.all([
-    startNode(settings, { handlers, observe: { registry, routes: true } }),
+    startNode(settings, { handlers, observe: { registry, routes: true, routesToken: 'metrics-cluster-test-token' } }),
     startNode(settings, { handlers }),
   ]);
   t.teardown(() => Promise.all([A.close(), B.close()]));

@@ -30,8 +30,11 @@ function value(m: Map<string, number>, name: string, labels: Record<string, stri
   return undefined;
 }
 
+/** observe.routesToken: /metrics and /monitor.json on the players' port need it. */
+const TOKEN = 'metrics-core-test-token';
+
 async function scrape(port: number, path = '/metrics'): Promise<{ status: number; type: string; text: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } });
   return { status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text() };
 }
 
@@ -55,7 +58,7 @@ t.test('calls both ways, codes, gauges and counters on /metrics', async (t) => {
     },
     rateLimit: { ratePerSec: 0.001, burst: 40 },
     resumeWindowMs: 60_000,
-    observe: { registry, routes: true },
+    observe: { registry, routes: true, routesToken: TOKEN, routesCacheMs: 0 }, // fresh numbers at every scrape
   });
   t.teardown(() => h.close());
   const a = await h.client('alice', { handlers: { ping: () => 'pong', fail: () => { throw new RpcError('INVALID_PARAMS', 'no'); } } });
@@ -160,7 +163,7 @@ t.test('refusals before any handler are counted: scan and limit refusals, held-b
     handlers: { add: (_c: unknown, a: number, b: number) => a + b, hold: () => new Promise(() => {}) },
     rateLimit: false,
     maxHeldBytes: 64 * 1024,
-    observe: { registry, routes: true },
+    observe: { registry, routes: true, routesToken: TOKEN, routesCacheMs: 0 }, // fresh numbers at every scrape
   });
   t.teardown(() => h.close());
   const ws = new WebSocket(`${h.url}?token=u:raw`);

@@ -17,6 +17,9 @@ import { sleep, startServer, until, WebSocket } from './helpers.ts';
 // must not change tracked files.
 const SHOT = process.env.VOLLEY_UPDATE_DOCS === '1' ? fileURLToPath(new URL('../docs/monitor.png', import.meta.url)) : join(tmpdir(), `volley-monitor-${process.pid}.png`);
 
+/** observe.routesToken: the page takes it from its URL's fragment and sends it for the JSON. */
+const TOKEN = 'metrics-monitor-test-token';
+
 t.test('monitor page shows the numbers after known traffic', { skip: skipReason(), timeout: 60_000 }, async (t) => {
   const registry = new Registry();
   const h = await startServer({
@@ -29,7 +32,7 @@ t.test('monitor page shows the numbers after known traffic', { skip: skipReason(
       joinTable: (ctx: ServerContext, table: string) => ctx.server.join(ctx.uid, table),
     },
     resumeWindowMs: 60_000,
-    observe: { registry, routes: true },
+    observe: { registry, routes: true, routesToken: TOKEN },
   });
   t.teardown(() => h.close());
   const players = await Promise.all(['ann', 'bob', 'cyd'].map((uid) => h.client(uid, { handlers: { chooseMove: () => 'rock', slowMove: () => sleep(25).then(() => 'paper') } })));
@@ -50,7 +53,7 @@ t.test('monitor page shows the numbers after known traffic', { skip: skipReason(
   await until(() => !h.server.isOnline('dan'), 2000, 'dan parked');
 
   const context = await launchBrowser(t);
-  const { page, problems } = await openPage(context, `http://127.0.0.1:${h.port}/monitor`);
+  const { page, problems } = await openPage(context, `http://127.0.0.1:${h.port}/monitor#token=${TOKEN}`);
   await page.setViewportSize({ width: 1280, height: 800 });
   const text = (sel: string) => page.locator(sel).first().textContent();
   await page.waitForFunction(() => document.querySelector('[data-k="online"]')?.textContent === '3');

@@ -55,10 +55,10 @@ t.test('Prometheus scrapes the demo: connections gauge and call-duration histogr
   const dir = await mkdtemp(join(tmpdir(), 'volley-prometheus-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const promPort = await freePort();
-  // The scrape config a README reader would write, with a short interval for the test.
+  // The scrape config a README reader would write (the demo's routes token), with a short interval for the test.
   await writeFile(
     join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: volley\n    static_configs:\n      - targets: ['127.0.0.1:${demo.port}']\n`,
+    `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: volley\n    authorization:\n      credentials: ${demo.routesToken}\n    static_configs:\n      - targets: ['127.0.0.1:${demo.port}']\n`,
   );
   const prom = spawn(
     PROMETHEUS,

@@ -1,6 +1,12 @@
 // Call durations of one direction as a histogram per (method, code), stored in flat typed
 // arrays so that recording a call allocates nothing: one bucket search over 16 bounds and
 // three additions. Prometheus reads it at scrape time, the monitor page through Window.
+//
+// Each label is bounded on its own (labels.ts), but not their product: a client choosing
+// the codes it answers with could multiply the learned method names by every code, 16,000
+// series and 2 MB a scrape. So the (method, code) pairs that get a series of their own are
+// counted against one budget shared by the server's histograms (SeriesBudget); past it a
+// new pair is counted under method `other` (its code kept when that pair already exists).
 
 import { CodeTable, MethodTable } from './labels.ts';
 
@@ -11,29 +17,60 @@ import { CodeTable, MethodTable } from './labels.ts';
 export const BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const NB = BUCKETS.length + 1; // + the +Inf bucket
 
+/** Prometheus series one (method, code) pair of a histogram costs: its buckets, _sum and _count. */
+export const SERIES_PER_PAIR = NB + 2;
+
+/** How many (method, code) pairs may still get series of their own, shared by every CallStats of a server. */
+export class SeriesBudget {
+  constructor(public pairs: number) {}
+}
+
 export class CallStats {
   /** counts[(method * codes + code) * NB + bucket]: calls per bucket (not cumulative). */
   readonly counts: Float64Array;
   readonly sums: Float64Array;
   readonly nCodes: number;
+  /** 1 for a pair with a series of its own (admitted against the budget). */
+  readonly #admitted: Uint8Array;
+  /** (other, other): where a new pair goes past the budget when (other, its code) has no series. */
+  readonly #overflow: number;
 
   constructor(
     readonly methods: MethodTable,
     readonly codes: CodeTable,
+    readonly budget = new SeriesBudget(Infinity),
   ) {
     this.nCodes = codes.names.length;
     const series = (methods.cap + 1) * this.nCodes;
     this.counts = new Float64Array(series * NB);
     this.sums = new Float64Array(series);
+    this.#admitted = new Uint8Array(series);
+    // The overflow pair is taken from the budget up front: past it, nothing new appears.
+    if (budget.pairs < 1) throw new RangeError('observe.maxSeries is too small for the metrics Volley always has');
+    budget.pairs--;
+    this.#overflow = methods.other * this.nCodes + codes.other;
+    this.#admitted[this.#overflow] = 1;
   }
 
   /** Record one call; `seconds` its duration. */
   record(method: string, code: string | null, seconds: number): void {
-    const series = this.methods.indexOf(method) * this.nCodes + this.codes.indexOf(code);
+    let series = this.methods.indexOf(method) * this.nCodes + this.codes.indexOf(code);
+    if (this.#admitted[series] === 0) series = this.#admit(series);
     let b = 0;
     while (b < NB - 1 && seconds > BUCKETS[b]!) b++;
     this.counts[series * NB + b]!++;
     this.sums[series]! += seconds;
+  }
+
+  /** The series a pair seen for the first time is counted in: its own while the budget lasts. */
+  #admit(series: number): number {
+    if (this.budget.pairs > 0) {
+      this.budget.pairs--;
+      this.#admitted[series] = 1;
+      return series;
+    }
+    const folded = this.methods.other * this.nCodes + (series % this.nCodes);
+    return this.#admitted[folded] === 1 ? folded : this.#overflow;
   }
 
   /** Calls recorded with this code index, all methods (for error counts). */

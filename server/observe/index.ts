@@ -4,11 +4,11 @@
 
 import { ServerObserver, type ObserveOptions, type ObservedServer } from './observer.ts';
 import { registerMetrics } from './prometheus.ts';
-import { observeRoutes, type Route } from './routes.ts';
+import { checkRoutes, observeRoutes, type Route } from './routes.ts';
 import { listenRoutes } from './mountHttp.ts';
 
-export { ServerObserver, type ObserveOptions, type ObservedServer, type EndReason } from './observer.ts';
-export { observeRoutes, type Route, type HttpReply } from './routes.ts';
+export { ServerObserver, DEFAULT_MAX_SERIES, type ObserveOptions, type ObservedServer, type EndReason } from './observer.ts';
+export { observeRoutes, DEFAULT_ROUTES_CACHE_MS, type Route, type RouteRequest, type HttpReply } from './routes.ts';
 export { mountRoutes } from './mountRoutes.ts';
 export { handleHttp, listenRoutes } from './mountHttp.ts';
 export { volleyMetrics, registerMetrics } from './prometheus.ts';
@@ -20,6 +20,7 @@ export function createObserver(
   server: ObservedServer,
 ): ServerObserver | undefined {
   if (!opts) return undefined;
+  checkRoutes(opts); // before anything is registered in the registry or listens
   const obs = new ServerObserver(opts, methods);
   obs.server = server;
   if (opts.registry) registerMetrics(opts.registry, obs);

@@ -2,6 +2,10 @@
 // assets, so it works on a server with no internet) that polls the JSON view once a second.
 // Made to be left open on a second screen: big numbers on top, a calls/s sparkline, the
 // per-method tables for both directions, errors by code and the latest errors.
+// The page holds no numbers, so it is served to anyone; the JSON needs the routes token,
+// which the page takes from its URL's fragment (`/monitor#token=…`: a fragment is never
+// sent to a server, so it stays out of access logs), keeps for the tab in sessionStorage,
+// removes from the address bar and sends as `Authorization: Bearer`.
 
 export function monitorPage(jsonPath: string): string {
   return `<!doctype html>
@@ -52,6 +56,10 @@ ol{margin:0;padding:0;list-style:none;font-family:ui-monospace,Menlo,monospace;f
 </main>
 <script>
 const PATH=${JSON.stringify(jsonPath)};
+const KEY="volley-monitor-token";
+const given=/(?:^#|&)token=([^&]*)/.exec(location.hash);
+if(given){sessionStorage.setItem(KEY,decodeURIComponent(given[1]));history.replaceState(null,"",location.pathname+location.search)}
+const TOKEN=sessionStorage.getItem(KEY);
 const hist=[];let last=0;
 const $=(s)=>document.querySelector(s);
 const esc=(s)=>String(s).replace(/[&<>"]/g,(c)=>({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"}[c]));
@@ -83,7 +91,9 @@ function render(v){
 }
 function fmtUp(s){return s<120?s+" s":s<7200?Math.round(s/60)+" min":(s/3600).toFixed(1)+" h"}
 async function poll(){
- try{const r=await fetch(PATH,{cache:"no-store"});render(await r.json());$("#dot").className="live";last=Date.now()}
+ try{const r=await fetch(PATH,{cache:"no-store",headers:TOKEN?{authorization:"Bearer "+TOKEN}:{}});
+  if(r.status===401){$("#dot").className="";$("#status").textContent="needs the routes token: open this page as "+location.pathname+"#token=<observe.routesToken>";return}
+  render(await r.json());$("#dot").className="live";last=Date.now()}
  catch{$("#dot").className="";$("#status").textContent="server unreachable since "+new Date(last||Date.now()).toLocaleTimeString()}
  setTimeout(poll,1000);
 }

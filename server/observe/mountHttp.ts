@@ -10,7 +10,7 @@ export function handleHttp(routes: readonly Route[], req: http.IncomingMessage, 
   const route = routes.find((r) => r.method === req.method && r.path === path);
   if (!route) return false;
   Promise.resolve()
-    .then(() => route.handle())
+    .then(() => route.handle(req))
     .catch(() => ({ status: 500, headers: { 'content-type': 'text/plain' }, body: 'internal error' }))
     .then((reply) => {
       res.writeHead(reply.status, reply.headers);

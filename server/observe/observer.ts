@@ -5,7 +5,7 @@
 
 import { performance } from 'node:perf_hooks';
 import { CallTracing, type OtelSpan, type CallOptions, type InboundCall, type OtelApi, type PeerObserver, type RpcPeer } from '../../protocol/index.ts';
-import { CallStats } from './callStats.ts';
+import { CallStats, SeriesBudget, SERIES_PER_PAIR } from './callStats.ts';
 import { CodeTable, MethodTable, OTHER } from './labels.ts';
 import { Window } from './window.ts';
 
@@ -28,21 +28,46 @@ export interface ObserveOptions {
   /**
    * HTTP routes on the server's port: `/metrics` (needs registry), `/health`, and the live
    * monitor page `/monitor` (+ `/monitor.json`). true mounts all; a path prefix object picks.
+   * On the players' port `/metrics` and `/monitor.json` need `routesToken` (a server asked
+   * for them there without one refuses to start); `/health` and the page itself are open.
    */
   routes?: boolean | { metrics?: string | false; health?: string | false; monitor?: string | false };
   /**
-   * Serve the routes on this port (node:http) instead of the players' port: anyone who can
-   * open a WebSocket to the game could otherwise read /metrics and /monitor. 0 picks one
-   * (see `ServerObserver.routesPort`).
+   * The token `/metrics` and `/monitor.json` ask for: `Authorization: Bearer <token>`
+   * (Prometheus: `authorization: { credentials: <token> }`; the monitor page: open it as
+   * `/monitor#token=<token>`). Compared in constant time; at least 16 visible ASCII
+   * characters. Required when they are on the players' port; asked for on `routesPort` too
+   * when set. Anything else gets a 401 that costs no rendering.
+   */
+  routesToken?: string;
+  /**
+   * Serve the routes on this port (node:http) instead of the players' port, so players
+   * cannot even reach them. 0 picks one (see `ServerObserver.routesPort`).
    */
   routesPort?: number;
   /** Interface for routesPort. Default '127.0.0.1'; '0.0.0.0' for a Prometheus on another host. */
   routesHost?: string;
+  /**
+   * How long one rendering of `/metrics` (a registry scrape) and of `/monitor.json` answers
+   * every request, ms; requests that come while one is being made wait for it. Default 1000:
+   * however many requests arrive, at most one scrape a second. 0: only concurrent requests share.
+   */
+  routesCacheMs?: number;
   /** Application error codes to count by name (others are counted as `other`). */
   codes?: readonly string[];
   /** Most distinct method names of server → client calls kept as labels. Default 64. */
   maxClientMethods?: number;
+  /**
+   * Most series Volley's own metrics put on `/metrics` (each (method, code) pair of a call
+   * histogram is 19: 17 buckets, _sum and _count). Pairs get series of their own in the order
+   * they are first seen until the next would pass it; later ones are counted under method
+   * `other`, nothing lost. Bounds what a client can make every scrape cost (at most ~260 KB
+   * and a few tens of ms with the default). Default 2000 (about 100 pairs).
+   */
+  maxSeries?: number;
 }
+
+export const DEFAULT_MAX_SERIES = 2000;
 
 /** Why a session ended (label of volley_session_ends_total). */
 export type EndReason = 'closed' | 'replaced' | 'expired' | 'server' | 'shutdown';
@@ -50,6 +75,8 @@ export const END_REASONS: readonly EndReason[] = ['closed', 'replaced', 'expired
 /** Close codes counted by value; any other is `other`. */
 export const CLOSE_CODES = [1000, 1001, 1005, 1006, 1009, 1011, 4000, 4001, 4002, 4008, 4009, 4029, 4401, 4409, 4503];
 export const AUTH_STATUSES = ['401', '409', '503'];
+/** Series of the counters and gauges (prometheus.ts): 15 of one series, then the labelled ones. */
+const FIXED_SERIES = 15 + END_REASONS.length + CLOSE_CODES.length + 1 + AUTH_STATUSES.length + 1;
 
 /** What the server lets the observer read at scrape time (never on the hot path). */
 export interface ObservedServer {
@@ -108,10 +135,15 @@ export class ServerObserver implements PeerObserver<Ctx> {
     this.opts = opts;
     this.codes = new CodeTable(opts.codes);
     const servedMethods = [...methods];
-    this.servedStats = new CallStats(new MethodTable(servedMethods.length, servedMethods, true), this.codes);
+    // One budget of (method, code) pairs for the three histograms, what maxSeries leaves after the fixed series.
+    const maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
+    if (!(maxSeries >= 0)) throw new RangeError(`observe.maxSeries must be a non-negative number, got ${maxSeries}`);
+    const budget = new SeriesBudget(Math.floor((maxSeries - FIXED_SERIES) / SERIES_PER_PAIR));
+    if (budget.pairs < 3) throw new RangeError(`observe.maxSeries (${maxSeries}) is below the ${FIXED_SERIES + 3 * SERIES_PER_PAIR} series Volley's metrics always have`);
+    this.servedStats = new CallStats(new MethodTable(servedMethods.length, servedMethods, true), this.codes, budget);
     const madeMethods = new MethodTable(opts.maxClientMethods ?? 64);
-    this.madeStats = new CallStats(madeMethods, this.codes);
-    this.forwardedStats = new CallStats(new MethodTable(0, [], true), this.codes);
+    this.madeStats = new CallStats(madeMethods, this.codes, budget);
+    this.forwardedStats = new CallStats(new MethodTable(0, [], true), this.codes, budget);
     this.tracing = opts.tracing ? new CallTracing(opts.tracing, 'volley', { trustInbound: opts.trustClientTrace === true }) : undefined;
     this.#overloadedCode = this.codes.indexOf('OVERLOADED');
     this.#rateLimitedCode = this.codes.indexOf('RATE_LIMITED');
