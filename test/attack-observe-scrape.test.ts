@@ -22,6 +22,11 @@ import type { ObserveOptions } from '../server/observe/index.ts';
 // Bounds, stated: far above what one rendering a second costs on a loaded 2-core machine,
 // far below what the old code reaches (seconds).
 const STALL_BOUND_MS = 500;
+// The pollers' own 200 connections share this process's loop, and at a load average of 13
+// it was descheduled up to ~460 ms with every reply cached; what tells the old code from the
+// new there is the count of renderings (hundreds vs 2–3). The bound still catches a return
+// to seconds.
+const POLL_STALL_BOUND_MS = 1000;
 const P99_BOUND_MS = 250;
 const MAX_BOUND_MS = 1000;
 
@@ -90,7 +95,7 @@ t.test(`${POLLERS} connections polling /metrics back to back`, async (t) => {
   t.ok(answered >= POLLERS, `${answered} answers`);
   t.same([...statuses], [200]);
   t.ok(scrapes() <= RENDERINGS_BOUND, `${scrapes()} scrapes served ${answered} requests`);
-  t.ok(stallMs < STALL_BOUND_MS, `loop stalled at most ${stallMs.toFixed(0)} ms (< ${STALL_BOUND_MS})`);
+  t.ok(stallMs < POLL_STALL_BOUND_MS, `loop stalled at most ${stallMs.toFixed(0)} ms (< ${POLL_STALL_BOUND_MS})`);
   t.ok(lat.p99Ms < P99_BOUND_MS, `player p99 ${lat.p99Ms.toFixed(0)} ms (< ${P99_BOUND_MS})`);
   t.equal(lat.failures, 0);
 });
@@ -113,7 +118,7 @@ t.test(`${POLLERS} viewers polling /monitor.json back to back`, async (t) => {
   t.ok(answered >= POLLERS, `${answered} answers`);
   t.same([...statuses], [200]);
   t.ok(renders.size <= RENDERINGS_BOUND, `${renders.size} renderings served ${answered} requests`);
-  t.ok(stallMs < STALL_BOUND_MS, `loop stalled at most ${stallMs.toFixed(0)} ms (< ${STALL_BOUND_MS})`);
+  t.ok(stallMs < POLL_STALL_BOUND_MS, `loop stalled at most ${stallMs.toFixed(0)} ms (< ${POLL_STALL_BOUND_MS})`);
   t.ok(lat.p99Ms < P99_BOUND_MS, `player p99 ${lat.p99Ms.toFixed(0)} ms (< ${P99_BOUND_MS})`);
   t.equal(lat.failures, 0);
 });
