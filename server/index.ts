@@ -8,5 +8,5 @@ export type { UpgradeRequest } from './upgradeRequest.ts';
 export { TOKEN_PROTOCOL_PREFIX, VOLLEY_PROTOCOL, forwardedFor } from './upgradeRequest.ts';
 export { SERVER_DEFAULTS, type AuthLimits } from './options.ts';
 export { detectTransport } from './transports/index.ts';
-export type { TransportName, HttpRoutes, HttpReply, HttpRequestInfo, HttpHandler, TlsOptions } from './transports/index.ts';
+export type { TransportName, HttpRoutes, HttpReply, HttpRequestInfo, HttpHandler, HttpLimits, TlsOptions } from './transports/index.ts';
 export * from '../protocol/index.ts';

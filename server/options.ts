@@ -7,7 +7,7 @@ import type { ServerContext } from './context.ts';
 import type { RateLimitOptions } from './rateLimit.ts';
 import type { UpgradeRequest } from './upgradeRequest.ts';
 import type { ObserveOptions } from './observe/index.ts';
-import type { HttpRoutes, TlsOptions, TransportName } from './transports/transport.ts';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits, type HttpRoutes, type TlsOptions, type TransportName } from './transports/transport.ts';
 
 export interface AuthLimits {
   /** authenticate() promises pending at once, server-wide; past it new upgrades get 503 (a synchronous answer holds no slot). */
@@ -124,6 +124,15 @@ export interface ServerOptions<ServerApi, ClientApi> {
    */
   http?(routes: HttpRoutes): void;
   /**
+   * Plain HTTP before the upgrade, and the routes: a connection has `headersTimeoutMs` for its
+   * TLS handshake and then for each request head, may be silent `idleTimeoutMs`, and may have
+   * `maxPipelinedRequests` requests unanswered (one runs at a time; the next is not started
+   * before the last reply is written); past it, it is closed. Default 10 000 ms, 10 000 ms, 16.
+   * Applied by the ws transport and observe.routesPort; uWebSockets.js has its own, fixed
+   * (~10 s, and a request pipelined behind an unanswered one closes the connection).
+   */
+  httpLimits?: Partial<HttpLimits>;
+  /**
    * Metrics (a prom-client Registry), traces (@opentelemetry/api), and the routes /metrics,
    * /health, /monitor (on this port through `http`'s routes API, or on `routesPort`). Off by default.
    */
@@ -147,6 +156,7 @@ export const SERVER_DEFAULTS = {
   maxHeldBytes: DEFAULT_MAX_HELD_BYTES,
   maxServerHeldBytes: 1024 * 1024 * 1024,
   closeGraceMs: 5000,
+  httpLimits: DEFAULT_HTTP_LIMITS,
   observe: undefined,
 } as const;
 

@@ -42,6 +42,7 @@ import { SERVER_DEFAULTS, proxyHops, type ServerOptions } from './options.ts';
 import { Admission, type UpgradeData } from './upgrade.ts';
 import { createObserver, mountRoutes, routesForMainPort, type EndReason, type ServerObserver } from './observe/index.ts';
 import { createTransport, type Transport, type TransportName, type TransportSocket } from './transports/index.ts';
+import { httpLimits } from './transports/transport.ts';
 
 export type { ServerOptions } from './options.ts';
 
@@ -151,6 +152,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
         trustProxy: proxyHops(opts.trustProxy),
         tls: opts.tls,
         reusePort: opts.reusePort ?? false,
+        http: httpLimits(opts.httpLimits),
       },
       {
         upgrade: (pending) => this.#admission.handle(pending),

@@ -4,6 +4,8 @@
 
 import http from 'node:http';
 import type { Route } from './routes.ts';
+import { nodeHttpServer } from '../transports/nodeHttp.ts';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from '../transports/transport.ts';
 
 export function handleHttp(routes: readonly Route[], req: http.IncomingMessage, res: http.ServerResponse): boolean {
   const path = (req.url ?? '/').split('?')[0];
@@ -19,9 +21,12 @@ export function handleHttp(routes: readonly Route[], req: http.IncomingMessage, 
   return true;
 }
 
-/** Listen on host:port with only these routes (404 for anything else). */
-export function listenRoutes(routes: readonly Route[], port: number, host: string): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
+/**
+ * Listen on host:port with only these routes (404 for anything else), with the limits of the
+ * players' port: timeouts, and one request at a time per socket (nodeHttp.ts).
+ */
+export function listenRoutes(routes: readonly Route[], port: number, host: string, limits: HttpLimits = DEFAULT_HTTP_LIMITS): Promise<http.Server> {
+  const server = nodeHttpServer(limits, undefined, (req, res) => {
     if (!handleHttp(routes, req, res)) res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
   });
   return new Promise((resolve, reject) => {

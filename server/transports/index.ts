@@ -5,7 +5,7 @@ import type { Transport, TransportEvents, TransportName, TransportOptions } from
 import { loadNativeUws, uwsTransport } from './uws.ts';
 import { wsTransport } from './ws.ts';
 
-export type { Transport, TransportName, TransportOptions, TransportSocket, HttpRoutes, HttpReply, HttpRequestInfo, HttpHandler, TlsOptions } from './transport.ts';
+export type { Transport, TransportName, TransportOptions, TransportSocket, HttpRoutes, HttpReply, HttpRequestInfo, HttpHandler, HttpLimits, TlsOptions } from './transport.ts';
 
 let announced = false;
 

@@ -123,6 +123,37 @@ export interface TlsOptions {
   passphrase?: string;
 }
 
+/**
+ * Plain HTTP on the players' port before a WebSocket upgrade, and its routes. The ws
+ * transport (and observe.routesPort) applies them; uWebSockets.js has its own, fixed:
+ * about 10 s for an idle or unfinished request, and a request pipelined behind one not yet
+ * answered closes the connection.
+ */
+export interface HttpLimits {
+  /** ms a connection has for its TLS handshake, and then for each request head (request line and headers). 0: Node's defaults (2 min, 60 s). */
+  headersTimeoutMs: number;
+  /** ms a connection may be silent: before its first byte, between kept-alive requests, while a reply waits for the reader. 0: none. */
+  idleTimeoutMs: number;
+  /** Requests of one connection received and not yet answered (pipelined); the next one closes the connection. */
+  maxPipelinedRequests: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
+  headersTimeoutMs: 10_000,
+  idleTimeoutMs: 10_000,
+  maxPipelinedRequests: 16,
+});
+
+/** The defaults with `given` over them, checked. */
+export function httpLimits(given: Partial<HttpLimits> | undefined): HttpLimits {
+  const l = { ...DEFAULT_HTTP_LIMITS, ...given };
+  for (const k of ['headersTimeoutMs', 'idleTimeoutMs'] as const)
+    if (!(Number.isFinite(l[k]) && l[k] >= 0)) throw new RangeError(`httpLimits.${k} must be a non-negative number of ms, got ${l[k]}`);
+  if (!(Number.isInteger(l.maxPipelinedRequests) && l.maxPipelinedRequests >= 1))
+    throw new RangeError(`httpLimits.maxPipelinedRequests must be an integer ≥ 1, got ${l.maxPipelinedRequests}`);
+  return l;
+}
+
 export interface TransportOptions {
   /** URL pattern WebSocket upgrades are accepted on ('/*' or an exact path). */
   path: string;
@@ -135,6 +166,7 @@ export interface TransportOptions {
   tls: TlsOptions | undefined;
   /** SO_REUSEPORT: share the port with other processes that set it too. */
   reusePort: boolean;
+  http: HttpLimits;
 }
 
 export interface Transport<Data> {

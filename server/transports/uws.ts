@@ -17,6 +17,7 @@ import {
   statusLine,
   type HttpHandler,
   type HttpReply,
+  type HttpRequestInfo,
   type HttpRoutes,
   type TlsOptions,
   type Transport,
@@ -142,24 +143,13 @@ export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: 
       const headers: Record<string, string> = Object.create(null);
       req.forEach((k, v) => (headers[k] = v));
       const info = { method: method.toUpperCase(), url: req.getUrl(), query: new URLSearchParams(req.getQuery() ?? ''), headers };
-      let aborted = false;
-      res.onAborted(() => (aborted = true));
-      const write = (reply: HttpReply) => {
-        if (aborted) return;
-        res.cork(() => {
-          res.writeStatus(statusLine(reply.status ?? 200));
-          for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
-          res.end(reply.body ?? '');
-        });
-      };
-      const failed = () => write({ status: 500, body: 'internal error' });
-      try {
-        const out = handler(info);
-        if (out instanceof Promise) out.then(write, failed);
-        else write(out);
-      } catch {
-        failed();
-      }
+      const reply = new RouteReply(res);
+      res.onAborted(() => (reply.aborted = true));
+      // Run and answer on a later turn, never inside this callback: uWebSockets.js parses a
+      // socket's pipelined requests back to back while each is answered at once, and
+      // closes the socket when one arrives while a reply is pending. So a socket has one
+      // request at a time, and a pipelining one is closed before its requests cost a thing.
+      setImmediate(runRoute, handler, info, reply);
     });
   };
   const routes: HttpRoutes = { get: route('get'), post: route('post') };
@@ -188,6 +178,60 @@ export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: 
       app.publish(topic, frame, true);
     },
   };
+}
+
+const INTERNAL_ERROR: HttpReply = { status: 500, body: 'internal error' };
+const NO_BODY = new Uint8Array(0);
+
+async function runRoute(handler: HttpHandler, info: HttpRequestInfo, reply: RouteReply): Promise<void> {
+  if (reply.aborted) return;
+  let out: HttpReply;
+  try {
+    out = await handler(info);
+  } catch {
+    out = INTERNAL_ERROR;
+  }
+  try {
+    reply.send(out);
+  } catch {
+    if (!reply.aborted) reply.res.close(); // a reply uWebSockets.js refused (a header it cannot write)
+  }
+}
+
+/**
+ * One route's reply, written as the socket takes it (tryEnd, the rest from onWritable): until
+ * it is all written it is pending, so a client that does not read holds one reply here, not
+ * one per request it sends (end() would copy each whole reply into the socket's buffer).
+ */
+class RouteReply {
+  aborted = false;
+  #body: Uint8Array = NO_BODY;
+  /** The response's write offset where the body starts. */
+  #start = 0;
+
+  constructor(readonly res: UWS.HttpResponse) {}
+
+  send(reply: HttpReply): void {
+    if (this.aborted) return;
+    const body = reply.body === undefined ? NO_BODY : typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(statusLine(reply.status ?? 200));
+      for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v);
+      this.#start = res.getWriteOffset();
+      const [ok, done] = res.tryEnd(body, body.byteLength);
+      if (ok || done) return;
+      this.#body = body;
+      res.onWritable((offset) => this.#more(offset));
+    });
+  }
+
+  #more(offset: number): boolean {
+    if (this.aborted) return true;
+    const [ok, done] = this.res.tryEnd(this.#body.subarray(offset - this.#start), this.#body.byteLength);
+    if (done) this.#body = NO_BODY;
+    return ok;
+  }
 }
 
 /**

@@ -2,10 +2,10 @@
 // Node ≥ 20 and every libc, where no native uWebSockets.js binary loads. It gives the
 // server what uWebSockets.js gives it natively: topics fanned out with one encoded
 // buffer, a buffered-amount figure for backpressure, pings and an idle timeout, and
-// plain HTTP routes next to the WebSocket path.
+// plain HTTP routes next to the WebSocket path, with the connection limits uWebSockets.js
+// has before an upgrade (nodeHttp.ts).
 
-import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
 import { upgradeRequest, offersVolley, VOLLEY_PROTOCOL, type UpgradeRequest } from '../upgradeRequest.ts';
@@ -20,6 +20,7 @@ import {
   type TransportOptions,
   type TransportSocket,
 } from './transport.ts';
+import { nodeHttpServer } from './nodeHttp.ts';
 
 /** One upgrade on the ws transport: its answers are the transport's own closures. */
 class WsUpgrade<Data> extends AnswerOnce<Data> {
@@ -220,9 +221,8 @@ function writeRaw(socket: Duplex, status: number, body: string): void {
 export function wsTransport<Data>(opts: TransportOptions, events: TransportEvents<Data>): Transport<Data> {
   const hub = new Hub<Data>(opts.maxBackpressure, opts.idleTimeoutSec);
   const routes = new Map<string, HttpHandler>(); // "GET /path" or "GET /prefix/*"
-  const http = opts.tls
-    ? createHttpsServer({ key: opts.tls.key as string, cert: opts.tls.cert as string, passphrase: opts.tls.passphrase })
-    : createHttpServer();
+  // Timeouts before the upgrade, and routes answered one request at a time per socket.
+  const http = nodeHttpServer(opts.http, opts.tls, (req, res) => serveRoute(routes, req, res));
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.maxPayloadLength,
@@ -231,7 +231,6 @@ export function wsTransport<Data>(opts: TransportOptions, events: TransportEvent
     handleProtocols: (offered) => (offered.has(VOLLEY_PROTOCOL) ? VOLLEY_PROTOCOL : false),
   });
 
-  http.on('request', (req: IncomingMessage, res: ServerResponse) => serveRoute(routes, req, res));
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Until ws owns it, a reset socket must not throw an unhandled 'error'.
     const onError = () => socket.destroy();
