@@ -111,7 +111,7 @@ export interface FrameMessage {
    * settles that call with the refusal; anything else refused is a broken peer.
    */
   refused: string | undefined;
-  /** The envelope's type (0 request, 1 response, 2 notification), -1 if unreadable. */
+  /** The envelope's type (0 request, 1 response, 2 notification, 3 any other integer), -1 if unreadable. */
   kind: number;
   /** The request's or response's id when readable (uint32), else -1. */
   id: number;

@@ -81,6 +81,8 @@ export function parseMessage(value: unknown, limits: Limits): Message {
       return value as NotificationMessage;
     }
     default:
-      throw new ProtocolViolation('unknown message type');
+      // An integer is a type a later version adds (SPEC §11): not fatal, the receiver skips
+      // it unread. Anything else (a str, nil, nothing) is a broken peer.
+      throw new ProtocolViolation('unknown message type', undefined, !Number.isInteger(value[0]));
   }
 }

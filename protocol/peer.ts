@@ -403,8 +403,9 @@ export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
           if (this.#closed) return count;
           continue;
         }
-        if (m.kind === NOTIFICATION) {
-          if (this.#opts.admit?.()) this.#opts.onRefused?.(); // refused, but it still pays
+        // A notification, or a message type a later version adds (SPEC §11): dropped, but it pays.
+        if (m.kind >= NOTIFICATION) {
+          if (this.#opts.admit?.()) this.#opts.onRefused?.();
           continue;
         }
         if (m.kind === RESPONSE && m.id >= 0) {
@@ -422,6 +423,8 @@ export class RpcPeer<C extends InboundCall = InboundCall> implements FrameSink {
         const v = err as ProtocolViolation;
         if (!v.fatal) {
           // Over a limit but well-formed: refuse this call alone (a notification is dropped).
+          // A message type a later version adds (SPEC §11) is skipped the same way: it pays
+          // like a notification, is not counted as received and is not answered.
           if (v.id !== undefined) this.#refuseRequest(v.id, v.message);
           else if (this.#opts.admit?.()) this.#opts.onRefused?.();
           if (this.#closed) return count;

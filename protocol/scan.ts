@@ -43,7 +43,7 @@ export class ScanResult {
   elements = 0;
   /** Deepest nesting level reached below the envelope. */
   depth = 0;
-  /** The envelope's message type (0 request, 1 response, 2 notification), or -1. */
+  /** The envelope's message type (0 request, 1 response, 2 notification, 3 any other integer), or -1. */
   kind = -1;
   /** A request's or response's id when it is an integer in 0..2^32−1, else -1. */
   id = -1;
@@ -155,7 +155,8 @@ export function scanMessage(b: Uint8Array, start: number, limits: ScanLimits, ou
       const slot = envLen - left;
       if (slot === 0) {
         const v = intAt(b, p);
-        kind = v === 0 || v === 1 || v === 2 ? v : -1;
+        // 3: any other integer, a type a later version adds (SPEC §11); -1: not an integer.
+        kind = v === 0 || v === 1 || v === 2 ? v : v === v ? 3 : -1;
       } else if (slot === 1 && (kind === 0 || kind === 1)) {
         const v = intAt(b, p);
         if (v >= 0 && v <= MAX_ID) id = v;

@@ -22,8 +22,10 @@ export const BUNDLE = `${root}dist/volley.browser.js`;
 export const APP = `${root}demo/public/app.js`;
 // 17.6 KB: the engine's hot path (kept-message chunks and their ring, one deadline timer
 // per peer, the held writer) is shared with the browser and added about 0.5 KB; a chunk
-// sized for the message it must hold (a crash fix) took it 4 B past 17.5.
-export const GZIP_BUDGET = 17.6 * 1024;
+// sized for the message it must hold (a crash fix) took it 4 B past 17.5. 17.7 KB: the
+// client's receive limits left 3 B, and SPEC 1.0's forward compatibility (message types a
+// later version adds are skipped, not fatal) takes 18 B: 18,037 B measured.
+export const GZIP_BUDGET = 17.7 * 1024;
 
 /** Inputs the SDK may contain, relative to the repo root. */
 const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/[\w.]+\.ts$/, /^node_modules\/msgpackr\/unpack\.js$/];

@@ -41,6 +41,8 @@ const floods: [string, () => Uint8Array[], Uint8Array?][] = [
   ['$ack repeated', () => Array.from({ length: 256 }, () => encode([2, '$ack', [0]])), encode([2, '$ack', [0]])],
   ['$cancel of calls not running', () => Array.from({ length: 256 }, (_, i) => encode([2, '$cancel', [i]]))],
   ['responses to calls never made', () => Array.from({ length: 256 }, (_, i) => encode([1, i, null, 'x']))],
+  // Ignored since SPEC 1.0 §11 (a type a later version adds), so they pay like a notification.
+  ['unknown message types', () => Array.from({ length: 256 }, (_, i) => encode([3 + (i % 200), 'stream', [i]]))],
 ];
 
 for (const [what, messages, first] of floods) {

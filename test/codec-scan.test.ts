@@ -167,7 +167,9 @@ t.test('params count and method length (in UTF-8 bytes) are read from the envelo
   t.equal(scan(encode([0, -1, 'm', []])).id, -1);
   t.equal(scan(encode([0, 'x', 'm', []])).id, -1);
   t.equal(scan(encode([2, 5, []])).id, -1, 'a notification has no id');
-  t.equal(scan(encode([3, 5, 'm', []])).kind, -1, 'unknown type');
+  t.equal(scan(encode([3, 5, 'm', []])).kind, 3, 'a type a later version adds: any other integer reads 3 (SPEC §11)');
+  t.equal(scan(encode([200, 5])).kind, 3, 'type 200');
+  t.equal(scan(encode(['x', 5, 'm', []])).kind, -1, 'a type that is not an integer');
   t.end();
 });
 

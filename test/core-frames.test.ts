@@ -29,7 +29,8 @@ t.test('garbage, text and malformed messages close only the offending socket wit
     ['a text frame', (ws) => ws.send('[0,1,"ok",[]]')],
     ['truncated msgpack', (ws) => ws.send(encode([0, 1, 'ok', ['a long enough string']]).subarray(0, 10))],
     ['a message of the wrong shape', (ws) => ws.send(encode([0, 1, 'ok']))],
-    ['an unknown message type', (ws) => ws.send(encode([7, 1, 'ok', []]))],
+    ['a message type that is not an integer', (ws) => ws.send(encode(['x', 1, 'ok', []]))],
+    ['an empty message', (ws) => ws.send(encode([]))],
     ['params that are not an array', (ws) => ws.send(encode([2, 'ok', 'x']))],
   ];
   let i = 0;
@@ -53,4 +54,20 @@ t.test('a bad request whose id is readable is answered PROTOCOL_ERROR before the
   const reply = r.got.find((m) => m[0] === 1);
   t.match(reply, [1, 5, { code: 'PROTOCOL_ERROR' }, null]);
   t.equal(r.closed(), 4002);
+});
+
+t.test('a message type a later version adds is ignored: the socket stays, the rest of the frame runs (SPEC §11)', async (t) => {
+  const h = await startServer({ handlers: { ok: () => 'ok' } });
+  t.teardown(() => h.close());
+  const r = await raw(h.url, 'future');
+  r.ws.send(Buffer.concat([encode([2, '$ack', [0]]), encode([7, 1, 'ok', []]), encode([3]), encode([-1, 'x']), encode([0, 1, 'ok', []])]));
+  await until(() => r.got.some((m) => m[0] === 1), 2000, 'the answer to the request after the unknown ones');
+  t.same(r.got.find((m) => m[0] === 1), [1, 1, null, 'ok'], 'the request in the same frame was answered');
+  // Not counted as received: the server's `$ack` (sent before its `$pong`) says 1, the request.
+  r.ws.send(encode([2, '$ping', []]));
+  await until(() => r.got.some((m) => m[1] === '$pong'), 2000, '$pong');
+  const acks = r.got.filter((m) => m[0] === 2 && m[1] === '$ack').map((m) => (m[2] as number[])[0]);
+  t.equal(acks[acks.length - 1], 1, `the server's $ack counts the request only (acks ${acks})`);
+  t.equal(r.closed(), undefined, 'not closed');
+  r.ws.close();
 });

@@ -196,7 +196,7 @@ t.test('protocol violations close 4002 with a reason; a readable id is answered 
     ['truncated msgpack', (s) => s.sendBinary(Uint8Array.from([0x92, 0x01])), /^truncated msgpack frame$/],
     ['not msgpack', (s) => s.sendBinary(Uint8Array.from([0xd6, 0x70, 0, 0, 0, 1])), /^msgpack extension type 112 is not allowed$/],
     ['not an array', (s) => s.sendBinary(encode({ a: 1 })), /^message must be an array$/],
-    ['unknown type', (s) => s.sendBinary(encode([7, 1, 'add', []])), /^unknown message type$/],
+    ['type not an integer', (s) => s.sendBinary(encode(['x', 1, 'add', []])), /^unknown message type$/],
     ['bad id', (s) => s.sendBinary(encode([0, -5, 'add', [1, 2]])), /^request id must be a uint32$/],
     ['float id', (s) => s.sendBinary(encode([0, 1.5, 'add', [1, 2]])), /^request id must be a uint32$/],
     ['huge id', (s) => s.sendBinary(encode([0, 2 ** 40, 'add', [1, 2]])), /^request id must be a uint32$/],
