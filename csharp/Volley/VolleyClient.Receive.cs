@@ -68,7 +68,10 @@ namespace Volley
         /// <summary>One message, under the lock. Returns a protocol violation, or null.</summary>
         string? OnMessage(SocketState s, object? msg, ScanResult scan, int size, List<Action> after)
         {
-            if (!(msg is object?[] a) || a.Length < 3 || !(a[0] is long kind)) return "a message is not [type, …]";
+            if (!(msg is object?[] a) || a.Length < 1 || !(a[0] is long kind)) return "a message is not [type, …]";
+            // A type a later version adds (SPEC §11): ignored, not counted, whatever its length.
+            if (kind < 0 || kind > 2) return null;
+            if (a.Length < 3) return "a message is not [type, …]";
             if (!s.SessionSeen && !(kind == 2 && a[1] is string first && first == "$session")) return null; // nothing counts before $session
             switch (kind)
             {
@@ -90,7 +93,14 @@ namespace Volley
                         _kept.Ack(call.Seq);
                         var err = a[2];
                         var result = a[3];
-                        if (err != null) after.Add(() => call.Reject(VolleyRpcException.FromWire(err)));
+                        // Past this client's depth or values limit: refused like a value §2 refuses (SPEC §8).
+                        var l = _opts.ReceiveLimits;
+                        if (scan.Depth - 1 > l.MaxDepth || scan.Elements > l.MaxElements)
+                        {
+                            var refused = new VolleyRpcException(ErrorCodes.ProtocolError, $"response refused: nested {scan.Depth - 1} deep or {scan.Elements} values, past this client's limits");
+                            after.Add(() => call.Reject(refused));
+                        }
+                        else if (err != null) after.Add(() => call.Reject(VolleyRpcException.FromWire(err)));
                         else after.Add(() => call.Resolve(result));
                     }
                     // else: a call we gave up (deadline, cancel): dropped, still counted.
@@ -98,8 +108,6 @@ namespace Volley
                 case 2:
                     if (a.Length != 3 || !(a[1] is string name) || !(a[2] is object?[] p)) return "malformed notification";
                     return OnNotification(s, name, p, after);
-                default:
-                    return $"unknown message type {kind}";
             }
             if (_received - _receivedAcked >= AckEvery || _bytesSinceAck >= AckEveryBytes) WriteAck();
             return null;
@@ -109,17 +117,20 @@ namespace Volley
         string? OnRefusedMessage(SocketState s, object? msg, string why, int size, List<Action> after)
         {
             if (!s.SessionSeen) return "a refused value before $session";
-            if (!(msg is object?[] a) || a.Length != 4 && a.Length != 3 || !(a[0] is long kind)) return "a message is not [type, …]: " + why;
-            if (kind == 2) return null;
+            if (!(msg is object?[] a) || a.Length < 1 || !(a[0] is long kind)) return "a message is not [type, …]: " + why;
+            // A notification, or a type a later version adds (SPEC §11): dropped, not counted.
+            if (kind < 0 || kind >= 2) return null;
+            if (a.Length != 4) return "a message is not [type, …]: " + why;
             if (a.Length != 4 || !(a[1] is long id) || id < 0 || id > uint.MaxValue) return "malformed message: " + why;
             CountReliable(size);
-            var err = new VolleyRpcException(ErrorCodes.InvalidParams, why);
-            if (kind == 0) ReplyError((uint)id, err);
+            // A request is answered INVALID_PARAMS; a response fails its call PROTOCOL_ERROR (SPEC §2, §3).
+            if (kind == 0) ReplyError((uint)id, new VolleyRpcException(ErrorCodes.InvalidParams, why));
             else if (kind == 1 && _pending.TryGetValue((uint)id, out var call))
             {
                 _pending.Remove((uint)id);
                 call.DisposeTimers();
                 _kept.Ack(call.Seq);
+                var err = new VolleyRpcException(ErrorCodes.ProtocolError, "response refused: " + why);
                 after.Add(() => call.Reject(err));
             }
             if (_received - _receivedAcked >= AckEvery || _bytesSinceAck >= AckEveryBytes) WriteAck();
@@ -201,7 +212,9 @@ namespace Volley
                 {
                     WriteNow(m.Bytes);
                     s.WrittenSeq = m.Seq;
+                    if (m.Call != null && m.Call.GivenUp) WriteNow(CancelBytes(m.Call.Id));
                 }
+                _owedCancels.Clear();
             }
             // else: nothing reliable until the server's first $ack says what it has (Resync).
             StartHeartbeat(s, info);
@@ -218,9 +231,14 @@ namespace Volley
             {
                 WriteNow(m.Bytes);
                 s.WrittenSeq = m.Seq;
-                // Re-sent a request we gave up on while offline: tell the server at once.
+                // Re-sent a request we gave up on while offline: its $cancel right after it, never before.
                 if (m.Call != null && m.Call.GivenUp) WriteNow(CancelBytes(m.Call.Id));
             }
+            // Given up while offline, and the server had it (its $ack covered it): the handler
+            // may still run there. Not for an id a new call has taken since.
+            foreach (var call in _owedCancels)
+                if (call.Seq <= _kept.Acked && !_pending.ContainsKey(call.Id)) WriteNow(CancelBytes(call.Id));
+            _owedCancels.Clear();
         }
 
         void OnRequest(uint id, string method, object?[] args, ScanResult scan, List<Action> after)

@@ -342,6 +342,7 @@ namespace Volley
             }
             _incoming.Clear();
             _kept.Reset();
+            _owedCancels.Clear();
             _received = 0;
             _receivedAcked = 0;
             _bytesSinceAck = 0;

@@ -56,6 +56,8 @@ namespace Volley
         readonly Dictionary<string, Func<VolleyCall, Task<object?>>> _handlers = new Dictionary<string, Func<VolleyCall, Task<object?>>>();
         readonly Dictionary<string, Action<object?[]>> _notificationHandlers = new Dictionary<string, Action<object?[]>>();
         readonly KeptMessages _kept = new KeptMessages();
+        /// <summary>Calls given up while their $cancel could not go out (offline, or before the resync): sent at the next resync (SPEC §5.4 step 4).</summary>
+        readonly List<PendingCall> _owedCancels = new List<PendingCall>();
 
         ConnectionState _state = ConnectionState.Connecting;
         SessionInfo? _session;
@@ -249,9 +251,11 @@ namespace Volley
                 _pending.Remove(call.Id);
                 call.GivenUp = true;
                 call.DisposeTimers();
-                // The request may not have reached the server yet (kept for a resync); its
-                // $cancel then follows the re-send. Otherwise cancel now if a socket is live.
+                // Cancel now if a socket is live and has the request. Otherwise the $cancel is
+                // owed to the next resync: right after the re-sent request if the server's
+                // $ack lacks it, after the re-sends if the server had it (SPEC §5.4 step 4).
                 if (_socket != null && _socket.Synced && call.Seq <= _socket.WrittenSeq) WriteNow(CancelBytes(call.Id));
+                else _owedCancels.Add(call);
             }
             call.Reject(reason);
         }
