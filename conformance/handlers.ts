@@ -1,7 +1,7 @@
 // The kit server's fixed handlers: what every client under test may call. Each one is
 // small and observable (counters per key), so a case can prove what ran and how often.
 
-import { RpcError } from '../protocol/index.ts';
+import { RpcError, encode } from '../protocol/index.ts';
 import type { ServerContext } from '../server/index.ts';
 import { paramBytes, toHex } from './msgpackWalk.ts';
 import { bump, fail, pass, show, type KitState } from './state.ts';
@@ -11,6 +11,17 @@ import { vectorFile } from './values.ts';
 import { isRequest, messagesOf } from './wireLog.ts';
 
 type Ctx = ServerContext;
+
+/**
+ * Results a client must refuse (SPEC §2), by name, as msgpack hex: `kit.badReply(kind)`
+ * has its response rewritten on the wire to carry one (case 6.10).
+ */
+export const BAD_RESULTS: Record<string, string> = {
+  ext: 'd40561', // extension type 5
+  unsafe: 'cf0020000000000000', // 2^53 as uint64
+  deep: '91'.repeat(40) + '90', // 41 levels, past the floor's maxDepth 32
+  key: '81c4016101', // a map with a bin key
+};
 
 /** Integers past 32 bits the server sends (case 6.4); a client must read them back exactly. */
 export const NUMBERS = [2 ** 32, 2 ** 40, 1_700_000_000_000, 2 ** 53 - 1, -(2 ** 31) - 1, -(2 ** 40), -(2 ** 53 - 1)];
@@ -64,6 +75,13 @@ export function kitHandlers(kit: KitState) {
     /** A frame of the kit's own (hex), sent to the caller before this call's reply. */
     'kit.inject': (ctx: Ctx, hex: string, opcode = 2) => kit.proxy.inject(ctx.uid, Buffer.from(hex, 'hex'), opcode),
     'kit.callMe': (ctx: Ctx, caseId: string) => runScript(kit, ctx, caseId),
+    /** Answers 'not rewritten', which the proxy turns into a response holding BAD_RESULTS[kind]. */
+    'kit.badReply': (ctx: Ctx, kind: string) => {
+      const bad = BAD_RESULTS[kind];
+      if (bad === undefined) throw new RpcError('INVALID_PARAMS', `kind is one of ${Object.keys(BAD_RESULTS).join(', ')}`);
+      kit.proxy.rewriteResponse(ctx.uid, ctx.id, Buffer.concat([Buffer.from([0x94, 0x01]), encode(ctx.id), Buffer.from('c0' + bad, 'hex')]));
+      return 'not rewritten';
+    },
     'kit.verdict': (ctx: Ctx, caseId: string) => judge(kit, ctx.uid, caseId),
     /** Judges the bytes of this very request's params against the case's accepted encodings. */
     'kit.wire': (ctx: Ctx, caseId: string) => {

@@ -4,7 +4,7 @@
 import type http from 'node:http';
 import { createServer, type ServerOptions, type VolleyServer } from '../server/index.ts';
 import { kitHandlers } from './handlers.ts';
-import { RecordingProxy } from './proxy.ts';
+import { RecordingProxy, type DownMode } from './proxy.ts';
 import type { KitState } from './state.ts';
 import { judge } from './verdicts.ts';
 import { messagesOf } from './wireLog.ts';
@@ -24,6 +24,27 @@ const FLAVOURS: Record<string, Partial<ServerOptions<any, any>>> = {
   short: { resumeWindowMs: 300 },
   // Shut down by POST /kit/shutdown, then replaced by a fresh one (case 1.9).
   doomed: {},
+};
+
+/**
+ * What the proxy does to the server's stream by the first segment of the path (the inner
+ * server is the default one unless FLAVOURS names it too): kit server modes that catch
+ * what a well-timed server never shows.
+ */
+const MODES: Record<string, DownMode> = {
+  // `$session` 300 ms after the 101, the server's `$ack` 300 ms after that (it comes in the
+  // same frame): a client that sends before `$session` (case 1.1), or reliable messages on
+  // a resumed socket before the server's `$ack` (case 9.14), shows it.
+  late: { holdSessionMs: 300, holdAckMs: 300 },
+  // A `$session` from a later version: a feature, a field and a limit the client does not know (case 1.10).
+  future: {
+    session: (info) => ({
+      ...info,
+      features: ['x-kit-future'],
+      zFuture: { since: '1.1', list: [1, 'two'] },
+      limits: { ...(info.limits as Record<string, unknown>), maxFutureThings: 7 },
+    }),
+  },
 };
 
 export interface Kit {
@@ -55,7 +76,7 @@ export async function startKit(port = 0, host = '127.0.0.1'): Promise<Kit> {
     void server.close({ graceMs }).then(() => start(name));
     return true;
   };
-  state.proxy = new RecordingProxy(route, (req, res) => control(state, req, res, shutdown));
+  state.proxy = new RecordingProxy(route, (req, res) => control(state, req, res, shutdown), (path) => MODES[path.split('/')[1] ?? '']);
   for (const name of Object.keys(FLAVOURS)) await start(name);
   await new Promise<void>((resolve) => state.proxy.http.listen(port, host, resolve));
   const bound = (state.proxy.http.address() as { port: number }).port;

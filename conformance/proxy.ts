@@ -7,6 +7,8 @@
 
 import http from 'node:http';
 import net from 'node:net';
+import { Packr, Unpackr } from 'msgpackr';
+import { splitValues } from './msgpackWalk.ts';
 import { FrameParser, closeCode, serverFrame, type Frame } from './wsFrames.ts';
 
 /** Payloads larger than this are recorded by their first bytes only. */
@@ -26,6 +28,22 @@ export interface Recorded {
   /** Date.now() when forwarded. */
   at: number;
 }
+
+/**
+ * What the proxy does to the server → client stream on a path (kit.ts, PROXY_MODES): the
+ * kit's own server modes, for clients of any language.
+ */
+export interface DownMode {
+  /** Hold the server's `$session` this long after the 101 (the client must wait for it). */
+  holdSessionMs?: number;
+  /** Then hold the server's first `$ack` and everything after it this much longer. */
+  holdAckMs?: number;
+  /** Rewrite the `$session` info (fields and features a client does not know). */
+  session?: (info: Record<string, unknown>) => Record<string, unknown>;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false } as never);
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' } as never);
 
 /** One proxied WebSocket connection. */
 export interface Wire {
@@ -47,6 +65,14 @@ export interface Wire {
   heldUp: { frame: Frame }[] | undefined;
   /** A fragmented message being put together, per direction. */
   partial: { up?: { opcode: number; parts: Buffer[] }; down?: { opcode: number; parts: Buffer[] } };
+  /** Server → client frames held back (DownMode), in order, each with the time it may go. */
+  heldDown: { frame: Frame; at: number }[];
+  /** Until then every server → client frame is held (DownMode.holdAckMs). */
+  holdDownUntil: number;
+  /** The server's `$session` has gone by (DownMode applies to the first one). */
+  sessionSeen: boolean;
+  /** The timer that forwards held frames, while one is set. */
+  pump: ReturnType<typeof setTimeout> | undefined;
   client: net.Socket;
   upstream: net.Socket;
 }
@@ -71,12 +97,50 @@ export class RecordingProxy {
   readonly http: http.Server;
   #wires = new Map<string, Wire[]>();
   #refused = new Map<string, number>();
+  /** Per uid: responses (by id) the server sends that reach the client as other bytes. */
+  #rewrites = new Map<string, Map<number, Uint8Array>>();
   #nextId = 0;
+  readonly #modeOf: (path: string) => DownMode | undefined;
+  readonly #onRequest: http.RequestListener;
 
-  /** `route` maps a request path to the port of the inner server that serves it. */
-  constructor(route: (path: string) => number, onRequest: http.RequestListener) {
+  /**
+   * `route` maps a request path to the port of the inner server that serves it; `modeOf`
+   * says what to do to the server's stream on that path; `onRequest` answers plain HTTP.
+   */
+  constructor(route: (path: string) => number, onRequest: http.RequestListener, modeOf: (path: string) => DownMode | undefined = () => undefined) {
+    this.#modeOf = modeOf;
+    this.#onRequest = onRequest;
     this.http = http.createServer(onRequest);
-    this.http.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.#upgrade(req, socket, head, route));
+    this.http.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      // Only a WebSocket upgrade is one. Anything else offered (h2c, Java's HttpClient
+      // default on http:) is a plain HTTP/1.1 request whose offer a server may ignore
+      // (RFC 9110 §7.8): Node hands it here, taken out of its parser, and it was never answered.
+      if (/^websocket$/i.test(String(req.headers.upgrade ?? '').trim())) this.#upgrade(req, socket, head, route);
+      else this.#plainHttp(req, socket);
+    });
+  }
+
+  /** Answer a request that offered an upgrade other than WebSocket as plain HTTP/1.1, then close. */
+  #plainHttp(req: http.IncomingMessage, socket: net.Socket): void {
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket);
+    res.on('finish', () => {
+      res.detachSocket(socket);
+      socket.end();
+    });
+    socket.on('error', () => socket.destroy());
+    this.#onRequest(req, res);
+  }
+
+  /**
+   * The next response to request `id` the server sends uid reaches the client as `bytes`
+   * instead (a response the client must refuse, SPEC §2): recorded as what was forwarded.
+   */
+  rewriteResponse(uid: string, id: number, bytes: Uint8Array): void {
+    let m = this.#rewrites.get(uid);
+    if (!m) this.#rewrites.set(uid, (m = new Map()));
+    m.set(id, bytes);
   }
 
   /** Every socket uid has had, oldest first. */
@@ -161,7 +225,9 @@ export class RecordingProxy {
     const wire: Wire = {
       id: ++this.#nextId, uid, path: url.pathname, query: url.searchParams, status: 0, records: [],
       ended: false, endedAt: 0, stalled: false, heldUp: undefined, partial: {}, client, upstream,
+      heldDown: [], holdDownUntil: 0, sessionSeen: false, pump: undefined,
     };
+    const mode = this.#modeOf(url.pathname);
     let list = this.#wires.get(uid);
     if (!list) this.#wires.set(uid, (list = []));
     list.push(wire);
@@ -174,10 +240,16 @@ export class RecordingProxy {
     // One side closed: the other still gets what was written to it, then its end. Destroying
     // it at once dropped that tail: uWebSockets.js closes its socket right after its close
     // frame, so a server's last replies and its 4029 were lost and the client saw 1006.
+    // The client's end waits for server frames a mode still holds (they were sent first).
+    const endClient = (): void => {
+      if (wire.heldDown.length && !client.destroyed) setTimeout(endClient, 10).unref();
+      else client.end();
+    };
     const closedFrom = (other: net.Socket) => () => {
       if (!wire.ended) wire.endedAt = Date.now();
       wire.ended = true;
-      other.end();
+      if (other === client) endClient();
+      else other.end();
       setTimeout(() => other.destroy(), 1000).unref();
     };
     client.on('error', closeBoth).on('close', closedFrom(upstream));
@@ -186,7 +258,7 @@ export class RecordingProxy {
     // handshake and waits for the server to close (the HTTP server's sockets allow
     // half-open, so nothing would close on its own).
     client.on('end', () => upstream.end());
-    upstream.on('end', () => client.end());
+    upstream.on('end', endClient);
 
     // The request as it came (headers in their order and case), then any early bytes.
     let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
@@ -222,11 +294,74 @@ export class RecordingProxy {
         }
       }
       if (wire.status !== 101) return;
-      for (const f of down.feed(chunk)) {
-        this.#record(wire, 'down', f, false);
-        client.write(f.raw);
-      }
+      for (const f of down.feed(chunk)) this.#down(wire, f, mode);
     });
+  }
+
+  /**
+   * Server → client, one frame: rewritten where the kit says so (the `$session` of a mode,
+   * a response to rewrite), held where the mode says so (order kept), then recorded as
+   * forwarded. The Volley server never fragments, so a data frame is a whole message.
+   */
+  #down(w: Wire, f: Frame, mode: DownMode | undefined): void {
+    const now = Date.now();
+    let out: { frame: Frame; at: number }[] = [{ frame: f, at: w.holdDownUntil }];
+    const rewrites = this.#rewrites.get(w.uid);
+    if (f.opcode === 0x2 && f.fin && (rewrites?.size || (mode && !w.sessionSeen))) {
+      let parts: Uint8Array[];
+      try {
+        parts = splitValues(f.payload);
+      } catch {
+        parts = [];
+      }
+      let changed = false;
+      let sessionAt = -1;
+      parts = parts.map((bytes, i) => {
+        const m = decode(bytes);
+        if (m?.[0] === 1 && rewrites?.has(m[1] as number)) {
+          const to = rewrites.get(m[1] as number)!;
+          rewrites.delete(m[1] as number);
+          changed = true;
+          return to;
+        }
+        if (mode && !w.sessionSeen && m?.[0] === 2 && m[1] === '$session') {
+          w.sessionSeen = true;
+          sessionAt = i;
+          if (mode.session) {
+            changed = true;
+            return packr.pack([2, '$session', [mode.session({ ...((m[2] as unknown[])[0] as Record<string, unknown>) })]]);
+          }
+        }
+        return bytes;
+      });
+      const frameOf = (list: Uint8Array[]): Frame => {
+        const payload = Buffer.concat(list);
+        return { fin: true, opcode: 0x2, payload, raw: serverFrame(payload) };
+      };
+      if (sessionAt >= 0 && (mode?.holdSessionMs || mode?.holdAckMs)) {
+        // `$session` alone after its hold, then the rest of the frame (the server's `$ack`)
+        // and everything after it once the second hold has passed too.
+        const sessionGoes = now + (mode.holdSessionMs ?? 0);
+        w.holdDownUntil = sessionGoes + (mode.holdAckMs ?? 0);
+        out = [{ frame: frameOf(parts.slice(0, sessionAt + 1)), at: sessionGoes }];
+        if (parts.length > sessionAt + 1) out.push({ frame: frameOf(parts.slice(sessionAt + 1)), at: w.holdDownUntil });
+      } else if (changed) out = [{ frame: frameOf(parts), at: w.holdDownUntil }];
+    }
+    w.heldDown.push(...out);
+    if (w.pump === undefined) this.#pumpDown(w);
+  }
+
+  /** Forward held server → client frames whose time has come, in order. */
+  #pumpDown(w: Wire): void {
+    w.pump = undefined;
+    const now = Date.now();
+    while (w.heldDown.length && w.heldDown[0]!.at <= now) {
+      const { frame } = w.heldDown.shift()!;
+      if (w.client.destroyed || w.client.writableEnded) continue;
+      this.#record(w, 'down', frame, false);
+      w.client.write(frame.raw);
+    }
+    if (w.heldDown.length) w.pump = setTimeout(() => this.#pumpDown(w), w.heldDown[0]!.at - now);
   }
 
   /** Client → server: recorded as the server receives it. */
@@ -256,5 +391,14 @@ export class RecordingProxy {
       seq: nextSeq(), dir, opcode: f.opcode, injected, truncated, at: Date.now(),
       payload: truncated ? Buffer.from(f.payload.subarray(0, 64)) : f.payload,
     });
+  }
+}
+
+function decode(bytes: Uint8Array): unknown[] | undefined {
+  try {
+    const v = unpackr.unpack(bytes as never);
+    return Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
   }
 }

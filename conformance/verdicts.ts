@@ -6,7 +6,7 @@ import { DEFAULT_LIMITS } from '../protocol/index.ts';
 import { NUMBERS } from './handlers.ts';
 import { elements, hasExtension, toHex } from './msgpackWalk.ts';
 import type { Wire } from './proxy.ts';
-import { fail, pass, show, type KitState, type Verdict } from './state.ts';
+import { fail, pass, show, until, type KitState, type Verdict } from './state.ts';
 import { intEncodings } from './vectors.ts';
 import { isNote, isReliable, isRequest, isResponse, messagesOf, noteArg, type LoggedMessage } from './wireLog.ts';
 
@@ -93,6 +93,17 @@ const judges: Record<string, Judge> = {
     if (!up[0] || !isNote(up[0], '$ack') || noteArg(up[0]) !== 0) return fail(`first client message must be $ack [0], was ${show(up[0]?.value)}`);
     return pass('$session first; client waited, then $ack [0]');
   },
+  /** A `$session` with a feature, a field and a limit from a later version: ignored (SPEC §11). */
+  '1.10'(_kit, wires) {
+    const w = opened(wires)[0];
+    if (!w) return fail('no socket opened');
+    const s = sessionOf(w);
+    if (!(s?.info.features as unknown[] | undefined)?.includes('x-kit-future')) return fail('the kit did not rewrite $session (is the path /future/?)');
+    if (w.clientClose !== undefined) return fail(`the client closed the socket (${w.clientClose})`);
+    const claimed = messagesOf(w, 'up').find((m) => isNote(m, '$features') && show(m.value).includes('x-kit-future'));
+    if (claimed) return fail(`the client claimed a feature it does not know: ${show(claimed.value)}`);
+    return replyTo(wires, 'echo') ? pass('unknown fields ignored, the session works') : fail('no echo answered on the session');
+  },
   '1.7'(_kit, wires) {
     const s = opened(wires)[0] && sessionOf(opened(wires)[0]!);
     if (!s) return fail('no $session');
@@ -124,6 +135,22 @@ const judges: Record<string, Judge> = {
     if (frames.some((f) => f.truncated)) return fail('a frame was larger than the kit records (64 KiB) for 600 small calls');
     return pass(`${frames.length} frames, at most ${most} messages and ${biggest} bytes each`);
   },
+  /** Unknown message types from the server: ignored, never counted (SPEC §11). */
+  '4.5'(_kit, wires) {
+    const w = opened(wires);
+    if (w.length !== 1) return fail(`the client used ${w.length} sockets: it must keep the one it had`);
+    if (w[0]!.clientClose !== undefined) return fail(`the client closed the socket (${w[0]!.clientClose})`);
+    const msgs = messagesOf(w[0]!);
+    const unknown = msgs.filter((m) => m.injected && typeof m.value?.[0] === 'number' && ![0, 1, 2].includes(m.value[0]));
+    if (unknown.length < 4) return fail(`only ${unknown.length} unknown messages were injected`);
+    const last = unknown[unknown.length - 1]!.seq;
+    const acks = msgs.filter((m) => m.dir === 'up' && isNote(m, '$ack'));
+    for (const a of acks) {
+      const had = msgs.filter((m) => m.dir === 'down' && m.seq < a.seq && isReliable(m)).length;
+      if ((noteArg(a) as number) > had) return fail(`the client said $ack [${noteArg(a)}] having received ${had} reliable messages: it counted unknown ones`);
+    }
+    return acks.some((a) => a.seq > last) ? pass(`${unknown.length} unknown messages ignored, acks ${acks.map(noteArg).join(',')}`) : fail('no $ack after the unknown messages (one goes with each heartbeat)');
+  },
   '5.3': closedWith(4002),
   '5.4': closedWith(4002),
   '6.4'(_kit, wires) {
@@ -154,6 +181,18 @@ const judges: Record<string, Judge> = {
   '9.9': noDuplicates,
   '9.10': noDuplicates,
   '9.11': noDuplicates,
+  '6.10': resync,
+  '9.12': offlineCancel('re-sent'),
+  '9.13': offlineCancel('had'),
+  async '9.14'(kit, wires) {
+    for (const w of opened(wires)) {
+      const s = sessionOf(w);
+      const early = s && messagesOf(w, 'up').find((m) => m.seq < s.seq);
+      if (!s) return fail(`socket ${w.id} got no $session`);
+      if (early) return fail(`on socket ${w.id} the client sent ${show(early.value)} before $session`);
+    }
+    return resync(kit, wires);
+  },
   '9.6'(_kit, wires) {
     const w = opened(wires)[0];
     if (!w) return fail('no socket');
@@ -195,6 +234,38 @@ const judges: Record<string, Judge> = {
     return w.length === 2 ? pass('4000, the replaced client did not reconnect') : fail(`${w.length} sockets: the replaced client reconnected`);
   },
 };
+
+/**
+ * A deadline passed while offline (SPEC §5.4 step 4, §5.5). `re-sent`: the request was
+ * lost in flight, so after the resume it goes again with `$cancel [id]` after it, never
+ * before. `had`: the server had it running, so it is not re-sent and `$cancel [id]` goes
+ * after the server's `$ack` on the resumed socket. Either way the handler is aborted.
+ */
+function offlineCancel(how: 're-sent' | 'had'): Judge {
+  return async (kit, wires) => {
+    const w = opened(wires);
+    if (w.length < 2) return fail('the client did not resume on a second socket');
+    const sent = wires.flatMap((x) => messagesOf(x, 'up').filter((m) => isRequest(m, 'sleep')));
+    if (sent.length !== 1) return fail(`the sleep request reached the server ${sent.length} times, want once`);
+    const req = sent[0]!;
+    const [, key] = req.value![3] as [number, string];
+    const id = req.value![1];
+    if (how === 're-sent' && req.wire === w[0]) return fail('the request reached the server before the drop (the kit meant to lose it)');
+    if (how === 'had' && req.wire !== w[0]) return fail('the request reached the server only after the resume (the kit meant it to run before the drop)');
+    const on = w[how === 're-sent' ? w.indexOf(req.wire) : 1]!;
+    const up = messagesOf(on, 'up');
+    const at = up.findIndex((m) => isNote(m, '$cancel') && noteArg(m) === id);
+    if (at < 0) return fail(`no $cancel [${id}] on the resumed socket`);
+    if (how === 're-sent' && at < up.indexOf(up.find((m) => m.seq === req.seq && isRequest(m, 'sleep'))!))
+      return fail(`$cancel [${id}] came before the re-sent request: it cancels nothing and the request runs`);
+    if (how === 'had') {
+      const ack = messagesOf(on, 'down').find((m) => isNote(m, '$ack'));
+      if (!ack || up[at]!.seq < ack.seq) return fail(`$cancel [${id}] went before the server's $ack on the resumed socket`);
+    }
+    if (!(await until(() => (kit.cancelled.get(key) ?? 0) > 0, 1500))) return fail(`the server's handler was not aborted (cancelled[${key}] = 0)`);
+    return pass(`$cancel [${id}] after the ${how === 're-sent' ? 're-sent request' : "server's $ack"}, handler aborted`);
+  };
+}
 
 function closedWith(code: number): Judge {
   return (_kit, wires) => {

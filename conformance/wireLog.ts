@@ -1,7 +1,7 @@
 // Recorded frames read as msgpack-rpc messages, for the kit's verdicts.
 
 import { Unpackr } from 'msgpackr';
-import { splitValues } from './msgpackWalk.ts';
+import { elements, splitValues } from './msgpackWalk.ts';
 import type { Recorded, Wire } from './proxy.ts';
 
 // Tolerant on purpose: the kit reads what was sent, refused types included.
@@ -23,6 +23,30 @@ export interface LoggedMessage {
   wire: Wire;
 }
 
+/**
+ * One message decoded, or undefined if it is not an array. A message holding a value the
+ * kit's decoder refuses (an extension type, a bin map key: case 6.10) is decoded element
+ * by element, the refused ones left undefined, so its type and id still show.
+ */
+function decodeMessage(bytes: Uint8Array): unknown[] | undefined {
+  try {
+    const v = unpackr.unpack(bytes as never);
+    return Array.isArray(v) ? v : undefined;
+  } catch {
+    try {
+      return elements(bytes).map((e) => {
+        try {
+          return unpackr.unpack(e as never);
+        } catch {
+          return undefined;
+        }
+      });
+    } catch {
+      return undefined;
+    }
+  }
+}
+
 /** The msgpack-rpc messages of one payload, decoded (undefined where one does not decode). */
 export function decodeAll(payload: Uint8Array): (unknown[] | undefined)[] {
   let parts: Uint8Array[];
@@ -31,14 +55,7 @@ export function decodeAll(payload: Uint8Array): (unknown[] | undefined)[] {
   } catch {
     return [];
   }
-  return parts.map((bytes) => {
-    try {
-      const v = unpackr.unpack(bytes as never);
-      return Array.isArray(v) ? v : undefined;
-    } catch {
-      return undefined;
-    }
-  });
+  return parts.map(decodeMessage);
 }
 
 export function messagesOf(wire: Wire, dir?: 'up' | 'down'): LoggedMessage[] {
@@ -51,16 +68,8 @@ export function messagesOf(wire: Wire, dir?: 'up' | 'down'): LoggedMessage[] {
     } catch {
       return;
     }
-    for (const bytes of parts) {
-      let value: unknown[] | undefined;
-      try {
-        const v = unpackr.unpack(bytes as never);
-        value = Array.isArray(v) ? v : undefined;
-      } catch {
-        value = undefined;
-      }
-      out.push({ seq: r.seq, dir: r.dir, frame, inFrame: parts.length, bytes, value, injected: r.injected, at: r.at, wire });
-    }
+    for (const bytes of parts)
+      out.push({ seq: r.seq, dir: r.dir, frame, inFrame: parts.length, bytes, value: decodeMessage(bytes), injected: r.injected, at: r.at, wire });
   });
   return out;
 }

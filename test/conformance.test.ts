@@ -4,6 +4,7 @@
 
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
@@ -11,7 +12,7 @@ import { Unpackr } from 'msgpackr';
 import { cases } from '../conformance/typescript/cases.ts';
 import { runAll } from '../conformance/typescript/runAll.ts';
 import { splitValues } from '../conformance/msgpackWalk.ts';
-import { encode } from '../protocol/index.ts';
+import { DEFAULT_LIMITS, encode, readFrame } from '../protocol/index.ts';
 
 const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' } as never);
 const unpack = (b: Uint8Array) => unpacker.unpack(b as never);
@@ -51,6 +52,32 @@ const server = spawn(process.execPath, ['--import', 'tsx', 'conformance/server.t
 t.teardown(() => void server.kill());
 const port = listening(server);
 
+/** Send one raw HTTP request, resolve with whatever came back within 2 s. */
+function rawHttp(p: number, request: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect(p, '127.0.0.1');
+    let got = '';
+    s.on('data', (b: Buffer) => (got += b.toString('latin1')));
+    s.on('close', () => resolve(got));
+    s.on('error', () => resolve(got));
+    s.setTimeout(2000, () => (s.destroy(), resolve(got)));
+    s.write(request);
+  });
+}
+
+t.test('the control routes answer a request offering h2c as plain HTTP/1.1 (Java\'s HttpClient default)', async (t) => {
+  const p = await port;
+  // What java.net.http.HttpClient sends on http:// by default: an offer to upgrade to
+  // HTTP/2 cleartext, which a server may ignore. Kit 1 passed it to an inner server as a
+  // WebSocket upgrade and nothing ever answered.
+  const offer = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAEAAEAAAAIAAAABAAMAAABkAAQBAAAAAAUAAEAA\r\nContent-Length: 0\r\n';
+  for (const [method, path, status] of [['GET', '/kit/counters', 200], ['POST', '/kit/drop?uid=nobody', 200], ['GET', '/kit/nothing', 404]] as const) {
+    const answer = await rawHttp(p, `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${offer}\r\n`);
+    t.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `${method} ${path}: answered ${JSON.stringify(answer.slice(0, 40))}`);
+    t.match(answer, /\r\n\r\n([0-9a-f]+\r\n)?\{/, 'with its JSON body');
+  }
+});
+
 t.test('the TypeScript client passes the kit', async (t) => {
   // ~60 cases, each on fresh sockets, some waiting out heartbeats and resume windows.
   t.setTimeout(240_000);
@@ -60,19 +87,44 @@ t.test('the TypeScript client passes the kit', async (t) => {
 });
 
 // The kit must catch a client that breaks the protocol, not just bless a good one: the
-// same client with a WebSocket that loses or adds one kind of message fails the cases
-// that are about it.
+// same client with a WebSocket that loses, adds, reorders or rewrites one kind of message
+// fails the cases that are about it.
 
-/** A `ws` WebSocket whose outgoing / incoming messages matching a rule vanish. */
-function tampered(rule: { dropOut?: (m: unknown[]) => boolean; dropIn?: (m: unknown[]) => boolean; sendOnOpen?: unknown[] }) {
-  const filter = (data: Uint8Array, drop: ((m: unknown[]) => boolean) | undefined): Uint8Array | undefined => {
-    if (!drop) return data;
-    const kept = splitValues(data).filter((b) => !drop(unpack(b) as unknown[]));
-    return kept.length ? Buffer.concat(kept) : undefined;
+/** A message of a frame: its bytes, and its value (undefined where it does not decode). */
+type Part = { m: unknown[] | undefined; bytes: Uint8Array };
+
+interface Rule {
+  dropOut?: (m: unknown[]) => boolean;
+  dropIn?: (m: unknown[]) => boolean;
+  sendOnOpen?: unknown[];
+  /** An incoming message's replacements (none: it vanishes), or undefined to keep it. */
+  mapIn?: (p: Part) => Uint8Array[] | undefined;
+  /** The messages of an outgoing frame, as they should go. */
+  mapOut?: (parts: Part[]) => Uint8Array[];
+}
+
+const decodeSafe = (b: Uint8Array): unknown[] | undefined => {
+  try {
+    const v = unpack(b);
+    return Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** A `ws` WebSocket whose outgoing / incoming messages pass through a rule first. */
+function tampered(rule: Rule) {
+  const apply = (data: Uint8Array, drop: Rule['dropIn'], mapIn: Rule['mapIn'], mapOut: Rule['mapOut']): Uint8Array | undefined => {
+    if (!drop && !mapIn && !mapOut) return data;
+    let parts: Part[] = splitValues(data).map((bytes) => ({ bytes, m: decodeSafe(bytes) }));
+    if (drop) parts = parts.filter((p) => !(p.m && drop(p.m)));
+    let out = parts.flatMap((p) => mapIn?.(p) ?? [p.bytes]);
+    if (mapOut) out = mapOut(out.map((bytes) => ({ bytes, m: decodeSafe(bytes) })));
+    return out.length ? Buffer.concat(out) : undefined;
   };
   return class extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols);
+    constructor(url: string, protocols?: string | string[], options?: object) {
+      super(url, protocols, options);
       if (rule.sendOnOpen) this.addEventListener('open', () => super.send(encode(rule.sendOnOpen)));
       // The client sets `onmessage`; hand it only what survives the rule.
       const inherited = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage')!;
@@ -80,22 +132,59 @@ function tampered(rule: { dropOut?: (m: unknown[]) => boolean; dropIn?: (m: unkn
         get: () => inherited.get!.call(this),
         set: (fn: ((ev: { data: unknown }) => void) | null) =>
           inherited.set!.call(this, fn && ((ev: { data: unknown }) => {
-            const kept = typeof ev.data === 'string' ? ev.data : filter(new Uint8Array(ev.data as ArrayBuffer), rule.dropIn);
-            if (kept !== undefined) fn({ data: typeof kept === "string" ? kept : Uint8Array.from(kept).buffer });
+            const kept = typeof ev.data === 'string' ? ev.data : apply(new Uint8Array(ev.data as ArrayBuffer), rule.dropIn, rule.mapIn, undefined);
+            if (kept !== undefined) fn({ data: typeof kept === 'string' ? kept : Uint8Array.from(kept).buffer });
           })),
       });
     }
     override send(data: any, ...rest: any[]): void {
-      const out = filter(new Uint8Array(data.buffer ?? data, data.byteOffset ?? 0, data.byteLength), rule.dropOut);
+      const out = apply(new Uint8Array(data.buffer ?? data, data.byteOffset ?? 0, data.byteLength), rule.dropOut, undefined, rule.mapOut);
       if (out) super.send(out, ...(rest as []));
     }
   };
 }
 
 const isNote = (name: string) => (m: unknown[]) => m[0] === 2 && m[1] === name;
+const unknownType = (p: Part) => typeof p.m?.[0] === 'number' && ![0, 1, 2].includes(p.m[0]);
+const SESSION_FIELDS = ['sid', 'resumed', 'resumeWindowMs', 'heartbeatMs', 'maxMessageBytes', 'limits'];
+
+/**
+ * Sends reliable messages on a resumed socket before the server's `$ack` (SPEC §5.4 step
+ * 2): hands the client an `$ack` of its own right after a resumed `$session`, saying what
+ * the socket really delivered (so the real one, later, agrees), and the client re-sends at once.
+ */
+function eagerResync(): Rule {
+  let delivered = 0;
+  return {
+    mapOut: (parts) => {
+      delivered += parts.filter((p) => p.m?.[0] === 0 || p.m?.[0] === 1).length;
+      return parts.map((p) => p.bytes);
+    },
+    mapIn: (p) =>
+      p.m?.[0] === 2 && p.m[1] === '$session' && (p.m[2] as { resumed?: boolean }[])[0]?.resumed ? [p.bytes, encode([2, '$ack', [delivered]])] : undefined,
+  };
+}
+
+/** A response Volley's receiver refuses (SPEC §2, the floor's limits) turned into a result. */
+function refusedResponse(bytes: Uint8Array): Uint8Array[] | undefined {
+  const m = readFrame(bytes, DEFAULT_LIMITS)[0];
+  return m?.kind === 1 && m.refused !== undefined ? [encode([1, m.id, null, 'accepted'])] : undefined;
+}
+
+/** Moves each `$cancel [id]` ahead of the request `id` it follows in the same frame. */
+function cancelFirst(parts: Part[]): Uint8Array[] {
+  const out = [...parts];
+  for (let i = 0; i < out.length; i++) {
+    const p = out[i]!;
+    if (p.m?.[0] !== 2 || p.m[1] !== '$cancel') continue;
+    const at = out.findIndex((q) => q.m?.[0] === 0 && q.m[1] === (p.m![2] as number[])[0]);
+    if (at >= 0 && at < i) out.splice(i, 1), out.splice(at, 0, p);
+  }
+  return out.map((p) => p.bytes);
+}
 
 t.test('the kit fails a client that breaks the protocol', async (t) => {
-  t.setTimeout(120_000);
+  t.setTimeout(240_000);
   const sabotage: [string, Parameters<typeof tampered>[0], string[]][] = [
     ['never sends $cancel', { dropOut: isNote('$cancel') }, ['8.1', '8.2']],
     ['ignores $cancel', { dropIn: isNote('$cancel') }, ['3.7', '3.8']],
@@ -103,6 +192,17 @@ t.test('the kit fails a client that breaks the protocol', async (t) => {
     ['never sends $ack', { dropOut: isNote('$ack') }, ['1.1', '9.6']],
     ['sends before $session', { sendOnOpen: [2, '$ping', []] }, ['1.1']],
     ['loses the server\'s notifications', { dropIn: isNote('note') }, ['4.2', '5.1']],
+    // Issue 25: what a Java client's author broke on purpose and kit 1 let through, and the
+    // gaps kit 2 closes.
+    ['sends $ack [0] before $session', { sendOnOpen: [2, '$ack', [0]] }, ['1.1']],
+    ['sends reliable messages on a resumed socket before the server\'s $ack', eagerResync(), ['9.14']],
+    ['counts unknown message types as reliable ones', { mapIn: (p) => (unknownType(p) ? [encode([1, 4_000_000_000, null, null])] : undefined) }, ['4.5']],
+    ['closes on an unknown message type', { mapIn: (p) => (unknownType(p) ? [Uint8Array.of(0xc1)] : undefined) }, ['4.5']],
+    ['refuses a $session with fields it does not know', { mapIn: (p) => (p.m?.[1] === '$session' && Object.keys((p.m[2] as object[])[0]!).some((k) => !SESSION_FIELDS.includes(k)) ? [Uint8Array.of(0xc1)] : undefined) }, ['1.10']],
+    ['takes a response SPEC §2 refuses as a result', { mapIn: (p) => refusedResponse(p.bytes) }, ['6.10']],
+    ['sends $cancel before the re-sent request', { mapOut: cancelFirst }, ['9.12']],
+    ['cancels only requests it re-sends, not those the server had', { mapOut: (parts) => parts.filter((p, i) => !(p.m?.[0] === 2 && p.m[1] === '$cancel' && !parts.slice(0, i).some((q) => q.m?.[0] === 0 && q.m[1] === (p.m![2] as number[])[0]))).map((p) => p.bytes) }, ['9.13']],
+    ['never sends $cancel, offline either', { dropOut: isNote('$cancel') }, ['9.12', '9.13']],
   ];
   for (const [what, rule, ids] of sabotage) {
     const results = await runAll({ base: `http://127.0.0.1:${await port}`, WebSocket: tampered(rule) }, list, () => {}, new Set(ids));

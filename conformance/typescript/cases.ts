@@ -2,6 +2,7 @@
 // Also the reference for a runner in another language: one function per case id of
 // cases.json, each doing what the case's "do" says and throwing if "expect" fails.
 
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { connect } from '../../client/index.ts';
 import { decodeFrame, encode } from '../../protocol/index.ts';
@@ -11,6 +12,10 @@ import { codecMismatches } from './codec.ts';
 import { check, later, rejects, settle, uidFor, until, type Client, type Run } from './harness.ts';
 
 export type CaseFn = (r: Run) => Promise<void>;
+
+const caseList = (JSON.parse(readFileSync(new URL('../cases.json', import.meta.url), 'utf8')) as { cases: { id: string; frames?: Record<string, unknown> }[] }).cases;
+/** A case of cases.json (for its `frames`). */
+const caseOf = (id: string) => caseList.find((c) => c.id === id)!;
 
 /** Connect, run kit.callMe(id), expect {ok: true}. */
 const script: CaseFn = async (r) => {
@@ -130,6 +135,13 @@ export const cases: Record<string, CaseFn> = {
     await until(() => opens.length > 0, 5000, 'the reconnect');
     check(opens[0] === false && a.state === 'open', `reopened with resumed ${opens[0]}`);
   },
+  async '1.10'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    check((await c.call('echo', ['hi'])) === 'hi', 'echo failed');
+    check(c.state === 'open', `state ${c.state}`);
+    await r.verdict(uid);
+  },
   async '2.1'(r) {
     const c = await r.connect();
     for (const v of echoValues) {
@@ -200,6 +212,15 @@ export const cases: Record<string, CaseFn> = {
     const c = await r.connect();
     c.notify('noSuchHandler', 1);
     check((await c.call('echo', [1])) === 1, 'connection lost');
+  },
+  async '4.5'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    for (const hex of caseOf(r.id).frames!.inject as string[]) await c.call('kit.inject', [hex]);
+    await sleep(600);
+    check((await c.call('echo', [1])) === 1 && c.state === 'open', `connection lost (${c.closeInfo?.code})`);
+    check(c.notes.length === 1 && same(c.notes[0], ['after']), `notes ${show(c.notes)}`);
+    await r.verdict(uid);
   },
   async '5.1'(r) {
     const uid = uidFor(r.id);
@@ -274,6 +295,22 @@ export const cases: Record<string, CaseFn> = {
     await until(() => c.notes.length >= 1, 1000, 'the note');
     const d = c.notes[0]![0];
     check(d instanceof Date && d.toISOString() === '2021-01-01T00:00:00.123Z', `got ${show(d)}`);
+  },
+  async '6.10'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    for (const kind of ['ext', 'unsafe', 'deep', 'key']) {
+      const o = await settle(c.call('kit.badReply', [kind]));
+      check(o.code === 'PROTOCOL_ERROR', `${kind}: expected PROTOCOL_ERROR, got ${o.code ?? `result ${show(o.value)}`}`);
+    }
+    check((await c.call('echo', [1])) === 1 && c.state === 'open', 'the connection did not survive');
+    let resumed: boolean | undefined;
+    c.on('open', (e) => (resumed = e.resumed));
+    await r.http('POST', '/kit/drop', { uid });
+    await until(() => resumed !== undefined, 3000, 'the resume');
+    check(resumed === true, 'reopened as a new session');
+    check((await c.call('echo', [2])) === 2, 'echo after the resume');
+    await r.verdict(uid);
   },
   async '7.1'(r) {
     const uid = uidFor(r.id);
@@ -371,6 +408,46 @@ export const cases: Record<string, CaseFn> = {
     await r.http('POST', '/kit/drop', { uid });
     check((await p) === 1, 'the call did not answer 1');
     check((await r.counters()).runs[key] === 1, 'the handler did not run exactly once');
+    await r.verdict(uid);
+  },
+  async '9.12'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    await r.http('POST', '/kit/stall', { uid, dir: 'up' });
+    const t0 = Date.now();
+    const p = settle(c.call('sleep', [5000, `k-${uid}`], { timeoutMs: 300 }));
+    await sleep(100);
+    await r.http('POST', '/kit/drop', { uid, refuseMs: 700 });
+    check((await p).code === 'TIMEOUT', 'the call did not reject TIMEOUT');
+    check(Date.now() - t0 < 1000, 'the deadline came late');
+    await until(() => c.state === 'open', 5000, 'the resume');
+    await sleep(500);
+    await r.verdict(uid);
+  },
+  async '9.13'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    const t0 = Date.now();
+    const p = settle(c.call('sleep', [5000, `k-${uid}`], { timeoutMs: 500 }));
+    await sleep(150);
+    await r.http('POST', '/kit/drop', { uid, refuseMs: 700 });
+    check((await p).code === 'TIMEOUT', 'the call did not reject TIMEOUT');
+    check(Date.now() - t0 < 1200, 'the deadline came late');
+    await until(() => c.state === 'open', 5000, 'the resume');
+    await sleep(500);
+    await r.verdict(uid);
+  },
+  async '9.14'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    check((await c.call('echo', [0])) === 0, 'echo');
+    await r.http('POST', '/kit/drop', { uid, refuseMs: 300 });
+    await until(() => c.state !== 'open', 1000, 'the client to see the drop');
+    const keys = Array.from({ length: 3 }, (_, i) => `k-${uid}-${i}`);
+    const got = await Promise.all(keys.map((k) => c.call('count', [k, 0], { timeoutMs: 15_000 })));
+    check(got.every((v) => v === 1), `answers ${show(got)}`);
+    await r.untilRuns(keys, 1000);
+    await sleep(100);
     await r.verdict(uid);
   },
   async '9.5'(r) {

@@ -433,6 +433,14 @@ public class KitCases : IClassFixture<KitFixture>
             await Until(() => { lock (opens) return opens.Count > 0; }, 5000, "the reconnect");
             Check(!opens[0] && a.C.State == ConnectionState.Open, $"reopened with resumed {opens[0]}");
         },
+        ["1.10"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            Check(Equals(await c.Call("echo", "hi"), "hi"), "echo failed");
+            Check(c.C.State == ConnectionState.Open, "state " + c.C.State);
+            await r.Verdict(uid);
+        },
         ["2.1"] = async r =>
         {
             var c = await r.Connect();
@@ -523,6 +531,17 @@ public class KitCases : IClassFixture<KitFixture>
             c.C.Notify("noSuchHandler", 1L);
             Check(Equals(await c.Call("echo", 1L), 1L), "connection lost");
         },
+        ["4.5"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            var frames = Kit.Cases.GetProperty("cases").EnumerateArray().First(x => x.GetProperty("id").GetString() == r.Id).GetProperty("frames").GetProperty("inject");
+            foreach (var hex in frames.EnumerateArray()) await c.Call("kit.inject", hex.GetString());
+            await Task.Delay(600);
+            Check(Equals(await c.Call("echo", 1L), 1L) && c.C.State == ConnectionState.Open, $"connection lost ({c.C.LastClose?.Code})");
+            Check(c.NoteCount == 1 && Kit.Same(c.Notes[0], new object?[] { "after" }), "notes " + Kit.Show(c.Notes.Cast<object?>().ToArray()));
+            await r.Verdict(uid);
+        },
         ["5.1"] = async r =>
         {
             var uid = UidFor(r.Id);
@@ -604,6 +623,23 @@ public class KitCases : IClassFixture<KitFixture>
             await c.Call("kit.inject", "9302a46e6f746591d7ff1d5353005fee6600");
             await Until(() => c.NoteCount >= 1, 1000, "the note");
             Check(c.Notes[0][0] is DateTime d && d == new DateTime(2021, 1, 1, 0, 0, 0, 123, DateTimeKind.Utc), "got " + Kit.Show(c.Notes[0][0]));
+        },
+        ["6.10"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            foreach (var kind in new[] { "ext", "unsafe", "deep", "key" })
+            {
+                var (v, e) = await Settle(c.Call("kit.badReply", kind));
+                Check(e?.Code == ErrorCodes.ProtocolError, $"{kind}: expected PROTOCOL_ERROR, got {(e != null ? e.Code : "result " + Kit.Show(v))}");
+            }
+            Check(Equals(await c.Call("echo", 1L), 1L) && c.C.State == ConnectionState.Open, "the connection did not survive");
+            c.Resumed = null;
+            await r.Post("/kit/drop", ("uid", uid));
+            await Until(() => c.Resumed != null, 3000, "the resume");
+            Check(c.Resumed == true, "reopened as a new session");
+            Check(Equals(await c.Call("echo", 2L), 2L), "echo after the resume");
+            await r.Verdict(uid);
         },
         ["7.1"] = async r =>
         {
@@ -705,6 +741,51 @@ public class KitCases : IClassFixture<KitFixture>
             await r.Post("/kit/drop", ("uid", uid));
             Check(Equals(await p, 1L), "the call did not answer 1");
             Check(Run.RunsOf(await r.Counters(), key) == 1, "the handler did not run exactly once");
+            await r.Verdict(uid);
+        },
+        ["9.12"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            await r.Post("/kit/stall", ("uid", uid), ("dir", "up"));
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var p = Settle(c.Call(TimeSpan.FromMilliseconds(300), "sleep", 5000L, "k-" + uid));
+            await Task.Delay(100);
+            c.Resumed = null;
+            await r.Post("/kit/drop", ("uid", uid), ("refuseMs", 700));
+            Check((await p).error?.Code == ErrorCodes.Timeout, "the call did not reject TIMEOUT");
+            Check(sw.ElapsedMilliseconds < 1000, "the deadline came late");
+            await Until(() => c.Resumed != null && c.C.State == ConnectionState.Open, 5000, "the resume");
+            await Task.Delay(500);
+            await r.Verdict(uid);
+        },
+        ["9.13"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var p = Settle(c.Call(TimeSpan.FromMilliseconds(500), "sleep", 5000L, "k-" + uid));
+            await Task.Delay(150);
+            c.Resumed = null;
+            await r.Post("/kit/drop", ("uid", uid), ("refuseMs", 700));
+            Check((await p).error?.Code == ErrorCodes.Timeout, "the call did not reject TIMEOUT");
+            Check(sw.ElapsedMilliseconds < 1200, "the deadline came late");
+            await Until(() => c.Resumed != null && c.C.State == ConnectionState.Open, 5000, "the resume");
+            await Task.Delay(500);
+            await r.Verdict(uid);
+        },
+        ["9.14"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            Check(Equals(await c.Call("echo", 0L), 0L), "echo");
+            await r.Post("/kit/drop", ("uid", uid), ("refuseMs", 300));
+            await Until(() => c.C.State != ConnectionState.Open, 1000, "the client to see the drop");
+            var keys = Enumerable.Range(0, 3).Select(i => $"k-{uid}-{i}").ToArray();
+            var got = await Task.WhenAll(keys.Select(k => c.Call(TimeSpan.FromSeconds(15), "count", k, 0L)));
+            Check(got.All(v => Equals(v, 1L)), "answers " + Kit.Show(got));
+            await r.UntilRuns(keys, 1000);
+            await Task.Delay(100);
             await r.Verdict(uid);
         },
         ["9.5"] = async r =>
