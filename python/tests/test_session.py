@@ -56,7 +56,8 @@ class ScanTest(unittest.TestCase):
         s = scan(b, 0, Limits(max_message_bytes=4 << 20))
         self.assertIn("values in one message", s.refused or "")
         self.assertEqual(s.end, len(b))
-        self.assertLess(time.perf_counter() - t0, 0.5)
+        # Linear, not a decode: ~150 ms on a quiet machine; the bound only catches a blow-up.
+        self.assertLess(time.perf_counter() - t0, 5)
 
     def test_a_refused_message_is_skipped_alone(self) -> None:
         frame = pack([2, "note", [b"\x00" * 10, {"a": [1, 2]}]]) + bytes.fromhex("9302a46e6f746591d40100") + pack([2, "ok", []])
