@@ -8,7 +8,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Collector } from './collect.ts';
 import type { Plan } from './plan.ts';
-import type { ProcLoad, Snapshot } from './stats.ts';
+import { HOT_CPU, type ProcLoad, type Snapshot } from './stats.ts';
 
 const here = fileURLToPath(import.meta.url);
 const fromSource = here.endsWith('.ts');
@@ -57,7 +57,8 @@ export interface Generator {
 
 export function startGenerator(opts: GeneratorOptions): Generator {
   if (!existsSync(opts.plan.script)) throw new Error(`no bot script at ${opts.plan.script}`);
-  const execArgv = loaderArgs(opts.plan.script);
+  // VOLLEY_LOADTEST_NODE_ARGS: more Node flags for the workers (--cpu-prof, --max-old-space-size=…).
+  const execArgv = [...loaderArgs(opts.plan.script), ...(process.env.VOLLEY_LOADTEST_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
   const collector = new Collector();
   const children: ChildProcess[] = [];
   const loop = monitorEventLoopDelay({ resolution: 10 });
@@ -75,16 +76,19 @@ export function startGenerator(opts: GeneratorOptions): Generator {
     loop.reset();
     peakCpu = Math.max(peakCpu, l.cpu);
     peakLoop = Math.max(peakLoop, l.loopP99);
+    if (l.cpu >= HOT_CPU) hot++;
     return l;
   };
   const cpu0 = process.cpuUsage();
   let peakCpu = 0;
   let peakLoop = 0;
+  let hot = 0;
   // The workers' figures with this process' own (it adds up, and on the coordinator renders).
   const take = () => {
     const s = collector.take([ownLoad()]);
     s.peakCpu[id] = peakCpu;
     s.peakLoop[id] = peakLoop;
+    s.hotSeconds[id] = hot;
     const cpu = process.cpuUsage(cpu0);
     s.cpuUs += cpu.user + cpu.system;
     return s;

@@ -30,7 +30,7 @@ export function toMarkdown(r: Report): string {
   out.push(`| reconnects / resumes / sessions lost | ${n(r.sessions.reconnects)} / ${n(r.sessions.resumes)} / ${n(r.sessions.sessionsLost)}; unexpected closes: ${codes(r.sessions.unexpectedCloses)} |`);
   if (r.openLoop) out.push(`| open-loop arrivals / missed | ${n(r.openLoop.arrivals)} / ${n(r.openLoop.missed)} |`);
   if (r.scriptErrors.count) out.push(`| bot script errors | ${n(r.scriptErrors.count)} (first: ${(r.scriptErrors.first ?? '').split('\n')[0]}) |`);
-  out.push(`| load generator | ${r.generator.coresUsed} cores used on average; ${r.generator.note} |`);
+  out.push(`| load generator | ${r.generator.coresUsed} cores used on average, ${n(r.generator.callsPerCpuSecond)} calls per CPU-second; ${r.generator.note} |`);
   out.push('');
   out.push('## Calls per method');
   out.push('');
@@ -58,9 +58,9 @@ export function toMarkdown(r: Report): string {
   out.push('');
   out.push('## Load generator');
   out.push('');
-  out.push('| process | peak CPU (% of a core) | peak event-loop delay p99 (ms) |');
-  out.push('| --- | ---: | ---: |');
-  for (const p of r.generator.processes) out.push(`| ${p.id} | ${p.cpuPeak} | ${p.loopP99Peak} |`);
+  out.push('| process | peak CPU (% of a core) | seconds at ≥ 90 % | peak event-loop delay p99 (ms) |');
+  out.push('| --- | ---: | ---: | ---: |');
+  for (const p of r.generator.processes) out.push(`| ${p.id} | ${p.cpuPeak} | ${p.hotSeconds} | ${p.loopP99Peak} |`);
   if (r.thresholds.length) {
     out.push('');
     out.push('## Thresholds');

@@ -112,8 +112,8 @@ export async function runLoadTest(o: RunOptions): Promise<RunResult> {
       const point: SeriesPoint = {
         t: Math.round(t * 10) / 10,
         players: snap.connected,
-        callsPerSec: Math.round(dt > 0 ? (calls - (last?.calls ?? 0)) / dt : 0),
-        servedPerSec: Math.round(dt > 0 ? (served - (last?.served ?? 0)) / dt : 0),
+        callsPerSec: Math.round(snap.rate?.calls ?? (dt > 0 ? (calls - (last?.calls ?? 0)) / dt : 0)),
+        servedPerSec: Math.round(snap.rate?.served ?? (dt > 0 ? (served - (last?.served ?? 0)) / dt : 0)),
         p99: Math.round(Histogram.fromSparse(snap.interval).percentile(99)) / 1000,
         cpuMax: Math.max(0, ...snap.load.map((l) => l.cpu)),
         loopMax: Math.max(0, ...snap.load.map((l) => l.loopP99)),

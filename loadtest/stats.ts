@@ -65,11 +65,21 @@ export interface Snapshot {
   peakCpu: Record<string, number>;
   /** Worst event-loop delay p99 of any interval, per process, ms. */
   peakLoop: Record<string, number>;
+  /** Seconds a process spent at ≥ 90 % of a core (HOT_CPU), per process. */
+  hotSeconds: Record<string, number>;
   /** Latency of client → server calls in the last interval only (for the live line and chart). */
   interval: SparseHistogram;
   /** Per-process load in the last interval. */
   load: ProcLoad[];
+  /**
+   * Calls per second over each source's own last interval (its clock, so a snapshot that
+   * came late does not show as a gap and then a burst), added up by Collector.
+   */
+  rate?: { calls: number; served: number };
 }
+
+/** A second at this CPU (% of one core) or more counts as hot. */
+export const HOT_CPU = 90;
 
 export function emptySnapshot(): Snapshot {
   return {
@@ -93,6 +103,7 @@ export function emptySnapshot(): Snapshot {
     wallMs: 0,
     peakCpu: {},
     peakLoop: {},
+    hotSeconds: {},
     interval: { max: 0, c: [] },
     load: [],
   };
@@ -150,6 +161,7 @@ export function mergeSnapshots(list: readonly Snapshot[]): Snapshot {
     out.wallMs = Math.max(out.wallMs, s.wallMs);
     Object.assign(out.peakCpu, s.peakCpu);
     Object.assign(out.peakLoop, s.peakLoop);
+    Object.assign(out.hotSeconds, s.hotSeconds);
     interval.addSparse(s.interval);
     out.load.push(...s.load);
   }

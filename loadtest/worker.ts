@@ -11,7 +11,7 @@ import { createProxy } from '../protocol/proxy.ts';
 import type { Bot, BotScript } from './bots.ts';
 import { Histogram } from './histogram.ts';
 import { connectAt, downAt, endAt, leaveAt, playersOf, type Plan } from './plan.ts';
-import { emptySnapshot, type Snapshot } from './stats.ts';
+import { emptySnapshot, HOT_CPU, type Snapshot } from './stats.ts';
 
 type Counts = Record<string, number>;
 const bump = (r: Counts, k: string) => void (r[k] = (r[k] ?? 0) + 1);
@@ -56,13 +56,36 @@ class Recorder {
 }
 
 const rec = new Recorder();
+
+// Bots' sleeps on one timer wheel of WHEEL_MS slots rather than a setTimeout each: 20,000
+// paced bots a second would otherwise each insert a timer of its own odd duration (Node
+// keeps one list per duration), which cost more than their calls. Sleeps are rounded up
+// to the next slot; a stalled loop drains every slot it missed.
+const WHEEL_MS = 4;
+const wheel = new Map<number, (() => void)[]>();
+let wheelNext = Math.floor(performance.now() / WHEEL_MS);
+function wakeAt(time: number, fn: () => void): void {
+  const slot = Math.max(wheelNext, Math.ceil(time / WHEEL_MS));
+  const list = wheel.get(slot);
+  if (list) list.push(fn);
+  else wheel.set(slot, [fn]);
+}
+setInterval(() => {
+  const now = Math.floor(performance.now() / WHEEL_MS);
+  for (; wheelNext <= now; wheelNext++) {
+    const list = wheel.get(wheelNext);
+    if (!list) continue;
+    wheel.delete(wheelNext);
+    for (const fn of list) fn();
+  }
+}, WHEEL_MS).unref();
 let script: BotScript;
 
 /** A bot as scripts see it; its server proxy measures every call. */
 class BotImpl implements Bot {
   readonly index: number;
   readonly token: string;
-  readonly client: VolleyClient;
+  readonly client: VolleyClient<any, any>;
   readonly server: any;
   state: Record<string, unknown> = {};
   stopping = false;
@@ -79,7 +102,7 @@ class BotImpl implements Bot {
     this.token = script.token ? script.token(index) : `bot${index}`;
     this.server = createProxy((method, args) => this.call(method, args));
     const handlers = script.handlers ? wrapHandlers(script.handlers(this) as Record<string, Handler>) : {};
-    this.client = new VolleyClient(url, { ...script.client, token: this.token, handlers, WebSocket: WebSocket as never });
+    this.client = new VolleyClient<any, any>(url, { ...script.client, token: this.token, handlers, WebSocket: WebSocket as never });
   }
 
   call(method: string, args: unknown[]): Promise<unknown> {
@@ -109,19 +132,18 @@ class BotImpl implements Bot {
 
   notify(method: string, ...args: unknown[]): void {
     bump(rec.notifySent, method);
-    this.client.notify(method as never, ...(args as never));
+    this.client.notify(method, ...args);
   }
 
   sleep(ms: number): Promise<void> {
     if (this.stopping) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
         this.#wake.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
       this.#wake.add(done);
+      wakeAt(performance.now() + ms, done);
     });
   }
 
@@ -377,6 +399,7 @@ const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 const peakCpu: Counts = {};
 const peakLoop: Counts = {};
+const hotSeconds: Counts = {};
 const id = `g${process.env.VOLLEY_LOADTEST_GEN ?? 0}w${process.env.VOLLEY_LOADTEST_WORKER ?? 0}`;
 
 function snapshot(): Snapshot {
@@ -391,6 +414,7 @@ function snapshot(): Snapshot {
   loop.reset();
   peakCpu[id] = Math.max(peakCpu[id] ?? 0, pct);
   peakLoop[id] = Math.max(peakLoop[id] ?? 0, loopP99);
+  if (pct >= HOT_CPU) hotSeconds[id] = (hotSeconds[id] ?? 0) + 1;
   const s = emptySnapshot();
   s.target = plan ? playersOf(plan).length : 0;
   s.connected = rec.connected;
@@ -413,6 +437,7 @@ function snapshot(): Snapshot {
   s.wallMs = now - t0;
   s.peakCpu = { ...peakCpu };
   s.peakLoop = { ...peakLoop };
+  s.hotSeconds = { ...hotSeconds };
   s.interval = rec.interval.toSparse();
   rec.interval.reset();
   s.load = [{ id, cpu: pct, loopP99, loopMax }];

@@ -1,7 +1,8 @@
 // `npm run build` (also run by `npm pack` / `npm publish` through prepack): the package's
-// dist/ — ESM .js, .d.ts and source maps for volley/server, volley/client, volley/protocol
-// and volley/cluster/redis, the browser entry of volley/client, and the prebuilt bundle
-// volley/browser. The repository's own tests, bench and demo keep running from source.
+// dist/ — ESM .js, .d.ts and source maps for volley/server, volley/client, volley/protocol,
+// volley/cluster/redis and volley/loadtest (with the volley-loadtest command), the browser
+// entry of volley/client, and the prebuilt bundle volley/browser. The repository's own
+// tests, bench and demo keep running from source.
 
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -33,10 +34,14 @@ export function rewriteDeclarationImports(text: string): string {
 }
 
 export async function buildPackage(): Promise<void> {
-  for (const d of ['protocol', 'server', 'client']) rmSync(join(dist, d), { recursive: true, force: true });
+  for (const d of ['protocol', 'server', 'client', 'loadtest']) rmSync(join(dist, d), { recursive: true, force: true });
   const tsc = require.resolve('typescript/bin/tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('tsc failed');
+  // The library, then the volley-loadtest command (bin) and volley/loadtest (its own config:
+  // it is not part of the library's program).
+  for (const config of ['tsconfig.build.json', 'loadtest/tsconfig.build.json']) {
+    const r = spawnSync(process.execPath, [tsc, '-p', join(root, config)], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`tsc -p ${config} failed`);
+  }
   let dts = 0;
   for (const f of files(dist)) {
     if (!f.endsWith('.d.ts')) continue;
