@@ -83,12 +83,14 @@ export function startGenerator(opts: GeneratorOptions): Generator {
   let peakCpu = 0;
   let peakLoop = 0;
   let hot = 0;
+  let peakRss = 0;
   // The workers' figures with this process' own (it adds up, and on the coordinator renders).
   const take = () => {
     const s = collector.take([ownLoad()]);
     s.peakCpu[id] = peakCpu;
     s.peakLoop[id] = peakLoop;
     s.hotSeconds[id] = hot;
+    s.peakRssMb[id] = peakRss = Math.max(peakRss, Math.round(process.memoryUsage.rss() / 1048576));
     const cpu = process.cpuUsage(cpu0);
     s.cpuUs += cpu.user + cpu.system;
     return s;

@@ -16,7 +16,7 @@ export function toMarkdown(r: Report): string {
   out.push('');
   out.push(
     `${r.passed ? '**PASSED**' : '**FAILED**'} · ${r.startedAt} · bots \`${r.script}\` · ${n(c.players)} players, ramp ${n(c.ramp)}/s, ${c.durationS} s at full load, ramp-down ${n(c.rampDown)}/s` +
-      (c.rate ? ` · open loop ${n(c.rate)}/s of \`${c.action}\`` : '') +
+      (c.rate ? ` · open loop ${n(c.rate)}/s of ${c.action ? `\`${c.action}\`` : 'the script’s action'}` : '') +
       ` · ${c.generators} generator${c.generators > 1 ? 's' : ''} × ${c.workers} worker${c.workers > 1 ? 's' : ''}`,
   );
   out.push('');
@@ -29,8 +29,9 @@ export function toMarkdown(r: Report): string {
   out.push(`| errors | ${n(r.totals.errors)} (${r.totals.errorRatePct}%): ${codes(r.errorsByCode)} |`);
   out.push(`| reconnects / resumes / sessions lost | ${n(r.sessions.reconnects)} / ${n(r.sessions.resumes)} / ${n(r.sessions.sessionsLost)}; unexpected closes: ${codes(r.sessions.unexpectedCloses)} |`);
   if (r.openLoop) out.push(`| open-loop arrivals / missed | ${n(r.openLoop.arrivals)} / ${n(r.openLoop.missed)} |`);
+  for (const f of r.failures) out.push(`| worker failed | ${f.split('\n')[0]} |`);
   if (r.scriptErrors.count) out.push(`| bot script errors | ${n(r.scriptErrors.count)} (first: ${(r.scriptErrors.first ?? '').split('\n')[0]}) |`);
-  out.push(`| load generator | ${r.generator.coresUsed} cores used on average, ${n(r.generator.callsPerCpuSecond)} calls per CPU-second; ${r.generator.note} |`);
+  out.push(`| load generator | ${r.generator.coresUsed} cores used on average, ${n(r.generator.messagesPerCpuSecond)} calls and notifications per CPU-second; ${r.generator.note} |`);
   out.push('');
   out.push('## Calls per method');
   out.push('');
@@ -58,9 +59,9 @@ export function toMarkdown(r: Report): string {
   out.push('');
   out.push('## Load generator');
   out.push('');
-  out.push('| process | peak CPU (% of a core) | seconds at ≥ 90 % | peak event-loop delay p99 (ms) |');
-  out.push('| --- | ---: | ---: | ---: |');
-  for (const p of r.generator.processes) out.push(`| ${p.id} | ${p.cpuPeak} | ${p.hotSeconds} | ${p.loopP99Peak} |`);
+  out.push('| process | peak CPU (% of a core) | seconds at ≥ 90 % | peak event-loop delay p99 (ms) | peak RSS (MB) |');
+  out.push('| --- | ---: | ---: | ---: | ---: |');
+  for (const p of r.generator.processes) out.push(`| ${p.id} | ${p.cpuPeak} | ${p.hotSeconds} | ${p.loopP99Peak} | ${p.rssMb} |`);
   if (r.thresholds.length) {
     out.push('');
     out.push('## Thresholds');

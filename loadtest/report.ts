@@ -13,6 +13,8 @@ export interface SeriesPoint {
   callsPerSec: number;
   /** Server → client calls answered per second. */
   servedPerSec: number;
+  /** Notifications the bots received per second (room and direct). */
+  notifiedPerSec: number;
   /** p99 of client → server calls completed in the interval, ms. */
   p99: number;
   /** Busiest generator process' CPU, % of a core; worst event-loop delay p99, ms. */
@@ -21,6 +23,7 @@ export interface SeriesPoint {
   /** Cumulative counts (for rates between any two points). */
   calls: number;
   served: number;
+  notified: number;
 }
 
 export interface MethodRow {
@@ -52,6 +55,8 @@ export interface ProcRow {
   hotSeconds: number;
   /** Worst second's event-loop delay p99, ms. */
   loopP99Peak: number;
+  /** Largest resident memory, MB. */
+  rssMb: number;
 }
 
 export interface Report {
@@ -77,13 +82,18 @@ export interface Report {
     processes: ProcRow[];
     /** CPU of all generator processes over the run, in cores. */
     coresUsed: number;
-    /** Calls both ways per second of generator CPU, over the whole run (ramps and connects included). */
-    callsPerCpuSecond: number;
+    /**
+     * Calls both ways and notifications both ways per second of generator CPU, over the
+     * whole run (connects and ramps included): what one generator core drives.
+     */
+    messagesPerCpuSecond: number;
     saturated: boolean;
     note: string;
   };
   series: SeriesPoint[];
   thresholds: ThresholdResult[];
+  /** Worker processes that failed (the run fails with them). */
+  failures: string[];
   passed: boolean;
 }
 
@@ -164,7 +174,7 @@ export function buildReport(inp: ReportInput): Report {
 
   const processes: ProcRow[] = Object.keys(f.peakCpu)
     .sort()
-    .map((id) => ({ id, cpuPeak: f.peakCpu[id]!, hotSeconds: f.hotSeconds[id] ?? 0, loopP99Peak: f.peakLoop[id] ?? 0 }));
+    .map((id) => ({ id, cpuPeak: f.peakCpu[id]!, hotSeconds: f.hotSeconds[id] ?? 0, loopP99Peak: f.peakLoop[id] ?? 0, rssMb: f.peakRssMb[id] ?? 0 }));
   const hot = processes.filter((p) => p.hotSeconds >= SATURATED_SECONDS);
   const late = processes.filter((p) => p.loopP99Peak >= LATE_LOOP_MS && !hot.includes(p));
   const coresUsed = f.wallMs > 0 ? round2(f.cpuUs / 1000 / f.wallMs) : 0;
@@ -197,7 +207,7 @@ export function buildReport(inp: ReportInput): Report {
     generator: {
       processes,
       coresUsed,
-      callsPerCpuSecond: f.cpuUs > 0 ? Math.round((calls + served) / (f.cpuUs / 1e6)) : 0,
+      messagesPerCpuSecond: f.cpuUs > 0 ? Math.round((calls + served + sumCounts(f.notifySent) + sumCounts(f.notifyRecv)) / (f.cpuUs / 1e6)) : 0,
       saturated: hot.length > 0,
       note:
         (hot.length
@@ -209,6 +219,7 @@ export function buildReport(inp: ReportInput): Report {
     },
     series: inp.series,
     thresholds: [],
+    failures: [],
     passed: true,
   };
 }

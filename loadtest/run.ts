@@ -8,7 +8,7 @@ import { Histogram } from './histogram.ts';
 import type { Hub } from './hub.ts';
 import { rampDownMs, rampUpMs } from './plan.ts';
 import { buildReport, type Report, type SeriesPoint } from './report.ts';
-import { callsDone, servedDone, type Snapshot } from './stats.ts';
+import { callsDone, servedDone, sumCounts, type Snapshot } from './stats.ts';
 import { checkThresholds } from './thresholds.ts';
 
 export interface RunOptions {
@@ -82,7 +82,7 @@ export async function runLoadTest(o: RunOptions): Promise<RunResult> {
   const series: SeriesPoint[] = [];
   let atFull: { snap: Snapshot; t: number } | undefined;
   let atDown: { snap: Snapshot; t: number } | undefined;
-  let last: { t: number; calls: number; served: number } | undefined;
+  let last: { t: number; calls: number; served: number; notified: number } | undefined;
   const fullMs = rampUpMs({ players: o.players, ramp: o.ramp } as never);
   const downMs = fullMs + o.durationMs;
   const endMs = downMs + rampDownMs({ players: o.players, rampDown: o.rampDown } as never);
@@ -108,19 +108,22 @@ export async function runLoadTest(o: RunOptions): Promise<RunResult> {
       const t = tMs / 1000;
       const calls = callsDone(snap);
       const served = servedDone(snap);
+      const notified = sumCounts(snap.notifyRecv);
       const dt = last ? t - last.t : t;
       const point: SeriesPoint = {
         t: Math.round(t * 10) / 10,
         players: snap.connected,
         callsPerSec: Math.round(snap.rate?.calls ?? (dt > 0 ? (calls - (last?.calls ?? 0)) / dt : 0)),
         servedPerSec: Math.round(snap.rate?.served ?? (dt > 0 ? (served - (last?.served ?? 0)) / dt : 0)),
+        notifiedPerSec: Math.round(dt > 0 ? (notified - (last?.notified ?? 0)) / dt : 0),
         p99: Math.round(Histogram.fromSparse(snap.interval).percentile(99)) / 1000,
         cpuMax: Math.max(0, ...snap.load.map((l) => l.cpu)),
         loopMax: Math.max(0, ...snap.load.map((l) => l.loopP99)),
         calls,
         served,
+        notified,
       };
-      last = { t, calls, served };
+      last = { t, calls, served, notified };
       series.push(point);
       if (!atFull && tMs >= fullMs) atFull = { snap, t };
       if (!atDown && tMs >= downMs) atDown = { snap, t };
@@ -184,6 +187,7 @@ export async function runLoadTest(o: RunOptions): Promise<RunResult> {
     series,
   });
   report.thresholds = checkThresholds(report, o.thresholds);
+  report.failures = failures;
   report.passed = report.thresholds.every((t) => t.ok) && failures.length === 0;
   const code = report.passed ? 0 : 1;
   await hub.setVerdict(code).catch(() => {});

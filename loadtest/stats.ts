@@ -67,6 +67,8 @@ export interface Snapshot {
   peakLoop: Record<string, number>;
   /** Seconds a process spent at ≥ 90 % of a core (HOT_CPU), per process. */
   hotSeconds: Record<string, number>;
+  /** Largest resident memory seen, per process, MB. */
+  peakRssMb: Record<string, number>;
   /** Latency of client → server calls in the last interval only (for the live line and chart). */
   interval: SparseHistogram;
   /** Per-process load in the last interval. */
@@ -104,6 +106,7 @@ export function emptySnapshot(): Snapshot {
     peakCpu: {},
     peakLoop: {},
     hotSeconds: {},
+    peakRssMb: {},
     interval: { max: 0, c: [] },
     load: [],
   };
@@ -162,6 +165,7 @@ export function mergeSnapshots(list: readonly Snapshot[]): Snapshot {
     Object.assign(out.peakCpu, s.peakCpu);
     Object.assign(out.peakLoop, s.peakLoop);
     Object.assign(out.hotSeconds, s.hotSeconds);
+    Object.assign(out.peakRssMb, s.peakRssMb);
     interval.addSparse(s.interval);
     out.load.push(...s.load);
   }

@@ -1,6 +1,6 @@
-// The run as an SVG chart (hand-written, no charting dependency): four panels over time,
-// players connected, calls per second both ways, p99 of client → server calls, and the
-// busiest generator process' CPU (a saturated generator shows here before anywhere else).
+// The run as an SVG chart (hand-written, no charting dependency): five panels over time,
+// players connected, calls per second both ways, notifications received, p99 of client →
+// server calls, and the busiest generator process' CPU (a saturated generator shows here before anywhere else).
 
 import type { Report, SeriesPoint } from './report.ts';
 
@@ -39,7 +39,7 @@ function panel(out: string[], top: number, title: string, series: SeriesPoint[],
 export function toSvg(r: Report): string {
   const s = r.series;
   const tMax = Math.max(1, s.at(-1)?.t ?? 1);
-  const height = 40 + 4 * (PANEL + 45) + 20;
+  const height = 40 + 5 * (PANEL + 45) + 20;
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="100%" height="100%" fill="white"/>`);
@@ -54,6 +54,8 @@ export function toSvg(r: Report): string {
     { pick: (p) => p.callsPerSec, color: '#d62728', label: 'client → server' },
     { pick: (p) => p.servedPerSec, color: '#2ca02c', label: 'server → client' },
   ], tMax);
+  top += PANEL + 45;
+  panel(out, top, 'notifications the bots received per second', s, [{ pick: (p) => p.notifiedPerSec, color: '#8c564b', label: 'server → client' }], tMax);
   top += PANEL + 45;
   panel(out, top, 'client → server p99 per second', s, [{ pick: (p) => p.p99, color: '#9467bd', label: 'p99 ms' }], tMax, ' ms');
   top += PANEL + 45;

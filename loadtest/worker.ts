@@ -315,7 +315,7 @@ async function stopBot(bot: BotImpl): Promise<void> {
 
 function arrive(due: number): void {
   rec.arrivals++;
-  const action = script.actions?.[plan.action!];
+  const action = script.actions?.[actionName!];
   if (!action || live.length === 0 || inflight >= maxInflight) {
     rec.missed++;
     return;
@@ -335,6 +335,7 @@ function arrive(due: number): void {
 }
 
 let maxInflight = 10_000;
+let actionName: string | undefined;
 
 async function load(path: string): Promise<void> {
   const mod = await import(path.startsWith('file:') ? path : pathToFileURL(path).href);
@@ -343,7 +344,10 @@ async function load(path: string): Promise<void> {
 }
 
 async function run(): Promise<void> {
-  if (plan.rate && !script.actions?.[plan.action!])
+  // --rate without --action: the script's action if it has exactly one.
+  const names = Object.keys(script.actions ?? {});
+  actionName = plan.action ?? (names.length === 1 ? names[0] : undefined);
+  if (plan.rate && !script.actions?.[actionName!])
     throw new Error(`--rate needs an action: ${plan.script} has ${Object.keys(script.actions ?? {}).join(', ') || 'no actions'}`);
 
   const mine = playersOf(plan);
@@ -400,6 +404,7 @@ const cpu0 = process.cpuUsage();
 const peakCpu: Counts = {};
 const peakLoop: Counts = {};
 const hotSeconds: Counts = {};
+let peakRss = 0;
 const id = `g${process.env.VOLLEY_LOADTEST_GEN ?? 0}w${process.env.VOLLEY_LOADTEST_WORKER ?? 0}`;
 
 function snapshot(): Snapshot {
@@ -415,6 +420,7 @@ function snapshot(): Snapshot {
   peakCpu[id] = Math.max(peakCpu[id] ?? 0, pct);
   peakLoop[id] = Math.max(peakLoop[id] ?? 0, loopP99);
   if (pct >= HOT_CPU) hotSeconds[id] = (hotSeconds[id] ?? 0) + 1;
+  peakRss = Math.max(peakRss, Math.round(process.memoryUsage.rss() / 1048576));
   const s = emptySnapshot();
   s.target = plan ? playersOf(plan).length : 0;
   s.connected = rec.connected;
@@ -438,6 +444,7 @@ function snapshot(): Snapshot {
   s.peakCpu = { ...peakCpu };
   s.peakLoop = { ...peakLoop };
   s.hotSeconds = { ...hotSeconds };
+  s.peakRssMb = { [id]: peakRss };
   s.interval = rec.interval.toSparse();
   rec.interval.reset();
   s.load = [{ id, cpu: pct, loopP99, loopMax }];

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDemo } from '../demo/server.ts';
 import type { Report } from '../loadtest/report.ts';
-import { startServer } from './helpers.ts';
+import { startServer, until } from './helpers.ts';
+import { TcpProxy } from './tcpProxy.ts';
 import { redisMissing, startRedis } from './redisServer.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -149,6 +150,29 @@ t.test('a stalled server shows in the latencies: coordinated-omission correction
   t.ok(ping.count > 500, `ping calls: ${ping.count}`);
   t.ok(ping.latency.max >= 900, `the stall itself: max ${ping.latency.max} ms`);
   t.ok(ping.latency.p90 >= 100, `p90 ${ping.latency.p90} ms: the calls the stall held back count (naive: ~1 ms)`);
+});
+
+t.test('connections cut mid-run: counted as reconnects and resumes, calls go on', async (t) => {
+  const demo = await startDemo({ host: '127.0.0.1' });
+  t.teardown(() => demo.close());
+  const proxy = await TcpProxy.start(demo.port);
+  t.teardown(() => proxy.close());
+  const running = loadtest(
+    [bots, '--url', `ws://127.0.0.1:${proxy.port}/`, '--players', '20', '--ramp', '200/s', '--duration', '4s', '--workers', '1', '--out', 'cut', '--quiet'],
+    { EVERY_MS: '100', PLAY_PERCENT: '0' },
+  );
+  await until(() => demo.server.connectionCount === 20, 20_000, 'all 20 players connected');
+  await new Promise((r) => setTimeout(r, 500));
+  proxy.cutAll();
+  const r = await running;
+  t.equal(r.code, 0, r.err.slice(-400));
+  const rep = report('cut');
+  t.ok(rep.sessions.reconnects >= 20, `reconnects ${rep.sessions.reconnects}`);
+  t.equal(rep.sessions.resumes, 20, 'every session resumed');
+  t.equal(rep.sessions.sessionsLost, 0);
+  t.equal(rep.sessions.unexpectedCloses['1006'], 20, 'each cut seen as an abnormal close');
+  t.equal(rep.totals.errors, 0, 'no call failed across the cut (exactly-once resume)');
+  t.equal(rep.players.peak, 20);
 });
 
 t.test('two generators, one run, through Redis', { skip: redisMissing }, async (t) => {
