@@ -26,7 +26,7 @@ export function toMarkdown(r: Report): string {
   out.push(`| connect (dial → session live) | ${n(r.connect.ok)} ok, failed: ${codes(r.connect.failed)}; p50 ${ms(r.connect.latency.p50)} ms, p99 ${ms(r.connect.latency.p99)} ms |`);
   out.push(`| client → server calls | ${n(r.totals.calls)} (${n(r.totals.callsPerSec)}/s at full load), p50 ${ms(r.totals.latency.p50)} ms, p99 ${ms(r.totals.latency.p99)} ms, p99.9 ${ms(r.totals.latency.p999)} ms |`);
   out.push(`| server → client calls answered | ${n(r.totals.served)} (${n(r.totals.servedPerSec)}/s at full load) |`);
-  out.push(`| errors | ${n(r.totals.errors)} (${r.totals.errorRatePct}%): ${codes(r.errorsByCode)} |`);
+  out.push(`| errors | ${n(r.totals.errors)} (${r.totals.errorRatePct}%): ${codes(r.errorsByCode)}${r.totals.abandonedAtRampDown ? `; ${n(r.totals.abandonedAtRampDown)} calls cut by the ramp-down (not counted)` : ''} |`);
   out.push(`| reconnects / resumes / sessions lost | ${n(r.sessions.reconnects)} / ${n(r.sessions.resumes)} / ${n(r.sessions.sessionsLost)}; unexpected closes: ${codes(r.sessions.unexpectedCloses)} |`);
   if (r.openLoop) out.push(`| open-loop arrivals / missed | ${n(r.openLoop.arrivals)} / ${n(r.openLoop.missed)} |`);
   for (const f of r.failures) out.push(`| worker failed | ${f.split('\n')[0]} |`);

@@ -73,7 +73,17 @@ export interface Report {
   connect: { ok: number; failed: Record<string, number>; latency: Percentiles };
   methods: MethodRow[];
   notifications: { sent: Record<string, { count: number; perSec: number }>; received: Record<string, { count: number; perSec: number }> };
-  totals: { calls: number; callsPerSec: number; served: number; servedPerSec: number; errors: number; errorRatePct: number; latency: Percentiles };
+  totals: {
+    calls: number;
+    callsPerSec: number;
+    served: number;
+    servedPerSec: number;
+    errors: number;
+    errorRatePct: number;
+    latency: Percentiles;
+    /** Calls in flight when their bot's client closed at the ramp-down: not errors, not counted in `calls`. */
+    abandonedAtRampDown: number;
+  };
   errorsByCode: Record<string, number>;
   sessions: { reconnects: number; resumes: number; sessionsLost: number; unexpectedCloses: Record<string, number> };
   openLoop?: { rate: number; action: string; arrivals: number; missed: number };
@@ -199,6 +209,7 @@ export function buildReport(inp: ReportInput): Report {
       errors,
       errorRatePct: attempts ? round3((errors / attempts) * 100) : 0,
       latency: percentiles(all),
+      abandonedAtRampDown: f.abandoned,
     },
     errorsByCode,
     sessions: { reconnects: f.reconnects, resumes: f.resumes, sessionsLost: f.sessionsLost, unexpectedCloses: f.closes },

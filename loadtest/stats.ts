@@ -55,6 +55,8 @@ export interface Snapshot {
   /** Open-loop arrivals: started, and missed (no connected bot, or too many in flight). */
   arrivals: number;
   missed: number;
+  /** Calls still in flight when the bot's client closed at the ramp-down (not counted as errors). */
+  abandoned: number;
   /** Bot script failures (run() threw, an action threw something not an RpcError). */
   scriptErrors: number;
   firstScriptError?: string;
@@ -100,6 +102,7 @@ export function emptySnapshot(): Snapshot {
     notifyRecv: {},
     arrivals: 0,
     missed: 0,
+    abandoned: 0,
     scriptErrors: 0,
     cpuUs: 0,
     wallMs: 0,
@@ -158,6 +161,7 @@ export function mergeSnapshots(list: readonly Snapshot[]): Snapshot {
     addCounts(out.notifyRecv, s.notifyRecv);
     out.arrivals += s.arrivals;
     out.missed += s.missed;
+    out.abandoned += s.abandoned;
     out.scriptErrors += s.scriptErrors;
     out.firstScriptError ??= s.firstScriptError;
     out.cpuUs += s.cpuUs;
