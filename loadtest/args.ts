@@ -68,11 +68,14 @@ export function parseRate(s: string): number {
   return v;
 }
 
-function positiveInt(name: string, s: string): number {
+function positiveInt(name: string, s: string, max = 1_000_000): number {
   const v = Number(s);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a whole number ≥ 1, not "${s}"`);
+  if (!Number.isInteger(v) || v < 1 || v > max) throw new Error(`${name} must be a whole number from 1 to ${max.toLocaleString('en-US')}, not "${s}"`);
   return v;
 }
+
+/** Players in one run: each worker keeps two numbers per player of its share (its schedule). */
+export const MAX_PLAYERS = 10_000_000;
 
 export function parseArgs(argv: readonly string[]): Args {
   const a: Partial<Args> & { thresholds: string[] } = { thresholds: [], quiet: false, help: false };
@@ -97,7 +100,7 @@ export function parseArgs(argv: readonly string[]): Args {
         a.url = value();
         break;
       case '--players':
-        a.players = positiveInt('--players', value());
+        a.players = positiveInt('--players', value(), MAX_PLAYERS);
         break;
       case '--ramp':
         ramp = value();
@@ -109,7 +112,7 @@ export function parseArgs(argv: readonly string[]): Args {
         a.durationMs = parseDuration(value());
         break;
       case '--workers':
-        a.workers = positiveInt('--workers', value());
+        a.workers = positiveInt('--workers', value(), 1024);
         break;
       case '--rate':
         a.rate = parseRate(value());
@@ -136,7 +139,7 @@ export function parseArgs(argv: readonly string[]): Args {
         a.runId = value();
         break;
       case '--generators':
-        a.generators = positiveInt('--generators', value());
+        a.generators = positiveInt('--generators', value(), 1024);
         break;
       case '--join-timeout':
         a.joinTimeoutMs = parseDuration(value());

@@ -164,7 +164,6 @@ export async function runLoadTest(o: RunOptions): Promise<RunResult> {
   total.put('g0', final);
   for (const [g, s] of finals) total.put(`g${g}`, s);
   const merged = total.take();
-  // The whole run's peak figures come from the series; the final load list from each process' last interval.
   const report = buildReport({
     url: o.url,
     script: o.script,

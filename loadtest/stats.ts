@@ -119,13 +119,7 @@ const addCounts = (a: Record<string, number>, b: Record<string, number>) => {
   for (const k in b) a[k] = (a[k] ?? 0) + b[k]!;
 };
 
-const addSparse = (a: SparseHistogram, b: SparseHistogram): SparseHistogram => {
-  const h = Histogram.fromSparse(a);
-  h.addSparse(b);
-  return h.toSparse();
-};
-
-/** a + b (a new snapshot; neither is changed). */
+/** The sum of several snapshots (a new one; none is changed). */
 export function mergeSnapshots(list: readonly Snapshot[]): Snapshot {
   const out = emptySnapshot();
   const calls = new Map<string, { ok: number; err: Record<string, number>; h: Histogram }>();
@@ -179,8 +173,6 @@ export function mergeSnapshots(list: readonly Snapshot[]): Snapshot {
   for (const [m, c] of served) out.served[m] = { ok: c.ok, err: c.err, cancelled: c.cancelled, h: c.h.toSparse() };
   return out;
 }
-
-export { addSparse };
 
 /** Sum of an error-count record. */
 export const sumCounts = (r: Record<string, number>): number => Object.values(r).reduce((a, b) => a + b, 0);

@@ -15,7 +15,14 @@ import { emptySnapshot, HOT_CPU, type Snapshot } from './stats.ts';
 
 type Counts = Record<string, number>;
 const bump = (r: Counts, k: string) => void (r[k] = (r[k] ?? 0) + 1);
-const codeOf = (err: unknown): string => (isRpcError(err) ? err.code : 'SCRIPT_ERROR');
+/**
+ * Error codes and close codes come from the server: past MAX_CODES distinct ones in a
+ * record, a new one counts as OTHER, so a server sending a new code each time cannot grow
+ * the snapshot (sent every second) without bound.
+ */
+const MAX_CODES = 32;
+const bumpCode = (r: Counts, k: string) => bump(r, r[k] !== undefined || Object.keys(r).length < MAX_CODES ? k : 'OTHER');
+const codeOf = (err: unknown): string => (isRpcError(err) ? String(err.code).slice(0, 64) : 'SCRIPT_ERROR');
 
 /** What this process records (turned into a Snapshot each second). */
 class Recorder {
@@ -121,7 +128,7 @@ class BotImpl implements Bot {
       const us = (performance.now() - start) * 1000;
       // Cut by our own close at the ramp-down: not the server's doing.
       if (this.stopping && isRpcError(x) && x.code === ErrorCode.DISCONNECTED) return void rec.abandoned++;
-      if (x instanceof Error) bump(st.err, codeOf(x));
+      if (x instanceof Error) bumpCode(st.err, codeOf(x));
       else st.ok++;
       if (pacing) st.h.recordCorrected(us, pacing * 1000);
       else st.h.record(us);
@@ -201,7 +208,7 @@ function wrapHandlers(handlers: Record<string, Handler>): Record<string, Handler
       try {
         r = fn(ctx, ...args);
       } catch (err) {
-        bump(st.err, codeOf(err));
+        bumpCode(st.err, codeOf(err));
         throw err;
       }
       if (r instanceof Promise) {
@@ -216,7 +223,7 @@ function wrapHandlers(handlers: Record<string, Handler>): Record<string, Handler
           },
           (err) => {
             if (ctx.signal.aborted) st.cancelled++;
-            else bump(st.err, codeOf(err));
+            else bumpCode(st.err, codeOf(err));
             throw err;
           },
         );
@@ -283,7 +290,7 @@ function startBot(index: number): void {
   });
   bot.client.on('reconnecting', () => rec.reconnects++);
   bot.client.on('close', (info) => {
-    if (!bot.stopping) bump(rec.closes, String(info.code));
+    if (!bot.stopping) bumpCode(rec.closes, String(info.code));
   });
   bot.client.opened.then(
     () => {
@@ -298,7 +305,7 @@ function startBot(index: number): void {
         });
       }
     },
-    (err) => bump(rec.connectErr, codeOf(err)),
+    (err) => bumpCode(rec.connectErr, codeOf(err)),
   );
 }
 

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDemo } from '../demo/server.ts';
+import { RpcError } from '../server/index.ts';
 import type { Report } from '../loadtest/report.ts';
 import { startServer, until } from './helpers.ts';
 import { TcpProxy } from './tcpProxy.ts';
@@ -150,6 +151,31 @@ t.test('a stalled server shows in the latencies: coordinated-omission correction
   t.ok(ping.count > 500, `ping calls: ${ping.count}`);
   t.ok(ping.latency.max >= 900, `the stall itself: max ${ping.latency.max} ms`);
   t.ok(ping.latency.p90 >= 100, `p90 ${ping.latency.p90} ms: the calls the stall held back count (naive: ~1 ms)`);
+});
+
+t.test('a server answering every call with a new error code: the report stays bounded', async (t) => {
+  // Error codes are the server's strings. One code per call, 1,000 calls: past 32 distinct
+  // codes per method the rest count as OTHER, so the per-second snapshot does not grow
+  // with each call (uncapped, the report held 1,000 codes).
+  let n = 0;
+  const h = await startServer({
+    handlers: {
+      fail: () => {
+        throw new RpcError(`E${n++}_${'x'.repeat(200)}`, 'no');
+      },
+    },
+  });
+  t.teardown(() => h.close());
+  const script = join(dir, 'codes-bots.mjs');
+  writeFileSync(script, `export default { token: (i) => 'u:c' + i, run: async (bot) => { for (let i = 0; i < 100 && !bot.stopping; i++) await bot.server.fail().catch(() => {}); } };\n`);
+  const r = await loadtest([script, '--url', h.url, '--players', '10', '--ramp', '100/s', '--duration', '2s', '--workers', '1', '--out', 'codes', '--quiet']);
+  t.equal(r.code, 0, r.err.slice(-400));
+  const fail = report('codes').methods.find((m) => m.method === 'fail')!;
+  const codes = Object.keys(fail.errors);
+  t.equal(fail.count, 1000, 'every call counted');
+  t.ok(codes.length <= 33, `${codes.length} codes kept`);
+  t.ok(codes.every((c) => c === 'OTHER' || c.length <= 64), 'each code at most 64 characters');
+  t.equal(fail.errors.OTHER, 1000 - 32, 'the rest as OTHER');
 });
 
 t.test('connections cut mid-run: counted as reconnects and resumes, calls go on', async (t) => {
