@@ -22,6 +22,7 @@ import { RedisAdapter } from '../server/cluster/index.ts';
 import { freePort } from '../test/helpers.ts';
 import { startRedis, type RedisProcess } from '../test/redisServer.ts';
 import { newHistogram, percentiles, type Percentiles } from './lib/histogram.ts';
+import { redisCpuUs } from './lib/redisStats.ts';
 
 export interface ClusterScenarioOptions {
   /** Players connected to node B. Default 100. */
@@ -179,13 +180,6 @@ async function measure(
     processCpuUsPerCall: perCall(cpu.user + cpu.system),
     redisCpuUsPerCall: perCall(redisUs),
   };
-}
-
-/** redis-server's CPU time so far (user + sys), µs. */
-async function redisCpuUs(redis: Redis): Promise<number> {
-  const text = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(text)?.[1] ?? 0);
-  return Math.round((field('used_cpu_user') + field('used_cpu_sys')) * 1e6);
 }
 
 // ---- many connections on two nodes -------------------------------------------------

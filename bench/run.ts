@@ -9,6 +9,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { parseFlags } from './config.ts';
 import { runOne, type RunResult } from './orchestrate.ts';
+import { buildDist } from './lib/procs.ts';
 import { markdown, ratios, svgChart, summarize, targets } from './report.ts';
 import { schedule } from './schedule.ts';
 
@@ -22,16 +23,10 @@ function openFileLimit(): number {
   }
 }
 
-/** dist/ from the current sources: tsc alone (npm run build also bundles the browser SDK). */
-function buildDist(): void {
-  const root = path.join(import.meta.dirname, '..');
-  execSync(`"${process.execPath}" node_modules/typescript/bin/tsc -p tsconfig.build.json`, { cwd: root, stdio: 'inherit' });
-}
-
 async function main(): Promise<void> {
   const cfg = parseFlags(process.argv.slice(2));
   // Volley's bench server runs the package's compiled dist/ (servers/volley.ts says why).
-  if (process.env.BENCH_VOLLEY_SRC !== '1') buildDist();
+  if (process.env.BENCH_VOLLEY_SRC !== '1') buildDist(path.join(import.meta.dirname, '..'));
   const fdLimit = openFileLimit();
   const runs = schedule(cfg.scenarios, cfg.systems, cfg.rounds);
   const t0 = Date.now();

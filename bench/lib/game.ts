@@ -36,3 +36,32 @@ export function roomState(room: number, size: number): RoomState {
 
 /** Room name of a player by its order of arrival. */
 export const roomOf = (arrival: number, size: number): string => `g${Math.floor(arrival / size)}`;
+
+/**
+ * A game server's loop clock (servers/host.ts, servers/cluster-node.ts): every tick due
+ * since `epochMs` (GAME.tickHz a second) calls `onTick(tick)`, then `onCall(tick)` as many
+ * times as owed so that each of `players` is called once per GAME.serverCallEveryMs.
+ * Paced by the clock, not by timer ticks: every system sends the same ticks, and a
+ * descheduled process catches up (at most a second's worth at once) rather than skipping.
+ * Ticks count from 1 at the epoch: processes given the same epoch number them alike.
+ */
+export function gameLoop(
+  epochMs: number,
+  players: number,
+  running: () => boolean,
+  onTick: (tick: number) => void,
+  onCall: (tick: number) => void,
+): ReturnType<typeof setInterval> {
+  const callsPerTick = players / ((GAME.tickHz * GAME.serverCallEveryMs) / 1000);
+  let sent = 0;
+  let owed = 0;
+  return setInterval(() => {
+    if (!running()) return;
+    const due = Math.min(Math.floor(((Date.now() - epochMs) * GAME.tickHz) / 1000) - sent, GAME.tickHz);
+    for (let k = 0; k < due; k++) {
+      const tick = ++sent;
+      onTick(tick);
+      for (owed += callsPerTick; owed >= 1; owed--) onCall(tick);
+    }
+  }, 10);
+}

@@ -2,7 +2,7 @@
 // through the tsx loader, stopping it, spreading connections over client processes, and
 // the shapes of what they report.
 
-import { fork, type ChildProcess } from 'node:child_process';
+import { execSync, fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from './ipc.ts';
@@ -35,6 +35,11 @@ export interface Stopped {
   acts: number;
 }
 
+/** `dir`/dist from that checkout's sources: tsc alone (npm run build also bundles the browser SDK). */
+export function buildDist(dir: string): void {
+  execSync(`"${process.execPath}" node_modules/typescript/bin/tsc -p tsconfig.build.json`, { cwd: dir, stdio: 'inherit' });
+}
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
@@ -44,11 +49,14 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  */
 export const loadBackstopMs = (warmupMs: number, durationMs: number): number => 2 * (warmupMs + durationMs) + 10_000;
 
-export function spawn(file: string, env: Record<string, string>, prof: string | undefined, name: string): ChildProcess {
-  const execArgv = ['--import', TSX, '--expose-gc'];
+export function spawn(file: string, env: Record<string, string>, prof: string | undefined, name: string, nodeFlags: string[] = []): ChildProcess {
+  const execArgv = ['--import', TSX, '--expose-gc', ...nodeFlags];
   // One folder per process: the tsx loader thread writes a profile of its own beside the main thread's.
   if (prof) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(prof, name)}`);
   const child = fork(benchFile(file), [], { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  // A message to a child that already died (its channel closed) comes back as an 'error'
+  // event: the caller sees the death through its request's 'exit' instead of a crash here.
+  child.on('error', () => {});
   let tail = '';
   child.stderr!.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-4000)));
   (child as ChildProcess & { tail: () => string }).tail = () => tail;

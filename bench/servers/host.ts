@@ -5,7 +5,7 @@
 import { serve } from '../lib/ipc.ts';
 import { encodeHistogram, newHistogram } from '../lib/histogram.ts';
 import { nowUs, objectPayload } from '../lib/payload.ts';
-import { GAME, roomState, type RoomState } from '../lib/game.ts';
+import { GAME, gameLoop, roomState, type RoomState } from '../lib/game.ts';
 
 export type Method = 'add' | 'echo';
 export type Done = (err?: unknown) => void;
@@ -112,9 +112,6 @@ export function host(system: ServerSystem): void {
     // the server's call, so that each is called once per period whatever the window.
     const n = system.clientCount();
     const rooms = Array.from({ length: Math.ceil(n / roomSize) }, (_, r) => ({ name: `g${r}`, state: roomState(r, roomSize) }));
-    const callsPerTick = n / ((GAME.tickHz * GAME.serverCallEveryMs) / 1000);
-    const start = Date.now();
-    let owed = 0;
     let next = 0;
     const done: Done = (err) => {
       inFlight--;
@@ -123,26 +120,25 @@ export function host(system: ServerSystem): void {
         errors++;
       } else game.callsOk++;
     };
-    // Paced by the clock like broadcast: every system sends the same ticks; a descheduled
-    // process catches up (at most a second's worth at once) rather than skipping.
-    timer = setInterval(() => {
-      if (!running()) return;
-      const due = Math.min(Math.floor(((Date.now() - start) * GAME.tickHz) / 1000) - game.ticks, GAME.tickHz);
-      for (let k = 0; k < due; k++) {
-        const tick = ++game.ticks;
+    timer = gameLoop(
+      Date.now(),
+      n,
+      running,
+      (tick) => {
+        game.ticks = tick;
         const t = nowUs();
         for (const room of rooms) {
           room.state.t = t;
           room.state.tick = tick;
           system.roomNotify(room.name, room.state);
         }
-        for (owed += callsPerTick; owed >= 1; owed--) {
-          game.calls++;
-          inFlight++;
-          system.callPlayer(next++ % n, tick, GAME.serverCallDeadlineMs, done);
-        }
-      }
-    }, 10);
+      },
+      (tick) => {
+        game.calls++;
+        inFlight++;
+        system.callPlayer(next++ % n, tick, GAME.serverCallDeadlineMs, done);
+      },
+    );
   }
 
   serve(async (req) => {

@@ -5,19 +5,11 @@
 // before the first run), as the peers run the JavaScript they ship. The sources through
 // tsx would add esbuild's __name() wrapper to every named closure, a cost no installed
 // Volley has. BENCH_VOLLEY_SRC=1 measures the sources instead.
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 // BENCH_VOLLEY_FROM (system volley-base): another checkout's dist/, the code before a change.
-const from = process.env.BENCH_VOLLEY_FROM;
-const { createServer } = (await import(
-  from
-    ? pathToFileURL(path.join(from, 'dist/server/index.js')).href
-    : process.env.BENCH_VOLLEY_SRC === '1'
-      ? '../../server/index.ts'
-      : '../../dist/server/index.js'
-)) as typeof import('../../server/index.ts');
+import { volleyModule } from '../lib/volleyFrom.ts';
 import { game, gameRoomSize, handled, host } from './host.ts';
 import { roomOf, type RoomState } from '../lib/game.ts';
+const { createServer } = await volleyModule<typeof import('../../server/index.ts')>('server/index');
 
 const inRoom = process.env.BENCH_ROOM === '1';
 const uids: string[] = [];
