@@ -17,7 +17,9 @@ if (redisClusterMissing) {
   const h = (await startRedisCluster())!;
   t.teardown(() => h.stop());
   const prefix = `k${process.pid}:`;
-  const settings = { redis: h.urls[0]!, cluster: h.nodes, prefix, presenceTtlMs: 5000 };
+  // A short presence TTL: the refreshes (one script per slot) must keep every player reachable past it.
+  const TTL = 1500;
+  const settings = { redis: h.urls[0]!, cluster: h.nodes, prefix, presenceTtlMs: TTL };
   const handlers = {
     relay: (ctx: ServerContext, uid: string, method: string, ...args: unknown[]) => ctx.server.call(uid, method, args),
     joinRoom: (ctx: ServerContext, room: string) => ctx.server.join(ctx.uid, room),
@@ -87,6 +89,13 @@ if (redisClusterMissing) {
 
     const outcomes = await nodes[0]!.server.callMany({ room: 'room1' }, 'who', [], { timeoutMs: 5000 });
     t.equal(outcomes.filter((o) => o.status === 'ok').length, 14, 'callMany({room}): an ok outcome for each of the 14 members, on every node');
+  });
+
+  t.test('presence outlives its TTL: the per-slot refreshes keep every player reachable', async (t) => {
+    await sleep(TTL * 2);
+    const answers = await Promise.all(players.map((_, i) => nodes[(i + 1) % 3]!.server.call(`p${i}`, 'who', [], { timeoutMs: 5000 }).catch((e: Error) => e.message)));
+    const ok = answers.filter((a, i) => a === `p${i}@${nodeOf(i).port}`).length;
+    t.equal(ok, PLAYERS, `${ok} of ${PLAYERS} reachable from another node ${TTL * 2} ms later`);
   });
 
   t.test('duplicate login across nodes: the newer one replaces the older', async (t) => {

@@ -83,6 +83,23 @@ if (redisMissing) {
     t.ok(batches <= 2, `B got the ${players} calls in ${batches} Redis message(s)`);
   });
 
+  t.test('a blocked event loop is not taken for a stalled Redis', async (t) => {
+    await B!.client('busy', { reconnect: false, handlers: { later: () => new Promise((r) => setTimeout(() => r('done'), 1500)) } });
+    const call = A!.server.call('busy', 'later', [], { timeoutMs: 10_000 });
+    await until(() => A!.adapter.pending.outgoing === 1 && B!.adapter.pending.incoming === 1, 2000, 'the call to be running on B');
+    // Block this process (both nodes) for 1 s, longer than the watchdog's 750 ms, from the
+    // check phase: the watchdog's timer then runs first with its PING sent and the PONG
+    // unread, the way a long GC or a starved CPU leaves it.
+    for (let k = 0; k < 3; k++) {
+      await new Promise<void>((resolve) => setImmediate(() => {
+        const end = Date.now() + 1000;
+        while (Date.now() < end);
+        resolve();
+      }));
+    }
+    t.equal(await call, 'done', 'the forwarded call still answered');
+  });
+
   t.test('a Redis that stops answering fails forwarded calls within a second, not at their deadline', async (t) => {
     const slow = await B!.client('slow', { reconnect: false, handlers: { stall: () => new Promise(() => {}), who: () => 'slow' } });
     t.ok(slow);

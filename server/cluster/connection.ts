@@ -56,6 +56,11 @@ export function openCluster(conn: RedisClusterConnection, name: string, subscrib
     lazyConnect: true,
     enableOfflineQueue,
     enableAutoPipelining: true,
+    // ioredis groups auto-pipelined commands by the slot of their first argument; the refresh
+    // script's first argument is its key count, so its batches were grouped under slot("1")
+    // and refused whenever they sat on different shards (presence then expired). Sent on its
+    // own, it is routed by its real keys.
+    autoPipeliningIgnoredCommands: ['volleyRefresh'],
     clusterRetryStrategy: (times) => Math.min(50 * times, 1000),
     shardedSubscribers: subscriber,
     redisOptions: { ...conn.options?.redisOptions, ...redisOptions },

@@ -376,9 +376,15 @@ export class RedisAdapter implements ClusterAdapter {
     if (this.#closed || this.#cmd?.status !== 'ready') return;
     if (this.#probeSince) {
       if (!this.#stalled && Date.now() - this.#probeSince >= STALL_MS) {
-        this.#stalled = true;
-        this.#lostReplyPath(unavailable('the cluster (Redis) does not answer'));
-        this.#trouble(new Error(`Redis has not answered for ${STALL_MS} ms`));
+        // Timers run before the loop reads its sockets: after a blocked loop (a long GC, CPU
+        // starvation) the answer may be waiting unread. Judge once I/O has been polled.
+        const since = this.#probeSince;
+        setImmediate(() => {
+          if (this.#closed || this.#stalled || this.#probeSince !== since) return;
+          this.#stalled = true;
+          this.#lostReplyPath(unavailable('the cluster (Redis) does not answer'));
+          this.#trouble(new Error(`Redis has not answered for ${STALL_MS} ms`));
+        });
       }
       return;
     }
