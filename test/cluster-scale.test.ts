@@ -69,6 +69,33 @@ if (redisMissing) {
     t.equal(got.rb, N, 'nor did its former member');
   });
 
+  t.test("a room whose members all sit on one node costs Redis nothing; a member joining elsewhere gets its messages", async (t) => {
+    const spublishes = async () => Number(/cmdstat_spublish:calls=(\d+)/.exec((await r.info('commandstats')) as string)?.[1] ?? 0);
+    const got: Record<string, number> = {};
+    const tick = (uid: string) => ({ tick: () => void (got[uid] = (got[uid] ?? 0) + 1) });
+    const a = await A!.client('la', { reconnect: false, handlers: tick('la') });
+    await a.server.joinRoom('local');
+    await sleep(1200); // past the time a node takes to learn who else listens
+    const before = await spublishes();
+    for (let i = 0; i < 200; i++) A!.server.notifyRoom('local', 'tick');
+    await until(() => got.la === 200, 3000, "A's member to get every tick");
+    const sent = (await spublishes()) - before;
+    t.ok(sent <= 10, `${sent} SPUBLISH for 200 notifications to a room only A has members in (was 200)`);
+
+    // A member on B joins: B says HELLO on the room's channel, A hears it and publishes again.
+    const b = await B!.client('lb', { reconnect: false, handlers: tick('lb') });
+    await b.server.joinRoom('local');
+    let n = 0;
+    await until(() => {
+      A!.server.notifyRoom('local', 'tick');
+      return ++n > 0 && (got.lb ?? 0) > 0;
+    }, 3000, "B's member to get the room's messages");
+    const from = got.lb!;
+    for (let i = 0; i < 50; i++) A!.server.notifyRoom('local', 'tick');
+    await until(() => got.lb! >= from + 50, 3000, "B's member to get every later tick");
+    t.pass(`B's member got the room's messages from the ${n}th notification after it joined, and every one after`);
+  });
+
   t.test('callMany over a room: one Redis message per node, not per player', async (t) => {
     const players = 20;
     for (let i = 0; i < players; i++) {

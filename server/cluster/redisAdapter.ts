@@ -21,6 +21,7 @@ import { Forwarding } from './forwarding.ts';
 import { keysFor, type Keys } from './keys.ts';
 import { Presence } from './presence.ts';
 import { RoomIndex } from './roomIndex.ts';
+import { RoomListeners } from './roomListeners.ts';
 import { CALL, CANCEL, JOIN, KICK, LEAVE, NOTIFY, NOT_HERE, PING, REPLY, pack, unpack, unpackAll } from './wire.ts';
 
 export interface RedisAdapterOptions {
@@ -47,9 +48,9 @@ export interface RedisAdapterOptions {
 const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
 
 /** A Redis that has not answered a probe for this long fails the calls waiting on other nodes. */
-export const STALL_MS = 750;
+export const STALL_MS = 600;
 /** How often the watchdog probes Redis while calls wait on other nodes. */
-const PROBE_MS = 250;
+const PROBE_MS = 200;
 const PING_MESSAGE = pack([PING]);
 
 export class RedisAdapter implements ClusterAdapter {
@@ -68,10 +69,16 @@ export class RedisAdapter implements ClusterAdapter {
   #watchdog: ReturnType<typeof setInterval> | undefined;
   /** When the watchdog's unanswered probe was sent (0: none out). */
   #probeSince = 0;
+  /** How long it has waited in this loop's running time (a blocked loop's time is not Redis' fault). */
+  #probeWaited = 0;
+  /** When the watchdog last ran. */
+  #lastProbe = 0;
   /** Redis stopped answering: remote calls fail at once until a probe comes back. */
   #stalled = false;
   /** room channel → room, for the rooms this node is subscribed to. */
   #roomOf = new Map<string, string>();
+  /** Which other nodes listen on those rooms' channels (a room only this node listens to is not published). */
+  #listeners!: RoomListeners;
   #nodeChannel: string;
   #closed = false;
   #ticking = false;
@@ -93,7 +100,7 @@ export class RedisAdapter implements ClusterAdapter {
     return this.#cmd?.status === 'ready' && this.#sub?.status === 'ready' && !this.#stalled;
   }
 
-  /** Messages this node received from Redis: on its own channel (batches), and room notifications. */
+  /** Messages this node received from Redis: on its own channel (batches), and room notifications for its members. */
   readonly received = { node: 0, room: 0 };
 
   /** Rooms whose channel this node listens on (it has members there). */
@@ -120,15 +127,23 @@ export class RedisAdapter implements ClusterAdapter {
     const sub = (this.#sub = open(`volley-sub-${this.nodeId}`, true));
     this.#scripts = new Scripts(cmd);
     this.#presence = new Presence(this.nodeId, this.keys, cmd, this.#scripts, this.presenceTtlMs, (n) => this.#alive(n), !!o.cluster);
+    const tickMs = Math.max(50, Math.floor(this.presenceTtlMs / 3));
+    this.#listeners = new RoomListeners((room, what) => {
+      if (this.connected) cmd.spublish(this.keys.roomChannel(room), pack([this.nodeId, room, what])).catch(() => {});
+    }, 3 * tickMs);
     this.#rooms = new RoomIndex(this.nodeId, this.keys, cmd, this.#scripts, {
       subscribe: (room) => {
         const channel = this.keys.roomChannel(room);
         this.#roomOf.set(channel, room);
-        sub.ssubscribe(channel).catch((err) => this.#trouble(err));
+        sub.ssubscribe(channel).then(
+          () => this.#roomOf.get(channel) === room && this.#listeners.subscribed(room),
+          (err) => this.#trouble(err),
+        );
       },
       unsubscribe: (room) => {
         const channel = this.keys.roomChannel(room);
         this.#roomOf.delete(channel);
+        this.#listeners.unsubscribing(room);
         sub.sunsubscribe(channel).catch((err) => this.#trouble(err));
       },
     });
@@ -236,9 +251,9 @@ export class RedisAdapter implements ClusterAdapter {
   }
 
   publishRemote(room: string, bytes: Uint8Array): void {
-    if (!this.connected) return;
     // Only the nodes with members in the room listen (this one too, if it has members:
-    // it drops its own message by its node id).
+    // it drops its own message by its node id); none but this one: nothing to send.
+    if (!this.connected || !this.#listeners.needed(room)) return;
     this.#cmd!.spublish(this.keys.roomChannel(room), pack([this.nodeId, room, bytes])).catch(() => {});
   }
 
@@ -319,6 +334,7 @@ export class RedisAdapter implements ClusterAdapter {
 
   /** Write this node's liveness key, presence and rooms (at start and after every reconnect). */
   async #sync(): Promise<void> {
+    this.#listeners.relearn(); // what was said on the room channels meanwhile is lost
     await this.#refresh();
     await this.#rooms.rewrite();
     this.#forwarding.flushCancels();
@@ -335,6 +351,7 @@ export class RedisAdapter implements ClusterAdapter {
       } else {
         await this.#refresh();
       }
+      this.#listeners.tick();
       await this.#sweep();
     } catch (err) {
       this.#trouble(err);
@@ -374,8 +391,14 @@ export class RedisAdapter implements ClusterAdapter {
    */
   #probe(): void {
     if (this.#closed || this.#cmd?.status !== 'ready') return;
+    const now = Date.now();
+    // A tick that comes late means this loop was blocked (a long GC, a starved CPU): each
+    // tick counts one interval at most, so only time Redis had to answer counts.
+    const elapsed = Math.min(now - this.#lastProbe, PROBE_MS);
+    this.#lastProbe = now;
     if (this.#probeSince) {
-      if (!this.#stalled && Date.now() - this.#probeSince >= STALL_MS) {
+      this.#probeWaited += elapsed;
+      if (!this.#stalled && this.#probeWaited >= STALL_MS) {
         // Timers run before the loop reads its sockets: after a blocked loop (a long GC, CPU
         // starvation) the answer may be waiting unread. Judge once I/O has been polled.
         const since = this.#probeSince;
@@ -389,8 +412,14 @@ export class RedisAdapter implements ClusterAdapter {
       return;
     }
     if (!this.#stalled && this.#forwarding.pendingOutgoing === 0 && this.#forwarding.pendingIncoming === 0) return;
+    this.#probeWaited = 0;
+    this.#ping();
+  }
+
+  /** One watchdog PING. A timeout is not judged here (a blocked loop times out too): another goes, and the wait goes on counting. */
+  #ping(): void {
     const since = (this.#probeSince = Date.now());
-    this.#cmd.ping().then(
+    this.#cmd!.ping().then(
       () => {
         if (this.#probeSince !== since) return;
         this.#probeSince = 0;
@@ -400,7 +429,8 @@ export class RedisAdapter implements ClusterAdapter {
         }
       },
       () => {
-        if (this.#probeSince === since) this.#probeSince = 0; // timed out: the next probe tries again
+        if (this.#probeSince === since && !this.#closed && this.#cmd?.status === 'ready') this.#ping();
+        else if (this.#probeSince === since) this.#probeSince = 0;
       },
     );
   }
@@ -419,11 +449,13 @@ export class RedisAdapter implements ClusterAdapter {
       for (const m of unpackAll(buf)) this.#onNodeMessage(m);
       return;
     }
-    this.received.room++;
     const room = this.#roomOf.get(channel);
     if (room === undefined) return; // unsubscribed since it was sent
     const m = unpack(buf);
-    if (!m || m[0] === this.nodeId || m[1] !== room || !(m[2] instanceof Uint8Array)) return;
+    if (!m || m[0] === this.nodeId || m[1] !== room) return;
+    if (typeof m[2] === 'number') return this.#listeners.heard(room, String(m[0]), m[2]);
+    if (!(m[2] instanceof Uint8Array)) return;
+    this.received.room++;
     this.#node.publishLocal(room, m[2]);
   }
 

@@ -32,8 +32,8 @@ export type NodeMessage =
   /** Liveness probe: only its publish's receiver count matters (0: the node is gone); ignored. */
   | [kind: typeof PING];
 
-/** On a room's channel: a room notification, already encoded for clients. */
-export type RoomMessage = [from: string, room: string, bytes: Uint8Array];
+/** On a room's channel: a room notification, already encoded for clients; or a node saying it listens (roomListeners.ts). */
+export type RoomMessage = [from: string, room: string, bytes: Uint8Array] | [from: string, room: string, listening: number];
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
