@@ -115,3 +115,9 @@ export class Scripts {
     return this.#redis.volleyLeave!(key, uid, node);
   }
 }
+
+/** Resolves once `redis` is ready (connected, and past ioredis' ready check). */
+export function readyOf(redis: RedisClient): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => redis.once('ready', () => resolve()));
+}

@@ -14,7 +14,7 @@ import { PendingCalls, type PendingCall } from '../../protocol/pendingCalls.ts';
 import type { LocalNode } from '../adapter.ts';
 import { Outbox } from './outbox.ts';
 import { RouteCache } from './routes.ts';
-import { CALL, CANCEL, NOT_HERE, REPLY, pack, type NodeMessage } from './wire.ts';
+import { CALL, CANCEL, JOIN, LEAVE, NOTIFY, NOT_HERE, REPLY, pack, type NodeMessage } from './wire.ts';
 
 /** What a forwarded call keeps beside the shared pending-call fields. */
 interface Forwarded {
@@ -154,6 +154,35 @@ export class Forwarding {
     this.link.locate(uid).then((node) => {
       if (node && node !== this.link.nodeId && this.link.ready()) this.#outbox.push(node, message);
     }, () => {});
+  }
+
+  /** A message from another node on this node's channel: a call, its reply or cancel, or one for a uid held here. */
+  receive(m: unknown[]): void {
+    switch (m[0]) {
+      case CALL: {
+        const [, from, id, uid, method, params, timeoutMs, tp] = m as [number, string, number, string, string, unknown[], number, unknown];
+        if (typeof method !== 'string' || !Array.isArray(params)) return;
+        return this.onCall(String(from), Number(id), String(uid), method, params, Number(timeoutMs), typeof tp === 'string' ? tp : undefined);
+      }
+      case REPLY:
+        return this.onReply(Number(m[1]), (m[2] ?? null) as never, m[3]);
+      case NOT_HERE:
+        return this.onNotHere(Number(m[1]));
+      case CANCEL:
+        return this.onCancel(String(m[1]), Number(m[2]));
+      case NOTIFY:
+        if (typeof m[2] === 'string' && Array.isArray(m[3])) this.local.notifyLocal(String(m[1]), m[2], m[3]);
+        return;
+      case JOIN:
+      case LEAVE: {
+        const [kind, uid, room] = m as [number, string, string];
+        // Only for a uid still here: never bounce it on to yet another node.
+        if (typeof room !== 'string' || !this.local.has(String(uid))) return;
+        if (kind === JOIN) this.local.join(String(uid), room);
+        else this.local.leave(String(uid), room);
+        return;
+      }
+    }
   }
 
   /** A reply from the node that ran call `id`. Late ones (after deadline/cancel) are dropped. */

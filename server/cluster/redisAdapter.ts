@@ -16,41 +16,21 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { CloseCode, ErrorCode, RpcError, type CallOptions } from '../../protocol/index.ts';
 import type { ClusterAdapter, LocalNode, Registration } from '../adapter.ts';
-import { openCluster, openRedis, Scripts, type RedisClient, type RedisClusterConnection, type RedisConnection } from './connection.ts';
+import { openCluster, openRedis, readyOf, Scripts, type RedisClient } from './connection.ts';
+import type { RedisAdapterOptions } from './options.ts';
+
+export type { RedisAdapterOptions } from './options.ts';
 import { Forwarding } from './forwarding.ts';
 import { keysFor, type Keys } from './keys.ts';
 import { Presence } from './presence.ts';
 import { RoomIndex } from './roomIndex.ts';
-import { RoomListeners } from './roomListeners.ts';
-import { CALL, CANCEL, JOIN, KICK, LEAVE, NOTIFY, NOT_HERE, PING, REPLY, pack, unpack, unpackAll } from './wire.ts';
+import { RoomChannels } from './roomChannels.ts';
+import { STALL_MS, Watchdog } from './watchdog.ts';
+import { JOIN, KICK, LEAVE, NOTIFY, PING, pack, unpackAll } from './wire.ts';
 
-export interface RedisAdapterOptions {
-  /** One Redis (7.0 or later): ioredis options or a redis:// URL. Default: localhost:6379. */
-  redis?: RedisConnection;
-  /** A Redis Cluster (7.0 or later) instead: its seed nodes and ioredis Cluster options. */
-  cluster?: RedisClusterConnection;
-  /** Prefix of every key and channel; nodes of one cluster share it. Default "volley:". */
-  prefix?: string;
-  /** This node's id (no spaces). Default: host name, pid and a random suffix. */
-  nodeId?: string;
-  /**
-   * Lifetime of presence entries and of the node's liveness key, ms; the node refreshes
-   * them every third of it. Bounds how long a dead node's players look connected.
-   * Default 15 000.
-   */
-  presenceTtlMs?: number;
-  /** How long listen() waits for Redis before starting without it (it keeps retrying). Default 5000 ms. */
-  connectTimeoutMs?: number;
-  /** Redis trouble (connection lost, a command failed). Default: one console.warn per outage. */
-  onError?(err: unknown): void;
-}
 
 const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
 
-/** A Redis that has not answered a probe for this long fails the calls waiting on other nodes. */
-export const STALL_MS = 600;
-/** How often the watchdog probes Redis while calls wait on other nodes. */
-const PROBE_MS = 200;
 const PING_MESSAGE = pack([PING]);
 
 export class RedisAdapter implements ClusterAdapter {
@@ -66,19 +46,9 @@ export class RedisAdapter implements ClusterAdapter {
   #forwarding!: Forwarding;
   #node!: LocalNode;
   #timer: ReturnType<typeof setInterval> | undefined;
-  #watchdog: ReturnType<typeof setInterval> | undefined;
-  /** When the watchdog's unanswered probe was sent (0: none out). */
-  #probeSince = 0;
-  /** How long it has waited in this loop's running time (a blocked loop's time is not Redis' fault). */
-  #probeWaited = 0;
-  /** When the watchdog last ran. */
-  #lastProbe = 0;
-  /** Redis stopped answering: remote calls fail at once until a probe comes back. */
-  #stalled = false;
+  #watchdog: Watchdog | undefined;
   /** room channel → room, for the rooms this node is subscribed to. */
-  #roomOf = new Map<string, string>();
-  /** Which other nodes listen on those rooms' channels (a room only this node listens to is not published). */
-  #listeners!: RoomListeners;
+  #roomChannels!: RoomChannels;
   #nodeChannel: string;
   #closed = false;
   #ticking = false;
@@ -97,15 +67,18 @@ export class RedisAdapter implements ClusterAdapter {
 
   /** Both Redis clients are up (and Redis answers). */
   get connected(): boolean {
-    return this.#cmd?.status === 'ready' && this.#sub?.status === 'ready' && !this.#stalled;
+    return this.#cmd?.status === 'ready' && this.#sub?.status === 'ready' && !this.#watchdog?.stalled;
   }
 
   /** Messages this node received from Redis: on its own channel (batches), and room notifications for its members. */
-  readonly received = { node: 0, room: 0 };
+  get received(): { node: number; room: number } {
+    return { node: this.#nodeMessages, room: this.#roomChannels?.received ?? 0 };
+  }
+  #nodeMessages = 0;
 
   /** Rooms whose channel this node listens on (it has members there). */
   get roomSubscriptions(): number {
-    return this.#roomOf.size;
+    return this.#roomChannels?.size ?? 0;
   }
 
   /** Uids this node holds in Redis (for stats and tests). */
@@ -128,25 +101,11 @@ export class RedisAdapter implements ClusterAdapter {
     this.#scripts = new Scripts(cmd);
     this.#presence = new Presence(this.nodeId, this.keys, cmd, this.#scripts, this.presenceTtlMs, (n) => this.#alive(n), !!o.cluster);
     const tickMs = Math.max(50, Math.floor(this.presenceTtlMs / 3));
-    this.#listeners = new RoomListeners((room, what) => {
-      if (this.connected) cmd.spublish(this.keys.roomChannel(room), pack([this.nodeId, room, what])).catch(() => {});
-    }, 3 * tickMs);
-    this.#rooms = new RoomIndex(this.nodeId, this.keys, cmd, this.#scripts, {
-      subscribe: (room) => {
-        const channel = this.keys.roomChannel(room);
-        this.#roomOf.set(channel, room);
-        sub.ssubscribe(channel).then(
-          () => this.#roomOf.get(channel) === room && this.#listeners.subscribed(room),
-          (err) => this.#trouble(err),
-        );
-      },
-      unsubscribe: (room) => {
-        const channel = this.keys.roomChannel(room);
-        this.#roomOf.delete(channel);
-        this.#listeners.unsubscribing(room);
-        sub.sunsubscribe(channel).catch((err) => this.#trouble(err));
-      },
-    });
+    this.#roomChannels = new RoomChannels(
+      this.nodeId, this.keys, cmd, sub, () => this.connected,
+      (room, bytes) => node.publishLocal(room, bytes), (err) => this.#trouble(err), 3 * tickMs,
+    );
+    this.#rooms = new RoomIndex(this.nodeId, this.keys, cmd, this.#scripts, this.#roomChannels);
     this.#forwarding = new Forwarding(
       {
         nodeId: this.nodeId,
@@ -190,8 +149,16 @@ export class RedisAdapter implements ClusterAdapter {
     }
     this.#timer = setInterval(() => void this.#tick(), Math.max(50, Math.floor(this.presenceTtlMs / 3)));
     this.#timer.unref?.();
-    this.#watchdog = setInterval(() => this.#probe(), PROBE_MS);
-    this.#watchdog.unref?.();
+    this.#watchdog = new Watchdog({
+      up: () => !this.#closed && cmd.status === 'ready',
+      busy: () => this.#forwarding.pendingOutgoing > 0 || this.#forwarding.pendingIncoming > 0,
+      ping: () => cmd.ping(),
+      stalled: () => {
+        this.#lostReplyPath(unavailable('the cluster (Redis) does not answer'));
+        this.#trouble(new Error(`Redis has not answered for ${STALL_MS} ms`));
+      },
+      recovered: () => this.#onReady(),
+    });
   }
 
   // ---- presence ------------------------------------------------------------------
@@ -251,10 +218,7 @@ export class RedisAdapter implements ClusterAdapter {
   }
 
   publishRemote(room: string, bytes: Uint8Array): void {
-    // Only the nodes with members in the room listen (this one too, if it has members:
-    // it drops its own message by its node id); none but this one: nothing to send.
-    if (!this.connected || !this.#listeners.needed(room)) return;
-    this.#cmd!.spublish(this.keys.roomChannel(room), pack([this.nodeId, room, bytes])).catch(() => {});
+    this.#roomChannels.publish(room, bytes);
   }
 
   // ---- rooms ---------------------------------------------------------------------------
@@ -303,7 +267,7 @@ export class RedisAdapter implements ClusterAdapter {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer) clearInterval(this.#timer);
-    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog?.stop();
     this.#forwarding?.failAll(unavailable('this node is shutting down'));
     this.#forwarding?.abortIncoming();
     if (this.connected) {
@@ -334,7 +298,7 @@ export class RedisAdapter implements ClusterAdapter {
 
   /** Write this node's liveness key, presence and rooms (at start and after every reconnect). */
   async #sync(): Promise<void> {
-    this.#listeners.relearn(); // what was said on the room channels meanwhile is lost
+    this.#roomChannels.listeners.relearn(); // what was said on the room channels meanwhile is lost
     await this.#refresh();
     await this.#rooms.rewrite();
     this.#forwarding.flushCancels();
@@ -351,7 +315,7 @@ export class RedisAdapter implements ClusterAdapter {
       } else {
         await this.#refresh();
       }
-      this.#listeners.tick();
+      this.#roomChannels.listeners.tick();
       await this.#sweep();
     } catch (err) {
       this.#trouble(err);
@@ -384,57 +348,6 @@ export class RedisAdapter implements ClusterAdapter {
     return ((await this.#cmd!.spublish(this.keys.channel(node), PING_MESSAGE)) as number) > 0;
   }
 
-  /**
-   * The watchdog, while calls wait on other nodes (or Redis was found stalled): one PING
-   * at a time; one unanswered for STALL_MS means Redis hangs, and the calls waiting on
-   * it fail now instead of at their deadlines.
-   */
-  #probe(): void {
-    if (this.#closed || this.#cmd?.status !== 'ready') return;
-    const now = Date.now();
-    // A tick that comes late means this loop was blocked (a long GC, a starved CPU): each
-    // tick counts one interval at most, so only time Redis had to answer counts.
-    const elapsed = Math.min(now - this.#lastProbe, PROBE_MS);
-    this.#lastProbe = now;
-    if (this.#probeSince) {
-      this.#probeWaited += elapsed;
-      if (!this.#stalled && this.#probeWaited >= STALL_MS) {
-        // Timers run before the loop reads its sockets: after a blocked loop (a long GC, CPU
-        // starvation) the answer may be waiting unread. Judge once I/O has been polled.
-        const since = this.#probeSince;
-        setImmediate(() => {
-          if (this.#closed || this.#stalled || this.#probeSince !== since) return;
-          this.#stalled = true;
-          this.#lostReplyPath(unavailable('the cluster (Redis) does not answer'));
-          this.#trouble(new Error(`Redis has not answered for ${STALL_MS} ms`));
-        });
-      }
-      return;
-    }
-    if (!this.#stalled && this.#forwarding.pendingOutgoing === 0 && this.#forwarding.pendingIncoming === 0) return;
-    this.#probeWaited = 0;
-    this.#ping();
-  }
-
-  /** One watchdog PING. A timeout is not judged here (a blocked loop times out too): another goes, and the wait goes on counting. */
-  #ping(): void {
-    const since = (this.#probeSince = Date.now());
-    this.#cmd!.ping().then(
-      () => {
-        if (this.#probeSince !== since) return;
-        this.#probeSince = 0;
-        if (this.#stalled) {
-          this.#stalled = false;
-          this.#onReady();
-        }
-      },
-      () => {
-        if (this.#probeSince === since && !this.#closed && this.#cmd?.status === 'ready') this.#ping();
-        else if (this.#probeSince === since) this.#probeSince = 0;
-      },
-    );
-  }
-
   /** Replies can't reach us (or our replies the callers): fail what waits, stop what runs for others. */
   #lostReplyPath(err: RpcError): void {
     this.#needSync = true;
@@ -445,48 +358,16 @@ export class RedisAdapter implements ClusterAdapter {
   #onMessage(channel: string, buf: Buffer): void {
     // A node's channel carries batches: one or more messages back to back.
     if (channel === this.#nodeChannel) {
-      this.received.node++;
+      this.#nodeMessages++;
       for (const m of unpackAll(buf)) this.#onNodeMessage(m);
       return;
     }
-    const room = this.#roomOf.get(channel);
-    if (room === undefined) return; // unsubscribed since it was sent
-    const m = unpack(buf);
-    if (!m || m[0] === this.nodeId || m[1] !== room) return;
-    if (typeof m[2] === 'number') return this.#listeners.heard(room, String(m[0]), m[2]);
-    if (!(m[2] instanceof Uint8Array)) return;
-    this.received.room++;
-    this.#node.publishLocal(room, m[2]);
+    this.#roomChannels.onMessage(channel, buf);
   }
 
   #onNodeMessage(m: unknown[]): void {
-    switch (m[0]) {
-      case CALL: {
-        const [, from, id, uid, method, params, timeoutMs, tp] = m as [number, string, number, string, string, unknown[], number, unknown];
-        if (typeof method !== 'string' || !Array.isArray(params)) return;
-        return this.#forwarding.onCall(String(from), Number(id), String(uid), method, params, Number(timeoutMs), typeof tp === 'string' ? tp : undefined);
-      }
-      case REPLY:
-        return this.#forwarding.onReply(Number(m[1]), (m[2] ?? null) as never, m[3]);
-      case NOT_HERE:
-        return this.#forwarding.onNotHere(Number(m[1]));
-      case CANCEL:
-        return this.#forwarding.onCancel(String(m[1]), Number(m[2]));
-      case NOTIFY:
-        if (typeof m[2] === 'string' && Array.isArray(m[3])) this.#node.notifyLocal(String(m[1]), m[2], m[3]);
-        return;
-      case KICK:
-        return this.#kicked(String(m[1]), String(m[2]), Number(m[3]), String(m[4]));
-      case JOIN:
-      case LEAVE: {
-        const [kind, uid, room] = m as [number, string, string];
-        // Only for a uid still here: never bounce it on to yet another node.
-        if (typeof room !== 'string' || !this.#node.has(String(uid))) return;
-        if (kind === JOIN) this.#node.join(String(uid), room);
-        else this.#node.leave(String(uid), room);
-        return;
-      }
-    }
+    if (m[0] === KICK) this.#kicked(String(m[1]), String(m[2]), Number(m[3]), String(m[4]));
+    else this.#forwarding.receive(m);
   }
 
   /** Another node took uid's login: close session `sid` here (not a newer one). */
@@ -512,11 +393,6 @@ export class RedisAdapter implements ClusterAdapter {
   }
 }
 
-/** Resolves once `redis` is ready (connected, and past ioredis' ready check). */
-function readyOf(redis: RedisClient): Promise<void> {
-  if (redis.status === 'ready') return Promise.resolve();
-  return new Promise((resolve) => redis.once('ready', () => resolve()));
-}
 
 export function createRedisAdapter(opts?: RedisAdapterOptions): RedisAdapter {
   return new RedisAdapter(opts);

@@ -1,0 +1,24 @@
+// The options of the Redis cluster adapter (see docs/CLUSTER.md).
+
+import type { RedisClusterConnection, RedisConnection } from './connection.ts';
+
+export interface RedisAdapterOptions {
+  /** One Redis (7.0 or later): ioredis options or a redis:// URL. Default: localhost:6379. */
+  redis?: RedisConnection;
+  /** A Redis Cluster (7.0 or later) instead: its seed nodes and ioredis Cluster options. */
+  cluster?: RedisClusterConnection;
+  /** Prefix of every key and channel; nodes of one cluster share it. Default "volley:". */
+  prefix?: string;
+  /** This node's id (no spaces). Default: host name, pid and a random suffix. */
+  nodeId?: string;
+  /**
+   * Lifetime of presence entries and of the node's liveness key, ms; the node refreshes
+   * them every third of it. Bounds how long a dead node's players look connected.
+   * Default 15 000.
+   */
+  presenceTtlMs?: number;
+  /** How long listen() waits for Redis before starting without it (it keeps retrying). Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** Redis trouble (connection lost, a command failed). Default: one console.warn per outage. */
+  onError?(err: unknown): void;
+}
