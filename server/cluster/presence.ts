@@ -23,6 +23,8 @@ export type Alive = (node: string) => Promise<boolean>;
 export class Presence {
   /** uid → presence value, for every session this node holds. */
   readonly #mine = new Map<string, string>();
+  /** Values (node + sid) whose claim script is still in flight. */
+  readonly #claiming = new Set<string>();
 
   constructor(
     readonly nodeId: string,
@@ -50,17 +52,24 @@ export class Presence {
     this.#mine.set(uid, value);
     if (!write) return { status: 'ok' };
     const key = this.keys.presence(uid);
-    let [status, node, oldSid] = await this.scripts.claim(key, this.nodeId, value, this.ttlMs, policy, resumeSid ?? '');
-    if (status === 'held') {
-      // 'reject' and another node's session: it wins only if that node is still alive.
-      if (await this.alive(node!)) {
-        if (this.#mine.get(uid) === value) this.#mine.delete(uid);
-        return { status: 'refused', node: node! };
+    // A refresh while this claim is in flight must not call the uid lost: the claim's own
+    // answer decides (a 'reject' loser closes 4001, not 4000).
+    this.#claiming.add(value);
+    try {
+      let [status, node, oldSid] = await this.scripts.claim(key, this.nodeId, value, this.ttlMs, policy, resumeSid ?? '');
+      if (status === 'held') {
+        // 'reject' and another node's session: it wins only if that node is still alive.
+        if (await this.alive(node!)) {
+          if (this.#mine.get(uid) === value) this.#mine.delete(uid);
+          return { status: 'refused', node: node! };
+        }
+        [status, node, oldSid] = await this.scripts.claim(key, this.nodeId, value, this.ttlMs, 'replace', '');
       }
-      [status, node, oldSid] = await this.scripts.claim(key, this.nodeId, value, this.ttlMs, 'replace', '');
+      if (status === 'took') return { status, node: node!, sid: oldSid ?? '' };
+      return { status: 'ok' };
+    } finally {
+      this.#claiming.delete(value);
     }
-    if (status === 'took') return { status, node: node!, sid: oldSid ?? '' };
-    return { status: 'ok' };
   }
 
   /** Forget uid; delete its entry unless another node has taken it since. */
@@ -94,7 +103,7 @@ export class Presence {
         for (const idx of gone) {
           const [uid, value] = batch[idx - 1]!;
           // Still the same session here: it lost the uid to another node while the kick was lost.
-          if (this.#mine.get(uid) === value) lost.push(uid);
+          if (this.#mine.get(uid) === value && !this.#claiming.has(value)) lost.push(uid);
         }
       }),
     );
