@@ -8,6 +8,7 @@
 
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type * as UWS from 'uws-native-compat';
@@ -160,7 +161,7 @@ export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: 
     listen(port, host) {
       return new Promise((resolve, reject) => {
         const done = (socket: UWS.us_listen_socket | false) => {
-          if (!socket) return reject(new Error(`could not listen on ${host ?? '*'}:${port}`));
+          if (!socket) return void listenError(port, host).then(reject);
           listenSocket = socket;
           resolve(native.us_socket_local_port(socket as never));
         };
@@ -178,6 +179,19 @@ export function uwsTransport<Data>(native: Uws, opts: TransportOptions, events: 
       app.publish(topic, frame, true);
     },
   };
+}
+
+/**
+ * uWebSockets.js says only that listen failed; the error a user can act on (EADDRINUSE,
+ * EACCES, EADDRNOTAVAIL) comes from trying the same bind once with node:net, as the ws
+ * transport's listen would have reported it. Paid only on a failed listen.
+ */
+function listenError(port: number, host: string | undefined): Promise<Error> {
+  return new Promise((resolve) => {
+    const probe = createNetServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err)); // "listen EADDRINUSE: address already in use …", code EADDRINUSE
+    probe.listen({ port, host, exclusive: true }, () => probe.close(() => resolve(new Error(`could not listen on ${host ?? '*'}:${port}`))));
+  });
 }
 
 const INTERNAL_ERROR: HttpReply = { status: 500, body: 'internal error' };
