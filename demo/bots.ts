@@ -20,7 +20,7 @@ export async function startBot(opts: BotOptions): Promise<VolleyClient<ArenaServ
   const think = opts.thinkMs ?? 300;
   const client: VolleyClient<ArenaServer, ArenaClient> = await connect<ArenaServer, ArenaClient>(opts.url, {
     token: opts.name,
-    WebSocket: WebSocket as never,
+    WebSocket,
     handlers: {
       chooseMove: async (ctx, info) => {
         await new Promise((r) => setTimeout(r, Math.random() * think));

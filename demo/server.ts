@@ -47,6 +47,11 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
   const routesToken = opts.routesToken ?? process.env.VOLLEY_ROUTES_TOKEN ?? randomBytes(18).toString('base64url');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client's defaults include three gauges named like counters (nodejs_active_handles_total,
+  // _requests_total, _resources_total), which `promtool check metrics` flags. They are the sums
+  // of nodejs_active_handles, _requests and _resources (by type), which stay.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(name);
   const server = createServer<ArenaServer, ArenaClient>({
     // Demo auth: the token is the player's name. A real game verifies a signed token here.
     authenticate: (req) => (req.token && NAME.test(req.token) ? req.token : null),
