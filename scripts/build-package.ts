@@ -34,11 +34,11 @@ export function rewriteDeclarationImports(text: string): string {
 }
 
 export async function buildPackage(): Promise<void> {
-  for (const d of ['protocol', 'server', 'client', 'loadtest']) rmSync(join(dist, d), { recursive: true, force: true });
+  for (const d of ['protocol', 'server', 'client', 'loadtest', 'codegen']) rmSync(join(dist, d), { recursive: true, force: true });
   const tsc = require.resolve('typescript/bin/tsc');
   // The library, then the volley-loadtest command (bin) and volley/loadtest (its own config:
-  // it is not part of the library's program).
-  for (const config of ['tsconfig.build.json', 'loadtest/tsconfig.build.json']) {
+  // it is not part of the library's program), and the volley-codegen command (bin).
+  for (const config of ['tsconfig.build.json', 'loadtest/tsconfig.build.json', 'codegen/tsconfig.build.json']) {
     const r = spawnSync(process.execPath, [tsc, '-p', join(root, config)], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`tsc -p ${config} failed`);
   }

@@ -1,5 +1,7 @@
 // A bot that plays the arena: queues, answers chooseMove within the deadline, re-queues
-// after each match until it has played the matches it was asked to.
+// after each match until it has played the matches it was asked to. The types, IArenaServer,
+// IArenaClient, Arena.ServerProxy and Arena.Bind come from Arena.g.cs, generated from the
+// demo's TypeScript contract (demo/api.ts) by volley-codegen.
 
 using System;
 using System.Collections.Generic;
@@ -35,7 +37,7 @@ public sealed class ArenaBot : IArenaClient
         var opts = new VolleyClientOptions { Token = _name, Converters = Arena.Converters() };
         _client = await VolleyClient.ConnectAsync(url, opts, c => Arena.Bind(c, this));
         _server = new Arena.ServerProxy(_client);
-        _log($"{_name}: connected as {await _server.WhoAmI()}, {await _server.Queue()} waiting");
+        _log($"{_name}: connected as {(await _server.Whoami()).Uid}, {(await _server.Queue()).Waiting} waiting");
         try
         {
             if (await Task.WhenAny(_done.Task, Task.Delay(timeout)) != _done.Task)
@@ -57,7 +59,7 @@ public sealed class ArenaBot : IArenaClient
         return move;
     }
 
-    public void MatchStart(MatchStart info) => _log($"{_name}: match {info.MatchId} vs {string.Join(",", Array.FindAll(info.Players, p => p != _name))}");
+    public void MatchStart(MatchStartInfo info) => _log($"{_name}: match {info.MatchId} vs {string.Join(",", Array.FindAll(info.Players, p => p != _name))}");
 
     public void RoundResult(RoundResult r) => _log($"{_name}: round {r.Round}: {(r.Winner == null ? "draw" : r.Winner == _name ? "won" : "lost")}");
 

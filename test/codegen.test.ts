@@ -1,0 +1,136 @@
+// volley-codegen (codegen/): the TypeScript contract read with the compiler API, and the C#
+// it writes. The demo's generated file (the C# sample bot's) must be what the generator
+// writes today, byte for byte; every supported type form maps as documented; every
+// unsupported form fails with an error naming the member. The generated C# is compiled and
+// run against a real server in test/codegen-csharp.test.ts.
+
+import t from 'tap';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readContract, ContractError, type TypeRef } from '../codegen/model.ts';
+import { emitCSharp } from '../codegen/csharp.ts';
+import { main } from '../codegen/cli.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'volley-codegen-'));
+const write = (name: string, text: string) => {
+  const f = join(dir, name);
+  writeFileSync(f, text);
+  return f;
+};
+const quiet = async (argv: string[]) => {
+  const err = console.error;
+  const lines: string[] = [];
+  console.error = (...a: unknown[]) => void lines.push(a.join(' '));
+  try {
+    return { code: await main(argv), out: lines.join('\n') };
+  } finally {
+    console.error = err;
+  }
+};
+
+t.test('the sample bot uses what the generator writes from demo/api.ts, byte for byte', async (t) => {
+  const committed = readFileSync(join(root, 'csharp/Volley.Sample/Arena.g.cs'), 'utf8');
+  const now = emitCSharp(readContract(join(root, 'demo/api.ts')), { namespace: 'Volley.Sample', source: 'api.ts' });
+  t.equal(now, committed, 'csharp/Volley.Sample/Arena.g.cs is stale: npm run codegen:sample');
+  const r = await quiet(['csharp', join(root, 'demo/api.ts'), '-o', join(root, 'csharp/Volley.Sample/Arena.g.cs'), '--namespace', 'Volley.Sample', '--check']);
+  t.equal(r.code, 0, '--check agrees');
+  const stale = write('stale.g.cs', committed.replace('Rock, Paper', 'Paper, Rock'));
+  const s = await quiet(['csharp', join(root, 'demo/api.ts'), '-o', stale, '--namespace', 'Volley.Sample', '--check']);
+  t.equal(s.code, 1, '--check fails on a stale file');
+  t.match(s.out, /is not what .* generates/);
+  t.equal(readFileSync(stale, 'utf8'), committed.replace('Rock, Paper', 'Paper, Rock'), '--check writes nothing');
+});
+
+t.test('demo contract: both interfaces, named and inline types', async (t) => {
+  const c = readContract(join(root, 'demo/api.ts'));
+  t.same(c.server.methods.map((m) => m.name), ['queue', 'leaveQueue', 'leaderboard', 'whoami']);
+  t.same(c.client.methods.map((m) => m.name), ['chooseMove', 'matchStart', 'roundResult', 'matchEnd', 'leaderboardChanged']);
+  t.same(c.enums, [{ name: 'Move', values: ['rock', 'paper', 'scissors'] }]);
+  const rr = c.objects.find((o) => o.name === 'RoundResult')!;
+  // Record<string, Move | null>: the alias name survives the `| null`.
+  t.same(rr.fields.find((f) => f.name === 'moves')!.type, { kind: 'map', of: { kind: 'nullable', of: { kind: 'enum', name: 'Move' } } });
+  t.ok(c.objects.some((o) => o.name === 'QueueResult'), 'inline result type named after its method');
+  t.ok(c.objects.some((o) => o.name === 'MatchStartInfo'), 'inline param type named after method + param');
+  const lb = c.server.methods.find((m) => m.name === 'leaderboard')!;
+  t.same(lb.params, [{ name: 'limit', optional: true, type: { kind: 'nullable', of: { kind: 'double' } } }]);
+  t.equal(c.server.methods.find((m) => m.name === 'leaveQueue')!.result, null, 'void result');
+});
+
+t.test('every supported form maps as documented', async (t) => {
+  const c = readContract(join(root, 'test/fixtures/codegen-everyForm.ts'));
+  const item = c.objects.find((o) => o.name === 'Item')!;
+  const f = (n: string) => item.fields.find((x) => x.name === n)!;
+  const expect: Record<string, [TypeRef, boolean]> = {
+    id: [{ kind: 'long' }, false],
+    name: [{ kind: 'string' }, false],
+    flag: [{ kind: 'bool' }, false],
+    tags: [{ kind: 'array', of: { kind: 'string' } }, false],
+    color: [{ kind: 'enum', name: 'Color' }, false],
+    alt: [{ kind: 'nullable', of: { kind: 'enum', name: 'Color' } }, true],
+    shade: [{ kind: 'nullable', of: { kind: 'enum', name: 'Color' } }, false],
+    mood: [{ kind: 'enum', name: 'ItemMood' }, false],
+    pos: [{ kind: 'object', name: 'Vec' }, false],
+    path: [{ kind: 'array', of: { kind: 'object', name: 'Vec' } }, false],
+    grid: [{ kind: 'array', of: { kind: 'array', of: { kind: 'double' } } }, false],
+    stats: [{ kind: 'map', of: { kind: 'double' } }, false],
+    owners: [{ kind: 'map', of: { kind: 'nullable', of: { kind: 'object', name: 'Vec' } } }, false],
+    note: [{ kind: 'nullable', of: { kind: 'string' } }, true],
+    nick: [{ kind: 'nullable', of: { kind: 'string' } }, false],
+    maybe: [{ kind: 'nullable', of: { kind: 'bool' } }, true],
+    big: [{ kind: 'nullable', of: { kind: 'long' } }, true],
+    blob: [{ kind: 'bytes' }, false],
+    at: [{ kind: 'date' }, false],
+    extra: [{ kind: 'any' }, false],
+    meta: [{ kind: 'object', name: 'ItemMeta' }, false],
+  };
+  t.same(item.fields.map((x) => x.name), Object.keys(expect), 'fields in declaration order');
+  for (const [name, [type, optional]] of Object.entries(expect)) t.same([f(name).type, f(name).optional], [type, optional], name);
+  t.same(c.enums.map((e) => [e.name, e.values]), [['Color', ['red', 'green', 'dark-blue']], ['ItemMood', ['calm', 'angry']]]);
+  t.same(c.objects.find((o) => o.name === 'ItemMeta')!.fields.map((x) => x.type), [{ kind: 'long' }, { kind: 'array', of: { kind: 'string' } }]);
+  const sum = c.server.methods.find((m) => m.name === 'sum')!;
+  t.same(sum.result, { kind: 'double' }, 'Promise<number> unwrapped');
+  t.same(sum.params.map((p) => p.optional), [false, true]);
+  const cs = emitCSharp(c, { namespace: 'Kit', source: 'codegen-everyForm.ts' });
+  t.match(cs, 'public enum Color { Red, Green, DarkBlue }');
+  t.match(cs, 'case "dark-blue": return Color.DarkBlue;');
+  t.match(cs, 'public Dictionary<string, Vec?> Owners { get; set; }');
+  t.match(cs, 'public long? Big { get; set; }');
+  t.match(cs, 'Task<Color?> Pick(Color[] colors, CancellationToken cancellationToken = default);');
+  t.match(cs, 'Task<double> Sum(double[] xs, double? scale = null, CancellationToken cancellationToken = default);');
+  t.match(cs, 'Task<Item> Transform(Item item, long by, CancellationToken cancellationToken);');
+  t.match(cs, 'void Ping(double n);');
+  t.notMatch(cs, /typeof|GetType\(\)\.Get|Activator|Reflection|MakeGenericType|Enum\.Parse/, 'no reflection in the generated code');
+});
+
+const unsupported: [string, string, RegExp][] = [
+  ['generic method', 'f<T>(x: T): T;', /XServer\.f: generic methods are not supported/],
+  ['function param', 'f(cb: (n: number) => void): void;', /XServer\.f\(cb\): function types do not cross the wire/],
+  ['function field', 'f(a: { id: string; cb(): void }): void;', /XServer\.f\(a\) → FA\.cb: methods do not cross the wire/],
+  ['generic type', 'f(b: Box<number>): void;', /XServer\.f\(b\): generic type Box<number> is not supported/],
+  ['mixed union', 'f(x: string | number): void;', /XServer\.f\(x\): unions other than string literals .* string \| number/],
+  ['tuple', 'f(x: [number, string]): void;', /XServer\.f\(x\): tuples are not supported/],
+  ['bigint', 'f(): bigint;', /XServer\.f\(\): result: bigint does not cross the wire/],
+  ['Map', 'f(m: Map<string, number>): void;', /XServer\.f\(m\): Map does not cross the wire/],
+  ['number literals', 'f(x: 1 | 2): void;', /XServer\.f\(x\): unions other than string literals/],
+  ['rest params', 'f(...xs: number[]): void;', /XServer\.f\(\.\.\.xs\): rest parameters/],
+  ['not a method', 'count: number;', /XServer\.count: expected a method/],
+  ['overloads', 'f(x: string): void; f(x: boolean): void;', /XServer\.f: expected a method .*overloads/],
+  ['nested promise', 'f(x: Promise<number>): void;', /XServer\.f\(x\): a promise is only allowed as a method's result/],
+];
+
+t.test('unsupported forms fail with an error naming the member', async (t) => {
+  for (const [what, member, message] of unsupported) {
+    const file = write(`bad-${what.replace(/\W/g, '_')}.ts`, `interface Box<T> { v: T }\nexport interface XServer { ${member} }\nexport interface XClient { ok(): void }\n`);
+    t.throws(() => readContract(file), message, what);
+    const r = await quiet(['csharp', file, '-o', join(dir, 'never.cs')]);
+    t.equal(r.code, 1, `${what}: the command exits 1`);
+    t.match(r.out, message, `${what}: the command says why`);
+  }
+  const none = write('none.ts', 'export interface Api { f(): void }\n');
+  t.throws(() => readContract(none), /0 exported interfaces named \*Server .*--server/, 'no server interface');
+  t.doesNotThrow(() => readContract(none, { server: 'Api', client: 'Api' }), '--server/--client name them');
+  t.throws(() => readContract(join(dir, 'missing.ts')), ContractError);
+});
