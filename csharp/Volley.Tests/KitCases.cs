@@ -694,6 +694,8 @@ public class KitCases : IClassFixture<KitFixture>
             await Task.Delay(100);
             await r.Post("/kit/drop", ("uid", uid));
             Check(Equals(await p, 1L), "the call did not answer 1");
+            // SessionOpened is posted to the callback queue: it may land after the call's result.
+            await T.Until(() => c.Resumed != null, 3000);
             Check(c.Resumed == true, $"reopened with resumed {c.Resumed}");
             Check(Run.RunsOf(await r.Counters(), key) == 1, "the handler ran more than once");
             await r.Verdict(uid);
@@ -840,6 +842,8 @@ public class KitCases : IClassFixture<KitFixture>
             var p = c.Call(TimeSpan.FromSeconds(10), "count", "k-" + uid, 600L);
             await r.Post("/kit/stall", ("uid", uid));
             Check(Equals(await p, 1L), "the call did not answer 1");
+            // SessionOpened is posted to the callback queue: it may land after the call's result.
+            await T.Until(() => c.Resumed != null, 3000);
             Check(c.Resumed == true, $"reopened with resumed {c.Resumed}");
             await r.Verdict(uid);
         },
@@ -858,6 +862,8 @@ public class KitCases : IClassFixture<KitFixture>
             var got = await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => Settle(c.Call(TimeSpan.FromSeconds(20), "blob", 131072L))));
             var bad = got.Where(o => !(o.value is byte[] b && b.Length == 131072)).ToArray();
             Check(bad.Length == 0, $"{bad.Length} of 64 failed, e.g. {bad.FirstOrDefault().error?.Code}: {bad.FirstOrDefault().error?.Message}");
+            // SessionOpened is posted to the callback queue: it may land after the call's result.
+            await T.Until(() => c.Resumed != null, 3000);
             Check(c.Resumed == true, $"reopened with resumed {c.Resumed}");
             await r.Verdict(uid);
         },

@@ -46,9 +46,12 @@ namespace Volley
             {
                 value = _conv.FromWire<T>(wire);
             }
-            catch (WireConversionException e)
+            catch (Exception e)
             {
-                _tcs.TrySetException(new VolleyRpcException(ErrorCodes.Internal, $"{Method}: the result does not convert to {typeof(T).Name}: {e.Message}", null, e));
+                // Whatever the app's converter throws (KeyNotFoundException from m["x"], an
+                // InvalidCastException) fails this call only: it never reaches the receive loop.
+                var why = e is WireConversionException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+                _tcs.TrySetException(new VolleyRpcException(ErrorCodes.Internal, $"{Method}: the result does not convert to {typeof(T).Name}: {why}", null, e));
                 return;
             }
             _tcs.TrySetResult(value);
@@ -60,7 +63,7 @@ namespace Volley
     /// <summary>A call from the server, as a handler sees it.</summary>
     public sealed class VolleyCall
     {
-        internal readonly CancellationTokenSource Cts = new CancellationTokenSource();
+        internal readonly HandlerCancellation Cts;
         internal Timer? Deadline;
         /// <summary>Aborted ($cancel, session end): no response is sent.</summary>
         internal volatile bool Aborted;
@@ -69,6 +72,7 @@ namespace Volley
         internal VolleyCall(VolleyClient client, uint id, string method, object?[] args)
         {
             Client = client;
+            Cts = new HandlerCancellation(this);
             Id = id;
             Method = method;
             Args = args;
@@ -83,6 +87,9 @@ namespace Volley
         /// <summary>Fires when the server cancels the call (<c>$cancel</c>), the handler deadline passes, or the session ends.</summary>
         public CancellationToken CancellationToken => Cts.Token;
 
+        /// <summary>Fire the handler's token; what its callbacks throw goes to the error hook, never to the caller.</summary>
+        internal void Cancel() => Cts.Cancel();
+
         /// <summary>Param i converted to T (a missing param reads as nil); INVALID_PARAMS if it doesn't convert.</summary>
         public T Arg<T>(int i)
         {
@@ -93,6 +100,31 @@ namespace Volley
             catch (WireConversionException e)
             {
                 throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{Method}: param {i}: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A handler's token source whose Cancel never throws: callbacks the app registered on the
+    /// token run inside Cancel, and what they throw must not reach the receive loop or a timer.
+    /// </summary>
+    internal sealed class HandlerCancellation
+    {
+        readonly CancellationTokenSource _cts = new CancellationTokenSource();
+        readonly VolleyCall _call;
+
+        public HandlerCancellation(VolleyCall call) => _call = call;
+        public CancellationToken Token => _cts.Token;
+
+        public void Cancel()
+        {
+            try
+            {
+                _cts.Cancel();
+            }
+            catch (Exception e)
+            {
+                _call.Client.ReportHandlerError(e is AggregateException a && a.InnerExceptions.Count == 1 ? a.InnerExceptions[0] : e, _call.Method);
             }
         }
     }

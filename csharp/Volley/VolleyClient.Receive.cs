@@ -56,7 +56,7 @@ namespace Volley
                     violation = OnMessage(s, msg, scan, size, after);
                 }
             }
-            foreach (var a in after) a();
+            RunAll(after);
             if (violation != null)
             {
                 ProtocolViolation(s, CloseCodes.ProtocolError, violation);
@@ -137,6 +137,16 @@ namespace Volley
             return null;
         }
 
+        /// <summary>Work collected under the lock, run after it: one failing never skips the rest.</summary>
+        void RunAll(List<Action> after)
+        {
+            foreach (var a in after)
+            {
+                try { a(); }
+                catch (Exception e) { ReportHandlerError(e, "receive"); }
+            }
+        }
+
         void CountReliable(int size)
         {
             _received++;
@@ -169,7 +179,7 @@ namespace Volley
                         _incoming.Remove(call.Id);
                         call.Aborted = true;
                         call.Deadline?.Dispose();
-                        after.Add(() => call.Cts.Cancel());
+                        after.Add(call.Cancel);
                     }
                     return null;
                 }
@@ -298,7 +308,7 @@ namespace Volley
                 call.TimedOut = true;
                 ReplyError(call.Id, new VolleyRpcException(ErrorCodes.Timeout, $"{call.Method} did not finish within {t.TotalMilliseconds:0} ms"));
             }
-            call.Cts.Cancel();
+            call.Cancel();
         }
 
         /// <summary>A handler finished: send its result or error, unless the call was aborted or timed out.</summary>
@@ -324,8 +334,9 @@ namespace Volley
                         bytes = MsgPackWriter.Encode(new object?[] { 1L, (long)call.Id, null, result }, Converters);
                         CheckSize(bytes, call.Method + " result", _peerLimits);
                     }
-                    catch (Exception e) when (e is MsgPackEncodeException || e is VolleyRpcException)
+                    catch (Exception e)
                     {
+                        // Also what the app's own toWire converter throws: never out of here.
                         // The caller gets INTERNAL; onError sees why (DECISIONS A).
                         ReplyError(call.Id, new VolleyRpcException(ErrorCodes.Internal, "internal error"));
                         report = e;
@@ -351,7 +362,7 @@ namespace Volley
             SendReliable(bytes, null);
         }
 
-        void ReportHandlerError(Exception e, string method)
+        internal void ReportHandlerError(Exception e, string method)
         {
             var h = _opts.OnHandlerError;
             if (h != null)

@@ -226,6 +226,11 @@ namespace Volley
             {
                 throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{method}: {e.Message}", null, e);
             }
+            catch (Exception e)
+            {
+                // The app's own toWire converter threw.
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{method}: {e.GetType().Name}: {e.Message}", null, e);
+            }
             CheckSize(bytes, method, l);
             return bytes;
         }
