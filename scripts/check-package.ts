@@ -1,8 +1,11 @@
-// The package as a user gets it: `npm pack` (which builds dist/), a fresh project that
-// installs the tarball, the README's own package.json, tsconfig.json and src/*.ts taken
+// The package as a user gets it: `npm pack` (which builds dist/) and what the tarball holds
+// (LICENSE, every file the README links to, no source maps), a fresh project that installs
+// the tarball with the README's own install line (at most 10 MB), the README's own package.json, tsconfig.json and src/*.ts taken
 // verbatim from the README, compiled with those strict settings against the package's
 // .d.ts, then the README's server and client run against each other with plain `node`
-// (no loader) on Node 20, 22 and 24. One call each way, and the transport each used.
+// (no loader) on Node 20, 22 and 24. One call each way, and the transport each used. Then
+// the README's native-engine opt-in, and the server again on Node 20: on uWebSockets.js
+// wherever the repository's own install loads it.
 //
 //   npm run check:package            (CI runs it from .ci/run)
 //   CHECK_NODE_VERSIONS="22" …       only these extra Node majors (default "22 24")
@@ -13,13 +16,14 @@
 
 import { build } from 'esbuild';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { GZIP_BUDGET } from './build-browser.ts';
+import { detectTransport } from '../server/transports/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 let passed = 0;
@@ -48,6 +52,37 @@ export function readmeFiles(readme: string): Map<string, string> {
     files.set(name, lang === 'ts' || name === 'tsconfig.json' ? `// ${name}\n${body}` : body);
   }
   return files;
+}
+
+/** The README's install line for the release tarball: `npm install ./volley-<version>.tgz ws`. */
+export function readmeInstallLine(readme: string): string[] | undefined {
+  return /^npm install (\.\/volley-\S+\.tgz.*)$/m.exec(readme)?.[0].split(/\s+/);
+}
+
+/** The README's commands that add the native engine from the registry (`npm install uws-native-…@npm:…`). */
+export function readmeNativeOptIn(readme: string): string[][] {
+  return [...readme.matchAll(/^npm install (uws-native-\S+@npm:\S+)$/gm)].map((m) => m[0].split(/\s+/));
+}
+
+/**
+ * Relative links and images of a Markdown file (`[x](path)`, `![x](path)`), resolved from the
+ * file's folder, without their #anchor: each must be in the package or a registry page
+ * shows a broken link. Absolute URLs and in-page anchors are left alone.
+ */
+export function relativeLinks(file: string, text: string): string[] {
+  const dir = posix.dirname(file);
+  const out = new Set<string>();
+  for (const m of text.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)) {
+    const target = m[1]!;
+    if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith('#')) continue;
+    out.add(posix.normalize(posix.join(dir, target.split('#')[0]!)));
+  }
+  return [...out];
+}
+
+/** Kilobytes on disk under `dir` (du -sk). */
+function diskKb(dir: string): number {
+  return Number(/^(\d+)/.exec(run('du', ['-sk', dir], dir, 60_000).out)?.[1] ?? NaN);
 }
 
 function freePort(): Promise<number> {
@@ -93,7 +128,7 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** The README's server and client in `project`, on one node binary. */
-async function playOn(node: string, project: string): Promise<void> {
+async function playOn(node: string, project: string): Promise<string | undefined> {
   const version = run(node, ['-v'], project, 30_000).out.trim();
   const port = await freePort();
   const server = spawn(node, ['dist/server.js'], { cwd: project, env: { ...process.env, PORT: String(port), VOLLEY_TRANSPORT: '' } });
@@ -103,7 +138,7 @@ async function playOn(node: string, project: string): Promise<void> {
     const transport = /listening on \d+ over (uws|ws)/.exec(s.text())?.[1];
     if (!check(up && transport !== undefined, `${version}: README server starts (plain node, no loader)`)) {
       console.log(s.text().slice(-2000));
-      return;
+      return undefined;
     }
     const announced = /\[volley\] transport: ([^\n]*)/.exec(s.text())?.[1] ?? '?';
     console.log(`     ${version}: transport ${transport} — ${announced}`);
@@ -122,6 +157,7 @@ async function playOn(node: string, project: string): Promise<void> {
       /player42 voted 1/.test(serverOut);
     if (!check(ok, `${version}: README client ↔ server over ${transport}: one call each way, room notification, clean exit`))
       console.log(`--- client:\n${clientOut.slice(-2000)}\n--- server:\n${serverOut.slice(-2000)}`);
+    return transport;
   } finally {
     server.kill('SIGKILL');
   }
@@ -145,21 +181,39 @@ async function main(): Promise<void> {
     }
     const paths = info!.files.map((f) => f.path);
     console.log(`     tarball ${info!.filename}: ${(info!.size / 1024).toFixed(1)} KB, ${paths.length} files, ${(info!.unpackedSize / 1024).toFixed(1)} KB unpacked`);
-    const stray = paths.filter((p) => !/^(dist\/|package\.json$|README\.md$|protocol\/SPEC\.md$|docs\/(CLUSTER|ARCHITECTURE)\.md$|LICENSE)/.test(p) || /\.ts$/.test(p.replace(/\.d\.ts$/, '')));
-    check(stray.length === 0, `tarball ships dist/, README, SPEC and the docs only${stray.length ? `: ${stray.slice(0, 5).join(', ')}` : ''}`);
+    const docs = /^(README\.md|CHANGELOG\.md|LICENSE|protocol\/SPEC\.md|docs\/(CLUSTER|ARCHITECTURE|DEPLOY|RELEASING)\.md|docs\/(screenshot|monitor)\.png|(bench|conformance|csharp|loadtest)\/README\.md)$/;
+    const stray = paths.filter((p) => !(/^dist\/.*\.js$/.test(p) || /^dist\/.*\.d\.ts$/.test(p) || p === 'package.json' || docs.test(p)));
+    check(stray.length === 0, `tarball ships dist/ (.js, .d.ts), README, CHANGELOG, LICENSE, SPEC and the docs the README links to only${stray.length ? `: ${stray.slice(0, 5).join(', ')}` : ''}`);
     check(paths.includes('dist/volley.browser.js') && paths.includes('dist/client/index.browser.js'), 'tarball has the browser bundle and the browser entry');
+    check(paths.includes('LICENSE') && /^MIT License/.test(readFileSync(join(root, 'LICENSE'), 'utf8')), 'tarball has LICENSE (MIT, as package.json says)');
+    const mapped = paths.filter((p) => p.endsWith('.map'));
+    const mapRefs = paths.filter((p) => p.endsWith('.js') && /\/\/# sourceMappingURL=/.test(readFileSync(join(root, p), 'utf8')));
+    check(mapped.length === 0 && mapRefs.length === 0, `no source maps shipped or referenced (dist/ is tsc's readable output)${mapped.length + mapRefs.length ? `: ${[...mapped, ...mapRefs].slice(0, 3).join(', ')}` : ''}`);
+    const missing: string[] = [];
+    for (const doc of ['README.md', 'CHANGELOG.md', 'docs/DEPLOY.md'])
+      for (const target of relativeLinks(doc, readFileSync(join(root, doc), 'utf8'))) if (!paths.includes(target)) missing.push(`${doc} → ${target}`);
+    check(missing.length === 0, `every file README.md, CHANGELOG.md and docs/DEPLOY.md link to is in the tarball${missing.length ? `; missing: ${missing.join(', ')}` : ''}`);
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, unknown>;
+    check(manifest.optionalDependencies === undefined, 'no optional dependencies: the native engine is an opt-in (README, Transports)');
 
     // 2. A new project from the README.
     const project = join(work, 'app');
     mkdirSync(join(project, 'src'), { recursive: true });
-    const files = readmeFiles(readFileSync(join(root, 'README.md'), 'utf8'));
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const files = readmeFiles(readme);
     const want = ['package.json', 'tsconfig.json', 'src/contract.ts', 'src/server.ts', 'src/client.ts'];
     if (!check(want.every((f) => files.has(f)), `README has ${want.join(', ')}`)) return;
     const pkg = JSON.parse(files.get('package.json')!);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'volley-readme-check', private: true, ...pkg }, null, 2));
     for (const [name, text] of files) if (name !== 'package.json') writeFileSync(join(project, name), text);
-    const inst = run('npm', ['install', '--no-audit', '--no-fund', join(work, info!.filename), 'ws'], project);
-    if (!check(inst.ok, 'npm install <tarball> ws in a fresh project')) return void console.log(inst.out.slice(-3000));
+    // The README's install line as written, the tarball next to package.json under the name it gives.
+    const line = readmeInstallLine(readme);
+    if (!check(line !== undefined && line[2] === `./${info!.filename}`, `README's install line names this release's tarball (${line?.join(' ')}; packed ${info!.filename})`)) return;
+    copyFileSync(join(work, info!.filename), join(project, info!.filename));
+    const inst = run(line![0]!, [...line!.slice(1), '--no-audit', '--no-fund'], project);
+    if (!check(inst.ok, `${line!.join(' ')} in a fresh project`)) return void console.log(inst.out.slice(-3000));
+    const installedKb = diskKb(join(project, 'node_modules'));
+    check(installedKb <= 10 * 1024, `the default install is ${(installedKb / 1024).toFixed(1)} MB on disk (du -sk node_modules; at most 10 MB)`);
     const dev = run('npm', ['install', '--no-audit', '--no-fund', '-D', '@types/node@20', '@types/ws'], project);
     if (!check(dev.ok, 'npm install -D @types/node @types/ws')) return void console.log(dev.out.slice(-3000));
 
@@ -179,6 +233,18 @@ async function main(): Promise<void> {
       const bin = nodeBinary(major);
       if (check(bin !== undefined, `node@${major} from the npm registry`)) await playOn(bin!, project);
     }
+
+    // 6. The README's native-engine opt-in, then the server on this Node again: uWebSockets.js
+    //    wherever the repository's own install (its devDependencies) loads it.
+    const optIn = readmeNativeOptIn(readme);
+    if (!check(optIn.length > 0, `README gives the native engine's install commands (${optIn.length})`)) return;
+    for (const cmd of optIn) {
+      const r = run(cmd[0]!, [...cmd.slice(1), '--no-audit', '--no-fund'], project);
+      if (!check(r.ok, cmd.join(' '))) return void console.log(r.out.slice(-3000));
+    }
+    const here = detectTransport();
+    const used = await playOn(process.execPath, project);
+    check(used === here.name, `after the opt-in, Node ${process.versions.node} runs on ${used} (the repository here: ${here.detail})`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
