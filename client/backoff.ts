@@ -1,6 +1,7 @@
 // Reconnect delays: exponential backoff with jitter, so a server restart isn't met by
 // every client reconnecting in the same millisecond.
 
+/** The client's `reconnect` option: jittered exponential backoff between attempts. */
 export interface ReconnectOptions {
   /** First delay, ms. Default 250. */
   initialDelayMs?: number;

@@ -60,6 +60,7 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 /** Default of `connectTimeoutMs`. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/** What `connect()` and `new VolleyClient()` take; all optional. */
 export interface ClientOptions<ServerApi, ClientApi> {
   /** Sent to the server's authenticate() at each upgrade. */
   token?: string;
@@ -71,6 +72,7 @@ export interface ClientOptions<ServerApi, ClientApi> {
   tokenIn?: 'query' | 'protocol';
   /** Methods the server may call on this client. Each gets a ClientContext first. */
   handlers?: Handlers<ClientApi, ClientContext<ServerApi>>;
+  /** Optional params checks on the server's calls (Standard Schema over the params tuple, or a guard). */
   schemas?: { [K in keyof ClientApi]?: ParamsSchema };
   /** WebSocket constructor; default globalThis.WebSocket (browsers, Node 22+). */
   WebSocket?: WebSocketConstructor;
@@ -116,30 +118,44 @@ export type { ReconnectOptions };
  */
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
+/** Why a socket closed (the `close` event, `client.closeInfo`). */
 export interface CloseInfo {
+  /** WebSocket close code (1000, 1006, 4xxx: SPEC, close codes). */
   code: number;
+  /** Close reason text, or what the client saw when the socket failed. */
   reason: string;
   /** HTTP status of a refused upgrade, where the WebSocket implementation shows it. */
   status?: number;
 }
 
+/** The events a {@link VolleyClient} emits (`client.on(name, fn)`), with each one's payload. */
 export interface ClientEvents {
   /** Every change of `state`. */
   state: ConnectionState;
   /** A session is live: new (`resumed` false, earlier pending calls were rejected) or resumed. */
-  open: { resumed: boolean };
+  open: {
+    /** True when the session resumed: nothing was lost. */
+    resumed: boolean;
+  };
   /** A socket closed (a reconnect may follow: see `state`). */
   close: CloseInfo;
   /** A reconnect attempt is scheduled. */
-  reconnecting: { attempt: number; delayMs: number };
+  reconnecting: {
+    /** 1 for the first attempt after a drop. */
+    attempt: number;
+    /** How long until it dials, ms. */
+    delayMs: number;
+  };
   /** The transport reported an error (a close event follows). */
   error: unknown;
 }
 
+/** What a client handler gets first: the call (`signal`, `method`, `id`) and the client. */
 export class ClientContext<ServerApi = any> extends InboundCall {
   constructor(
     id: number,
     method: string,
+    /** The client this call arrived on. */
     readonly client: VolleyClient<ServerApi, any>,
   ) {
     super(id, method);
@@ -178,9 +194,15 @@ function connectError(url: string, info: CloseInfo): RpcError {
   return new RpcError(ErrorCode.DISCONNECTED, `could not connect to ${url} (close ${info.code}${info.reason ? `: ${info.reason}` : ''})`, info);
 }
 
+/**
+ * A connection to a Volley server that survives drops: it dials at once, reconnects with
+ * backoff and resumes its session, so calls both ways complete exactly once. `connect()`
+ * makes one and waits for `opened`.
+ */
 export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<ClientEvents> {
   /** Typed proxy to the server: `await client.server.join('lobby')`. Not thenable. */
   readonly server: Remote<ServerApi>;
+  /** The call engine under this client (protocol/); tests and tools, not needed to use the client. */
   readonly peer: RpcPeer<ClientContext<ServerApi>>;
   #url: string;
   #opts: ClientOptions<ServerApi, ClientApi>;
@@ -244,6 +266,7 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.#dial();
   }
 
+  /** Where the connection is: connecting, open, reconnecting or closed. */
   get state(): ConnectionState {
     return this.#state;
   }

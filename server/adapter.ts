@@ -11,6 +11,7 @@ export interface LocalNode {
   has(uid: string): boolean;
   /** Call a client connected here (the adapter forwards remote callers' calls to this). */
   callLocal(uid: string, method: string, params: unknown[], opts?: CallOptions): Promise<unknown>;
+  /** Notify a client connected here (a remote node's notification for it). */
   notifyLocal(uid: string, method: string, params: unknown[]): void;
   /** Publish an encoded notification to this node's members of a room. */
   publishLocal(room: string, bytes: Uint8Array): void;
@@ -20,9 +21,15 @@ export interface LocalNode {
   readonly timeoutMs: number;
   /** Room membership on this node (another node asked for a uid connected here). */
   join(uid: string, room: string): void;
+  /** Take a uid connected here out of a room (another node asked). */
   leave(uid: string, room: string): void;
   /** Metrics: the adapter reports Redis errors and presence refreshes here (when observed). */
-  readonly observer?: { redisError(): void; presenceRefreshed(): void };
+  readonly observer?: {
+    /** A Redis command failed. */
+    redisError(): void;
+    /** This node's presence keys were refreshed. */
+    presenceRefreshed(): void;
+  };
 }
 
 /** A new session for a uid on this node, and the duplicate-login policy it is under. */
@@ -33,7 +40,13 @@ export interface Registration {
   policy: 'replace' | 'reject';
 }
 
+/**
+ * The cluster seam: what a server asks about uids it does not hold and rooms that may span
+ * nodes. {@link LocalAdapter} is one process alone; `RedisAdapter` from
+ * `volley/cluster/redis` spans nodes over Redis.
+ */
 export interface ClusterAdapter {
+  /** Called once by the server it serves, before it listens. */
   attach(node: LocalNode): Promise<void> | void;
   /**
    * A new session for uid here / its session ended here. A cluster adapter applies the
@@ -41,6 +54,7 @@ export interface ClusterAdapter {
    * or this one (disconnectLocal with DUPLICATE_LOGIN, when 'reject' lost a race).
    */
   register(uid: string, reg?: Registration): Promise<void> | void;
+  /** uid's session on this node ended. */
   unregister(uid: string): Promise<void> | void;
   /**
    * Optional: does another node hold a session of uid (other than resumeSid)? Asked
@@ -49,6 +63,7 @@ export interface ClusterAdapter {
   heldElsewhere?(uid: string, resumeSid?: string): Promise<boolean>;
   /** Optional: room membership changed here (for room calls across nodes). */
   joined?(uid: string, room: string): void;
+  /** Optional: uid left a room here. */
   left?(uid: string, room: string): void;
   /** Optional: members of a room on other nodes (callMany({room}), allMembers). */
   remoteMembers?(room: string): Promise<string[]>;
@@ -60,15 +75,19 @@ export interface ClusterAdapter {
    * live only as long as its session, and it has none here).
    */
   joinRemote?(uid: string, room: string): boolean;
+  /** Optional: leave for a uid not connected to this node (see joinRemote). */
   leaveRemote?(uid: string, room: string): boolean;
   /** Call a uid that is not on this node; rejects UNAVAILABLE if it is on none. */
   callRemote(uid: string, method: string, params: unknown[], opts?: CallOptions): Promise<unknown>;
+  /** Notify a uid that is not on this node (at most once: dropped if it is on none). */
   notifyRemote(uid: string, method: string, params: unknown[]): void;
   /** Fan an encoded room notification out to the other nodes. */
   publishRemote(room: string, bytes: Uint8Array): void;
+  /** The server is closing: release connections and this node's presence. */
   close(): Promise<void> | void;
 }
 
+/** The default adapter: this process alone; a uid that is not here is nowhere (UNAVAILABLE). */
 export class LocalAdapter implements ClusterAdapter {
   attach(): void {}
   register(): void {}

@@ -2,14 +2,43 @@
 
 import { ErrorCode, RpcError } from '../protocol/index.ts';
 
+/** One uid's result of `server.callMany()`: its value, or why there is none. */
 export type Outcome<T> =
-  | { uid: string; status: 'ok'; value: T }
+  | {
+      /** The player called. */
+      uid: string;
+      /** It answered. */
+      status: 'ok';
+      /** Its answer. */
+      value: T;
+    }
   /** The client's handler threw (error.code is its code). */
-  | { uid: string; status: 'error'; error: RpcError }
+  | {
+      /** The player called. */
+      uid: string;
+      /** Its handler threw. */
+      status: 'error';
+      /** The client's error (its code, message and data). */
+      error: RpcError;
+    }
   /** No reply before the deadline. */
-  | { uid: string; status: 'timeout'; error: RpcError }
+  | {
+      /** The player called. */
+      uid: string;
+      /** No reply before the deadline. */
+      status: 'timeout';
+      /** An RpcError TIMEOUT. */
+      error: RpcError;
+    }
   /** The uid was not connected, or disconnected during the call. */
-  | { uid: string; status: 'offline'; error: RpcError };
+  | {
+      /** The player called. */
+      uid: string;
+      /** Not connected, or disconnected during the call. */
+      status: 'offline';
+      /** An RpcError UNAVAILABLE or DISCONNECTED. */
+      error: RpcError;
+    };
 
 export function outcomeOf<T>(uid: string, settled: PromiseSettledResult<unknown>): Outcome<T> {
   if (settled.status === 'fulfilled') return { uid, status: 'ok', value: settled.value as T };

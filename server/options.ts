@@ -9,6 +9,7 @@ import type { UpgradeRequest } from './upgradeRequest.ts';
 import type { ObserveOptions } from './observe/index.ts';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits, type HttpRoutes, type TlsOptions, type TransportName } from './transports/transport.ts';
 
+/** Caps on `authenticate()` promises pending at once (`authLimits` option). */
 export interface AuthLimits {
   /** authenticate() promises pending at once, server-wide; past it new upgrades get 503 (a synchronous answer holds no slot). */
   maxPending: number;
@@ -16,6 +17,10 @@ export interface AuthLimits {
   maxPendingPerAddress: number;
 }
 
+/**
+ * What `createServer()` takes. Only `authenticate` and `handlers` are required; every
+ * default is in {@link SERVER_DEFAULTS} and the README's option table.
+ */
 export interface ServerOptions<ServerApi, ClientApi> {
   /**
    * Decide who is connecting, from the upgrade request. Return the uid, or a falsy value
@@ -33,6 +38,7 @@ export interface ServerOptions<ServerApi, ClientApi> {
   duplicateLogin?: 'replace' | 'reject';
   /** Default deadline of server → client calls, in ms. */
   timeoutMs?: number;
+  /** Per-message limits on what this server accepts (size, params, depth, values, pending calls); see {@link DEFAULT_LIMITS}. */
   limits?: Partial<Limits>;
   /** URL pattern WebSocket upgrades are accepted on: '/*' (default), 'prefix/*' or an exact path. */
   path?: string;
@@ -141,22 +147,47 @@ export interface ServerOptions<ServerApi, ClientApi> {
 
 /** The defaults, in one place (README "API" lists the same). */
 export const SERVER_DEFAULTS = {
+  /** A second login for a connected uid replaces the first. */
   duplicateLogin: 'replace',
+  /** Upgrades accepted on every path. */
   path: '/*',
+  /** 'auto': native uWebSockets.js where its binary loads, else ws. */
   transport: undefined,
+  /** X-Forwarded-For ignored. */
   trustProxy: 0,
-  authLimits: { maxPending: 1000, maxPendingPerAddress: 64 },
+  /** authenticate() promises pending at once, server-wide and per address. */
+  authLimits: {
+    /** Server-wide. */
+    maxPending: 1000,
+    /** Per remote address. */
+    maxPendingPerAddress: 64,
+  },
+  /** Seconds of silence before the transport drops a socket. */
   idleTimeoutSec: 60,
+  /** ms a session outlives its dropped socket. */
   resumeWindowMs: 30_000,
+  /** Heartbeat interval advised to clients, ms. */
   heartbeatMs: 10_000,
   /** × heartbeatMs */
   heartbeatTimeoutFactor: 2.5,
-  backpressure: { softBytes: 1024 * 1024, hardBytes: 8 * 1024 * 1024 },
+  /** Per-socket send buffer limits. */
+  backpressure: {
+    /** Past it, calls fail OVERLOADED and notifications are dropped. */
+    softBytes: 1024 * 1024,
+    /** Past it, the client is disconnected (4009). */
+    hardBytes: 8 * 1024 * 1024,
+  },
+  /** Bytes kept per session until the client's `$ack`. */
   maxUnackedBytes: DEFAULT_MAX_UNACKED_BYTES,
+  /** Bytes one connection may hold (running calls' params, kept messages, queued input). */
   maxHeldBytes: DEFAULT_MAX_HELD_BYTES,
+  /** Bytes all connections together may hold. */
   maxServerHeldBytes: 1024 * 1024 * 1024,
+  /** ms running handlers get in close() before sockets close. */
   closeGraceMs: 5000,
+  /** Plain-HTTP connection limits before the upgrade and on routes. */
   httpLimits: DEFAULT_HTTP_LIMITS,
+  /** Metrics, traces and routes: off. */
   observe: undefined,
 } as const;
 

@@ -48,6 +48,7 @@ export type { ServerOptions } from './options.ts';
 
 type Socket = TransportSocket<UpgradeData>;
 
+/** What `server.close()` takes. */
 export interface CloseOptions {
   /** How long running handlers get to finish before sockets close. Default 5000 ms. */
   graceMs?: number;
@@ -59,12 +60,19 @@ const MIN_FLOOD_REFUSALS = 1000;
 /** How often close() checks whether running handlers have finished. */
 const CLOSE_POLL_MS = 10;
 
+/**
+ * A Volley server: made by {@link createServer}, started by `listen()`. Holds the
+ * `uid → connection` map, calls players (`to`, `call`, `callMany`, `notify`), keeps rooms
+ * (`join`, `leave`, `notifyRoom`) and shuts down gracefully (`close`).
+ */
 export class VolleyServer<ServerApi = any, ClientApi = any> {
   /** The WebSocket library this server runs on: 'uws' (native) or 'ws'. */
   readonly transport: TransportName;
+  /** The per-message limits in force (the `limits` option over the defaults). */
   readonly limits: Limits;
   /** The limits every `$session` announces (the same for each connection). */
   #announced: ReturnType<typeof announcedLimits>;
+  /** This node's rooms and their members (use `join`, `leave`, `members` rather than this directly). */
   readonly rooms: Rooms;
   /** The per-uid rate limit on incoming calls (undefined when turned off). */
   readonly rateLimiter: RateLimiter | undefined;
@@ -79,7 +87,12 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #closing: Promise<void> | undefined;
   #allClosed: (() => void) | undefined;
   /** Bytes held across every connection (see maxServerHeldBytes). */
-  readonly held: { bytes: number; readonly max: number };
+  readonly held: {
+    /** Bytes held now. */
+    bytes: number;
+    /** The cap, `maxServerHeldBytes`. */
+    readonly max: number;
+  };
   #backpressure: BackpressureLimits;
   #shared!: ConnectionShared;
   #resumeWindowMs: number;
@@ -178,7 +191,14 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   }
 
   /** Sessions on this node and calls pending in each direction across them (tests, monitoring). */
-  stats(): { connections: number; pendingIncoming: number; pendingOutgoing: number } {
+  stats(): {
+    /** Sessions on this node (with or without a socket). */
+    connections: number;
+    /** Calls from clients running here. */
+    pendingIncoming: number;
+    /** Calls to clients awaiting an answer. */
+    pendingOutgoing: number;
+  } {
     let pendingIncoming = 0;
     let pendingOutgoing = 0;
     for (const conn of this.#conns.values()) {
@@ -384,6 +404,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.#adapter.joined?.(uid, room);
   }
 
+  /** Take uid out of room (on the node that holds its session, with a cluster adapter). No-op if it was not in it. */
   leave(uid: string, room: string): void {
     const conn = this.#conns.get(uid);
     if (!conn) return void this.#adapter.leaveRemote?.(uid, room);
@@ -439,6 +460,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     return this.#conns.get(uid)?.online ?? false;
   }
 
+  /** The uids with a session on this node. */
   uids(): string[] {
     return [...this.#conns.keys()];
   }
@@ -544,6 +566,10 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   }
 }
 
+/**
+ * A server for the contract `ServerApi` (what clients may call) and `ClientApi` (what it
+ * may call on clients). It starts listening on `server.listen(port)`.
+ */
 export function createServer<ServerApi = any, ClientApi = any>(
   opts: ServerOptions<NoInfer<ServerApi>, NoInfer<ClientApi>>,
 ): VolleyServer<ServerApi, ClientApi> {

@@ -10,6 +10,7 @@ export const TOKEN_PROTOCOL_PREFIX = 'volley.token.';
  */
 export const VOLLEY_PROTOCOL = 'volley';
 
+/** What `authenticate(req)` sees of a WebSocket upgrade request. */
 export interface UpgradeRequest {
   /** Path of the request, e.g. "/". */
   url: string;

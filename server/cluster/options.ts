@@ -2,6 +2,7 @@
 
 import type { RedisClusterConnection, RedisConnection } from './connection.ts';
 
+/** What `new RedisAdapter()` takes; all optional (a local Redis on 6379 by default). */
 export interface RedisAdapterOptions {
   /** One Redis (7.0 or later): ioredis options or a redis:// URL. Default: localhost:6379. */
   redis?: RedisConnection;

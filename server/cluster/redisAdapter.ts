@@ -33,9 +33,17 @@ const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
 
 const PING_MESSAGE = pack([PING]);
 
+/**
+ * Several Volley nodes on one Redis or Redis Cluster: a call, notification or room
+ * notification to a player on another node goes through Redis and looks like a local one.
+ * Pass it as the server's `adapter` (docs/CLUSTER.md).
+ */
 export class RedisAdapter implements ClusterAdapter {
+  /** This node's id in the cluster (random per process unless set in the options). */
   readonly nodeId: string;
+  /** The Redis key and channel names under this cluster's prefix. */
   readonly keys: Keys;
+  /** How long a node's presence keys live without a refresh, ms. */
   readonly presenceTtlMs: number;
   #opts: RedisAdapterOptions;
   #cmd: RedisClient | undefined;
@@ -71,7 +79,12 @@ export class RedisAdapter implements ClusterAdapter {
   }
 
   /** Messages this node received from Redis: on its own channel (batches), and room notifications for its members. */
-  get received(): { node: number; room: number } {
+  get received(): {
+    /** Batches on this node's own channel. */
+    node: number;
+    /** Room notifications for members here. */
+    room: number;
+  } {
     return { node: this.#nodeMessages, room: this.#roomChannels?.received ?? 0 };
   }
   #nodeMessages = 0;
@@ -87,7 +100,12 @@ export class RedisAdapter implements ClusterAdapter {
   }
 
   /** Calls forwarded from here still waiting for a reply / served here for other nodes. */
-  get pending(): { outgoing: number; incoming: number } {
+  get pending(): {
+    /** Forwarded from here, awaiting a reply. */
+    outgoing: number;
+    /** Served here for other nodes. */
+    incoming: number;
+  } {
     return { outgoing: this.#forwarding?.pendingOutgoing ?? 0, incoming: this.#forwarding?.pendingIncoming ?? 0 };
   }
 
@@ -394,6 +412,7 @@ export class RedisAdapter implements ClusterAdapter {
 }
 
 
+/** `new RedisAdapter(opts)`, as a function. */
 export function createRedisAdapter(opts?: RedisAdapterOptions): RedisAdapter {
   return new RedisAdapter(opts);
 }

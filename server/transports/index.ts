@@ -10,7 +10,12 @@ export type { Transport, TransportName, TransportOptions, TransportSocket, HttpR
 let announced = false;
 
 /** The transport `auto` picks here, and why. */
-export function detectTransport(): { name: TransportName; detail: string } {
+export function detectTransport(): {
+  /** 'uws' when the native binary loads here, else 'ws'. */
+  name: TransportName;
+  /** Which package and binary, or why none loads (what the `[volley] transport:` line says). */
+  detail: string;
+} {
   const { native, why } = loadNativeUws();
   if (native)
     return { name: 'uws', detail: `uWebSockets.js native (${native.from}, ${process.platform}-${process.arch}, Node ABI ${process.versions.modules})` };

@@ -4,6 +4,7 @@
 
 import type { UpgradeRequest } from '../upgradeRequest.ts';
 
+/** The WebSocket engine a server runs on: 'uws' (native uWebSockets.js) or 'ws' (the ws package). */
 export type TransportName = 'uws' | 'ws';
 
 /**
@@ -90,19 +91,27 @@ export interface TransportEvents<Data> {
 
 /** A plain HTTP reply for an extra route (the demo's page, health checks, metrics). */
 export interface HttpReply {
+  /** HTTP status; default 200. */
   status?: number;
+  /** Response headers (lower-case names). */
   headers?: Record<string, string>;
+  /** The body; default empty. */
   body?: string | Uint8Array;
 }
 
 /** What a route handler sees of the request. */
 export interface HttpRequestInfo {
+  /** 'GET' or 'POST'. */
   method: string;
+  /** The path, without the query string. */
   url: string;
+  /** The query string, parsed. */
   query: URLSearchParams;
+  /** Request headers, lower-case names; repeated ones joined with ', '. */
   headers: Record<string, string>;
 }
 
+/** A route's handler: the reply, or a promise of it. */
 export type HttpHandler = (req: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
 
 /**
@@ -110,10 +119,13 @@ export type HttpHandler = (req: HttpRequestInfo) => HttpReply | Promise<HttpRepl
  * Exact paths only, plus a trailing `/*` for a prefix.
  */
 export interface HttpRoutes {
+  /** Answer GET requests to path. */
   get(path: string, handler: HttpHandler): void;
+  /** Answer POST requests to path. */
   post(path: string, handler: HttpHandler): void;
 }
 
+/** The server's `tls` option: serve wss:// with this key and certificate. */
 export interface TlsOptions {
   /** PEM private key (text or bytes). */
   key: string | Uint8Array;

@@ -33,8 +33,8 @@ const require = createRequire(import.meta.url);
 
 /**
  * Where to look, in order: an official build the user installed under its own name
- * (`npm i uNetworking/uWebSockets.js#v20.x`), then the two registry republishes Volley
- * lists as optional dependencies (see README, "Transports").
+ * (`npm i uNetworking/uWebSockets.js#v20.x`), then the two registry republishes under the
+ * names the README's opt-in commands install them as (README, "Transports").
  */
 export const UWS_PACKAGES = ['uWebSockets.js', 'uws-native-modern', 'uws-native-compat'] as const;
 
