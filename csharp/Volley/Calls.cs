@@ -1,6 +1,7 @@
 // The two kinds of calls in flight: ours waiting for the server's reply (PendingCall), and
 // the server's running in one of our handlers (VolleyCall).
 
+#nullable enable
 using System;
 using System.Threading;
 using System.Threading.Tasks;

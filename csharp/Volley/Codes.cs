@@ -1,5 +1,6 @@
 // Error codes and close codes of the Volley wire (protocol/SPEC.md §3, §6; DECISIONS E).
 
+#nullable enable
 namespace Volley
 {
     /// <summary>Error codes that cross the wire or are raised locally. Apps may use their own strings too.</summary>

@@ -3,6 +3,7 @@
 // `$ack [n]` says it has n of them. On a resumed socket the kept ones past n are re-sent in
 // order, so nothing is lost and (the peer counting what it processed) nothing repeats.
 
+#nullable enable
 using System.Collections.Generic;
 
 namespace Volley

@@ -1,5 +1,6 @@
 // What the server says in `$session` (SPEC §5; DECISIONS C adds `limits`).
 
+#nullable enable
 using System.Collections.Generic;
 
 namespace Volley

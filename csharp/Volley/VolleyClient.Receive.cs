@@ -1,6 +1,7 @@
 // Incoming messages: the envelope checks, `$` extensions ($session, $ack, $cancel, $pong),
 // responses to our calls, and the server's calls to our handlers.
 
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Threading;

@@ -2,6 +2,7 @@
 // refused logins told apart from unreachable servers, the send loop (batching messages into
 // frames), the receive loop, heartbeats, reconnect with backoff, and the final close.
 
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;

@@ -8,6 +8,7 @@
 // results complete tasks with RunContinuationsAsynchronously, so `await` resumes in the
 // caller's own context (Unity's main thread when called from there).
 
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.Threading;

@@ -1,6 +1,7 @@
 // The one exception type of calls: a code string (ErrorCodes or the app's own), a message,
 // and the error's data as decoded from the wire.
 
+#nullable enable
 using System;
 using System.Collections.Generic;
 

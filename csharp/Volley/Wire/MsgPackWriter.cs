@@ -4,6 +4,7 @@
 // own copies, nothing generated at run time (IL2CPP-safe), and the wire rules (no other ext
 // types, integers beyond ±(2^53−1) refused, ints past 32 bits as int64/uint64) in one place.
 
+#nullable enable
 using System;
 using System.Collections;
 using System.Collections.Generic;

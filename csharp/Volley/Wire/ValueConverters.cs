@@ -3,6 +3,7 @@
 // time), and user types through converters registered as plain delegates. No reflection
 // over members, no MakeGenericType: what the app registers is all the library calls.
 
+#nullable enable
 using System;
 using System.Collections;
 using System.Collections.Generic;
