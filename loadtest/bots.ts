@@ -41,6 +41,7 @@ export interface Bot<ServerApi = any> {
 /** Handlers the server's calls and notifications reach on a bot (any subset of the contract). */
 export type BotHandlers<ServerApi, ClientApi> = Partial<Handlers<ClientApi, ClientContext<ServerApi>>>;
 
+/** A bot script: what `defineBots()` takes and a script's default export holds. */
 export interface BotScript<ServerApi = any, ClientApi = any> {
   /** The token bot `index` logs in with. Default `bot<index>`. */
   token?(index: number): string;

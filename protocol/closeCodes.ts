@@ -1,5 +1,6 @@
 // WebSocket close codes Volley uses, and what a client should do on each.
 
+/** The WebSocket close codes Volley uses, and what a client should do on each. */
 export const CloseCode = {
   /** Normal close by either side. Client: do not reconnect. */
   NORMAL: 1000,
@@ -37,4 +38,5 @@ export const CloseCode = {
   PROTOCOL_ERROR: 4002,
 } as const;
 
+/** One of Volley's close codes. */
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

@@ -97,6 +97,7 @@ export function owned(bytes: Uint8Array): Uint8Array {
 
 /** Per-message limits a receiver applies, plus how many messages one frame may hold. */
 export interface FrameLimits extends ScanLimits {
+  /** Messages one frame may hold; past it the frame is refused whole. */
   maxMessagesPerFrame: number;
 }
 
@@ -119,6 +120,7 @@ export interface FrameMessage {
   cost: number;
   /** Where the message's bytes are in the frame (e.g. to keep them without re-encoding). */
   start: number;
+  /** Where the message's bytes end in the frame (exclusive). */
   end: number;
 }
 

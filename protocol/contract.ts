@@ -7,7 +7,10 @@
 // Remote<ClientApi>; the client does the reverse.
 
 /** Any method map: each member a function type. */
-export type Api = { [method: string]: (...args: any[]) => unknown };
+export type Api = {
+  /** A method of the API. */
+  [method: string]: (...args: any[]) => unknown;
+};
 
 /** What a remote method returns when called through a proxy: always a promise of the awaited result. */
 export type RemoteMethod<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
@@ -27,7 +30,10 @@ export type RemoteNotify<T> = {
 /** Implementation of an API: each method gets the call context first, then the arguments. */
 export type Handlers<T, Ctx> =
   IsAny<T> extends true
-    ? { [method: string]: (ctx: Ctx, ...args: any[]) => unknown }
+    ? {
+        /** Any method, untyped. */
+        [method: string]: (ctx: Ctx, ...args: any[]) => unknown;
+      }
     : {
         [K in keyof T]: T[K] extends (...args: infer A) => infer R
           ? (ctx: Ctx, ...args: A) => Awaited<R> | Promise<Awaited<R>>
@@ -37,7 +43,9 @@ export type Handlers<T, Ctx> =
 /** Method names of T as strings (what `call(method, …)` accepts). */
 export type MethodName<T> = IsAny<T> extends true ? string : Extract<keyof T, string>;
 
+/** The argument tuple of method M of API T. */
 export type ArgsOf<T, M> = IsAny<T> extends true ? any[] : M extends keyof T ? (T[M] extends (...args: infer A) => unknown ? A : never) : never;
+/** What method M of API T resolves to (awaited). */
 export type ResultOf<T, M> = IsAny<T> extends true ? any : M extends keyof T ? (T[M] extends (...args: any[]) => infer R ? Awaited<R> : never) : never;
 
 /** Options a caller may give one call. */

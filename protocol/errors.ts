@@ -1,6 +1,7 @@
 // Error codes that cross the wire, and the one error class both sides throw.
 // Only {code, message, data} ever leaves a process: never a stack trace.
 
+/** The error codes Volley itself uses (RpcError `code`); applications may add their own strings. */
 export const ErrorCode = {
   /** No handler registered under that method name. */
   METHOD_NOT_FOUND: 'METHOD_NOT_FOUND',
@@ -30,19 +31,30 @@ export const ErrorCode = {
   INTERNAL: 'INTERNAL',
 } as const;
 
+/** One of Volley's own error codes. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** What an error looks like on the wire: the `error` slot of a response. */
 export interface WireError {
+  /** An {@link ErrorCode} or the application's own code. */
   code: string;
+  /** Human-readable text. */
   message: string;
+  /** Anything msgpack can carry, for the caller's code (e.g. `retryAfterMs`). */
   data?: unknown;
 }
 
+/**
+ * Every failure of a call, on both sides: a `code` ({@link ErrorCode} or your own), a
+ * message, optional `data`. Throw one from a handler to answer with that code; anything
+ * else thrown goes out as INTERNAL.
+ */
 export class RpcError extends Error {
+  /** Always 'RpcError'. */
   override name = 'RpcError';
   /** One of ErrorCode, or an application-defined string code. */
   readonly code: string;
+  /** Extra detail sent along with the code (msgpack values only). */
   readonly data?: unknown;
 
   constructor(code: ErrorCode | (string & {}), message?: string, data?: unknown) {
@@ -51,6 +63,7 @@ export class RpcError extends Error {
     if (data !== undefined) this.data = data;
   }
 
+  /** The `{ code, message, data? }` a response carries. */
   toWire(): WireError {
     return this.data === undefined
       ? { code: this.code, message: this.message }
@@ -77,6 +90,7 @@ export function toRpcError(err: unknown): RpcError {
   return new RpcError(ErrorCode.INTERNAL, 'Internal error');
 }
 
+/** True when err is an RpcError (with this code, if one is given). */
 export function isRpcError(err: unknown, code?: string): err is RpcError {
   return err instanceof RpcError && (code === undefined || err.code === code);
 }

@@ -1,6 +1,7 @@
 // Bounds that guard each side against a hostile or buggy peer. Every one has a default
 // and can be overridden per server / per client.
 
+/** What one side accepts from the other: message size, params, depth, values, pending calls. */
 export interface Limits {
   /**
    * Largest WebSocket message accepted, in bytes. A server cuts a larger one (1009; 1006 on
@@ -27,6 +28,7 @@ export interface Limits {
   maxOutgoingPending: number;
 }
 
+/** The defaults of {@link Limits}: the SPEC's floor (README, "Defaults and limits"). */
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxMessageBytes: 1024 * 1024,
   maxMessagesPerFrame: 256,

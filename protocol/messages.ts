@@ -4,18 +4,26 @@
 import type { WireError } from './errors.ts';
 import type { Limits } from './limits.ts';
 
+/** Message type of a request: `[0, id, method, params]`. */
 export const REQUEST = 0;
+/** Message type of a response: `[1, id, error, result]`. */
 export const RESPONSE = 1;
+/** Message type of a notification: `[2, method, params]`. */
 export const NOTIFICATION = 2;
 
+/** `[0, id, method, params]`: a call that wants an answer. */
 export type RequestMessage = [typeof REQUEST, number, string, unknown[]];
+/** `[1, id, error, result]`: the answer to request `id` (error null on success). */
 export type ResponseMessage = [typeof RESPONSE, number, WireError | null, unknown];
+/** `[2, method, params]`: a call without an answer. */
 export type NotificationMessage = [typeof NOTIFICATION, string, unknown[]];
+/** Any of the three msgpack-rpc messages. */
 export type Message = RequestMessage | ResponseMessage | NotificationMessage;
 
 /** Extension notification: the caller gave up on call `id`; the callee aborts its handler. */
 export const CANCEL = '$cancel';
 
+/** The largest request id (uint32); ids wrap around after it. */
 export const MAX_ID = 0xffffffff;
 
 /**
@@ -23,9 +31,11 @@ export const MAX_ID = 0xffffffff;
  * a request whose id could be read, so the callee can still answer it with an error.
  */
 export class ProtocolViolation extends Error {
+  /** Always 'ProtocolViolation'. */
   override name = 'ProtocolViolation';
   constructor(
     message: string,
+    /** The request's id, when it could be read. */
     readonly id?: number,
     /**
      * False for a well-formed call that only exceeds a limit (method name length, params

@@ -2,6 +2,7 @@
 // the engine stays free of I/O and of any metrics library. A peer without an observer
 // pays one undefined check per hook.
 
+/** Hooks the call engine calls for metrics and traces (the server's `observe`); each is optional. */
 export interface PeerObserver<C> {
   /**
    * A request from the other side got its answer: `code` null for a result, else the

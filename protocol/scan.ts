@@ -53,6 +53,7 @@ export class ScanResult {
 
 /** Thrown for bytes that are not msgpack at all (truncated): the frame is lost, not one message. */
 export class TruncatedMsgpack extends Error {
+  /** Always 'TruncatedMsgpack'. */
   override name = 'TruncatedMsgpack';
 }
 

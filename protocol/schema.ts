@@ -7,8 +7,11 @@ import { ErrorCode, RpcError } from './errors.ts';
 
 /** The subset of Standard Schema v1 Volley relies on (no dependency on any library). */
 export interface StandardSchemaV1 {
+  /** The Standard Schema interface every conforming library exposes. */
   readonly '~standard': {
+    /** The Standard Schema version: 1. */
     readonly version: 1;
+    /** Check a value: its (possibly transformed) value, or the issues found. */
     readonly validate: (value: unknown) => StandardResult | Promise<StandardResult>;
   };
 }
@@ -17,6 +20,7 @@ type StandardResult = { readonly value: unknown; readonly issues?: undefined } |
 /** A guard returns true (ok), false, or a string saying what is wrong. */
 export type ParamsGuard = (params: unknown[]) => boolean | string;
 
+/** A method's params check: a Standard Schema over the params tuple, or a guard. */
 export type ParamsSchema = StandardSchemaV1 | ParamsGuard;
 
 /** Throws INVALID_PARAMS if params fail the schema; returns the (possibly transformed) params. */

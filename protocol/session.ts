@@ -7,6 +7,7 @@ import type { Limits } from './limits.ts';
 export const SESSION = '$session';
 /** Client → server heartbeat; the server answers `$pong`. Either counts as traffic. */
 export const PING = '$ping';
+/** Extension notification: the answer to `$ping`. */
 export const PONG = '$pong';
 /**
  * Either side: `[2, "$ack", [n]]` — I have received and processed n reliable messages
@@ -27,8 +28,10 @@ export const ANNOUNCED_LIMITS = [
   'maxIncomingPending',
 ] as const satisfies readonly (keyof Limits)[];
 
+/** The limits each side announces to the other (`$session`, `$limits`). */
 export type AnnouncedLimits = Pick<Limits, (typeof ANNOUNCED_LIMITS)[number]>;
 
+/** What the server's `$session` says: the session's id, whether it resumed, and its advice. */
 export interface SessionInfo {
   /** Session id; present it as `?sid=` when reconnecting to resume. */
   sid: string;
@@ -44,6 +47,7 @@ export interface SessionInfo {
   limits?: Partial<AnnouncedLimits>;
 }
 
+/** True when v has the shape of a `$session` payload. */
 export function isSessionInfo(v: unknown): v is SessionInfo {
   const s = v as SessionInfo;
   return (

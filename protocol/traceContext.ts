@@ -6,10 +6,15 @@
 /** The extension's method name. */
 export const TRACE = '$trace';
 
+/** A W3C trace context, as `$trace` carries it. */
 export interface TraceParent {
+  /** 32 lower-case hex digits. */
   traceId: string;
+  /** 16 lower-case hex digits: the caller's span. */
   spanId: string;
+  /** W3C trace flags (bit 0: sampled). */
   traceFlags: number;
+  /** The W3C `tracestate` header's value, if any. */
   traceState?: string;
 }
 
@@ -17,6 +22,7 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
+/** A W3C `traceparent` value: `00-<traceId>-<spanId>-<flags>`. */
 export function formatTraceparent(traceId: string, spanId: string, traceFlags: number): string {
   return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }

@@ -7,10 +7,27 @@
 import { TRACE, formatTraceparent, parseTraceparent, type TraceParent } from './traceContext.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
+/** The part of an OpenTelemetry `Span` used. */
 export interface OtelSpan {
-  spanContext(): { traceId: string; spanId: string; traceFlags: number; traceState?: { serialize(): string } };
+  /** The span's ids, flags and trace state. */
+  spanContext(): {
+    /** 32 hex digits. */
+    traceId: string;
+    /** 16 hex digits. */
+    spanId: string;
+    /** W3C trace flags. */
+    traceFlags: number;
+    /** The W3C tracestate, if any. */
+    traceState?: {
+      /** As the `tracestate` header's value. */
+      serialize(): string;
+    };
+  };
+  /** Set one attribute. */
   setAttribute(key: string, value: string | number | boolean): unknown;
+  /** Set the status (2: error). */
   setStatus(status: { code: number; message?: string }): unknown;
+  /** End the span. */
   end(): void;
 }
 export interface OtelTracer {
@@ -22,13 +39,25 @@ export interface OtelTracer {
 }
 /** The part of `@opentelemetry/api` used: pass the module itself. */
 export interface OtelApi {
+  /** `otel.trace`. */
   trace: {
+    /** A tracer by instrumentation name. */
     getTracer(name: string, version?: string): OtelTracer;
+    /** A context with this span active. */
     setSpan(context: unknown, span: OtelSpan): unknown;
+    /** A context whose (remote) parent is this span context. */
     setSpanContext(context: unknown, spanContext: any): unknown;
   };
-  context: { active(): unknown; with<A extends unknown[], R>(context: unknown, fn: (...args: A) => R, thisArg?: unknown, ...args: A): R };
+  /** `otel.context`. */
+  context: {
+    /** The active context. */
+    active(): unknown;
+    /** Run fn with context active. */
+    with<A extends unknown[], R>(context: unknown, fn: (...args: A) => R, thisArg?: unknown, ...args: A): R;
+  };
+  /** `otel.createTraceState` (to carry a remote tracestate). */
   createTraceState?(raw?: string): unknown;
+  /** `otel.ROOT_CONTEXT`. */
   ROOT_CONTEXT: unknown;
 }
 
@@ -54,6 +83,10 @@ export interface CallTracingOptions {
   trustInbound?: boolean;
 }
 
+/**
+ * Spans for calls both ways and the `$trace` context sent with each call, on either side;
+ * the client's `tracing` option (`clientTracing(otel)`), the server's `observe.tracing`.
+ */
 export class CallTracing {
   readonly #api: OtelApi;
   readonly #tracer: OtelTracer;
@@ -124,13 +157,17 @@ export class CallTracing {
     return state ? [tp, state] : [tp];
   }
 
+  /** End a call's span with its outcome: null for OK, else the error code. */
   end(span: OtelSpan, code: string | null): void {
     span.setAttribute('rpc.response.status_code', code ?? 'OK');
     if (code !== null) span.setStatus({ code: STATUS_ERROR, message: code });
     span.end();
   }
 
-  /** Run a handler with its call's span active, so calls it makes become children. */
+  /**
+   * Run a handler with its call's span active, so calls it makes become children.
+   * @typeParam H - the handler's type, kept as is.
+   */
   wrap<H extends (ctx: any, ...args: any[]) => unknown>(handler: H): H {
     const api = this.#api;
     const wrapped = function (this: unknown, ctx: { span?: unknown }, ...args: unknown[]) {
@@ -143,6 +180,10 @@ export class CallTracing {
     return wrapped as unknown as H;
   }
 
+  /**
+   * {@link CallTracing.wrap} over every handler of a map.
+   * @typeParam H - the handlers' type, kept as is.
+   */
   wrapAll<H extends (ctx: any, ...args: any[]) => unknown>(handlers: Map<string, H>): Map<string, H> {
     const out = new Map<string, H>();
     for (const [name, h] of handlers) out.set(name, this.wrap(h));
@@ -150,7 +191,12 @@ export class CallTracing {
   }
 
   /** For a peer traced without metrics (the client): ends a served call's span. */
-  peerObserver(): { served(method: string, code: string | null, ctx: { span?: unknown } | undefined): void; dropped(): void } {
+  peerObserver(): {
+    /** A served call ended (or was refused before its handler: ctx undefined). */
+    served(method: string, code: string | null, ctx: { span?: unknown } | undefined): void;
+    /** A notification was dropped (nothing to end). */
+    dropped(): void;
+  } {
     return {
       served: (_method, code, ctx) => {
         if (ctx === undefined) return this.refused();
@@ -163,7 +209,16 @@ export class CallTracing {
   }
 
   /** A handler context: its span starts (child of the `$trace` before it). */
-  began<C extends { id: number; method: string; span: unknown }>(ctx: C): C {
+  began<
+    C extends {
+      /** The call's id (-1: a notification). */
+      id: number;
+      /** The method called. */
+      method: string;
+      /** Where the span is kept. */
+      span: unknown;
+    },
+  >(ctx: C): C {
     if (ctx.id >= 0) ctx.span = this.startServed(ctx.method); // notifications (-1): no span, nothing would end it
     return ctx;
   }
