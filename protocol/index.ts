@@ -17,8 +17,8 @@ export {
 export { encode, encodeOwned, owned, readFrame, decodeFrame, concatFrames, COST_PER_ELEMENT, type FrameMessage, type FrameLimits } from './codec.ts';
 export { scanMessage, ScanResult, TruncatedMsgpack, type ScanLimits } from './scan.ts';
 export { RpcPeer, InboundCall, toMap, outgoingError, DEFAULT_MAX_HELD_BYTES, type PeerOptions, type Timers, type AnyHandler, type HeldTotal } from './peer.ts';
-export { PendingCalls, MAX_TIMER_MS, type PendingCall } from './pendingCalls.ts';
-export { ACK_EVERY_MESSAGES, ACK_EVERY_BYTES, DEFAULT_MAX_UNACKED_BYTES } from './reliable.ts';
+export { PendingCalls, MAX_TIMER_MS, type PendingCall } from './engine/pendingCalls.ts';
+export { ACK_EVERY_MESSAGES, ACK_EVERY_BYTES, DEFAULT_MAX_UNACKED_BYTES } from './engine/reliable.ts';
 export { wireError, errorResponse } from './refusals.ts';
 export { createOneOffProxy, createProxy } from './proxy.ts';
 export type { PeerObserver } from './observer.ts';

@@ -24,11 +24,14 @@ export const APP = `${root}demo/public/app.js`;
 // per peer, the held writer) is shared with the browser and added about 0.5 KB; a chunk
 // sized for the message it must hold (a crash fix) took it 4 B past 17.5. 17.7 KB: the
 // client's receive limits left 3 B, and SPEC 1.0's forward compatibility (message types a
-// later version adds are skipped, not fatal) takes 18 B: 18,037 B measured.
-export const GZIP_BUDGET = 17.7 * 1024;
+// later version adds are skipped, not fatal) takes 18 B: 18,037 B measured. 17.8 KB: the
+// engine split into modules of functions (issue 23) is 325 B smaller raw but gzips 144 B
+// worse (each function's state parameter gets its own short name where `this` repeated):
+// 18,181 B measured.
+export const GZIP_BUDGET = 17.8 * 1024;
 
 /** Inputs the SDK may contain, relative to the repo root. */
-const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/[\w.]+\.ts$/, /^node_modules\/msgpackr\/unpack\.js$/];
+const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/(engine\/)?[\w.]+\.ts$/, /^node_modules\/msgpackr\/unpack\.js$/];
 
 /**
  * msgpackr's Packr is 11.9 KB gzip on its own (records, bundled strings and extensions
@@ -88,6 +91,14 @@ function checkInputs(meta: Metafile): string[] {
 }
 
 /**
+ * The call engine's state fields (protocol/engine/state.ts), shortened like the private
+ * fields they were before the engine was split into modules (+317 B gzip unshortened).
+ * Only names no user-facing option or wire field has: a mangled name must never cross
+ * the bundle's edge.
+ */
+const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning)$/;
+
+/**
  * Build both files. `write: false` keeps them in memory: tests that run in parallel serve
  * their own copy instead of racing on dist/.
  */
@@ -104,6 +115,7 @@ export async function buildBrowser(opts: { quiet?: boolean; write?: boolean; msg
     minify: true,
     metafile: true,
     legalComments: 'none',
+    mangleProps: ENGINE_FIELDS,
     logLevel: 'silent',
     write,
     plugins: opts.msgpackrPack ? [noNodeBuiltins] : [slimPack, noNodeBuiltins],

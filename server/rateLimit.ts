@@ -1,7 +1,7 @@
 // Per-uid token bucket on incoming messages: every request and notification takes a token
 // before anything is looked up (unknown and `$` methods pay too, `$ping` too). `$trace`,
 // `$ack`, `$cancel` and responses are free only while they pair with work already paid
-// for or asked for; otherwise they take a token too (the engine decides, peer.ts; issue
+// for or asked for; otherwise they take a token too (the engine decides, protocol/engine/incoming.ts; issue
 // 20 #4). A refusal is one frozen wire error, built once: a refused call must cost a small
 // fraction of a served one (issue 9 #3).
 //

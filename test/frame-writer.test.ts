@@ -3,7 +3,7 @@
 // writer that writes again while the tick's flush runs goes out in the same pass.
 
 import t from 'tap';
-import { FrameWriter, type FrameSink } from '../protocol/frameWriter.ts';
+import { FrameWriter, type FrameSink } from '../protocol/engine/frameWriter.ts';
 
 function sink(name: string, sent: string[], limits = { maxMessagesPerFrame: 64, maxMessageBytes: 1 << 20 }): FrameSink & { flushes: number } {
   return {

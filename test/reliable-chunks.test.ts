@@ -3,7 +3,7 @@
 // seq order, and every chunk must be released once all its messages are acknowledged.
 
 import t from 'tap';
-import { ReliableStream, spareChunkBytes } from '../protocol/reliable.ts';
+import { ReliableStream, spareChunkBytes } from '../protocol/engine/reliable.ts';
 
 function message(seq: number): Uint8Array {
   // Mostly small, now and then past a quarter of the largest chunk (a chunk of its own).

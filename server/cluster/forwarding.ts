@@ -10,7 +10,7 @@
 // NOT_HERE without running anything, and a node that is gone receives nothing.
 
 import { ErrorCode, RpcError, type CallOptions, type WireError } from '../../protocol/index.ts';
-import { PendingCalls, type PendingCall } from '../../protocol/pendingCalls.ts';
+import { PendingCalls, type PendingCall } from '../../protocol/engine/pendingCalls.ts';
 import type { LocalNode } from '../adapter.ts';
 import { Outbox } from './outbox.ts';
 import { RouteCache } from './routes.ts';

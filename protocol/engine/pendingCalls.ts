@@ -4,8 +4,8 @@
 // diverged (only one clamped deadlines, so a forwarded call with `timeoutMs: Infinity`
 // timed out after 1 ms).
 
-import { ErrorCode, RpcError } from './errors.ts';
-import { MAX_ID } from './messages.ts';
+import { ErrorCode, RpcError } from '../errors.ts';
+import { MAX_ID } from '../messages.ts';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;

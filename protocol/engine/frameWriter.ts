@@ -3,8 +3,8 @@
 // bytes than the receiver accepts: past either it drops the socket (4002, or cut for
 // size). 300 calls made in one tick would otherwise do that.
 
-import { concatFrames } from './codec.ts';
-import type { Limits } from './limits.ts';
+import { concatFrames } from '../codec.ts';
+import type { Limits } from '../limits.ts';
 
 /** Where a writer's frames go: its peer (an object, not closures: one per connection costs heap). */
 export interface FrameSink {
