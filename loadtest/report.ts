@@ -59,36 +59,140 @@ export interface ProcRow {
   rssMb: number;
 }
 
+/** The end-of-run report of `volley-loadtest` (report.json; the Markdown and SVG are made from it). */
 export interface Report {
+  /** Format version of this report: 1. */
   version: 1;
+  /** The server's URL. */
   url: string;
+  /** The bot script run. */
   script: string;
+  /** When the run started, ISO 8601. */
   startedAt: string;
-  config: { players: number; ramp: number; rampDown: number; durationS: number; rate?: number; action?: string; workers: number; generators: number };
+  /** The run's options. */
+  config: {
+    /** Players at full load. */
+    players: number;
+    /** Connects per second in the ramp-up. */
+    ramp: number;
+    /** Disconnects per second in the ramp-down. */
+    rampDown: number;
+    /** Full load's length, s. */
+    durationS: number;
+    /** Open loop: arrivals per second of `action`. */
+    rate?: number;
+    /** Open loop: the script's action run at `rate`. */
+    action?: string;
+    /** Worker processes per generator. */
+    workers: number;
+    /** Generator machines. */
+    generators: number;
+  };
   /** Wall time of the run, s. */
   elapsedS: number;
   /** The full-load window the rates come from, s since the start. */
-  steady: { fromS: number; toS: number };
-  players: { target: number; peak: number; connectedAtFullLoad: number };
-  connect: { ok: number; failed: Record<string, number>; latency: Percentiles };
+  steady: {
+    /** Start of full load, s. */
+    fromS: number;
+    /** End of full load, s. */
+    toS: number;
+  };
+  /** How many players were connected. */
+  players: {
+    /** The players asked for. */
+    target: number;
+    /** Most connected at once. */
+    peak: number;
+    /** Connected when full load began. */
+    connectedAtFullLoad: number;
+  };
+  /** Connection attempts. */
+  connect: {
+    /** Sessions opened. */
+    ok: number;
+    /** Failed attempts by error code. */
+    failed: Record<string, number>;
+    /** Time from dial to a live session, ms. */
+    latency: Percentiles;
+  };
+  /** Per method and direction: counts, errors, rate, latency. */
   methods: MethodRow[];
-  notifications: { sent: Record<string, { count: number; perSec: number }>; received: Record<string, { count: number; perSec: number }> };
+  /** Notifications by method, both ways. */
+  notifications: {
+    /** Sent by the bots. */
+    sent: Record<
+      string,
+      {
+        /** How many. */
+        count: number;
+        /** Per second at full load. */
+        perSec: number;
+      }
+    >;
+    /** Received by the bots (room and direct). */
+    received: Record<
+      string,
+      {
+        /** How many. */
+        count: number;
+        /** Per second at full load. */
+        perSec: number;
+      }
+    >;
+  };
+  /** All methods together. */
   totals: {
+    /** Client → server calls completed. */
     calls: number;
+    /** Of them, per second at full load. */
     callsPerSec: number;
+    /** Server → client calls the bots answered. */
     served: number;
+    /** Of them, per second at full load. */
     servedPerSec: number;
+    /** Client → server calls that failed. */
     errors: number;
+    /** errors / calls, %. */
     errorRatePct: number;
+    /** Round trip of client → server calls, ms. */
     latency: Percentiles;
     /** Calls in flight when their bot's client closed at the ramp-down: not errors, not counted in `calls`. */
     abandonedAtRampDown: number;
   };
+  /** Failed calls by error code. */
   errorsByCode: Record<string, number>;
-  sessions: { reconnects: number; resumes: number; sessionsLost: number; unexpectedCloses: Record<string, number> };
-  openLoop?: { rate: number; action: string; arrivals: number; missed: number };
-  scriptErrors: { count: number; first?: string };
+  /** Connections lost and regained. */
+  sessions: {
+    /** Reconnect attempts after a drop. */
+    reconnects: number;
+    /** Sessions resumed (nothing lost). */
+    resumes: number;
+    /** Sessions that ended unasked (not resumed). */
+    sessionsLost: number;
+    /** Sockets closed by the server or the network, by close code. */
+    unexpectedCloses: Record<string, number>;
+  };
+  /** Open-loop runs (`--rate`): arrivals of `action`. */
+  openLoop?: {
+    /** Arrivals per second asked for. */
+    rate: number;
+    /** The script's action. */
+    action: string;
+    /** Arrivals started. */
+    arrivals: number;
+    /** Arrivals missed: no connected bot, or too many in flight. */
+    missed: number;
+  };
+  /** Errors thrown by the bot script itself. */
+  scriptErrors: {
+    /** How many. */
+    count: number;
+    /** The first one's message. */
+    first?: string;
+  };
+  /** The load generator's own load: a saturated generator's latencies include its delay. */
   generator: {
+    /** Per generator process. */
     processes: ProcRow[];
     /** CPU of all generator processes over the run, in cores. */
     coresUsed: number;
@@ -97,13 +201,18 @@ export interface Report {
      * whole run (connects and ramps included): what one generator core drives.
      */
     messagesPerCpuSecond: number;
+    /** A process spent seconds at ≥ 90 % of a core: the latencies include the generator's delay. */
     saturated: boolean;
+    /** The same in words, with what to do. */
     note: string;
   };
+  /** One point per second of the run. */
   series: SeriesPoint[];
+  /** Each `--threshold`, its value and whether it held. */
   thresholds: ThresholdResult[];
   /** Worker processes that failed (the run fails with them). */
   failures: string[];
+  /** Every threshold held and no worker failed (the command's exit code 0). */
   passed: boolean;
 }
 
