@@ -15,6 +15,7 @@
 
 import { ErrorCode, wireError, type WireError } from '../protocol/index.ts';
 
+/** The server's `rateLimit` option: a token bucket per uid on incoming calls and notifications. */
 export interface RateLimitOptions {
   /** Calls per second a uid may sustain. */
   ratePerSec: number;
@@ -37,8 +38,11 @@ interface Bucket {
 /** Sweep idle buckets once per this many calls. */
 const SWEEP_EVERY = 4096;
 
+/** The per-uid token buckets behind the `rateLimit` option (`server.rateLimiter`). */
 export class RateLimiter {
+  /** Tokens added per second. */
   readonly ratePerSec: number;
+  /** The bucket's size. */
   readonly burst: number;
   #buckets = new Map<string, Bucket>();
   #calls = 0;
