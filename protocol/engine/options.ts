@@ -15,10 +15,12 @@ export class InboundCall {
   held = 0;
   /** @internal Observability: when the call began (performance.now() ms) and its span. */
   startedAt = 0;
+  /** The call's OpenTelemetry span while tracing is on, else undefined. */
   span: unknown = undefined;
   constructor(
     /** Request id, or -1 for a notification. */
     readonly id: number,
+    /** The method called. */
     readonly method: string,
   ) {}
 
@@ -33,14 +35,18 @@ export class InboundCall {
   }
 }
 
+/** A handler as the engine holds it: the call's context first, then the params. */
 export type AnyHandler = (ctx: any, ...args: any[]) => unknown;
 
 /** Bytes held across many peers (a server-wide cap). */
 export interface HeldTotal {
+  /** Bytes held now. */
   bytes: number;
+  /** The cap. */
   readonly max: number;
 }
 
+/** What an {@link RpcPeer} (the call engine of one connection) takes. */
 export interface PeerOptions<C extends InboundCall = InboundCall> {
   /** Deliver one frame (one or more concatenated messages) to the other side. */
   send(frame: Uint8Array): void;
@@ -59,6 +65,7 @@ export interface PeerOptions<C extends InboundCall = InboundCall> {
    * every receiver accepts, until the peer announces its own (`$session` limits, `$limits`).
    */
   peerLimits?: Partial<Limits>;
+  /** Timers and clock for deadlines (tests inject fake ones); default the global ones and Date.now. */
   timers?: Timers;
   /**
    * The peer broke the wire format (or stopped acknowledging). The transport should close

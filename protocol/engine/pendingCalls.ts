@@ -7,8 +7,11 @@
 import { ErrorCode, RpcError } from '../errors.ts';
 import { MAX_ID } from '../messages.ts';
 
+/** The timers the engine uses for deadlines (injectable for tests). */
 export interface Timers {
+  /** Like the global setTimeout: run fn after ms, return a handle. */
   setTimeout(fn: () => void, ms: number): unknown;
+  /** Like the global clearTimeout. */
   clearTimeout(handle: unknown): void;
   /** The clock these timers run on (ms); deadlines are read from it. Default Date.now. */
   time?(): number;
@@ -24,15 +27,23 @@ export const MAX_TIMER_MS = 0x7fffffff;
 
 /** One waiting call. `data` is what the owner keeps with it (request bytes, target node…). */
 export interface PendingCall<D> {
+  /** The request id. */
   readonly id: number;
+  /** The method called. */
   readonly method: string;
+  /** What the owner keeps with the call. */
   data: D;
   /** ms timestamp (the injected clock) when the deadline passes; Infinity for none. */
   readonly deadline: number;
+  /** The call's timeout, ms (Infinity for none). */
   readonly timeoutMs: number;
+  /** Settle the caller's promise with the result. */
   resolve(value: unknown): void;
+  /** Settle the caller's promise with an error. */
   reject(err: RpcError): void;
+  /** The caller's AbortSignal, if any. */
   signal: AbortSignal | undefined;
+  /** The listener on `signal` (removed when the call settles). */
   onAbort: (() => void) | undefined;
 }
 
@@ -47,6 +58,7 @@ export interface PendingCallsOptions<D> {
   onGiveUp?(call: PendingCall<D>, err: RpcError): void;
 }
 
+/** The calls one side made and is waiting on, by id, with their deadlines (one timer for all). */
 export class PendingCalls<D> {
   #calls = new Map<number, PendingCall<D>>();
   #nextId = 0;
@@ -68,18 +80,22 @@ export class PendingCalls<D> {
     this.#onGiveUp = opts.onGiveUp;
   }
 
+  /** Calls waiting. */
   get size(): number {
     return this.#calls.size;
   }
 
+  /** Is call id waiting? */
   has(id: number): boolean {
     return this.#calls.has(id);
   }
 
+  /** Call id, if waiting. */
   get(id: number): PendingCall<D> | undefined {
     return this.#calls.get(id);
   }
 
+  /** The calls waiting. */
   values(): IterableIterator<PendingCall<D>> {
     return this.#calls.values();
   }
@@ -159,12 +175,14 @@ export class PendingCalls<D> {
     return call;
   }
 
+  /** Settle call id with its result; false if it was not waiting. */
   resolve(id: number, value: unknown): boolean {
     const call = this.settle(id);
     call?.resolve(value);
     return call !== undefined;
   }
 
+  /** Settle call id with an error; false if it was not waiting. */
   reject(id: number, err: RpcError): boolean {
     const call = this.settle(id);
     call?.reject(err);
