@@ -21,6 +21,11 @@ export const BAD_RESULTS: Record<string, string> = {
   unsafe: 'cf0020000000000000', // 2^53 as uint64
   deep: '91'.repeat(40) + '90', // 41 levels, past the floor's maxDepth 32
   key: '81c4016101', // a map with a bin key
+  // Case 6.11: past what a recursive decoder survives, and values a date type cannot hold.
+  abyss: '91'.repeat(4999) + '90', // 5000 levels: the call fails, the session stays
+  'ext-nested': '9181a161d40561', // [{a: extension type 5}]
+  'ts-length': 'c703ff000000', // a timestamp (ext -1) of 3 bytes
+  'ts-range': 'c70cff000000004000000000000000', // 96-bit timestamp, 2^62 s: beyond any date type
 };
 
 /** Integers past 32 bits the server sends (case 6.4); a client must read them back exactly. */

@@ -616,6 +616,25 @@ async def _6_10(r: Run) -> None:
     await r.verdict(uid)
 
 
+@case("6.11")
+async def _6_11(r: Run) -> None:
+    c = await r.connect()
+    opens = len(c.opens)  # type: ignore[attr-defined]
+    for kind in ("abyss", "ext-nested", "ts-length"):
+        o = await settle(c.call("kit.badReply", kind))
+        check(o.get("code") == "PROTOCOL_ERROR", f"{kind}: expected PROTOCOL_ERROR, got {o.get('code') or 'result ' + show(o.get('value'))}")
+    check(await c.call("echo", 1) == 1 and c.state == "open" and len(c.opens) == opens, "the session did not stay open")  # type: ignore[attr-defined]
+
+
+@case("6.12")
+async def _6_12(r: Run) -> None:
+    c = await r.connect()
+    opens = len(c.opens)  # type: ignore[attr-defined]
+    o = await settle(c.call("kit.badReply", "ts-range"))
+    check(o.get("code") == "PROTOCOL_ERROR", f"expected PROTOCOL_ERROR, got {o.get('code') or 'result ' + show(o.get('value'))}")
+    check(await c.call("echo", 1) == 1 and c.state == "open" and len(c.opens) == opens, "the session did not stay open")  # type: ignore[attr-defined]
+
+
 @case("7.6")
 async def _7_6(r: Run) -> None:
     c = await r.connect(limits=Limits(max_messages_per_frame=1024))

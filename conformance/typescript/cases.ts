@@ -312,6 +312,24 @@ export const cases: Record<string, CaseFn> = {
     check((await c.call('echo', [2])) === 2, 'echo after the resume');
     await r.verdict(uid);
   },
+  async '6.11'(r) {
+    const c = await r.connect();
+    let opens = 0;
+    c.on('open', () => opens++);
+    for (const kind of ['abyss', 'ext-nested', 'ts-length']) {
+      const o = await settle(c.call('kit.badReply', [kind]));
+      check(o.code === 'PROTOCOL_ERROR', `${kind}: expected PROTOCOL_ERROR, got ${o.code ?? `result ${show(o.value)}`}`);
+    }
+    check((await c.call('echo', [1])) === 1 && c.state === 'open' && opens === 0, 'the session did not stay open');
+  },
+  async '6.12'(r) {
+    const c = await r.connect();
+    let opens = 0;
+    c.on('open', () => opens++);
+    const o = await settle(c.call('kit.badReply', ['ts-range']));
+    check(o.code === 'PROTOCOL_ERROR', `expected PROTOCOL_ERROR, got ${o.code ?? `result ${show(o.value)}`}`);
+    check((await c.call('echo', [1])) === 1 && c.state === 'open' && opens === 0, 'the session did not stay open');
+  },
   async '7.1'(r) {
     const uid = uidFor(r.id);
     const c = await r.connect(uid, { path: '/tight/' });

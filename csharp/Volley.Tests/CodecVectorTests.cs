@@ -91,9 +91,17 @@ public class CodecVectorTests
         var scan = MsgPackReader.Scan(bytes, 0, bytes.Length);
         Assert.Equal(3, scan.Depth); // envelope 1, params 2, nested 3 → params depth 2
         Assert.Equal(7, scan.Elements);
-        // A hostile nesting can't exhaust the stack.
+        // A hostile nesting can't exhaust the stack: past HardMaxDepth it is skipped without
+        // recursion and refused (only its message fails), its extent still known.
         var deep = Enumerable.Repeat((byte)0x91, 100_000).Append((byte)0xc0).ToArray();
-        Assert.Throws<MsgPackDecodeException>(() => MsgPackReader.Scan(deep, 0, deep.Length));
+        var d = MsgPackReader.Scan(deep, 0, deep.Length);
+        Assert.Equal(deep.Length, d.End);
+        Assert.Equal(100_001, d.Elements);
+        Assert.Contains("nested deeper", d.Invalid);
+        Assert.Null(MsgPackReader.DecodeLenient(deep, 0, deep.Length) is object?[] a ? null : "not an array");
+        Assert.Throws<MsgPackDecodeException>(() => MsgPackReader.Decode(deep));
+        // Cut short inside the skipped part is still a broken frame.
+        Assert.Throws<MsgPackDecodeException>(() => MsgPackReader.Scan(deep, 0, deep.Length - 1));
     }
 
     [Fact]

@@ -641,6 +641,27 @@ public class KitCases : IClassFixture<KitFixture>
             Check(Equals(await c.Call("echo", 2L), 2L), "echo after the resume");
             await r.Verdict(uid);
         },
+        ["6.11"] = async r =>
+        {
+            var c = await r.Connect();
+            var closes = 0;
+            c.C.SocketClosed += _ => Interlocked.Increment(ref closes);
+            foreach (var kind in new[] { "abyss", "ext-nested", "ts-length" })
+            {
+                var (v, e) = await Settle(c.Call("kit.badReply", kind));
+                Check(e?.Code == ErrorCodes.ProtocolError, $"{kind}: expected PROTOCOL_ERROR, got {(e != null ? e.Code + " " + e.Message : "result " + Kit.Show(v))}");
+            }
+            Check(Equals(await c.Call("echo", 1L), 1L) && c.C.State == ConnectionState.Open && closes == 0, "the session did not stay open");
+        },
+        ["6.12"] = async r =>
+        {
+            var c = await r.Connect();
+            var closes = 0;
+            c.C.SocketClosed += _ => Interlocked.Increment(ref closes);
+            var (v, e) = await Settle(c.Call("kit.badReply", "ts-range"));
+            Check(e?.Code == ErrorCodes.ProtocolError, $"expected PROTOCOL_ERROR, got {(e != null ? e.Code + " " + e.Message : "result " + Kit.Show(v))}");
+            Check(Equals(await c.Call("echo", 1L), 1L) && c.C.State == ConnectionState.Open && closes == 0, "the session did not stay open");
+        },
         ["7.1"] = async r =>
         {
             var uid = UidFor(r.Id);

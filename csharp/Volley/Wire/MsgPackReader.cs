@@ -42,8 +42,13 @@ namespace Volley.Wire
     {
         static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
         const long MaxSafe = MsgPackWriter.MaxSafeInteger;
-        /// <summary>Nesting past this is refused outright, so a hostile frame can't exhaust the stack.</summary>
+        /// <summary>
+        /// Nesting past this is not walked recursively (a hostile frame can't exhaust the stack):
+        /// the value is skipped iteratively and its message refused, like any value §2 refuses.
+        /// </summary>
         public const int HardMaxDepth = 1000;
+        /// <summary>DateTime's range in Unix seconds (0001-01-01 … 9999-12-31T23:59:59).</summary>
+        const long MinUnixSeconds = -62135596800L, MaxUnixSeconds = 253402300799L;
 
         /// <summary>Measures the value starting at <paramref name="pos"/> without building it.</summary>
         public static ScanResult Scan(byte[] buf, int pos, int end)
@@ -234,31 +239,86 @@ namespace Volley.Wire
                 }
                 long sec;
                 uint nsec;
+                // A timestamp this side cannot hold is refused like any value §2 refuses: its
+                // extent is known, so only its message fails, never the connection.
                 if (n == 4) { sec = U32(); nsec = 0; }
                 else if (n == 8) { var v = U64(); nsec = (uint)(v >> 34); sec = (long)(v & 0x3_ffff_ffffUL); }
                 else if (n == 12) { nsec = U32(); sec = (long)U64(); }
-                else throw new MsgPackDecodeException($"timestamp of {n} bytes");
-                if (nsec >= 1_000_000_000) throw new MsgPackDecodeException("timestamp nanoseconds beyond 10^9");
-                if (!_build) return null;
-                try
+                else
                 {
-                    return DateTime.UnixEpoch.AddTicks(checked(sec * TimeSpan.TicksPerSecond + nsec / 100));
+                    Pos += n;
+                    return Refuse($"a timestamp of {n} bytes is not a msgpack timestamp");
                 }
-                catch (Exception e) when (e is OverflowException || e is ArgumentOutOfRangeException)
+                if (nsec >= 1_000_000_000) return Refuse("timestamp nanoseconds beyond 10^9");
+                if (sec < MinUnixSeconds || sec > MaxUnixSeconds) return Refuse($"timestamp {sec} s is out of DateTime's range");
+                if (!_build) return null;
+                return DateTime.UnixEpoch.AddTicks(sec * TimeSpan.TicksPerSecond + nsec / 100);
+            }
+
+            /// <summary>One level deeper; false past HardMaxDepth (the container's <paramref name="values"/> were skipped).</summary>
+            bool Deeper(ref int depth, long values)
+            {
+                if (++depth > MaxDepth) MaxDepth = depth;
+                if (depth <= HardMaxDepth) return true;
+                Refuse($"nested deeper than {HardMaxDepth}");
+                Skip(values);
+                return false;
+            }
+
+            /// <summary>Walks past <paramref name="values"/> values without recursion (what they hold is not looked at).</summary>
+            void Skip(long values)
+            {
+                while (values > 0)
                 {
-                    throw new MsgPackDecodeException("timestamp out of DateTime's range");
+                    // Each value takes at least one byte: a count beyond the bytes left is a lie.
+                    Need(values > int.MaxValue ? int.MaxValue : (int)values);
+                    values--;
+                    Elements++;
+                    var t = U8();
+                    if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) continue;
+                    if (t <= 0x8f) { values += 2L * (t & 0x0f); continue; }
+                    if (t <= 0x9f) { values += t & 0x0f; continue; }
+                    if (t <= 0xbf) { Jump(t & 0x1f); continue; }
+                    switch (t)
+                    {
+                        case 0xc4: Jump(U8()); break;
+                        case 0xc5: Jump(U16()); break;
+                        case 0xc6: Jump(Len32()); break;
+                        case 0xc7: Jump(U8() + 1); break;
+                        case 0xc8: Jump(U16() + 1); break;
+                        case 0xc9: Jump(Len32() + 1L); break;
+                        case 0xca: case 0xd2: Jump(4); break;
+                        case 0xcb: case 0xcf: case 0xd3: Jump(8); break;
+                        case 0xcc: case 0xd0: Jump(1); break;
+                        case 0xcd: case 0xd1: Jump(2); break;
+                        case 0xce: Jump(4); break;
+                        case 0xd4: Jump(2); break;
+                        case 0xd5: Jump(3); break;
+                        case 0xd6: Jump(5); break;
+                        case 0xd7: Jump(9); break;
+                        case 0xd8: Jump(17); break;
+                        case 0xd9: Jump(U8()); break;
+                        case 0xda: Jump(U16()); break;
+                        case 0xdb: Jump(Len32()); break;
+                        case 0xdc: values += U16(); break;
+                        case 0xdd: values += Len32(); break;
+                        case 0xde: values += 2L * U16(); break;
+                        case 0xdf: values += 2L * Len32(); break;
+                        default: throw new MsgPackDecodeException("0xc1 is never used in msgpack");
+                    }
                 }
             }
 
-            void Deeper(ref int depth)
+            void Jump(long n)
             {
-                if (++depth > MaxDepth) MaxDepth = depth;
-                if (depth > HardMaxDepth) throw new MsgPackDecodeException($"nested deeper than {HardMaxDepth}");
+                if (n > int.MaxValue) throw new MsgPackDecodeException("value cut short");
+                Need((int)n);
+                Pos += (int)n;
             }
 
             object? Array(int n, int depth)
             {
-                Deeper(ref depth);
+                if (!Deeper(ref depth, n)) return null;
                 // Each element takes at least one byte: a count beyond the bytes left is a lie
                 // (and would otherwise allocate a huge array up front).
                 Need(n);
@@ -274,7 +334,7 @@ namespace Volley.Wire
 
             object? Map(int n, int depth)
             {
-                Deeper(ref depth);
+                if (!Deeper(ref depth, 2L * n)) return null;
                 Need(n * 2L > int.MaxValue ? int.MaxValue : n * 2);
                 Dictionary<string, object?>? strMap = _build ? new Dictionary<string, object?>(n) : null;
                 Dictionary<object, object?>? anyMap = null;
