@@ -31,7 +31,7 @@ th{color:var(--dim);font-weight:500;font-size:12px}th:first-child,td:first-child
 td.bad{color:var(--bad)}.empty{color:var(--dim);padding:8px 0}
 canvas{width:100%;height:70px;display:block}
 .chips{display:flex;flex-wrap:wrap;gap:8px}.chip{border:1px solid var(--line);border-radius:14px;padding:3px 10px;font-variant-numeric:tabular-nums}.chip b{color:var(--bad);font-weight:600}
-ol{margin:0;padding:0;list-style:none;font-family:ui-monospace,Menlo,monospace;font-size:12.5px}ol li{padding:3px 0;border-bottom:1px solid var(--line);display:flex;gap:10px}ol li .t{color:var(--dim)}ol li .c{color:var(--bad)}
+ol{margin:0;padding:0;list-style:none;font-family:ui-monospace,Menlo,monospace;font-size:12.5px}ol li{padding:3px 0;border-bottom:1px solid var(--line);display:flex;gap:10px}ol li .t{color:var(--dim)}ol li .c{color:var(--bad)}ol li .u{color:var(--accent)}
 </style></head>
 <body>
 <header><div id="dot"></div><h1>Volley monitor</h1><span id="status">connecting…</span></header>
@@ -85,8 +85,8 @@ function render(v){
  set("callsIn",num(sum(v.served)));set("callsOut",num(sum(v.made)));
  $("#served").innerHTML=table(v.served,"served");$("#made").innerHTML=table(v.made,"made");
  $("#codes").innerHTML=v.errorsByCode.length?v.errorsByCode.map((c)=>'<span class="chip" data-code="'+esc(c.code)+'">'+esc(c.code)+' <b>'+Math.round(c.window)+'</b> / '+c.total+'</span>').join(""):'<span class="empty">none</span>';
- $("#recent").innerHTML=v.recentErrors.length?v.recentErrors.slice(0,12).map((e)=>'<li><span class="t">'+new Date(e.at).toLocaleTimeString()+'</span><span>'+(e.direction==="served"?"→":"←")+' '+esc(e.method)+'</span><span class="c">'+esc(e.code)+'</span></li>').join(""):'<li class="empty">none</li>';
- hist.push([sum(v.served),sum(v.made)]);if(hist.length>120)hist.shift();spark();
+ $("#recent").innerHTML=v.recentErrors.length?v.recentErrors.slice(0,12).map((e)=>'<li><span class="t">'+new Date(e.at).toLocaleTimeString()+'</span><span>'+(e.direction==="served"?"→":"←")+' '+esc(e.method)+(e.uid?' <span class="u">'+esc(e.uid)+'</span>':'')+'</span><span class="c">'+esc(e.code)+'</span></li>').join(""):'<li class="empty">none</li>';
+ if(v.history&&v.history.length)hist.splice(0,hist.length,...v.history);else{hist.push([sum(v.served),sum(v.made)]);if(hist.length>120)hist.shift()}spark();
  $("#status").textContent="up "+fmtUp(v.uptimeSeconds)+" · "+num(v.messagesInPerSecond)+" msg/s in · "+num(v.messagesOutPerSecond)+" msg/s out · updated "+new Date(v.at).toLocaleTimeString();
 }
 function fmtUp(s){return s<120?s+" s":s<7200?Math.round(s/60)+" min":(s/3600).toFixed(1)+" h"}

@@ -70,8 +70,8 @@ export interface ObserveOptions {
 export const DEFAULT_MAX_SERIES = 2000;
 
 /** Why a session ended (label of volley_session_ends_total). */
-export type EndReason = 'closed' | 'replaced' | 'expired' | 'server' | 'shutdown';
-export const END_REASONS: readonly EndReason[] = ['closed', 'replaced', 'expired', 'server', 'shutdown'];
+export type EndReason = 'closed' | 'replaced' | 'expired' | 'server' | 'shutdown' | 'moved';
+export const END_REASONS: readonly EndReason[] = ['closed', 'replaced', 'expired', 'server', 'shutdown', 'moved'];
 /** Close codes counted by value; any other is `other`. */
 export const CLOSE_CODES = [1000, 1001, 1005, 1006, 1009, 1011, 4000, 4001, 4002, 4008, 4009, 4029, 4401, 4409, 4503];
 export const AUTH_STATUSES = ['401', '409', '503'];
@@ -93,7 +93,11 @@ export interface RecentError {
   direction: 'served' | 'made';
   method: string;
   code: string;
+  /** The player the call was with ('' when a call was refused before it had a context). */
+  uid: string;
 }
+/** A uid longer than this is cut on the monitor page (uids are the server's, not bounded by Volley). */
+const RECENT_UID_CHARS = 64;
 const RECENT = 20;
 
 type Ctx = InboundCall;
@@ -147,7 +151,7 @@ export class ServerObserver implements PeerObserver<Ctx> {
     this.tracing = opts.tracing ? new CallTracing(opts.tracing, 'volley', { trustInbound: opts.trustClientTrace === true }) : undefined;
     this.#overloadedCode = this.codes.indexOf('OVERLOADED');
     this.#rateLimitedCode = this.codes.indexOf('RATE_LIMITED');
-    for (let i = 0; i < RECENT; i++) this.recent.push({ at: 0, direction: 'served', method: '', code: '' });
+    for (let i = 0; i < RECENT; i++) this.recent.push({ at: 0, direction: 'served', method: '', code: '', uid: '' });
     this.window = new Window(this);
   }
 
@@ -175,14 +179,14 @@ export class ServerObserver implements PeerObserver<Ctx> {
         ctx.span = undefined;
       }
     }
-    if (code !== null) this.#servedFailed(method, code);
+    if (code !== null) this.#servedFailed(method, code, (ctx as { uid?: string } | undefined)?.uid ?? '');
   }
 
-  #servedFailed(method: string, code: string): void {
+  #servedFailed(method: string, code: string, uid: string): void {
     const c = this.codes.indexOf(code);
     if (c === this.#overloadedCode) this.overloaded++;
     else if (c === this.#rateLimitedCode) this.rateLimited++;
-    this.#remember('served', method, code);
+    this.#remember('served', method, code, uid);
   }
 
   droppedNotifications = 0;
@@ -193,13 +197,13 @@ export class ServerObserver implements PeerObserver<Ctx> {
   // ---- outgoing calls -----------------------------------------------------------------
 
   /** A call the server makes to a client connected here (server.call, or for another node). */
-  callMade(peer: RpcPeer<any>, method: string, params: unknown[], opts: CallOptions | undefined): Promise<unknown> {
+  callMade(peer: RpcPeer<any>, method: string, params: unknown[], opts: CallOptions | undefined, uid = ''): Promise<unknown> {
     const t0 = performance.now();
     const traceparent = (opts as { traceparent?: string } | undefined)?.traceparent;
     const p = this.tracing ? this.tracing.call(peer, method, params, opts, traceparent) : peer.call(method, params, opts);
     p.then(
       () => this.madeStats.record(method, null, (performance.now() - t0) / 1000),
-      (err: { code?: string }) => this.#madeFailed(this.madeStats, method, err?.code ?? 'INTERNAL', t0),
+      (err: { code?: string }) => this.#madeFailed(this.madeStats, method, err?.code ?? 'INTERNAL', t0, uid),
     );
     return p;
   }
@@ -209,6 +213,7 @@ export class ServerObserver implements PeerObserver<Ctx> {
     forward: (opts: CallOptions | undefined) => Promise<unknown>,
     method: string,
     opts: CallOptions | undefined,
+    uid = '',
   ): Promise<unknown> {
     const t0 = performance.now();
     // Without a cluster adapter nothing is forwarded: the call fails UNAVAILABLE at once and
@@ -229,7 +234,7 @@ export class ServerObserver implements PeerObserver<Ctx> {
       },
       (err: { code?: string }) => {
         const code = err?.code ?? 'INTERNAL';
-        this.#madeFailed(this.madeStats, method, code, t0);
+        this.#madeFailed(this.madeStats, method, code, t0, uid);
         if (cluster) this.forwardedStats.record('', code, (performance.now() - t0) / 1000);
         if (span) this.tracing!.end(span, code);
       },
@@ -237,12 +242,12 @@ export class ServerObserver implements PeerObserver<Ctx> {
     return p;
   }
 
-  #madeFailed(stats: CallStats, method: string, code: string, t0: number): void {
+  #madeFailed(stats: CallStats, method: string, code: string, t0: number, uid: string): void {
     stats.record(method, code, (performance.now() - t0) / 1000);
-    this.#remember('made', method, code);
+    this.#remember('made', method, code, uid);
   }
 
-  #remember(direction: 'served' | 'made', method: string, code: string): void {
+  #remember(direction: 'served' | 'made', method: string, code: string, uid: string): void {
     const e = this.recent[this.#recentNext]!;
     this.#recentNext = (this.#recentNext + 1) % RECENT;
     e.at = Date.now();
@@ -251,6 +256,7 @@ export class ServerObserver implements PeerObserver<Ctx> {
     const table = direction === 'served' ? this.servedStats : this.madeStats;
     e.method = table.methods.nameOf(table.methods.indexOf(method));
     e.code = this.codes.names[this.codes.indexOf(code)]!;
+    e.uid = uid.length > RECENT_UID_CHARS ? `${uid.slice(0, RECENT_UID_CHARS)}…` : uid;
   }
 
   /** Errors newest first. */

@@ -7,6 +7,8 @@ import { BUCKET_COUNT, quantile, type CallStats } from './callStats.ts';
 import { CLOSE_CODES, type ServerObserver } from './observer.ts';
 
 const SNAPSHOTS = 11; // 10 s window
+/** Seconds of calls/s the page's chart shows, kept here so it is full when the page opens. */
+const HISTORY_SECONDS = 120;
 
 interface Snapshot {
   at: number;
@@ -32,6 +34,8 @@ export interface MethodRow {
 
 export class Window {
   #ring: Snapshot[] = [];
+  /** Calls completed so far, served and made, once a second: the chart's last 2 minutes (121 totals, 120 rates). */
+  #history: { at: number; served: number; made: number }[] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(readonly obs: ServerObserver) {}
@@ -50,8 +54,22 @@ export class Window {
   }
 
   #push(): void {
-    this.#ring.push(this.#take());
+    const snap = this.#take();
+    this.#ring.push(snap);
     if (this.#ring.length > SNAPSHOTS) this.#ring.shift();
+    this.#history.push({ at: snap.at, served: sum(snap.served), made: sum(snap.made) });
+    if (this.#history.length > HISTORY_SECONDS + 1) this.#history.shift();
+  }
+
+  /** Calls/s served and made in each of the last (up to) 120 seconds, oldest first. */
+  #rates(): [number, number][] {
+    const h = this.#history;
+    const out: [number, number][] = [];
+    for (let i = 1; i < h.length; i++) {
+      const s = Math.max(0.001, (h[i]!.at - h[i - 1]!.at) / 1000);
+      out.push([round2((h[i]!.served - h[i - 1]!.served) / s), round2((h[i]!.made - h[i - 1]!.made) / s)]);
+    }
+    return out;
   }
 
   #take(): Snapshot {
@@ -114,6 +132,8 @@ export class Window {
       made: rows(o.madeStats, now.made, old.made),
       errorsByCode: codes.filter((c) => c.total > 0),
       recentErrors: o.recentErrors(),
+      /** [served, made] calls/s per second, oldest first: the chart, full from the first view. */
+      history: this.#rates(),
       droppedNotifications: o.droppedNotifications,
       disconnects4009: o.disconnects[CLOSE_CODES.indexOf(4009)]!,
     };
@@ -121,6 +141,14 @@ export class Window {
 }
 
 export type MonitorView = ReturnType<Window['view']>;
+
+function sum(a: Float64Array): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) n += a[i]!;
+  return n;
+}
+
+const round2 = (n: number): number => Math.round(n * 100) / 100;
 
 function codeTotals(stats: CallStats): Float64Array {
   const out = new Float64Array(stats.nCodes);
