@@ -125,6 +125,29 @@ public class CallTests : IClassFixture<OwnServerFixture>
         Assert.Equal(ErrorCodes.Cancelled, (await Rpc(() => c.CallAsync<string>("sleep", new object[] { 10 }, cts.Token))).Code);
     }
 
+    [Fact]
+    public async Task Deadlines_of_many_calls_fire_from_the_one_sweep_soonest_first()
+    {
+        await using var _ = new Closer(await Connect());
+        var c = _.Client;
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        // A late deadline first, then sooner ones: the sweep is re-armed for each sooner one.
+        var late = c.CallAsync<string>("sleep", new object[] { 10_000 }, TimeSpan.FromMilliseconds(1500));
+        var soon = new List<Task<string>>();
+        for (var i = 0; i < 50; i++) soon.Add(c.CallAsync<string>("sleep", new object[] { 10_000 }, TimeSpan.FromMilliseconds(100 + i * 4)));
+        var none = c.CallAsync<string>("sleep", new object[] { 2500 }, Timeout.InfiniteTimeSpan);
+        foreach (var t in soon) Assert.Equal(ErrorCodes.Timeout, (await Rpc(() => t)).Code);
+        var soonMs = sw.ElapsedMilliseconds;
+        Assert.False(late.IsCompleted, $"the 1500 ms call ended with the short ones ({soonMs} ms)");
+        Assert.True(soonMs < 1200, $"the 100…296 ms deadlines fired after {soonMs} ms");
+        var e = await Rpc(() => late);
+        Assert.Equal(ErrorCodes.Timeout, e.Code);
+        Assert.Contains("1500 ms", e.Message);
+        Assert.True(sw.ElapsedMilliseconds >= 1450, $"the 1500 ms deadline fired at {sw.ElapsedMilliseconds} ms");
+        // No deadline: answered, not swept.
+        Assert.Equal("slept", await none);
+    }
+
     static async Task<bool> UntilAsync(Func<Task<bool>> cond, int ms = 3000)
     {
         var end = DateTime.UtcNow.AddMilliseconds(ms);

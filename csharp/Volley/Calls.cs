@@ -18,17 +18,28 @@ namespace Volley
         public long Seq;
         /// <summary>Settled locally (deadline, cancel, session end): a response that comes later is dropped.</summary>
         public bool GivenUp;
-        public Timer? Deadline;
+        /// <summary>When the deadline passes (Stopwatch ticks), 0 for none: the client's one sweep checks it (no timer per call).</summary>
+        public long DeadlineAt;
+        public long TimeoutMs;
         public CancellationTokenRegistration CancelReg;
         public abstract void Resolve(object? wire);
         public abstract void Reject(Exception e);
         public abstract Task Task { get; }
 
+        /// <summary>Stops the deadline and the token: the call is settled or given up.</summary>
         public void DisposeTimers()
         {
-            Deadline?.Dispose();
+            DeadlineAt = 0;
             CancelReg.Dispose();
         }
+    }
+
+    /// <summary>A response taken under the lock, settled after it (no closure per response).</summary>
+    internal struct Settlement
+    {
+        public PendingCall Call;
+        public object? Result;
+        public Exception? Error;
     }
 
     internal sealed class PendingCall<T> : PendingCall

@@ -8,10 +8,10 @@ using System.Collections.Generic;
 
 namespace Volley
 {
-    internal sealed class KeptMessage
+    internal struct KeptMessage
     {
         public long Seq;
-        public byte[] Bytes = System.Array.Empty<byte>();
+        public byte[] Bytes;
         /// <summary>The call this request started (null for a response): if given up, a $cancel follows the re-send.</summary>
         public PendingCall? Call;
     }
@@ -19,7 +19,8 @@ namespace Volley
     /// <summary>Sent reliable messages not yet acknowledged. Not thread-safe: the client's lock guards it.</summary>
     internal sealed class KeptMessages
     {
-        readonly LinkedList<KeptMessage> _list = new LinkedList<KeptMessage>();
+        // A queue of structs: nothing allocated per message once it has grown to the window.
+        readonly Queue<KeptMessage> _list = new Queue<KeptMessage>();
 
         /// <summary>Reliable messages numbered so far in this session (the last seq used).</summary>
         public long Sent { get; private set; }
@@ -31,7 +32,7 @@ namespace Volley
         public KeptMessage Add(byte[] bytes, PendingCall? call)
         {
             var m = new KeptMessage { Seq = ++Sent, Bytes = bytes, Call = call };
-            _list.AddLast(m);
+            _list.Enqueue(m);
             Bytes += bytes.Length;
             return m;
         }
@@ -42,11 +43,7 @@ namespace Volley
             if (n > Sent) return false;
             if (n <= Acked) return true; // acks never decrease; an old one changes nothing
             Acked = n;
-            while (_list.First != null && _list.First.Value.Seq <= n)
-            {
-                Bytes -= _list.First.Value.Bytes.Length;
-                _list.RemoveFirst();
-            }
+            while (_list.Count > 0 && _list.Peek().Seq <= n) Bytes -= _list.Dequeue().Bytes.Length;
             return true;
         }
 

@@ -12,10 +12,18 @@ namespace Volley
 {
     public sealed partial class VolleyClient
     {
+        // Work a frame collects under the lock and runs after it, kept per thread for reuse: a
+        // receive loop runs a frame start to end on one thread, with no await in between.
+        [ThreadStatic] static List<Action>? t_after;
+        [ThreadStatic] static List<Settlement>? t_settle;
+
         /// <summary>Handles one WebSocket message (one or more msgpack values). False: the socket is gone.</summary>
         bool OnFrame(SocketState s, byte[] buf, int len)
         {
-            var after = new List<Action>();
+            var after = t_after ?? new List<Action>();
+            var settle = t_settle ?? new List<Settlement>();
+            t_after = null; // taken while in use (nothing re-enters, but a nested frame would get its own)
+            t_settle = null;
             string? violation = null;
             lock (_lock)
             {
@@ -42,7 +50,24 @@ namespace Volley
                             var bad = MsgPackReader.DecodeLenient(buf, pos, scan.End);
                             var badSize = scan.End - pos;
                             pos = scan.End;
-                            violation = OnRefusedMessage(s, bad, scan.Invalid, badSize, after);
+                            violation = OnRefusedMessage(s, bad, scan.Invalid, badSize, after, settle);
+                            continue;
+                        }
+                        if (s.SessionSeen && MsgPackReader.TryResponseHead(buf, pos, scan.End, out var rid, out var resultAt))
+                        {
+                            // [1, id, nil, result], the common message: only the result is decoded,
+                            // and only when its call still waits.
+                            var rsize = scan.End - pos;
+                            CountReliable(rsize);
+                            if (_pending.TryGetValue(rid, out var waiting))
+                            {
+                                TakeResponse(waiting);
+                                settle.Add(OverLimits(scan) is VolleyRpcException over
+                                    ? new Settlement { Call = waiting, Error = over }
+                                    : new Settlement { Call = waiting, Result = MsgPackReader.Decode(buf, resultAt, scan.End, out _) });
+                            }
+                            pos = scan.End;
+                            if (_received - _receivedAcked >= AckEvery || _bytesSinceAck >= AckEveryBytes) WriteAck();
                             continue;
                         }
                         msg = MsgPackReader.Decode(buf, pos, scan.End, out _);
@@ -54,10 +79,20 @@ namespace Volley
                     }
                     var size = scan.End - pos;
                     pos = scan.End;
-                    violation = OnMessage(s, msg, scan, size, after);
+                    violation = OnMessage(s, msg, scan, size, after, settle);
                 }
             }
+            // Results first (each call's own task), then the rest in arrival order.
+            foreach (var r in settle)
+            {
+                if (r.Error != null) r.Call.Reject(r.Error);
+                else r.Call.Resolve(r.Result); // catches what the app's converter throws
+            }
             RunAll(after);
+            settle.Clear();
+            after.Clear();
+            t_after = after;
+            t_settle = settle;
             if (violation != null)
             {
                 ProtocolViolation(s, CloseCodes.ProtocolError, violation);
@@ -66,8 +101,24 @@ namespace Volley
             lock (_lock) return _socket == s;
         }
 
+        /// <summary>A response for a call that waits: it is no longer pending, and the server has everything up to its request.</summary>
+        void TakeResponse(PendingCall call)
+        {
+            _pending.Remove(call.Id);
+            call.DisposeTimers();
+            _kept.Ack(call.Seq);
+        }
+
+        /// <summary>Past this client's depth or values limit: refused like a value §2 refuses (SPEC §8).</summary>
+        VolleyRpcException? OverLimits(ScanResult scan)
+        {
+            var l = _opts.ReceiveLimits;
+            if (scan.Depth - 1 <= l.MaxDepth && scan.Elements <= l.MaxElements) return null;
+            return new VolleyRpcException(ErrorCodes.ProtocolError, $"response refused: nested {scan.Depth - 1} deep or {scan.Elements} values, past this client's limits");
+        }
+
         /// <summary>One message, under the lock. Returns a protocol violation, or null.</summary>
-        string? OnMessage(SocketState s, object? msg, ScanResult scan, int size, List<Action> after)
+        string? OnMessage(SocketState s, object? msg, ScanResult scan, int size, List<Action> after, List<Settlement> settle)
         {
             if (!(msg is object?[] a) || a.Length < 1 || !(a[0] is long kind)) return "a message is not [type, …]";
             // A type a later version adds (SPEC §11): ignored, not counted, whatever its length.
@@ -88,21 +139,11 @@ namespace Volley
                     CountReliable(size);
                     if (_pending.TryGetValue((uint)id, out var call))
                     {
-                        _pending.Remove((uint)id);
-                        call.DisposeTimers();
-                        // A response means the server got our request and everything before it.
-                        _kept.Ack(call.Seq);
+                        TakeResponse(call);
                         var err = a[2];
-                        var result = a[3];
-                        // Past this client's depth or values limit: refused like a value §2 refuses (SPEC §8).
-                        var l = _opts.ReceiveLimits;
-                        if (scan.Depth - 1 > l.MaxDepth || scan.Elements > l.MaxElements)
-                        {
-                            var refused = new VolleyRpcException(ErrorCodes.ProtocolError, $"response refused: nested {scan.Depth - 1} deep or {scan.Elements} values, past this client's limits");
-                            after.Add(() => call.Reject(refused));
-                        }
-                        else if (err != null) after.Add(() => call.Reject(VolleyRpcException.FromWire(err)));
-                        else after.Add(() => call.Resolve(result));
+                        if (OverLimits(scan) is VolleyRpcException over) settle.Add(new Settlement { Call = call, Error = over });
+                        else if (err != null) settle.Add(new Settlement { Call = call, Error = VolleyRpcException.FromWire(err) });
+                        else settle.Add(new Settlement { Call = call, Result = a[3] });
                     }
                     // else: a call we gave up (deadline, cancel): dropped, still counted.
                     break;
@@ -115,7 +156,7 @@ namespace Volley
         }
 
         /// <summary>A message holding a refused value: a request is answered INVALID_PARAMS, a response fails its call, a notification is dropped.</summary>
-        string? OnRefusedMessage(SocketState s, object? msg, string why, int size, List<Action> after)
+        string? OnRefusedMessage(SocketState s, object? msg, string why, int size, List<Action> after, List<Settlement> settle)
         {
             if (!s.SessionSeen) return "a refused value before $session";
             if (!(msg is object?[] a) || a.Length < 1 || !(a[0] is long kind)) return "a message is not [type, …]: " + why;
@@ -128,11 +169,8 @@ namespace Volley
             if (kind == 0) ReplyError((uint)id, new VolleyRpcException(ErrorCodes.InvalidParams, why));
             else if (kind == 1 && _pending.TryGetValue((uint)id, out var call))
             {
-                _pending.Remove((uint)id);
-                call.DisposeTimers();
-                _kept.Ack(call.Seq);
-                var err = new VolleyRpcException(ErrorCodes.ProtocolError, "response refused: " + why);
-                after.Add(() => call.Reject(err));
+                TakeResponse(call);
+                settle.Add(new Settlement { Call = call, Error = new VolleyRpcException(ErrorCodes.ProtocolError, "response refused: " + why) });
             }
             if (_received - _receivedAcked >= AckEvery || _bytesSinceAck >= AckEveryBytes) WriteAck();
             return null;
@@ -188,14 +226,16 @@ namespace Volley
                     return null;
             }
             if (method.Length > 0 && method[0] == '$') return null; // unknown extensions are ignored
-            if (_notificationHandlers.TryGetValue(method, out var handler))
-                after.Add(() => Post(() =>
-                {
-                    try { handler(p); }
-                    catch (Exception e) { ReportHandlerError(e, method); }
-                }));
+            if (_notificationHandlers.TryGetValue(method, out var handler)) after.Add(Deliver(handler, method, p));
             return null;
         }
+
+        /// <summary>A notification for the app's callback (its own method: the closure only when there is one).</summary>
+        Action Deliver(Action<object?[]> handler, string method, object?[] p) => () => Post(() =>
+        {
+            try { handler(p); }
+            catch (Exception e) { ReportHandlerError(e, method); }
+        });
 
         void OnSession(SocketState s, SessionInfo info, List<Action> after)
         {
@@ -264,7 +304,7 @@ namespace Volley
             {
                 // DECISIONS B: a request whose id is still running here is a broken peer.
                 var sock = _socket;
-                if (sock != null) after.Add(() => ProtocolViolation(sock, CloseCodes.ProtocolError, $"request id {id} is still running"));
+                if (sock != null) after.Add(Violation(sock, $"request id {id} is still running"));
                 return;
             }
             if (method[0] == '$' || !_handlers.TryGetValue(method, out var handler))
@@ -279,10 +319,14 @@ namespace Volley
             }
             var call = new VolleyCall(this, id, method, args);
             _incoming[id] = call;
-            if (_opts.HandlerTimeout is TimeSpan t && t > TimeSpan.Zero)
-                call.Deadline = new Timer(_ => HandlerTimedOut(call, t), null, t, Timeout.InfiniteTimeSpan);
-            after.Add(() => Post(() => RunHandler(call, handler)));
+            if (_opts.HandlerTimeout is TimeSpan t && t > TimeSpan.Zero) StartHandlerDeadline(call, t);
+            after.Add(Dispatch(call, handler));
         }
+
+        Action Violation(SocketState s, string why) => () => ProtocolViolation(s, CloseCodes.ProtocolError, why);
+        Action Dispatch(VolleyCall call, Func<VolleyCall, Task<object?>> handler) => () => Post(() => RunHandler(call, handler));
+        void StartHandlerDeadline(VolleyCall call, TimeSpan t) =>
+            call.Deadline = new Timer(_ => HandlerTimedOut(call, t), null, t, Timeout.InfiniteTimeSpan);
 
         async void RunHandler(VolleyCall call, Func<VolleyCall, Task<object?>> handler)
         {

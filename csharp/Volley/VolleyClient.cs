@@ -11,6 +11,7 @@
 #nullable enable
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Threading;
 using System.Threading.Tasks;
 using Volley.Wire;
@@ -172,7 +173,7 @@ namespace Volley
                 byte[] bytes;
                 try
                 {
-                    bytes = EncodeChecked(new object?[] { 0L, (long)id, method, args }, method, args.Length);
+                    bytes = EncodeChecked(0, id, method, args);
                 }
                 catch (VolleyRpcException e)
                 {
@@ -182,12 +183,23 @@ namespace Volley
                 _pending[id] = call;
                 SendReliable(bytes, call);
                 if (timeout > TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
-                    call.Deadline = new Timer(_ => GiveUp(call, new VolleyRpcException(ErrorCodes.Timeout, $"{method} timed out after {timeout.TotalMilliseconds:0} ms")), null, timeout, Timeout.InfiniteTimeSpan);
-                if (cancellationToken.CanBeCanceled)
-                    call.CancelReg = cancellationToken.Register(() => GiveUp(call, new VolleyRpcException(ErrorCodes.Cancelled, $"{method} was cancelled")));
+                {
+                    call.TimeoutMs = (long)Math.Ceiling(timeout.TotalMilliseconds);
+                    call.DeadlineAt = Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+                    ArmSweep(call.DeadlineAt);
+                }
+                if (cancellationToken.CanBeCanceled) CancelOn(call, cancellationToken);
             }
             return call.Typed;
         }
+
+        // Lambdas live in their own methods: a closure captured in CallAsync or SendReliable is
+        // allocated on every call, not only when the lambda is needed.
+        void CancelOn(PendingCall call, CancellationToken token) =>
+            call.CancelReg = token.Register(() => GiveUp(call, new VolleyRpcException(ErrorCodes.Cancelled, $"{call.Method} was cancelled")));
+
+        void CloseNotAcknowledging(SocketState s) =>
+            ThreadPool.QueueUserWorkItem(_ => ProtocolViolation(s, CloseCodes.ProtocolError, "not acknowledging"));
 
         /// <summary>Call whose result is not needed (still waits for success or error).</summary>
         public Task CallAsync(string method, params object?[] args) => CallAsync<object?>(method, args);
@@ -198,7 +210,7 @@ namespace Volley
             lock (_lock)
             {
                 if (_state == ConnectionState.Closed) return;
-                var bytes = EncodeChecked(new object?[] { 2L, method, args }, method, args.Length);
+                var bytes = EncodeChecked(2, 0, method, args);
                 WriteNow(bytes);
             }
         }
@@ -210,18 +222,33 @@ namespace Volley
             return _nextId++;
         }
 
-        /// <summary>Encodes a request/notification and checks it against the server's announced limits.</summary>
-        byte[] EncodeChecked(object?[] message, string method, int paramCount)
+        /// <summary>One writer per client, used under the lock: no buffer per message, only the kept bytes.</summary>
+        readonly MsgPackWriter _writer = new MsgPackWriter(1024);
+
+        /// <summary>
+        /// Encodes a request <c>[0, id, method, args]</c> (kind 0) or a notification
+        /// <c>[2, method, args]</c> (kind 2) and checks it against the server's announced limits. Under the lock.
+        /// </summary>
+        byte[] EncodeChecked(int kind, uint id, string method, object?[] args)
         {
             var l = _peerLimits;
             if (method.Length == 0 || method.Length > l.MaxMethodLength)
                 throw new VolleyRpcException(ErrorCodes.InvalidParams, $"method name of {method.Length} characters (server accepts 1…{l.MaxMethodLength})");
-            if (paramCount > l.MaxParams)
-                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{method}: {paramCount} params (server accepts {l.MaxParams})");
+            if (args.Length > l.MaxParams)
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{method}: {args.Length} params (server accepts {l.MaxParams})");
             byte[] bytes;
             try
             {
-                bytes = MsgPackWriter.Encode(message, Converters);
+                var w = _writer;
+                w.Clear();
+                w.WriteArrayHeader(kind == 0 ? 4 : 3);
+                w.WriteInt(kind);
+                if (kind == 0) w.WriteInt(id);
+                w.WriteString(method);
+                w.Write(args, Converters);
+                bytes = w.ToArray();
+                // A message that grew the buffer far (a big blob) doesn't keep it.
+                if (w.Capacity > 64 * 1024) _writer.Shrink(1024);
             }
             catch (MsgPackEncodeException e)
             {
@@ -246,6 +273,45 @@ namespace Volley
                 throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{what}: nested {scan.Depth - 1} deep (server accepts {l.MaxDepth})");
             if (scan.Elements > l.MaxElements)
                 throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{what}: {scan.Elements} values (server accepts {l.MaxElements})");
+        }
+
+        // ---- deadlines: one sweep per client ------------------------------------------------
+
+        Timer? _sweepTimer;
+        /// <summary>When the sweep is due (Stopwatch ticks); long.MaxValue when not armed.</summary>
+        long _sweepAt = long.MaxValue;
+
+        /// <summary>Make the sweep run by <paramref name="at"/> (under the lock). A timer per client, re-armed only when a deadline comes sooner.</summary>
+        void ArmSweep(long at)
+        {
+            if (at >= _sweepAt) return;
+            _sweepAt = at;
+            var ms = (at - Stopwatch.GetTimestamp()) * 1000 / Stopwatch.Frequency + 1;
+            _sweepTimer ??= new Timer(_ => Sweep(), null, Timeout.Infinite, Timeout.Infinite);
+            _sweepTimer.Change(Math.Max(1, Math.Min(ms, int.MaxValue)), Timeout.Infinite);
+        }
+
+        /// <summary>Fails the calls whose deadline passed with TIMEOUT; re-arms for the next one.</summary>
+        void Sweep()
+        {
+            List<PendingCall>? expired = null;
+            lock (_lock)
+            {
+                var now = Stopwatch.GetTimestamp();
+                var next = long.MaxValue;
+                _sweepAt = long.MaxValue;
+                foreach (var call in _pending.Values)
+                {
+                    var at = call.DeadlineAt;
+                    if (at == 0) continue;
+                    if (at <= now) (expired ??= new List<PendingCall>()).Add(call);
+                    else if (at < next) next = at;
+                }
+                if (next != long.MaxValue) ArmSweep(next);
+            }
+            if (expired == null) return;
+            foreach (var call in expired)
+                GiveUp(call, new VolleyRpcException(ErrorCodes.Timeout, $"{call.Method} timed out after {call.TimeoutMs} ms"));
         }
 
         /// <summary>Our side stops waiting: deadline, token, or session end. Tells the server if it can.</summary>

@@ -78,6 +78,31 @@ namespace Volley.Wire
             return w.Value(0);
         }
 
+        /// <summary>
+        /// Reads the head of a successful response <c>[1, id, nil, result]</c> without decoding
+        /// the envelope: the id (any unsigned integer format up to 2^32−1) and where the result
+        /// starts. False for anything else (an error response, another message, an odd form):
+        /// the caller decodes it in full.
+        /// </summary>
+        public static bool TryResponseHead(byte[] buf, int pos, int end, out uint id, out int resultAt)
+        {
+            id = 0;
+            resultAt = 0;
+            if (end - pos < 4 || buf[pos] != 0x94 || buf[pos + 1] != 0x01) return false;
+            var p = pos + 2;
+            var t = buf[p++];
+            ulong v;
+            if (t <= 0x7f) v = t;
+            else if (t == 0xcc && end - p >= 1) v = buf[p++];
+            else if (t == 0xcd && end - p >= 2) { v = (ulong)(buf[p] << 8 | buf[p + 1]); p += 2; }
+            else if (t == 0xce && end - p >= 4) { v = (uint)(buf[p] << 24 | buf[p + 1] << 16 | buf[p + 2] << 8 | buf[p + 3]); p += 4; }
+            else return false;
+            if (p >= end || buf[p] != 0xc0) return false;
+            id = (uint)v;
+            resultAt = p + 1;
+            return resultAt < end;
+        }
+
         /// <summary>Decodes exactly one value filling the whole array.</summary>
         public static object? Decode(byte[] buf)
         {

@@ -46,7 +46,23 @@ namespace Volley.Wire
             return a;
         }
 
-        public void Clear() => _len = 0;
+        /// <summary>Empties the writer for reuse (also after a write that threw half-way).</summary>
+        public void Clear()
+        {
+            _len = 0;
+            _depth = 0;
+        }
+
+        /// <summary>Bytes the buffer holds now.</summary>
+        public int Capacity => _buf.Length;
+
+        /// <summary>Drops a buffer grown past need (a writer kept for reuse after one big message).</summary>
+        public void Shrink(int capacity)
+        {
+            _len = 0;
+            _depth = 0;
+            _buf = new byte[Math.Max(16, capacity)];
+        }
 
         /// <summary>Encodes one value to a fresh byte array.</summary>
         public static byte[] Encode(object? value, ValueConverters? converters = null)

@@ -79,6 +79,9 @@ namespace Volley.Wire
             Func<object?, object?>? f;
             lock (_lock) _from.TryGetValue(t, out f);
             if (f != null) return (T)f(wire)!;
+            // Already the asked type (a long for long, a string for string): unboxed as is,
+            // without Builtin boxing it again.
+            if (wire is T same) return same;
             return (T)Builtin(wire, t)!;
         }
 
