@@ -96,7 +96,7 @@ function checkInputs(meta: Metafile): string[] {
  * Only names no user-facing option or wire field has: a mangled name must never cross
  * the bundle's edge.
  */
-const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning)$/;
+export const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning)$/;
 
 /**
  * Build both files. `write: false` keeps them in memory: tests that run in parallel serve

@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBrowser, slimPack } from './build-browser.ts';
+import { buildBrowser, ENGINE_FIELDS, slimPack } from './build-browser.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
@@ -57,7 +57,9 @@ export async function buildPackage(): Promise<void> {
   }
   // volley/client under the `browser` condition: the same client with the slim encoder
   // (client/packr.browser.ts) instead of msgpackr's Packr, ~6 KB gzip less once bundled.
-  // msgpackr/unpack stays an import, so the user's bundler shares it.
+  // msgpackr/unpack stays an import, so the user's bundler shares it. The engine's state
+  // fields are shortened as in the prebuilt bundle (the whole engine is inside this file;
+  // none of those names crosses its edge): a bundler's build 17.9 → 17.7 KB gzip (check-package).
   await build({
     absWorkingDir: root,
     entryPoints: ['client/index.ts'],
@@ -67,6 +69,7 @@ export async function buildPackage(): Promise<void> {
     platform: 'browser',
     target: 'es2022',
     external: ['msgpackr/unpack', 'msgpackr'],
+    mangleProps: ENGINE_FIELDS,
     logLevel: 'warning',
     plugins: [slimPack],
   });
