@@ -155,6 +155,7 @@ export function checkFiles(dir: string, fix = false): Report {
       check(d.name === 'Volley', `${a.rel}: name ${d.name}`);
       for (const k of ['references', 'includePlatforms', 'excludePlatforms'])
         check(Array.isArray(d[k]) && d[k].every((x: unknown) => typeof x === 'string'), `${a.rel}: ${k} is a list of names`);
+      check(!(d.excludePlatforms ?? []).includes('WebGL') && (d.includePlatforms ?? []).length === 0, `${a.rel}: every platform, WebGL included`);
       check(d.allowUnsafeCode === false && d.noEngineReferences === true, `${a.rel}: no unsafe code, no engine references`);
     } catch (err) {
       check(false, `${a.rel}: ${(err as Error).message}`);

@@ -1,15 +1,16 @@
-// Socket lifecycle: dial (token in query or header, ?sid= to resume), connect timeout,
-// refused logins told apart from unreachable servers, the send loop (batching messages into
-// frames), the receive loop, heartbeats, reconnect with backoff, and the final close.
+// Socket lifecycle: dial (token in query, header or sub-protocol, ?sid= to resume), connect
+// timeout, refused logins told apart from unreachable servers, the send loop (batching
+// messages into frames), what the transport receives, heartbeats, reconnect with backoff,
+// and the final close. The socket itself is an IVolleyTransport (Transport/).
 
 #nullable enable
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
-using System.Net.WebSockets;
 using System.Text.RegularExpressions;
 using System.Threading;
 using System.Threading.Tasks;
+using Volley.Transport;
 using Volley.Wire;
 
 namespace Volley
@@ -19,7 +20,9 @@ namespace Volley
         /// <summary>One WebSocket and what belongs to it alone.</summary>
         internal sealed class SocketState
         {
-            public ClientWebSocket? Ws;
+            public IVolleyTransport? Transport;
+            /// <summary>Set when this socket's messages are no longer read (it closed, or the client stopped reading it).</summary>
+            public readonly TaskCompletionSource<bool> ReceiveEnded = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             public readonly CancellationTokenSource Cts = new CancellationTokenSource();
             public readonly SemaphoreSlim Signal = new SemaphoreSlim(0);
             public readonly TaskCompletionSource<bool> Finished = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -53,7 +56,7 @@ namespace Volley
                 {
                     try { Cts.Cancel(); } catch (ObjectDisposedException) { }
                 }
-                if (abort) Ws?.Abort();
+                if (abort) Transport?.Abort();
             }
 
             public void CloseGracefully(int code, string reason)
@@ -86,30 +89,64 @@ namespace Volley
             _ = RunSocketAsync(s, uri);
         }
 
+        /// <summary>The transport of a new socket: the app's, else the platform's default.</summary>
+        IVolleyTransport NewTransport()
+        {
+            if (_opts.Transport != null) return _opts.Transport();
+#if UNITY_WEBGL && !UNITY_EDITOR
+            return new WebGLTransport();
+#else
+            return new ClientWebSocketTransport(_opts.ConfigureSocket);
+#endif
+        }
+
         async Task RunSocketAsync(SocketState s, Uri uri)
         {
-            var ws = new ClientWebSocket();
-            s.Ws = ws;
+            IVolleyTransport t;
             try
             {
-                if (_opts.Token != null && _opts.TokenIn == TokenTransport.Header)
-                    ws.Options.SetRequestHeader("Authorization", "Bearer " + _opts.Token);
-                _opts.ConfigureSocket?.Invoke(ws.Options);
-                await ws.ConnectAsync(uri, s.Cts.Token).ConfigureAwait(false);
+                t = NewTransport();
             }
             catch (Exception e)
             {
                 OnConnectFailed(s, e);
                 s.Finished.TrySetResult(true);
-                ws.Dispose();
                 return;
             }
-            var sending = SendLoopAsync(s, ws);
-            await ReceiveLoopAsync(s, ws).ConfigureAwait(false);
+            s.Transport = t;
+            t.Message += m => OnTransportMessage(s, m);
+            t.Closed += c => OnTransportClosed(s, c);
+            try
+            {
+                var o = new TransportConnectOptions { MaxMessageBytes = _opts.ReceiveLimits.MaxMessageBytes };
+                var headers = new Dictionary<string, string>();
+                var protocols = new List<string>();
+                // Where the HTTP status of a refused upgrade can't be read (browsers), offer
+                // `volley`: refusals then come as close codes 4401/4409/4503 (SPEC §1), and a
+                // header token goes as the `volley.token.<token>` sub-protocol.
+                if (!t.ReadsHttpStatus) protocols.Add("volley");
+                if (_opts.Token != null && _opts.TokenIn == TokenTransport.Header)
+                {
+                    if (t.ReadsHttpStatus) headers["Authorization"] = "Bearer " + _opts.Token;
+                    else protocols.Add("volley.token." + _opts.Token);
+                }
+                o.Headers = headers;
+                o.Subprotocols = protocols;
+                await t.ConnectAsync(uri, o, s.Cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                OnConnectFailed(s, e);
+                s.Finished.TrySetResult(true);
+                t.Dispose();
+                return;
+            }
+            var sending = SendLoopAsync(s, t);
+            await s.ReceiveEnded.Task.ConfigureAwait(false);
             // The send loop ends with the socket (cancelled, failed, or after its close frame).
             await Task.WhenAny(sending, Task.Delay(2000)).ConfigureAwait(false);
             s.Finished.TrySetResult(true);
-            ws.Dispose();
+            t.Dispose();
         }
 
         static readonly Regex StatusInMessage = new Regex(@"status code '?(\d{3})", RegexOptions.CultureInvariant);
@@ -152,7 +189,7 @@ namespace Volley
             Lost(s, new CloseInfo(CloseCodes.Abnormal, error.Message), abort: true, error);
         }
 
-        async Task SendLoopAsync(SocketState s, ClientWebSocket ws)
+        async Task SendLoopAsync(SocketState s, IVolleyTransport ws)
         {
             var frame = new byte[16 * 1024];
             try
@@ -178,7 +215,7 @@ namespace Volley
                     {
                         if (count > 0 && (len + m.Length > maxBytes || count >= maxCount))
                         {
-                            await ws.SendAsync(new ArraySegment<byte>(frame, 0, len), WebSocketMessageType.Binary, true, s.Cts.Token).ConfigureAwait(false);
+                            await ws.SendAsync(new ArraySegment<byte>(frame, 0, len), s.Cts.Token).ConfigureAwait(false);
                             len = 0;
                             count = 0;
                         }
@@ -187,13 +224,13 @@ namespace Volley
                         len += m.Length;
                         count++;
                     }
-                    if (count > 0) await ws.SendAsync(new ArraySegment<byte>(frame, 0, len), WebSocketMessageType.Binary, true, s.Cts.Token).ConfigureAwait(false);
+                    if (count > 0) await ws.SendAsync(new ArraySegment<byte>(frame, 0, len), s.Cts.Token).ConfigureAwait(false);
                     (int code, string reason)? close;
                     lock (s) close = s.CloseRequested;
                     if (close != null)
                     {
                         using var t = new CancellationTokenSource(2000);
-                        await ws.CloseOutputAsync((WebSocketCloseStatus)close.Value.code, close.Value.reason, t.Token).ConfigureAwait(false);
+                        await ws.CloseAsync(close.Value.code, close.Value.reason, t.Token).ConfigureAwait(false);
                         return;
                     }
                 }
@@ -204,57 +241,39 @@ namespace Volley
             }
         }
 
-        async Task ReceiveLoopAsync(SocketState s, ClientWebSocket ws)
+        /// <summary>A whole binary message from the transport.</summary>
+        void OnTransportMessage(SocketState s, ArraySegment<byte> m)
         {
-            var chunk = new byte[64 * 1024];
-            var msg = new byte[64 * 1024];
-            var len = 0;
-            try
+            if (s.ReceiveEnded.Task.IsCompleted) return;
+            var buf = m.Array!;
+            if (m.Offset != 0)
             {
-                while (true)
-                {
-                    var r = await ws.ReceiveAsync(new ArraySegment<byte>(chunk), CancellationToken.None).ConfigureAwait(false);
-                    if (r.MessageType == WebSocketMessageType.Close)
-                    {
-                        var code = (int?)ws.CloseStatus ?? 1005;
-                        var reason = ws.CloseStatusDescription ?? "";
-                        VolleyRpcException? error = null;
-                        bool seen;
-                        lock (_lock) seen = s.SessionSeen;
-                        if (!seen && CloseCodes.IsRefusal(code))
-                            error = new VolleyRpcException(ErrorCodes.Refused, $"the server refused the login (close {code}{(reason.Length > 0 ? ": " + reason : "")})", new Dictionary<string, object?> { ["closeCode"] = (long)code });
-                        try
-                        {
-                            using var t = new CancellationTokenSource(1000);
-                            if (ws.State == WebSocketState.CloseReceived) await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", t.Token).ConfigureAwait(false);
-                        }
-                        catch (Exception) { }
-                        Lost(s, new CloseInfo(code, reason), abort: false, error);
-                        return;
-                    }
-                    if (len + r.Count > _opts.ReceiveLimits.MaxMessageBytes)
-                    {
-                        ProtocolViolation(s, CloseCodes.MessageTooBig, $"message over {_opts.ReceiveLimits.MaxMessageBytes} bytes");
-                        return;
-                    }
-                    if (len + r.Count > msg.Length) Array.Resize(ref msg, Math.Max(msg.Length * 2, len + r.Count));
-                    Buffer.BlockCopy(chunk, 0, msg, len, r.Count);
-                    len += r.Count;
-                    if (!r.EndOfMessage) continue;
-                    if (r.MessageType == WebSocketMessageType.Text)
-                    {
-                        ProtocolViolation(s, CloseCodes.ProtocolError, "text frames are not part of the protocol");
-                        return;
-                    }
-                    var frameLen = len;
-                    len = 0;
-                    if (!OnFrame(s, msg, frameLen)) return;
-                }
+                buf = new byte[m.Count];
+                Buffer.BlockCopy(m.Array!, m.Offset, buf, 0, m.Count);
             }
-            catch (Exception e)
+            if (!OnFrame(s, buf, m.Count)) s.ReceiveEnded.TrySetResult(true);
+        }
+
+        /// <summary>The transport's socket ended, or it saw the server break the protocol.</summary>
+        void OnTransportClosed(SocketState s, TransportClosed c)
+        {
+            if (!s.ReceiveEnded.TrySetResult(true)) return;
+            if (c.Violation != null)
             {
-                Lost(s, new CloseInfo(CloseCodes.Abnormal, e.Message), abort: true);
+                ProtocolViolation(s, c.Code, c.Violation);
+                return;
             }
+            if (c.Error != null)
+            {
+                Lost(s, new CloseInfo(CloseCodes.Abnormal, c.Reason), abort: true);
+                return;
+            }
+            VolleyRpcException? error = null;
+            bool seen;
+            lock (_lock) seen = s.SessionSeen;
+            if (!seen && CloseCodes.IsRefusal(c.Code))
+                error = new VolleyRpcException(ErrorCodes.Refused, $"the server refused the login (close {c.Code}{(c.Reason.Length > 0 ? ": " + c.Reason : "")})", new Dictionary<string, object?> { ["closeCode"] = (long)c.Code });
+            Lost(s, new CloseInfo(c.Code, c.Reason), abort: false, error);
         }
 
         /// <summary>The server broke the protocol: close 4002 (or the given code), no blind reconnect.</summary>
