@@ -18,6 +18,18 @@ export { encode, encodeOwned, owned, readFrame, decodeFrame, concatFrames, COST_
 export { scanMessage, ScanResult, TruncatedMsgpack, type ScanLimits } from './scan.ts';
 export { RpcPeer, InboundCall, toMap, outgoingError, DEFAULT_MAX_HELD_BYTES, type PeerOptions, type Timers, type AnyHandler, type HeldTotal } from './peer.ts';
 export { PendingCalls, MAX_TIMER_MS, type PendingCall } from './engine/pendingCalls.ts';
+export {
+  exportSession,
+  importSession,
+  relayedAnswer,
+  relayedCancel,
+  relayedGiveUp,
+  relayedResponse,
+  MovedCall,
+  type SessionImage,
+  type Relay,
+  type RelayBack,
+} from './engine/handover.ts';
 export { ACK_EVERY_MESSAGES, ACK_EVERY_BYTES, DEFAULT_MAX_UNACKED_BYTES } from './engine/reliable.ts';
 export { wireError, errorResponse } from './refusals.ts';
 export { createOneOffProxy, createProxy } from './proxy.ts';

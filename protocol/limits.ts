@@ -54,6 +54,13 @@ export function resolveLimits(partial?: Partial<Limits>): Limits {
   return Object.freeze({ ...DEFAULT_LIMITS, ...partial });
 }
 
+/** Limits a peer announced (`$session`, `$limits`, a moved session): known names with positive numbers only. */
+export function announcedBy(limits: Partial<Limits>): Limits {
+  const clean: Partial<Limits> = {};
+  for (const [k, v] of Object.entries(limits)) if (typeof v === 'number' && v >= 1 && k in DEFAULT_LIMITS) (clean as Record<string, number>)[k] = v;
+  return resolveLimits(clean);
+}
+
 function isComplete(partial: Partial<Limits>): partial is Limits {
   for (const k in DEFAULT_LIMITS) if (typeof partial[k as keyof Limits] !== 'number') return false;
   return true;

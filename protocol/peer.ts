@@ -6,7 +6,7 @@
 
 import { encode } from './codec.ts';
 import { ErrorCode, RpcError } from './errors.ts';
-import { DEFAULT_LIMITS, resolveLimits, type Limits } from './limits.ts';
+import { DEFAULT_LIMITS, announcedBy, type Limits } from './limits.ts';
 import { NOTIFICATION } from './messages.ts';
 import { LIMITS, type PING, type PONG } from './session.ts';
 import type { CallOptions } from './contract.ts';
@@ -63,9 +63,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> extends EngineState<C>
 
   /** The peer announced its receive limits (`$session` limits, `$limits`). */
   setPeerLimits(limits: Partial<Limits>): void {
-    const clean: Partial<Limits> = {};
-    for (const [k, v] of Object.entries(limits)) if (typeof v === 'number' && v >= 1 && k in DEFAULT_LIMITS) (clean as Record<string, number>)[k] = v;
-    this.peerLimits = resolveLimits(clean);
+    this.peerLimits = announcedBy(limits);
   }
 
   /** Call the peer's `method`; settles with its result or a coded RpcError (deadline, cancel, disconnect). */

@@ -27,8 +27,9 @@ export const APP = `${root}demo/public/app.js`;
 // later version adds are skipped, not fatal) takes 18 B: 18,037 B measured. 17.8 KB: the
 // engine split into modules of functions (issue 23) is 325 B smaller raw but gzips 144 B
 // worse (each function's state parameter gets its own short name where `this` repeated):
-// 18,181 B measured.
-export const GZIP_BUDGET = 17.8 * 1024;
+// 18,181 B measured. 17.9 KB: resume on any node (issue 22) checks, in the engine both
+// sides share, whether a session moved away (three branches and a getter): 18,235 B.
+export const GZIP_BUDGET = 17.9 * 1024;
 
 /** Inputs the SDK may contain, relative to the repo root. */
 const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/(engine\/)?[\w.]+\.ts$/, /^node_modules\/msgpackr\/unpack\.js$/];
@@ -96,7 +97,7 @@ function checkInputs(meta: Metafile): string[] {
  * Only names no user-facing option or wire field has: a mangled name must never cross
  * the bundle's edge.
  */
-export const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning)$/;
+export const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning|relay)$/;
 
 /**
  * Build both files. `write: false` keeps them in memory: tests that run in parallel serve

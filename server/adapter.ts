@@ -3,7 +3,14 @@
 // a uid that is not here is nowhere. A Redis implementation lives behind the same
 // interface (see docs/ARCHITECTURE.md).
 
-import { ErrorCode, RpcError, type CallOptions } from '../protocol/index.ts';
+import { ErrorCode, RpcError, type CallOptions, type RelayBack, type RpcPeer, type SessionImage } from '../protocol/index.ts';
+
+/** A session taken over from another node: its engine image, its rooms, and the way back to that node. */
+export interface TakenSession {
+  image: SessionImage;
+  rooms: string[];
+  back: RelayBack;
+}
 
 /** What an adapter may ask of the node it serves. */
 export interface LocalNode {
@@ -23,6 +30,14 @@ export interface LocalNode {
   join(uid: string, room: string): void;
   /** Take a uid connected here out of a room (another node asked). */
   leave(uid: string, room: string): void;
+  /**
+   * Optional: another node takes over uid's session `sid` (the player resumed there): the
+   * session leaves this node, `exportFrom` turns its engine into a relay for the calls
+   * still in flight. Undefined when there is no such session here or it can't move.
+   */
+  handOver?(uid: string, sid: string, exportFrom: (peer: RpcPeer<any>) => SessionImage | undefined): { image: SessionImage; rooms: string[]; peer: RpcPeer<any> } | undefined;
+  /** Optional: the engine of uid's session `sid` if it is here. */
+  sessionPeer?(uid: string, sid: string): RpcPeer<any> | undefined;
   /** Metrics: the adapter reports Redis errors and presence refreshes here (when observed). */
   readonly observer?: {
     /** A Redis command failed. */
@@ -67,6 +82,11 @@ export interface ClusterAdapter {
   left?(uid: string, room: string): void;
   /** Optional: members of a room on other nodes (callMany({room}), allMembers). */
   remoteMembers?(room: string): Promise<string[]>;
+  /**
+   * Optional: uid's session `sid` lives on another node: move it here (resume on any node).
+   * Undefined when no node has it or it can't move (the player then starts afresh).
+   */
+  takeSession?(uid: string, sid: string): Promise<TakenSession | undefined>;
   /** Optional: does a live node other than this one hold a session of uid? */
   connectedElsewhere?(uid: string): Promise<boolean>;
   /**
@@ -83,6 +103,8 @@ export interface ClusterAdapter {
   notifyRemote(uid: string, method: string, params: unknown[]): void;
   /** Fan an encoded room notification out to the other nodes. */
   publishRemote(room: string, bytes: Uint8Array): void;
+  /** Optional: engines of sessions that moved to other nodes, still relaying their calls in flight (drain waits for 0). */
+  readonly relaying?: number;
   /** The server is closing: release connections and this node's presence. */
   close(): Promise<void> | void;
 }

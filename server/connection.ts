@@ -135,7 +135,8 @@ export class Connection implements PeerOptions<ServerContext> {
     readonly uid: string,
     /** Session id the client presents to resume after a drop. */
     readonly sid: string,
-    ws: UwsSocket<SocketData>,
+    /** Undefined for a session that arrives without a socket (moved here from another node). */
+    ws: UwsSocket<SocketData> | undefined,
     readonly shared: ConnectionShared,
   ) {
     this.#ws = ws;

@@ -18,6 +18,7 @@ import {
   RpcError,
   createOneOffProxy,
   encode,
+  importSession,
   outgoingError,
   resolveLimits,
   announcedLimits,
@@ -30,6 +31,8 @@ import {
   type ParamsSchema,
   type Remote,
   type ResultOf,
+  type RpcPeer,
+  type SessionImage,
 } from '../protocol/index.ts';
 import { LocalAdapter, type ClusterAdapter, type LocalNode } from './adapter.ts';
 import { gather, type Outcome } from './callMany.ts';
@@ -85,6 +88,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #admission: Admission;
   #port = 0;
   #closing: Promise<void> | undefined;
+  /** drain(): no new players; sessions stay (for the nodes the players reconnect to). */
+  #draining = false;
   #allClosed: (() => void) | undefined;
   /** Bytes held across every connection (see maxServerHeldBytes). */
   readonly held: {
@@ -145,11 +150,12 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     this.#admission = new Admission(
       { ...D.authLimits, ...opts.authLimits },
       {
-        closing: () => this.#closing !== undefined,
+        closing: () => this.#closing !== undefined || this.#draining,
         authenticate: (req) => this.#opts.authenticate(req),
         duplicateLogin: opts.duplicateLogin ?? D.duplicateLogin,
         sessionOf: (uid) => this.#conns.get(uid)?.sid,
         heldElsewhere: this.#adapter.heldElsewhere ? (uid, sid) => this.#adapter.heldElsewhere!(uid, sid) : undefined,
+        adopt: this.#adapter.takeSession ? (uid, sid) => this.#adopt(uid, sid) : undefined,
         reportError: (err) => this.#reportError(err),
         refused: obs ? (status) => obs.authRefused(String(status)) : undefined,
       },
@@ -311,7 +317,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     if (this.#conns.get(conn.uid) !== conn) return; // replaced: the uid lives on
     // A deliberate close (by the client: 1000/1001, or by us) ends the session now; a
     // dropped socket keeps it for the resume window.
-    if (conn.ending || code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || this.#resumeWindowMs <= 0 || this.#closing) {
+    // While draining, the 1001 this node sent keeps the session: the player resumes it on another node.
+    const goingAway = code === CloseCode.GOING_AWAY && !this.#draining;
+    if (conn.ending || code === CloseCode.NORMAL || goingAway || this.#resumeWindowMs <= 0 || this.#closing) {
       this.#endSession(conn, this.#closing ? 'shutdown' : conn.ending ? 'server' : 'closed');
     } else {
       conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn, 'expired'));
@@ -486,6 +494,66 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   }
 
   /**
+   * For deploys: take no new players (503, or 4503), close every socket with 1001 so its
+   * client reconnects and resumes — through the load balancer, on another node, which
+   * takes the session over with a cluster adapter (pending calls both ways included) —
+   * then close() once no session and no call of a moved session is left here, or after
+   * `timeoutMs` (default: the resume window plus 5 s).
+   */
+  async drain(opts: { timeoutMs?: number } = {}): Promise<void> {
+    this.#draining = true;
+    for (const conn of this.#conns.values()) {
+      const ws = conn.ws;
+      if (!ws) continue;
+      conn.peer.flush();
+      ws.end(CloseCode.GOING_AWAY, 'server restarting: resume on another node');
+    }
+    const deadline = Date.now() + (opts.timeoutMs ?? this.#resumeWindowMs + 5000);
+    while (Date.now() < deadline && (this.#conns.size > 0 || (this.#adapter.relaying ?? 0) > 0))
+      await new Promise((r) => setTimeout(r, CLOSE_POLL_MS * 5));
+    await this.close();
+  }
+
+  /**
+   * A player asks to resume a session this node does not have: if another node holds it,
+   * it moves here (as a detached session, which the player's socket then resumes).
+   */
+  async #adopt(uid: string, sid: string): Promise<void> {
+    const taken = await this.#adapter.takeSession!(uid, sid).catch(() => undefined);
+    if (!taken) return;
+    if (this.#conns.has(uid) || this.#resumeWindowMs <= 0 || this.#closing || this.#draining) {
+      // Nowhere to put it: the old node's calls in flight fail, its handlers stop.
+      const conn = new Connection(uid, sid, undefined, this.#shared);
+      importSession(conn.peer, taken.image, taken.back);
+      conn.peer.close(quietError(ErrorCode.DISCONNECTED, `${uid} disconnected`));
+      return;
+    }
+    const conn = new Connection(uid, sid, undefined, this.#shared);
+    importSession(conn.peer, taken.image, taken.back);
+    this.#conns.set(uid, conn);
+    for (const room of taken.rooms) if (this.rooms.join(uid, room)) this.#adapter.joined?.(uid, room);
+    conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn, 'expired'));
+    void this.#safe(() => this.#adapter.register(uid, { sid, resumeSid: sid, policy: this.#opts.duplicateLogin ?? 'replace' }));
+  }
+
+  /** Another node takes uid's session `sid` over: it leaves this node, its engine stays as a relay. */
+  #handOver(uid: string, sid: string, exportFrom: (peer: RpcPeer<any>) => SessionImage | undefined) {
+    const conn = this.#conns.get(uid);
+    if (!conn || conn.sid !== sid) return undefined;
+    const image = exportFrom(conn.peer);
+    if (!image) return undefined;
+    this.#conns.delete(uid);
+    conn.cancelExpiry();
+    if (conn.ws) conn.end(CloseCode.REPLACED, 'resumed on another node'); // a socket this node has not seen die yet
+    conn.dispose();
+    const rooms = this.rooms.leaveAll(uid);
+    void this.#safe(() => this.#adapter.unregister(uid));
+    this.#obs?.sessionEnded('moved');
+    if (this.#conns.size === 0) this.#allClosed?.();
+    return { image, rooms, peer: conn.peer };
+  }
+
+  /**
    * One timer for all connections: a socket whose client keeps heartbeats but was silent
    * for heartbeatTimeoutMs is dropped (its session keeps the resume window). Cheaper than
    * a timer per socket, and finer-grained than uWebSockets.js' 4-second idle timeout.
@@ -547,6 +615,11 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       join: (uid, room) => void this.#safe(() => this.join(uid, room)),
       leave: (uid, room) => this.leave(uid, room),
       disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),
+      handOver: (uid, sid, exportFrom) => this.#handOver(uid, sid, exportFrom),
+      sessionPeer: (uid, sid) => {
+        const conn = this.#conns.get(uid);
+        return conn?.sid === sid ? conn.peer : undefined;
+      },
       timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       observer: this.#obs,
     };

@@ -24,6 +24,8 @@ export interface AdmissionHost {
   sessionOf(uid: string): string | undefined;
   /** Does another node hold uid? (cluster, duplicateLogin 'reject' only) */
   heldElsewhere?(uid: string, resumeSid: string | undefined): Promise<boolean>;
+  /** A client resumes a session this node lacks: move it here if another node holds it (cluster). Never rejects. */
+  adopt?(uid: string, resumeSid: string): Promise<void>;
   reportError(err: unknown): void;
   /** An upgrade was refused with this status (metrics; either as HTTP or as 4000 + status). */
   refused?(status: number): void;
@@ -101,6 +103,19 @@ export class Admission {
     const host = this.host;
     if (host.closing()) return refuse(host, p, 503, 'server is shutting down');
     const resumeSid = p.request.query.get('sid') ?? undefined;
+    if (resumeSid !== undefined && host.adopt && host.sessionOf(uid) !== resumeSid) {
+      // The session may be on another node: bring it here first (the upgrade waits, bounded).
+      host.adopt(uid, resumeSid).then(() => {
+        if (!p.aborted) this.#decide(p, uid, resumeSid);
+      });
+      return;
+    }
+    this.#decide(p, uid, resumeSid);
+  }
+
+  #decide(p: PendingUpgrade<UpgradeData>, uid: string, resumeSid: string | undefined): void {
+    const host = this.host;
+    if (host.closing()) return refuse(host, p, 503, 'server is shutting down');
     const existing = host.sessionOf(uid);
     if (host.duplicateLogin === 'reject' && existing !== undefined && existing !== resumeSid)
       return refuse(host, p, 409, 'this uid is already connected');

@@ -22,7 +22,8 @@ export class TcpProxy {
   #port = 0;
 
   private constructor(
-    readonly targetPort: number,
+    /** Where new connections go: change it to move clients to another server (a load balancer's choice). */
+    public targetPort: number,
     readonly opts: ProxyOptions,
   ) {
     this.#server = net.createServer((client) => this.#accept(client));

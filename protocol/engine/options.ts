@@ -29,6 +29,11 @@ export class InboundCall {
     return (this.#controller ??= new AbortController()).signal;
   }
 
+  /** @internal True for a call that runs on another node (a session moved here: engine/handover.ts). */
+  get relayed(): boolean {
+    return false;
+  }
+
   /** @internal */
   abort(reason: RpcError): void {
     (this.#controller ??= new AbortController()).abort(reason);

@@ -70,7 +70,8 @@ export function notify(s: EngineState<any>, method: string, params: unknown[]): 
 }
 
 /** The caller gave up on a call (deadline or abort): tell the callee, now or after the resync. */
-function cancelRemote(s: EngineState<any>, given: PendingCall<OutgoingData>): void {
+export function cancelRemote(s: EngineState<any>, given: PendingCall<OutgoingData>): void {
+  if (s.relay) return s.relay.cancel(given.id); // the player is on another node now
   const seq = given.data;
   if (s.onSocket && !s.resyncing) {
     s.writer.write(encode([NOTIFICATION, CANCEL, [given.id]]));

@@ -48,7 +48,7 @@ export function duplicate(s: EngineState<any>, id: number): void {
 }
 
 /** A call is running: in `incoming` (for $cancel and duplicates), its params held. */
-function track<C extends InboundCall>(s: EngineState<C>, ctx: C): void {
+export function track<C extends InboundCall>(s: EngineState<C>, ctx: C): void {
   if (s.incoming === NO_RUNNING) s.incoming = new Map();
   s.incoming.set(ctx.id, ctx);
   s.paramsHeld += ctx.held;
@@ -121,6 +121,7 @@ function respond<C extends InboundCall>(s: EngineState<C>, ctx: C, outcome: unkn
       return replyError(s, ctx.id, { code: ErrorCode.INTERNAL, message: `result over the ${max}-byte message limit` });
     }
     observer?.served(ctx.method, null, ctx);
+    if (s.relay) return s.relay.response(ctx.id, bytes); // the player is on another node now
     sendReliable(s, bytes, -1);
     return;
   }
@@ -137,7 +138,8 @@ export function receiveCancel<C extends InboundCall>(s: EngineState<C>, id: unkn
     return;
   }
   untrack(s, ctx);
-  s.opts.observer?.served(ctx.method, ErrorCode.CANCELLED, ctx);
+  // A call that runs on the node the session moved from: that node observes it.
+  if (!ctx.relayed) s.opts.observer?.served(ctx.method, ErrorCode.CANCELLED, ctx);
   ctx.abort(new RpcError(ErrorCode.CANCELLED, 'caller cancelled the call'));
 }
 

@@ -47,6 +47,7 @@ export function replyError(s: EngineState<any>, id: number, error: WireError): v
     // error data that can't be encoded: send the code and message alone
     bytes = errorResponse(id, { code: error.code, message: error.message });
   }
+  if (s.relay) return s.relay.response(id, bytes); // the player is on another node now
   sendReliable(s, bytes, -1);
 }
 

@@ -10,6 +10,7 @@ import type { RpcError, WireError } from '../errors.ts';
 import type { ParamsSchema } from '../schema.ts';
 import { FrameWriter, type FrameSink } from './frameWriter.ts';
 import { toMap, type AnyHandler, type InboundCall, type PeerOptions } from './options.ts';
+import type { Relay } from './handover.ts';
 import type { PendingCalls } from './pendingCalls.ts';
 import { DEFAULT_MAX_UNACKED_BYTES, ReliableStream } from './reliable.ts';
 import { checkUnacked, startSocket } from './resume.ts';
@@ -63,6 +64,8 @@ export class EngineState<C extends InboundCall = InboundCall> implements FrameSi
   /** @internal */ readonly maxHeld: number;
   /** @internal The OVERLOADED refusal past maxIncomingPending, made when first needed. */
   overloadedRunning: WireError | undefined = undefined;
+  /** @internal The session moved to another node: this engine only relays its calls still in flight (handover.ts). */
+  relay: Relay | undefined = undefined;
 
   constructor(opts: PeerOptions<C>) {
     this.opts = opts;

@@ -283,6 +283,11 @@ export class Forwarding {
     this.#send(to, message);
   }
 
+  /** Fire and forget to a node, in order with every other message to it (handover.ts). */
+  sendTo(node: string, message: Buffer): void {
+    this.#send(node, message);
+  }
+
   /** Fire and forget to a node (replies, cancels): if it is gone, its caller is gone too. */
   #send(node: string, message: Buffer): void {
     if (this.link.ready()) this.#outbox.push(node, message);

@@ -20,6 +20,12 @@ export interface RedisAdapterOptions {
   presenceTtlMs?: number;
   /** How long listen() waits for Redis before starting without it (it keeps retrying). Default 5000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * Most bytes one session may carry through Redis when it moves to another node (the
+   * player resumed there): its unacknowledged messages and the ids of its calls in flight.
+   * A larger session is not moved: it ends, and the player starts afresh. Default 4 MiB.
+   */
+  maxHandoverBytes?: number;
   /** Redis trouble (connection lost, a command failed). Default: one console.warn per outage. */
   onError?(err: unknown): void;
 }

@@ -15,18 +15,19 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { CloseCode, ErrorCode, RpcError, type CallOptions } from '../../protocol/index.ts';
-import type { ClusterAdapter, LocalNode, Registration } from '../adapter.ts';
+import type { ClusterAdapter, LocalNode, Registration, TakenSession } from '../adapter.ts';
 import { openCluster, openRedis, readyOf, Scripts, type RedisClient } from './connection.ts';
 import type { RedisAdapterOptions } from './options.ts';
 
 export type { RedisAdapterOptions } from './options.ts';
 import { Forwarding } from './forwarding.ts';
+import { DEFAULT_MAX_HANDOVER_BYTES, Handovers } from './handover.ts';
 import { keysFor, type Keys } from './keys.ts';
 import { Presence } from './presence.ts';
 import { RoomIndex } from './roomIndex.ts';
 import { RoomChannels } from './roomChannels.ts';
 import { STALL_MS, Watchdog } from './watchdog.ts';
-import { JOIN, KICK, LEAVE, NOTIFY, PING, pack, unpackAll } from './wire.ts';
+import { JOIN, KICK, LEAVE, NOTIFY, PING, TAKE, pack, unpackAll } from './wire.ts';
 
 
 const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
@@ -52,6 +53,7 @@ export class RedisAdapter implements ClusterAdapter {
   #presence!: Presence;
   #rooms!: RoomIndex;
   #forwarding!: Forwarding;
+  #handovers!: Handovers;
   #node!: LocalNode;
   #timer: ReturnType<typeof setInterval> | undefined;
   #watchdog: Watchdog | undefined;
@@ -134,6 +136,11 @@ export class RedisAdapter implements ClusterAdapter {
       node,
       // Routes older than a refresh period are looked up again anyway.
       Math.max(50, Math.floor(this.presenceTtlMs / 3)),
+    );
+    this.#handovers = new Handovers(
+      { nodeId: this.nodeId, send: (to, message) => this.#forwarding.sendTo(to, message), holder: (uid) => this.#presence.holder(uid) },
+      node,
+      o.maxHandoverBytes ?? DEFAULT_MAX_HANDOVER_BYTES,
     );
     for (const r of [cmd, sub]) {
       r.on('error', (err) => this.#trouble(err));
@@ -270,6 +277,17 @@ export class RedisAdapter implements ClusterAdapter {
     return !!node && node !== this.nodeId && (await this.#alive(node));
   }
 
+  /** The player resumed here with a session another node holds: move it here. */
+  async takeSession(uid: string, sid: string): Promise<TakenSession | undefined> {
+    if (!this.connected) return undefined;
+    return this.#handovers.take(uid, sid);
+  }
+
+  /** Engines of sessions that moved away, still relaying their calls in flight. */
+  get relaying(): number {
+    return this.#handovers?.relaying ?? 0;
+  }
+
   async remoteMembers(room: string): Promise<string[]> {
     if (!this.connected) throw unavailable('no connection to the cluster');
     const members = await this.#rooms.remoteMembers(room);
@@ -288,6 +306,7 @@ export class RedisAdapter implements ClusterAdapter {
     this.#watchdog?.stop();
     this.#forwarding?.failAll(unavailable('this node is shutting down'));
     this.#forwarding?.abortIncoming();
+    this.#handovers?.close();
     if (this.connected) {
       try {
         // Whatever the server did not unregister (it normally has): drop our entries now
@@ -385,6 +404,7 @@ export class RedisAdapter implements ClusterAdapter {
 
   #onNodeMessage(m: unknown[]): void {
     if (m[0] === KICK) this.#kicked(String(m[1]), String(m[2]), Number(m[3]), String(m[4]));
+    else if ((m[0] as number) >= TAKE) this.#handovers.receive(m);
     else this.#forwarding.receive(m);
   }
 

@@ -15,6 +15,13 @@ export const NOT_HERE = 5;
 export const JOIN = 6;
 export const LEAVE = 7;
 export const PING = 8;
+// Sessions moving between nodes (handover.ts).
+export const TAKE = 9;
+export const GIVE = 10;
+export const RESPONSE = 11;
+export const GIVE_UP = 12;
+export const ANSWER = 13;
+export const CANCEL_RUN = 14;
 
 export type NodeMessage =
   /** Call uid's client; reply to node `from` with call `id`. timeoutMs: the caller's remaining deadline. */
@@ -30,7 +37,19 @@ export type NodeMessage =
   /** Room membership for a uid held by the receiving node, asked by another node. */
   | [kind: typeof JOIN | typeof LEAVE, uid: string, room: string]
   /** Liveness probe: only its publish's receiver count matters (0: the node is gone); ignored. */
-  | [kind: typeof PING];
+  | [kind: typeof PING]
+  /** A player resumed on node `from` with session `sid`: hand it over (answer GIVE with request `id`). */
+  | [kind: typeof TAKE, from: string, id: number, uid: string, sid: string]
+  /** The session's engine image and rooms (null, null: it can't move, or is not here). */
+  | [kind: typeof GIVE, from: string, id: number, uid: string, sid: string, image: unknown, rooms: string[] | null]
+  /** To the new node: the old node's handler answered the player's call `id` (encoded response). */
+  | [kind: typeof RESPONSE, uid: string, sid: string, id: number, bytes: Uint8Array]
+  /** To the new node: the old node gave up its call `id` to the player (send `$cancel`). */
+  | [kind: typeof GIVE_UP, uid: string, sid: string, id: number]
+  /** To the old node: the player answered its call `id`. */
+  | [kind: typeof ANSWER, uid: string, sid: string, id: number, error: WireError | null, result: unknown]
+  /** To the old node: the player cancelled its call `id` running there (or its session ended). */
+  | [kind: typeof CANCEL_RUN, uid: string, sid: string, id: number];
 
 /** On a room's channel: a room notification, already encoded for clients; or a node saying it listens (roomListeners.ts). */
 export type RoomMessage = [from: string, room: string, bytes: Uint8Array] | [from: string, room: string, listening: number];

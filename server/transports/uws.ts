@@ -75,7 +75,31 @@ export function loadNativeUws(): { native: NativeUws | undefined; why: string } 
     }
     if (!reasons.some((r) => r.startsWith(`${pkg}:`))) reasons.push(`${pkg}: no ${file}`);
   }
-  return (loaded = { native: undefined, why: reasons.join('; ') });
+  const none = reasons.every((r) => r.endsWith(': not installed'));
+  return (loaded = { native: undefined, why: `${reasons.join('; ')}${none ? `. ${nativeHint()}` : ''}` });
+}
+
+/** The README's opt-in commands (README, "Transports"): one build per platform family. */
+export const NATIVE_INSTALL = {
+  modern: 'npm install uws-native-modern@npm:@btc-vision/uwebsockets.js@20.57.0',
+  compat: 'npm install uws-native-compat@npm:@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0',
+} as const;
+
+/**
+ * Which opt-in would load here, said when none is installed: the modern build for Node 20–25
+ * on glibc ≥ 2.38, macOS and Windows; the compat build for Node 20 on an older glibc; none
+ * for musl. Read once, at the first server's start.
+ */
+function nativeHint(): string {
+  const to = 'for the native engine';
+  if (process.platform !== 'linux') return `${NATIVE_INSTALL.modern} ${to}`;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  const glibc = header?.glibcVersionRuntime;
+  if (glibc === undefined) return 'no uWebSockets.js build for musl (Alpine): the ws transport it is';
+  const [major = 0, minor = 0] = glibc.split('.').map(Number);
+  if (major > 2 || (major === 2 && minor >= 38)) return `${NATIVE_INSTALL.modern} ${to}`;
+  if (process.versions.modules === '115') return `${NATIVE_INSTALL.compat} ${to} (glibc ${glibc})`;
+  return `no uWebSockets.js build for Node ${process.versions.node} on glibc ${glibc} (Node 20, or glibc 2.38+, has one)`;
 }
 
 type Socket<Data> = UWS.WebSocket<Data> & TransportSocket<Data>;
