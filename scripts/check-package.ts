@@ -128,7 +128,7 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** The README's server and client in `project`, on one node binary. */
-async function playOn(node: string, project: string): Promise<string | undefined> {
+async function playOn(node: string, project: string): Promise<{ transport: string; announced: string } | undefined> {
   const version = run(node, ['-v'], project, 30_000).out.trim();
   const port = await freePort();
   const server = spawn(node, ['dist/server.js'], { cwd: project, env: { ...process.env, PORT: String(port), VOLLEY_TRANSPORT: '' } });
@@ -157,7 +157,7 @@ async function playOn(node: string, project: string): Promise<string | undefined
       /player42 voted 1/.test(serverOut);
     if (!check(ok, `${version}: README client ↔ server over ${transport}: one call each way, room notification, clean exit`))
       console.log(`--- client:\n${clientOut.slice(-2000)}\n--- server:\n${serverOut.slice(-2000)}`);
-    return transport;
+    return { transport: transport!, announced };
   } finally {
     server.kill('SIGKILL');
   }
@@ -228,23 +228,25 @@ async function main(): Promise<void> {
     check(gz <= GZIP_BUDGET, `a bundler's build of volley/client for the browser: ${(gz / 1024).toFixed(1)} KB gzip (budget ${GZIP_BUDGET / 1024} KB)`);
 
     // 5. Run on Node 20 (this one) and the registry's Node 22 and 24.
-    await playOn(process.execPath, project);
+    const first = await playOn(process.execPath, project);
     for (const major of (process.env.CHECK_NODE_VERSIONS ?? '22 24').split(/\s+/).filter(Boolean)) {
       const bin = nodeBinary(major);
       if (check(bin !== undefined, `node@${major} from the npm registry`)) await playOn(bin!, project);
     }
 
-    // 6. The README's native-engine opt-in, then the server on this Node again: uWebSockets.js
-    //    wherever the repository's own install (its devDependencies) loads it.
-    const optIn = readmeNativeOptIn(readme);
-    if (!check(optIn.length > 0, `README gives the native engine's install commands (${optIn.length})`)) return;
-    for (const cmd of optIn) {
-      const r = run(cmd[0]!, [...cmd.slice(1), '--no-audit', '--no-fund'], project);
-      if (!check(r.ok, cmd.join(' '))) return void console.log(r.out.slice(-3000));
-    }
+    // 6. The native engine, as a user gets it: the server's first line on this Node named the
+    //    one README command that loads here; run that command alone, then the server again:
+    //    uWebSockets.js wherever the repository's own install (its devDependencies) loads it.
+    const optIn = readmeNativeOptIn(readme).map((c) => c.join(' '));
+    if (!check(optIn.length > 0, `README gives the native engine's install commands (${optIn.length})`) || !first) return;
     const here = detectTransport();
-    const used = await playOn(process.execPath, project);
-    check(used === here.name, `after the opt-in, Node ${process.versions.node} runs on ${used} (the repository here: ${here.detail})`);
+    const named = /npm install uws-native-\S+@npm:\S+/.exec(first.announced)?.[0];
+    if (here.name === 'ws') return void check(named === undefined, `no native build loads here and the server names none to install (${first.announced})`);
+    if (!check(named !== undefined && optIn.includes(named), `the server on the default install names the README command that loads here: ${named ?? first.announced}`)) return;
+    const r = run('npm', [...named!.split(' ').slice(1), '--no-audit', '--no-fund'], project);
+    if (!check(r.ok, named!)) return void console.log(r.out.slice(-3000));
+    const after = await playOn(process.execPath, project);
+    check(after?.transport === here.name, `after that one command, Node ${process.versions.node} runs on ${after?.transport} (the repository here: ${here.detail})`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
