@@ -95,6 +95,7 @@ namespace Volley
             t_settle = settle;
             if (violation != null)
             {
+                Log(VolleyLogLevel.Warning, $"the server broke the protocol, closing 4002: {violation}");
                 ProtocolViolation(s, CloseCodes.ProtocolError, violation);
                 return false;
             }
@@ -159,6 +160,7 @@ namespace Volley
         string? OnRefusedMessage(SocketState s, object? msg, string why, int size, List<Action> after, List<Settlement> settle)
         {
             if (!s.SessionSeen) return "a refused value before $session";
+            Log(VolleyLogLevel.Warning, $"a message from the server refused (the connection stays): {why}");
             if (!(msg is object?[] a) || a.Length < 1 || !(a[0] is long kind)) return "a message is not [type, …]: " + why;
             // A notification, or a type a later version adds (SPEC §11): dropped, not counted.
             if (kind < 0 || kind >= 2) return null;
@@ -415,7 +417,22 @@ namespace Volley
                 try { h(e, method); }
                 catch (Exception) { }
             }
-            else Console.Error.WriteLine($"[volley] handler {method} threw: {e}");
+            else Log(VolleyLogLevel.Error, $"handler {method} threw", e);
+        }
+
+        /// <summary>
+        /// To the app's <see cref="VolleyClientOptions.Log"/>; without one, warnings and errors
+        /// go to Console.Error (invisible in Unity: set Log to Debug.Log there).
+        /// </summary>
+        internal void Log(VolleyLogLevel level, string message, Exception? e = null)
+        {
+            var log = _opts.Log;
+            if (log != null)
+            {
+                try { log(level, message, e); }
+                catch (Exception) { }
+            }
+            else if (level >= VolleyLogLevel.Warning) Console.Error.WriteLine($"[volley] {level}: {message}{(e != null ? ": " + e : "")}");
         }
     }
 }

@@ -462,8 +462,7 @@ namespace Volley
             if (_kept.Bytes > _opts.MaxUnackedBytes && s != null)
             {
                 // Exactly-once can't be kept silently past the bound (DECISIONS B).
-                var sock = s;
-                ThreadPool.QueueUserWorkItem(_ => ProtocolViolation(sock, CloseCodes.ProtocolError, "not acknowledging"));
+                CloseNotAcknowledging(s);
             }
         }
 

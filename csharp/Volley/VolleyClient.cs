@@ -52,7 +52,10 @@ namespace Volley
         readonly Uri _url;
         readonly VolleyClientOptions _opts;
         readonly Random _random = new Random();
-        readonly TaskCompletionSource<bool> _opened = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>The first session of this connect; a new one when a failed first connect is tried again.</summary>
+        TaskCompletionSource<bool> _opened = NewOpened();
+        /// <summary>Where handlers, notification callbacks and events run (the options' Context, or the constructor's captured one), null for the thread pool.</summary>
+        readonly SynchronizationContext? _context;
         readonly Dictionary<uint, PendingCall> _pending = new Dictionary<uint, PendingCall>();
         readonly Dictionary<uint, VolleyCall> _incoming = new Dictionary<uint, VolleyCall>();
         readonly Dictionary<string, Func<VolleyCall, Task<object?>>> _handlers = new Dictionary<string, Func<VolleyCall, Task<object?>>>();
@@ -70,6 +73,8 @@ namespace Volley
         long _receivedAcked;
         long _bytesSinceAck;
         bool _closing;
+        /// <summary>Close() was called: ConnectAsync does not start over.</summary>
+        bool _closedByApp;
         bool _started;
         CloseInfo? _closeInfo;
         int _attempt;
@@ -82,37 +87,94 @@ namespace Volley
             _url = new Uri(url);
             _opts = options ?? new VolleyClientOptions();
             Converters = _opts.Converters ?? ValueConverters.Default;
-            // Nobody may await Opened (fire-and-forget use): observe its fault.
-            _opened.Task.ContinueWith(t => { _ = t.Exception; }, TaskContinuationOptions.OnlyOnFaulted);
+            // Unity's main thread (or any UI thread) when constructed there: callbacks land on it.
+            _context = _opts.Context ?? (_opts.CaptureContext ? SynchronizationContext.Current : null);
         }
 
-        /// <summary>Connect and wait until the session is live. Throws VolleyRpcException REFUSED or DISCONNECTED.</summary>
-        public static async Task<VolleyClient> ConnectAsync(string url, VolleyClientOptions? options = null, Action<VolleyClient>? register = null)
+        static TaskCompletionSource<bool> NewOpened()
+        {
+            var t = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            // Nobody may await Opened (fire-and-forget use): observe its fault.
+            t.Task.ContinueWith(x => { _ = x.Exception; }, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            return t;
+        }
+
+        /// <summary>Connect and wait until the session is live. Throws VolleyRpcException REFUSED, DISCONNECTED or CANCELLED.</summary>
+        public static Task<VolleyClient> ConnectAsync(string url, VolleyClientOptions? options = null, Action<VolleyClient>? register = null) =>
+            ConnectAsync(url, options, register, CancellationToken.None);
+
+        /// <summary>As above; the token abandons the attempt (CANCELLED).</summary>
+        public static async Task<VolleyClient> ConnectAsync(string url, VolleyClientOptions? options, Action<VolleyClient>? register, CancellationToken cancellationToken)
         {
             var client = new VolleyClient(url, options);
             register?.Invoke(client);
-            await client.ConnectAsync().ConfigureAwait(false);
+            await client.ConnectAsync(cancellationToken).ConfigureAwait(false);
             return client;
         }
 
         /// <summary>Start connecting (once) and wait until the first session is live.</summary>
-        public Task ConnectAsync()
+        public Task ConnectAsync() => ConnectAsync(CancellationToken.None);
+
+        /// <summary>
+        /// Start connecting and wait until the first session is live. The token abandons the
+        /// attempt: it faults CANCELLED and the client is closed. After a first connect that
+        /// failed (refused, unreachable, timed out, cancelled) this starts over; after
+        /// <see cref="Close"/>, or once a session was live, the client stays closed.
+        /// </summary>
+        public Task ConnectAsync(CancellationToken cancellationToken)
         {
+            if (cancellationToken.IsCancellationRequested)
+                return Task.FromException(new VolleyRpcException(ErrorCodes.Cancelled, "connect cancelled before it started"));
+            Task opened;
             lock (_lock)
             {
+                // (Opened already faulted: the failed attempt's Final has finished.)
+                if (_state == ConnectionState.Closed && _session == null && !_closedByApp && _opened.Task.IsCompleted)
+                {
+                    // The first connect failed: nothing of a session is left, start over.
+                    _closing = false;
+                    _started = false;
+                    _opened = NewOpened();
+                    SetState(ConnectionState.Connecting);
+                }
+                else if (_state == ConnectionState.Closed && _opened.Task.Status == TaskStatus.RanToCompletion)
+                    return Task.FromException(new VolleyRpcException(ErrorCodes.Disconnected, "the client is closed (make a new one to connect again)"));
                 if (!_started)
                 {
                     _started = true;
                     Dial();
                 }
+                opened = _opened.Task;
             }
-            return _opened.Task;
+            return cancellationToken.CanBeCanceled && !opened.IsCompleted ? OpenedOrCancelled(opened, cancellationToken) : opened;
+        }
+
+        async Task OpenedOrCancelled(Task opened, CancellationToken cancellationToken)
+        {
+            var cancelled = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (cancellationToken.Register(() => cancelled.TrySetResult(true)))
+            {
+                if (await Task.WhenAny(opened, cancelled.Task).ConfigureAwait(false) != opened)
+                {
+                    var error = new VolleyRpcException(ErrorCodes.Cancelled, "connect cancelled");
+                    bool abandon;
+                    lock (_lock) abandon = _state == ConnectionState.Connecting;
+                    // Ends as a failed first connect does (pending calls DISCONNECTED, Opened
+                    // faulted), so ConnectAsync may start over.
+                    if (abandon) Final(new CloseInfo(CloseCodes.Dropped, "connect cancelled"), error);
+                    if (!opened.IsCompleted || opened.IsFaulted) throw error;
+                }
+            }
+            await opened.ConfigureAwait(false);
         }
 
         public ValueConverters Converters { get; }
 
         /// <summary>Completes when the first session is live; faults REFUSED / DISCONNECTED if the first connect fails.</summary>
-        public Task Opened => _opened.Task;
+        public Task Opened
+        {
+            get { lock (_lock) return _opened.Task; }
+        }
 
         public ConnectionState State
         {
@@ -203,6 +265,17 @@ namespace Volley
 
         /// <summary>Call whose result is not needed (still waits for success or error).</summary>
         public Task CallAsync(string method, params object?[] args) => CallAsync<object?>(method, args);
+
+        // Without these, CallAsync("m", args, timeout) bound to the params overload above and
+        // sent [args, timeout] as the params (refused at run time).
+
+        /// <summary>As <see cref="CallAsync{TResult}(string, object?[], TimeSpan, CancellationToken)"/>, result not needed.</summary>
+        public Task CallAsync(string method, object?[]? args, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+            CallAsync<object?>(method, args, timeout, cancellationToken);
+
+        /// <summary>As <see cref="CallAsync{TResult}(string, object?[], CancellationToken)"/>, result not needed.</summary>
+        public Task CallAsync(string method, object?[]? args, CancellationToken cancellationToken) =>
+            CallAsync<object?>(method, args, _opts.DefaultTimeout, cancellationToken);
 
         /// <summary>Fire and forget: at most once (dropped while the socket is down).</summary>
         public void Notify(string method, params object?[] args)
@@ -383,6 +456,7 @@ namespace Volley
             SocketState? s;
             lock (_lock)
             {
+                _closedByApp = true;
                 if (_closing) return;
                 _closing = true;
                 s = _socket;
@@ -421,7 +495,7 @@ namespace Volley
         /// </summary>
         void Post(Action action)
         {
-            var ctx = _opts.Context;
+            var ctx = _context;
             if (ctx != null)
             {
                 ctx.Post(_ => action(), null);

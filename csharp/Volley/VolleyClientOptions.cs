@@ -35,6 +35,15 @@ namespace Volley
         }
     }
 
+    /// <summary>Severity of a <see cref="VolleyClientOptions.Log"/> line.</summary>
+    public enum VolleyLogLevel
+    {
+        Debug,
+        Info,
+        Warning,
+        Error,
+    }
+
     public sealed class VolleyClientOptions
     {
         public string? Token;
@@ -51,10 +60,23 @@ namespace Volley
         /// <summary>Bound on a handler the server calls (its token fires, the server gets TIMEOUT). Default none.</summary>
         public TimeSpan? HandlerTimeout;
         /// <summary>
-        /// Handlers, notification callbacks and events run here (Unity: capture
-        /// SynchronizationContext.Current on the main thread). Null: the thread pool.
+        /// Handlers, notification callbacks and events run here. Null (default): the
+        /// SynchronizationContext current where the client is constructed (Unity's main thread
+        /// when made there), see <see cref="CaptureContext"/>; with none, the thread pool.
         /// </summary>
         public SynchronizationContext? Context;
+        /// <summary>
+        /// Default true: with no <see cref="Context"/>, capture SynchronizationContext.Current at
+        /// construction for callbacks. False: callbacks run on the thread pool (in arrival order),
+        /// e.g. for a server-side bot whose main thread blocks.
+        /// </summary>
+        public bool CaptureContext = true;
+        /// <summary>
+        /// Where the client logs: handler and callback errors (when <see cref="OnHandlerError"/>
+        /// is not set), messages refused, protocol violations. Default null: warnings and errors
+        /// to Console.Error (invisible in Unity: set <c>(level, msg, e) => Debug.Log…</c>).
+        /// </summary>
+        public Action<VolleyLogLevel, string, Exception?>? Log;
         /// <summary>Conversions of app types; default <see cref="ValueConverters.Default"/>.</summary>
         public ValueConverters? Converters;
         /// <summary>A handler threw something that is not a VolleyRpcException (the server got INTERNAL).</summary>
