@@ -35,7 +35,20 @@ export interface LocalNode {
    * session leaves this node, `exportFrom` turns its engine into a relay for the calls
    * still in flight. Undefined when there is no such session here or it can't move.
    */
-  handOver?(uid: string, sid: string, exportFrom: (peer: RpcPeer<any>) => SessionImage | undefined): { image: SessionImage; rooms: string[]; peer: RpcPeer<any> } | undefined;
+  handOver?(
+    uid: string,
+    sid: string,
+    exportFrom: (peer: RpcPeer<any>) => SessionImage | undefined,
+  ):
+    | {
+        /** The session's engine, exported. */
+        image: SessionImage;
+        /** The rooms uid was in here. */
+        rooms: string[];
+        /** The old engine, now a relay for the calls in flight. */
+        peer: RpcPeer<any>;
+      }
+    | undefined;
   /** Optional: the engine of uid's session `sid` if it is here. */
   sessionPeer?(uid: string, sid: string): RpcPeer<any> | undefined;
   /** Metrics: the adapter reports Redis errors and presence refreshes here (when observed). */

@@ -59,6 +59,7 @@ export class MovedCall extends InboundCall {
   constructor(
     id: number,
     method: string,
+    /** Carries the player's cancel of this call back to the old node, where it runs. */
     readonly back: RelayBack,
   ) {
     super(id, method);
