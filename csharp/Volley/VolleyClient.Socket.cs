@@ -24,10 +24,12 @@ namespace Volley
             /// <summary>Set when this socket's messages are no longer read (it closed, or the client stopped reading it).</summary>
             public readonly TaskCompletionSource<bool> ReceiveEnded = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             public readonly CancellationTokenSource Cts = new CancellationTokenSource();
-            public readonly SemaphoreSlim Signal = new SemaphoreSlim(0);
+            public readonly SendSignal Signal = new SendSignal();
             public readonly TaskCompletionSource<bool> Finished = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
             public readonly Stopwatch SinceReceive = Stopwatch.StartNew();
             public List<byte[]> Outbox = new List<byte[]>();
+            /// <summary>The list the send loop is writing out; swapped with Outbox (no list per batch).</summary>
+            public List<byte[]> Sending = new List<byte[]>();
             public bool Signaled;
             /// <summary><c>$session</c> arrived on this socket.</summary>
             public bool SessionSeen;
@@ -202,7 +204,8 @@ namespace Volley
                     lock (_lock)
                     {
                         batch = s.Outbox;
-                        s.Outbox = new List<byte[]>();
+                        s.Outbox = s.Sending;
+                        s.Sending = batch;
                         s.Signaled = false;
                         maxBytes = _peerLimits.MaxMessageBytes;
                         maxCount = _peerLimits.MaxMessagesPerFrame;
@@ -225,6 +228,7 @@ namespace Volley
                         count++;
                     }
                     if (count > 0) await ws.SendAsync(new ArraySegment<byte>(frame, 0, len), s.Cts.Token).ConfigureAwait(false);
+                    batch.Clear(); // the next swap hands it back to the writers
                     (int code, string reason)? close;
                     lock (s) close = s.CloseRequested;
                     if (close != null)

@@ -58,7 +58,8 @@ namespace Volley.Transport
             {
                 while (true)
                 {
-                    var r = await _ws.ReceiveAsync(new ArraySegment<byte>(chunk), CancellationToken.None).ConfigureAwait(false);
+                    // The Memory overload: a ValueTask and a struct result, nothing allocated per read.
+                    var r = await _ws.ReceiveAsync(chunk.AsMemory(), CancellationToken.None).ConfigureAwait(false);
                     if (r.MessageType == WebSocketMessageType.Close)
                     {
                         var code = (int?)_ws.CloseStatus ?? 1005;
