@@ -225,10 +225,12 @@ public class CallTests : IClassFixture<OwnServerFixture>
             });
         }));
         var c = _.Client;
-        // The server's call has a 150 ms deadline: it sends $cancel, our token fires.
-        Assert.Equal(ErrorCodes.Timeout, Code(await c.CallAsync<Dictionary<string, object?>>("callMe", "slow", new object[] { "deadline" }, 150)));
+        // The server's call has a 400 ms deadline: it sends $cancel, our token fires. (Long
+        // enough that the handler has started on a loaded machine: a call cancelled before its
+        // handler runs never runs it, and has no token to fire.)
+        Assert.Equal(ErrorCodes.Timeout, Code(await c.CallAsync<Dictionary<string, object?>>("callMe", "slow", new object[] { "deadline" }, 400)));
         Assert.True(await Task.WhenAny(tcsDeadline.Task, Task.Delay(3000)) == tcsDeadline.Task, "handler token did not fire on the server's deadline");
-        Assert.Equal(ErrorCodes.Cancelled, Code(await c.CallAsync<Dictionary<string, object?>>("callMeAndCancel", "slow", new object[] { "cancel" }, 150)));
+        Assert.Equal(ErrorCodes.Cancelled, Code(await c.CallAsync<Dictionary<string, object?>>("callMeAndCancel", "slow", new object[] { "cancel" }, 400)));
         Assert.True(await Task.WhenAny(tcsCancel.Task, Task.Delay(3000)) == tcsCancel.Task, "handler token did not fire on the server's cancel");
         // The link still works (no stray reply confused the server).
         Assert.Equal(3, await c.CallAsync<int>("add", 1, 2));

@@ -229,7 +229,7 @@ public class KitCases : IClassFixture<KitFixture>
             {
                 if (call.Args.Length < 2) throw new VolleyRpcException(ErrorCodes.InvalidParams, "add(a, b) takes two numbers");
                 object? r = call.Args[0] is long a && call.Args[1] is long b ? a + b : call.Arg<double>(0) + call.Arg<double>(1);
-                return Task.FromResult(r);
+                return Task.FromResult<object?>(r);
             });
             c.Handle<long, string, string>("slow", async (ms, tag, ct) =>
             {
