@@ -97,9 +97,11 @@ export interface ClusterAdapter {
   remoteMembers?(room: string): Promise<string[]>;
   /**
    * Optional: uid's session `sid` lives on another node: move it here (resume on any node).
-   * Undefined when no node has it or it can't move (the player then starts afresh).
+   * `install` puts it in place the moment it arrives (false: it can't; the old node's calls
+   * then fail). Resolves true once installed; false when no node has it or it can't move
+   * (the player then starts afresh).
    */
-  takeSession?(uid: string, sid: string): Promise<TakenSession | undefined>;
+  takeSession?(uid: string, sid: string, install: (taken: TakenSession) => boolean): Promise<boolean>;
   /** Optional: does a live node other than this one hold a session of uid? */
   connectedElsewhere?(uid: string): Promise<boolean>;
   /**

@@ -34,7 +34,7 @@ import {
   type RpcPeer,
   type SessionImage,
 } from '../protocol/index.ts';
-import { LocalAdapter, type ClusterAdapter, type LocalNode } from './adapter.ts';
+import { LocalAdapter, type ClusterAdapter, type LocalNode, type TakenSession } from './adapter.ts';
 import { gather, type Outcome } from './callMany.ts';
 import { Connection, type BackpressureLimits, type ConnectionShared } from './connection.ts';
 import { RateLimiter } from './rateLimit.ts';
@@ -519,21 +519,20 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
    * it moves here (as a detached session, which the player's socket then resumes).
    */
   async #adopt(uid: string, sid: string): Promise<void> {
-    const taken = await this.#adapter.takeSession!(uid, sid).catch(() => undefined);
-    if (!taken) return;
-    if (this.#conns.has(uid) || this.#resumeWindowMs <= 0 || this.#closing || this.#draining) {
-      // Nowhere to put it: the old node's calls in flight fail, its handlers stop.
-      const conn = new Connection(uid, sid, undefined, this.#shared);
-      importSession(conn.peer, taken.image, taken.back);
-      conn.peer.close(quietError(ErrorCode.DISCONNECTED, `${uid} disconnected`));
-      return;
-    }
+    await this.#adapter.takeSession!(uid, sid, (taken) => this.#install(uid, sid, taken)).catch(() => false);
+  }
+
+  /** A session taken over from another node arrived: in place now, as a detached session. */
+  #install(uid: string, sid: string, taken: TakenSession): boolean {
+    // Nowhere to put it: the caller fails the old node's calls in flight and stops its handlers.
+    if (this.#conns.has(uid) || this.#resumeWindowMs <= 0 || this.#closing || this.#draining) return false;
     const conn = new Connection(uid, sid, undefined, this.#shared);
     importSession(conn.peer, taken.image, taken.back);
     this.#conns.set(uid, conn);
     for (const room of taken.rooms) if (this.rooms.join(uid, room)) this.#adapter.joined?.(uid, room);
     conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn, 'expired'));
     void this.#safe(() => this.#adapter.register(uid, { sid, resumeSid: sid, policy: this.#opts.duplicateLogin ?? 'replace' }));
+    return true;
   }
 
   /** Another node takes uid's session `sid` over: it leaves this node, its engine stays as a relay. */

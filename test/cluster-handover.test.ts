@@ -190,6 +190,48 @@ if (redisMissing) {
     t.same(B.server.stats().connections, 0);
   });
 
+  t.test("an old node's answer that follows its GIVE in the same batch reaches the player (the session is in place first)", async (t) => {
+    // The old node here is the test itself, on a channel of its own: it holds 'ghost' in
+    // Redis, answers the TAKE with a session whose call 5 is still running, and sends that
+    // call's answer right behind the GIVE, in one publish.
+    const { B, settings } = await cluster(t);
+    const { keysFor } = await import('../server/cluster/keys.ts');
+    const { pack } = await import('../server/cluster/wire.ts');
+    const { encode } = await import('../protocol/index.ts');
+    const { Unpackr } = await import('msgpackr');
+    const keys = keysFor(settings.prefix);
+    const cmd = new Redis(redis.url);
+    const sub = new Redis(redis.url);
+    t.teardown(() => (cmd.disconnect(), sub.disconnect()));
+    await cmd.set(keys.presence('ghost'), 'oldnode sid-ghost', 'PX', 10_000);
+    await cmd.set(keys.node('oldnode'), '1', 'PX', 10_000);
+    await sub.ssubscribe(keys.channel('oldnode'));
+    sub.on('smessageBuffer', (_ch: Buffer, buf: Buffer) => {
+      for (const m of new Unpackr({ useRecords: false, mapsAsObjects: true }).unpackMultiple(buf) as unknown[][]) {
+        if (m[0] !== 9) continue; // TAKE [from, id, uid, sid]
+        const image = { peerAcked: 0, received: 1, kept: [], cancelOwed: [], owedCancels: [], calling: [], running: [[5, 'slow']], peerLimits: {} };
+        const give = pack([10, 'oldnode', m[2], 'ghost', 'sid-ghost', image, ['lobby']] as never);
+        const answer = pack([11, 'ghost', 'sid-ghost', 5, encode([1, 5, null, 'done on the old node'])] as never);
+        void cmd.spublish(keys.channel(String(m[1])), Buffer.concat([give, answer]));
+      }
+    });
+    const ws = new WebSocket(`${B.url}?token=u:ghost&sid=sid-ghost`, 'volley');
+    const got: unknown[][] = [];
+    const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+    ws.on('message', (data: Buffer) => {
+      for (const m of unpackr.unpackMultiple(data) as unknown[][]) {
+        got.push(m);
+        if (m[1] === '$session') ws.send(encode([2, '$ack', [0]])); // the client's first $ack: the resync follows
+      }
+    });
+    await until(() => got.some((m) => m[0] === 1 && m[1] === 5), 5000, 'the relayed answer to reach the player');
+    const session = got.find((m) => m[1] === '$session') as [number, string, [{ resumed: boolean }]];
+    t.equal(session[2][0].resumed, true, 'resumed on B');
+    t.same(got.find((m) => m[0] === 1), [1, 5, null, 'done on the old node'], 'the answer relayed behind the GIVE was delivered');
+    t.same(B.server.members('lobby'), ['ghost'], 'its rooms came with it');
+    ws.close();
+  });
+
   t.test('a forged session id: the player starts afresh on the other node, quickly', async (t) => {
     const { A, B } = await cluster(t);
     const first = await connect(A.url, { token: 'u:forger', WebSocket, handlers: playerHandlers, reconnect: false });

@@ -20,11 +20,12 @@ export interface NodeSettings {
   presenceTtlMs?: number;
 }
 
-/** A Volley node on 127.0.0.1:0 with a RedisAdapter. */
+/** A Volley node on 127.0.0.1:`port` (0: a free one) with a RedisAdapter. */
 export async function startNode<S = any, C = any>(
   cluster: NodeSettings,
   opts: Partial<ServerOptions<NoInfer<S>, NoInfer<C>>> & Pick<ServerOptions<NoInfer<S>, NoInfer<C>>, 'handlers'>,
   adapterOpts: RedisAdapterOptions = {},
+  port = 0,
 ): Promise<ClusterNode<S, C>> {
   const adapter = new RedisAdapter({
     redis: cluster.redis,
@@ -34,7 +35,7 @@ export async function startNode<S = any, C = any>(
     ...(cluster.cluster ? { cluster: { nodes: cluster.cluster } } : {}),
     ...adapterOpts,
   });
-  const h = await startServer<S, C>({ ...opts, adapter });
+  const h = await startServer<S, C>({ ...opts, adapter }, port);
   return {
     ...h,
     adapter,

@@ -46,7 +46,7 @@ interface Moved {
 export class Handovers {
   #nextTake = 0;
   /** Takes waiting for their GIVE, by request id. */
-  #taking = new Map<number, (taken: TakenSession | undefined) => void>();
+  #taking = new Map<number, (taken: TakenSession | undefined) => boolean>();
   /** Engines whose session moved away, by "<uid> <sid>", until their calls in flight settle. */
   #moved = new Map<string, Moved>();
 
@@ -64,17 +64,24 @@ export class Handovers {
 
   // ---- the new node ---------------------------------------------------------------
 
-  /** Ask the node holding uid's session `sid` for it. Undefined: no such session anywhere, or it can't move. */
-  async take(uid: string, sid: string): Promise<TakenSession | undefined> {
+  /**
+   * Ask the node holding uid's session `sid` for it; `install` puts it in place when it
+   * arrives, synchronously, before the relayed answers that follow it in the same batch
+   * (false: it could not). Resolves true once installed; false when no node has the
+   * session, it can't move, or it did not come within TAKE_TIMEOUT_MS.
+   */
+  async take(uid: string, sid: string, install: (taken: TakenSession) => boolean): Promise<boolean> {
     const holder = await this.link.holder(uid).catch(() => undefined);
-    if (!holder || !holder.node || holder.node === this.link.nodeId || holder.sid !== sid) return undefined;
+    if (!holder || !holder.node || holder.node === this.link.nodeId || holder.sid !== sid) return false;
     const id = ++this.#nextTake;
     return new Promise((resolve) => {
       const timer = setTimeout(() => settle(undefined), TAKE_TIMEOUT_MS);
-      const settle = (taken: TakenSession | undefined) => {
+      const settle = (taken: TakenSession | undefined): boolean => {
         clearTimeout(timer);
         this.#taking.delete(id);
-        resolve(taken);
+        const installed = taken !== undefined && install(taken);
+        resolve(installed);
+        return installed;
       };
       this.#taking.set(id, settle);
       this.link.send(holder.node, pack([TAKE, this.link.nodeId, id, uid, sid]));
@@ -82,15 +89,15 @@ export class Handovers {
   }
 
   #onGive(from: string, id: number, uid: string, sid: string, image: unknown, rooms: unknown): void {
+    const valid = checkImage(image) && Array.isArray(rooms) && rooms.every((r) => typeof r === 'string');
     const settle = this.#taking.get(id);
     if (!settle) {
       // Too late (the player started afresh): the old node's calls must not wait on us.
-      if (image) this.#orphan(from, uid, sid, image as SessionImage);
+      if (valid) this.#orphan(from, uid, sid, image);
       return;
     }
-    const valid = checkImage(image) && Array.isArray(rooms) && rooms.every((r) => typeof r === 'string');
-    if (!valid) return settle(undefined);
-    settle({ image: image as SessionImage, rooms: rooms as string[], back: this.#back(from, uid, sid) });
+    if (!valid) return void settle(undefined);
+    if (!settle({ image, rooms: rooms as string[], back: this.#back(from, uid, sid) })) this.#orphan(from, uid, sid, image);
   }
 
   /** The way back to the old node for the player's answers and cancels. */
@@ -103,7 +110,6 @@ export class Handovers {
 
   /** An image nobody took: fail the old node's calls and stop its handlers. */
   #orphan(node: string, uid: string, sid: string, image: SessionImage): void {
-    if (!checkImage(image)) return;
     const gone: WireError = { code: ErrorCode.DISCONNECTED, message: `${uid} disconnected` };
     const back = this.#back(node, uid, sid);
     for (const [id] of image.calling) back.answer(id, gone, null);
@@ -181,7 +187,7 @@ export class Handovers {
   close(): void {
     for (const m of this.#moved.values()) m.peer.close();
     this.#moved.clear();
-    for (const settle of [...this.#taking.values()]) settle(undefined);
+    for (const settle of [...this.#taking.values()]) void settle(undefined);
   }
 }
 

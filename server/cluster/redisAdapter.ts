@@ -278,9 +278,9 @@ export class RedisAdapter implements ClusterAdapter {
   }
 
   /** The player resumed here with a session another node holds: move it here. */
-  async takeSession(uid: string, sid: string): Promise<TakenSession | undefined> {
-    if (!this.connected) return undefined;
-    return this.#handovers.take(uid, sid);
+  async takeSession(uid: string, sid: string, install: (taken: TakenSession) => boolean): Promise<boolean> {
+    if (!this.connected) return false;
+    return this.#handovers.take(uid, sid, install);
   }
 
   /** Engines of sessions that moved away, still relaying their calls in flight. */
