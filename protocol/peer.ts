@@ -24,6 +24,11 @@ export { InboundCall, toMap, type AnyHandler, type HeldTotal, type PeerOptions }
 export { outgoingError } from './engine/outgoing.ts';
 export { DEFAULT_MAX_HELD_BYTES } from './engine/state.ts';
 
+/**
+ * One side of one connection's calls: calls out and their answers, the peer's calls in and
+ * the handlers that run them, exactly-once across sockets. Server and client each hold
+ * one per connection; the transport feeds it frames (`receive`) and sends what it writes.
+ */
 export class RpcPeer<C extends InboundCall = InboundCall> extends EngineState<C> {
   constructor(opts: PeerOptions<C>) {
     super(opts);
@@ -37,6 +42,7 @@ export class RpcPeer<C extends InboundCall = InboundCall> extends EngineState<C>
   get pendingIncoming(): number {
     return this.incoming.size;
   }
+  /** True once close() ran: every later call rejects at once. */
   get closed(): boolean {
     return this.closedBy !== undefined;
   }

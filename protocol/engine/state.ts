@@ -26,6 +26,7 @@ export type OutgoingData = number;
 
 /** @internal The fields are the engine's; read them through RpcPeer's getters. */
 export class EngineState<C extends InboundCall = InboundCall> implements FrameSink {
+  /** What this side accepts from the peer (checked on receive). */
   readonly limits: Limits;
   /** The other side's receive limits: what this side checks before it sends. */
   peerLimits: Limits;
