@@ -37,8 +37,15 @@ async function runNode(index: number): Promise<void> {
     await demo.close();
     process.exit(0);
   };
+  // SIGTERM (a rolling deploy: `kill -TERM <pid>`) drains: each player's session, calls in
+  // flight included, moves to the node it reconnects to. SIGINT (the launcher's stop) closes.
+  const drain = async () => {
+    log(`draining: ${demo.server.connectionCount} session(s) move to the other nodes`);
+    await demo.server.drain();
+    process.exit(0);
+  };
   process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.once('SIGTERM', drain);
 }
 
 /** The launcher: forks the nodes and stops them together. */
@@ -60,7 +67,7 @@ function runLauncher(): void {
   }
   const stop = () => {
     stopping = true;
-    for (const c of children) c.kill('SIGTERM');
+    for (const c of children) c.kill('SIGINT'); // the whole cluster stops: no node to drain to
     Promise.all(children.map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r))))).then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
