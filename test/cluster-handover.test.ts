@@ -8,7 +8,7 @@ import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { ErrorCode, type ServerContext } from '../server/index.ts';
 import { WebSocket, sleep, until } from './helpers.ts';
-import { startNode, type ClusterNode } from './clusterNodes.ts';
+import { spawnNode, startNode, type ClusterNode } from './clusterNodes.ts';
 import { redisMissing, startRedis } from './redisServer.ts';
 import { TcpProxy } from './tcpProxy.ts';
 import { connect, type VolleyClient } from '../client/index.ts';
@@ -230,6 +230,27 @@ if (redisMissing) {
     t.same(got.find((m) => m[0] === 1), [1, 5, null, 'done on the old node'], 'the answer relayed behind the GIVE was delivered');
     t.same(B.server.members('lobby'), ['ghost'], 'its rooms came with it');
     ws.close();
+  });
+
+  t.test('its node killed, a player learns at once on another node that its session is gone (no wait for the hand-over timeout)', async (t) => {
+    // A presence TTL and a hand-over timeout of 30 s: only knowing the holder is gone (its
+    // channel has no subscriber) can answer before the 10 s this test waits.
+    const settings = { redis: redis.url, prefix: `h${process.pid}-${n++}:`, presenceTtlMs: 30_000 };
+    const K = await spawnNode(settings);
+    t.teardown(() => K.kill());
+    const B = await startNode(settings, { handlers }, { handoverTimeoutMs: 30_000 });
+    t.teardown(() => B.close());
+    const proxy = await TcpProxy.start(K.port);
+    t.teardown(() => proxy.close());
+    const { client, opens } = await player(proxy.url, 'orphan');
+    t.teardown(() => client.close());
+    await heldBy(settings, 'orphan', { adapter: { nodeId: K.nodeId } } as ClusterNode);
+    await K.kill();
+    proxy.targetPort = B.port;
+    proxy.cutAll();
+    await until(() => opens.length > 0, 10_000, 'the player to open a session on B');
+    t.same(opens, [false], 'a fresh session: the old one died with its node');
+    t.ok(B.server.isOnline('orphan'));
   });
 
   t.test('a forged session id: the player starts afresh on the other node, quickly', async (t) => {

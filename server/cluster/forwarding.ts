@@ -283,9 +283,10 @@ export class Forwarding {
     this.#send(to, message);
   }
 
-  /** Fire and forget to a node, in order with every other message to it (handover.ts). */
-  sendTo(node: string, message: Buffer): void {
-    this.#send(node, message);
+  /** To a node, in order with every other message to it (handover.ts); `delivered` learns how many received it (0: the node is gone). */
+  sendTo(node: string, message: Buffer, delivered?: (receivers: number) => void): void {
+    if (this.link.ready()) this.#outbox.push(node, message, delivered);
+    else delivered?.(0);
   }
 
   /** Fire and forget to a node (replies, cancels): if it is gone, its caller is gone too. */

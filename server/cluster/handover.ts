@@ -26,13 +26,13 @@ import { ANSWER, CANCEL_RUN, GIVE, GIVE_UP, RESPONSE, TAKE, pack } from './wire.
 /** Default of RedisAdapterOptions.maxHandoverBytes. */
 export const DEFAULT_MAX_HANDOVER_BYTES = 4 * 1024 * 1024;
 
-/** How long a node waits for the holder's GIVE before starting the player afresh. */
-export const TAKE_TIMEOUT_MS = 1500;
+/** Default of RedisAdapterOptions.handoverTimeoutMs. */
+export const DEFAULT_HANDOVER_TIMEOUT_MS = 1500;
 
 export interface HandoverLink {
   readonly nodeId: string;
-  /** Send on a node's channel, in order with every other message to it. */
-  send(node: string, message: Buffer): void;
+  /** Send on a node's channel, in order with every other message to it; `delivered` learns how many nodes received it. */
+  send(node: string, message: Buffer, delivered?: (receivers: number) => void): void;
   /** The node and sid Redis names for uid. */
   holder(uid: string): Promise<{ node: string; sid: string }>;
 }
@@ -55,6 +55,8 @@ export class Handovers {
     readonly local: LocalNode,
     /** Most bytes one session's image may carry through Redis. */
     readonly maxBytes: number,
+    /** How long a take waits for the holder's GIVE before the player starts afresh. */
+    readonly timeoutMs: number,
   ) {}
 
   /** Engines of moved sessions still relaying calls (tests, drain). */
@@ -68,14 +70,14 @@ export class Handovers {
    * Ask the node holding uid's session `sid` for it; `install` puts it in place when it
    * arrives, synchronously, before the relayed answers that follow it in the same batch
    * (false: it could not). Resolves true once installed; false when no node has the
-   * session, it can't move, or it did not come within TAKE_TIMEOUT_MS.
+   * session, it can't move, or it did not come within `timeoutMs`.
    */
   async take(uid: string, sid: string, install: (taken: TakenSession) => boolean): Promise<boolean> {
     const holder = await this.link.holder(uid).catch(() => undefined);
     if (!holder || !holder.node || holder.node === this.link.nodeId || holder.sid !== sid) return false;
     const id = ++this.#nextTake;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => settle(undefined), TAKE_TIMEOUT_MS);
+      const timer = setTimeout(() => settle(undefined), this.timeoutMs);
       const settle = (taken: TakenSession | undefined): boolean => {
         clearTimeout(timer);
         this.#taking.delete(id);
@@ -84,7 +86,11 @@ export class Handovers {
         return installed;
       };
       this.#taking.set(id, settle);
-      this.link.send(holder.node, pack([TAKE, this.link.nodeId, id, uid, sid]));
+      // A holder that is gone (crashed: its presence entry outlives it by up to a TTL) has
+      // no subscriber: the player learns at once that its session went with it.
+      this.link.send(holder.node, pack([TAKE, this.link.nodeId, id, uid, sid]), (receivers) => {
+        if (receivers === 0 && this.#taking.get(id) === settle) settle(undefined);
+      });
     });
   }
 

@@ -26,6 +26,11 @@ export interface RedisAdapterOptions {
    * A larger session is not moved: it ends, and the player starts afresh. Default 4 MiB.
    */
   maxHandoverBytes?: number;
+  /**
+   * How long a player's upgrade waits for the node holding its session to hand it over
+   * (a node that is gone is known at once). Past it the player starts afresh. Default 1500 ms.
+   */
+  handoverTimeoutMs?: number;
   /** Redis trouble (connection lost, a command failed). Default: one console.warn per outage. */
   onError?(err: unknown): void;
 }

@@ -21,7 +21,7 @@ import type { RedisAdapterOptions } from './options.ts';
 
 export type { RedisAdapterOptions } from './options.ts';
 import { Forwarding } from './forwarding.ts';
-import { DEFAULT_MAX_HANDOVER_BYTES, Handovers } from './handover.ts';
+import { DEFAULT_HANDOVER_TIMEOUT_MS, DEFAULT_MAX_HANDOVER_BYTES, Handovers } from './handover.ts';
 import { keysFor, type Keys } from './keys.ts';
 import { Presence } from './presence.ts';
 import { RoomIndex } from './roomIndex.ts';
@@ -138,9 +138,10 @@ export class RedisAdapter implements ClusterAdapter {
       Math.max(50, Math.floor(this.presenceTtlMs / 3)),
     );
     this.#handovers = new Handovers(
-      { nodeId: this.nodeId, send: (to, message) => this.#forwarding.sendTo(to, message), holder: (uid) => this.#presence.holder(uid) },
+      { nodeId: this.nodeId, send: (to, message, delivered) => this.#forwarding.sendTo(to, message, delivered), holder: (uid) => this.#presence.holder(uid) },
       node,
       o.maxHandoverBytes ?? DEFAULT_MAX_HANDOVER_BYTES,
+      o.handoverTimeoutMs ?? DEFAULT_HANDOVER_TIMEOUT_MS,
     );
     for (const r of [cmd, sub]) {
       r.on('error', (err) => this.#trouble(err));
