@@ -83,6 +83,31 @@ public class UserCodeTests : IClassFixture<OwnServerFixture>
     }
 
     [Fact]
+    public async Task Throwing_event_handlers_and_a_throwing_error_hook_are_logged_not_fatal()
+    {
+        var lines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var notes = 0;
+        await using var _ = new Closer(await VolleyClient.ConnectAsync(_server.Url, T.Opts(tweak: o =>
+        {
+            o.CaptureContext = false; // the thread pool: an escaping exception there ends the process
+            o.OnHandlerError = (e, m) => throw new InvalidOperationException("the hook broke too");
+            o.Log = (l, m, e) => lines.Enqueue($"{l} {m} {e?.Message}");
+        }), c =>
+        {
+            c.StateChanged += _ => throw new InvalidOperationException("event handler broke");
+            c.On<string>("note", _ => { Interlocked.Increment(ref notes); throw new InvalidOperationException("note handler broke"); });
+        }));
+        var c = _.Client;
+        Assert.Equal(2, await c.CallAsync<int>("notifyMe", "note", 2, "x"));
+        Assert.True(await T.Until(() => Volatile.Read(ref notes) == 2), "notes not delivered");
+        c.Drop(); // Reconnecting, Open: two more events that throw
+        Assert.True(await T.Until(() => c.State == ConnectionState.Open), "did not reconnect");
+        Assert.Equal(3, await c.CallAsync<int>("add", 1, 2));
+        Assert.True(await T.Until(() => lines.Count >= 3), "the throwing hook was not logged: " + string.Join(" | ", lines));
+        Assert.Contains(lines, l => l.Contains("event handler broke") || l.Contains("the hook broke too"));
+    }
+
+    [Fact]
     public async Task A_throwing_callback_on_a_handlers_token_does_not_cut_the_socket()
     {
         var closes = 0;

@@ -332,7 +332,8 @@ namespace Volley
 
         async void RunHandler(VolleyCall call, Func<VolleyCall, Task<object?>> handler)
         {
-            object? result;
+            object? result = null;
+            Exception? failure = null;
             try
             {
                 if (call.Aborted) return;
@@ -340,10 +341,17 @@ namespace Volley
             }
             catch (Exception e)
             {
-                Finish(call, e is VolleyRpcException rpc ? rpc : null, null, e);
-                return;
+                failure = e;
             }
-            Finish(call, null, result, null);
+            // async void: nothing may escape (it would reach the app's context or crash the process).
+            try
+            {
+                Finish(call, failure as VolleyRpcException, result, failure);
+            }
+            catch (Exception e)
+            {
+                ReportHandlerError(e, call.Method);
+            }
         }
 
         void HandlerTimedOut(VolleyCall call, TimeSpan t)
@@ -415,7 +423,7 @@ namespace Volley
             if (h != null)
             {
                 try { h(e, method); }
-                catch (Exception) { }
+                catch (Exception hookError) { Log(VolleyLogLevel.Error, $"OnHandlerError threw on {method}'s error ({e.Message})", hookError); }
             }
             else Log(VolleyLogLevel.Error, $"handler {method} threw", e);
         }

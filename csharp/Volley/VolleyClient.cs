@@ -525,14 +525,14 @@ namespace Volley
                     next = _dispatch.Dequeue();
                 }
                 try { next(); }
-                catch (Exception e) { _opts.OnHandlerError?.Invoke(e, "callback"); }
+                catch (Exception e) { ReportHandlerError(e, "callback"); } // never throws: this is the thread pool
             }
         }
 
         void Emit(Action action) => Post(() =>
         {
             try { action(); }
-            catch (Exception e) { _opts.OnHandlerError?.Invoke(e, "event"); }
+            catch (Exception e) { ReportHandlerError(e, "event"); }
         });
     }
 }
