@@ -124,7 +124,7 @@ async function control(
       });
     }
     case 'POST /kit/drop':
-      return send(200, { dropped: kit.proxy.drop(uid, Number(q.get('refuseMs') ?? 0)) });
+      return send(200, { dropped: kit.proxy.drop(uid, Number(q.get('refuseMs') ?? 0), Number(q.get('code') ?? 0)) });
     case 'POST /kit/stall':
       return send(200, { stalled: kit.proxy.stall(uid, Number(q.get('ms') ?? 0), q.get('dir') === 'up' ? 'up' : 'down') });
     case 'POST /kit/inject':

@@ -153,10 +153,21 @@ export class RecordingProxy {
   }
 
   /** Cut uid's sockets abruptly (no close frame: both sides see 1006); refuse it for refuseMs. */
-  drop(uid: string, refuseMs = 0): number {
+  drop(uid: string, refuseMs = 0, code = 0): number {
     if (refuseMs > 0) this.#refused.set(uid, Date.now() + refuseMs);
     const live = this.live(uid);
-    for (const w of live) this.#end(w);
+    for (const w of live) {
+      // With a code: the client gets a close frame with it (1001: a server draining for a
+      // deploy), the inner server only the cut (1006), so it keeps the session to resume.
+      if (code > 0 && !w.ended) {
+        const payload = Buffer.alloc(2 + 8);
+        payload.writeUInt16BE(code, 0);
+        payload.write('draining', 2);
+        w.client.write(serverFrame(payload, 0x8));
+        w.serverClose ??= code;
+      }
+      this.#end(w);
+    }
     return live.length;
   }
 

@@ -686,6 +686,20 @@ async def _9_1(r: Run) -> None:
     await r.verdict(uid)
 
 
+@case("9.15")
+async def _9_15(r: Run) -> None:
+    uid = uid_for(r.id)
+    c = await r.connect(uid)
+    key = f"k-{uid}"
+    p = later(c.call("count", key, 400))
+    await asyncio.sleep(0.1)
+    await r.http("POST", "/kit/drop", uid=uid, code=1001)
+    check(await p == 1, "the call did not answer 1")
+    check(c.opens[1:] == [True], f"reopened with resumed {c.opens[1:]}")  # type: ignore[attr-defined]
+    check((await r.counters())["runs"].get(key) == 1, "the handler ran more than once")
+    await r.verdict(uid)
+
+
 @case("9.2")
 async def _9_2(r: Run) -> None:
     uid = uid_for(r.id)

@@ -384,6 +384,21 @@ export const cases: Record<string, CaseFn> = {
     check((await r.counters()).runs[key] === 1, 'the handler ran more than once');
     await r.verdict(uid);
   },
+  async '9.15'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    let resumed: boolean | undefined;
+    c.on('open', (e) => (resumed = e.resumed));
+    const key = `k-${uid}`;
+    const p = later(c.call('count', [key, 400]));
+    await sleep(100);
+    await r.http('POST', '/kit/drop', { uid, code: 1001 });
+    await until(() => c.closeInfo?.code === 1001, 3000, 'close 1001');
+    check((await p) === 1, 'the call did not answer 1');
+    check(resumed === true, `reopened with resumed ${resumed}`);
+    check((await r.counters()).runs[key] === 1, 'the handler ran more than once');
+    await r.verdict(uid);
+  },
   async '9.2'(r) {
     const uid = uidFor(r.id);
     const c = await r.connect(uid);

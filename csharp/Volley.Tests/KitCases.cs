@@ -721,6 +721,20 @@ public class KitCases : IClassFixture<KitFixture>
             Check(Run.RunsOf(await r.Counters(), key) == 1, "the handler ran more than once");
             await r.Verdict(uid);
         },
+        ["9.15"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            var key = "k-" + uid;
+            var p = c.Call("count", key, 400L);
+            await Task.Delay(100);
+            await r.Post("/kit/drop", ("uid", uid), ("code", 1001));
+            Check(Equals(await p, 1L), "the call did not answer 1");
+            await T.Until(() => c.Resumed != null, 3000);
+            Check(c.Resumed == true, $"reopened with resumed {c.Resumed}");
+            Check(Run.RunsOf(await r.Counters(), key) == 1, "the handler ran more than once");
+            await r.Verdict(uid);
+        },
         ["9.2"] = async r =>
         {
             var uid = UidFor(r.Id);
