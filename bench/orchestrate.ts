@@ -67,6 +67,18 @@ export function serverFile(system: SystemName): string {
   return system === 'socketio-uws' ? 'socketio' : system === 'volley-ws' || system === 'volley-base' ? 'volley' : system;
 }
 
+/** The environment a system's server process runs with in a scenario. */
+export function serverEnv(system: SystemName, scenario: Scenario, roomSize: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (scenario === 'broadcast' || scenario === 'call-many') env.BENCH_ROOM = '1';
+  if (scenario === 'game-tick') env.BENCH_GAME_ROOM_SIZE = String(roomSize);
+  if (system === 'socketio-uws') env.BENCH_ENGINE = 'uws';
+  env.VOLLEY_TRANSPORT = system === 'volley-ws' ? 'ws' : system === 'volley' || system === 'volley-base' ? 'uws' : '';
+  // volley-base: servers/volley.ts loads the baseline checkout's dist/ instead of ours.
+  env.BENCH_VOLLEY_FROM = system === 'volley-base' ? (process.env.BENCH_BASELINE ?? '') : '';
+  return env;
+}
+
 export async function runOne(
   cfg: Config,
   system: SystemName,
@@ -88,13 +100,7 @@ async function runScenario(
   progress: Progress,
   fdLimit: number,
 ): Promise<RunResult> {
-  const env: Record<string, string> = {};
-  if (scenario === 'broadcast' || scenario === 'call-many') env.BENCH_ROOM = '1';
-  if (scenario === 'game-tick') env.BENCH_GAME_ROOM_SIZE = String(cfg.roomSize);
-  if (system === 'socketio-uws') env.BENCH_ENGINE = 'uws';
-  env.VOLLEY_TRANSPORT = system === 'volley-ws' ? 'ws' : system === 'volley' || system === 'volley-base' ? 'uws' : '';
-  // volley-base: servers/volley.ts loads the baseline checkout's dist/ instead of ours.
-  env.BENCH_VOLLEY_FROM = system === 'volley-base' ? (process.env.BENCH_BASELINE ?? '') : '';
+  const env = serverEnv(system, scenario, cfg.roomSize);
   const file = `servers/${serverFile(system)}.ts`;
   const server = spawn(file, env, cfg.cpuProf, `server-${system}-${scenario}-r${roundNo}`);
   const workers: ChildProcess[] = [];

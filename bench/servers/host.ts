@@ -46,13 +46,20 @@ export function host(system: ServerSystem): void {
   let stopAt = 0;
   let inFlight = 0;
   let timer: ReturnType<typeof setInterval> | undefined;
-  const running = () => driven < MAX_DRIVEN && Date.now() < stopAt;
+  /** driven stops here: MAX_DRIVEN, or a fixed count (`driveN`, the instruction counts). */
+  let limit = MAX_DRIVEN;
+  /** `driveN`: resolved once the last of its calls has been answered. */
+  let drained: (() => void) | undefined;
+  const running = () => driven < limit && Date.now() < stopAt;
 
   function driveCalls(method: Method, args: unknown[], inflight: number): void {
     const n = system.clientCount();
     for (let i = 0; i < n; i++) for (let k = 0; k < inflight; k++) loop(i);
     function loop(i: number): void {
-      if (!running()) return;
+      if (!running()) {
+        if (inFlight === 0) drained?.();
+        return;
+      }
       const t0 = nowUs();
       inFlight++;
       system.call(i, method, args, (err) => {
@@ -165,7 +172,9 @@ export function host(system: ServerSystem): void {
         return { path: v8.writeHeapSnapshot(req.path as string) };
       }
       case 'gc':
-        (globalThis as { gc?: () => void }).gc?.();
+        // minor: a scavenge only (instructions.ts empties the young generation before each
+        // window, so that every window's share of scavenges is the same).
+        (globalThis as { gc?: (o?: { type: string }) => void }).gc?.(req.minor ? { type: 'minor' } : undefined);
         return {};
       case 'drive': {
         const { scenario, inflight, payloadBytes, maxMs, rate } = req as unknown as {
@@ -183,6 +192,19 @@ export function host(system: ServerSystem): void {
         else if (scenario === 'game-tick' && gameRoomSize > 0) driveGame(gameRoomSize);
         else throw new Error(`the server does not drive ${scenario}`);
         return { clients: system.clientCount() };
+      }
+      case 'driveN': {
+        // Exactly `count` server → client calls, one in flight per client; replies when the
+        // last is answered (bench/instructions.ts counts the instructions between).
+        const { scenario, count, payloadBytes, maxMs } = req as unknown as { scenario: string; count: number; payloadBytes: number; maxMs: number };
+        if (scenario !== 'server-calls' && scenario !== 'server-calls-1kb') throw new Error(`driveN does not drive ${scenario}`);
+        limit = driven + Math.min(count, MAX_DRIVEN);
+        stopAt = Date.now() + maxMs;
+        const done = new Promise<void>((r) => (drained = r));
+        driveCalls(scenario === 'server-calls' ? 'add' : 'echo', scenario === 'server-calls' ? [1, 2] : [objectPayload(payloadBytes)], 1);
+        await done;
+        drained = undefined;
+        return { driven, errors };
       }
       case 'mark':
         hist = newHistogram();
