@@ -199,6 +199,7 @@ namespace Volley
                 while (true)
                 {
                     await s.Signal.WaitAsync(s.Cts.Token).ConfigureAwait(false);
+                    if (ShouldCoalesce(s)) await Task.Yield();
                     List<byte[]> batch;
                     int maxBytes, maxCount;
                     lock (_lock)
