@@ -21,6 +21,7 @@ import {
   isSessionInfo,
   type ArgsOf,
   type CallOptions,
+  type ItemOf,
   type Handlers,
   type Limits,
   type MethodName,
@@ -293,6 +294,15 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   /** Call a server method by name. */
   call<M extends MethodName<ServerApi>>(method: M, args: ArgsOf<ServerApi, M>, opts?: CallOptions): Promise<ResultOf<ServerApi, M>> {
     return this.#call(method, args as unknown as unknown[], opts) as Promise<ResultOf<ServerApi, M>>;
+  }
+
+  /**
+   * Call a server method that streams (its handler returns an async iterable, its contract
+   * type `AsyncIterable<T>`) and read the items: `for await (const x of client.stream('feed', []))`.
+   * Each item arrives once, in order, through cuts and resumes; breaking out cancels it.
+   */
+  stream<M extends MethodName<ServerApi>>(method: M, args: ArgsOf<ServerApi, M>, opts?: CallOptions): AsyncIterable<ItemOf<ResultOf<ServerApi, M>>> {
+    return this.peer.stream(method, args as unknown as unknown[], opts) as AsyncIterable<ItemOf<ResultOf<ServerApi, M>>>;
   }
 
   /** Every call to the server goes out here: with a span and `$trace` when tracing is on. */

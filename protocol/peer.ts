@@ -17,6 +17,7 @@ import { call, notify } from './engine/outgoing.ts';
 import { attach, detach } from './engine/resume.ts';
 import { sendAck } from './engine/send.ts';
 import { EngineState } from './engine/state.ts';
+import { stream } from './engine/streams.ts';
 import { close, reset } from './engine/teardown.ts';
 
 export type { Timers } from './engine/pendingCalls.ts';
@@ -75,6 +76,16 @@ export class RpcPeer<C extends InboundCall = InboundCall> extends EngineState<C>
   /** Call the peer's `method`; settles with its result or a coded RpcError (deadline, cancel, disconnect). */
   call(method: string, params: unknown[], opts?: CallOptions): Promise<unknown> {
     return call(this, method, params, opts);
+  }
+
+  /**
+   * Call a method whose handler returns an async iterable and read its items (`for await`).
+   * Every item arrives once, in order, across cuts and resumes; the producer waits while the
+   * reader is behind; breaking out of the loop cancels the stream. No deadline unless
+   * `opts.timeoutMs` sets one for the whole stream.
+   */
+  stream(method: string, params: unknown[], opts?: CallOptions): AsyncIterable<unknown> {
+    return stream(this, method, params, opts);
   }
 
   /** Fire and forget. At most once: dropped while detached, resyncing or congested. */

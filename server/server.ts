@@ -29,6 +29,7 @@ import {
   type Limits,
   type MethodName,
   type ParamsSchema,
+  type ItemOf,
   type Remote,
   type ResultOf,
   type RpcPeer,
@@ -361,6 +362,17 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       ) as Promise<ResultOf<ClientApi, M>>;
     if (conn) return conn.peer.call(method, params, opts) as Promise<ResultOf<ClientApi, M>>;
     return this.#adapter.callRemote(uid, method, params, opts) as Promise<ResultOf<ClientApi, M>>;
+  }
+
+  /**
+   * Call a client method that streams (its handler returns an async iterable) and read the
+   * items with `for await`; breaking out cancels it. The player must be on this node (a
+   * stream to a player on another node is not carried yet: it throws UNAVAILABLE).
+   */
+  stream<M extends MethodName<ClientApi>>(uid: string, method: M, args: ArgsOf<ClientApi, M>, opts?: CallOptions): AsyncIterable<ItemOf<ResultOf<ClientApi, M>>> {
+    const conn = this.#conns.get(uid);
+    if (!conn) throw new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected to this node`);
+    return conn.peer.stream(method, args as unknown as unknown[], opts) as AsyncIterable<ItemOf<ResultOf<ClientApi, M>>>;
   }
 
   /** Typed proxy to one client: `await server.to(uid, { timeoutMs: 5000 }).chooseMove(board)`. */

@@ -25,7 +25,8 @@ export function outgoingError(method: string, params: unknown[], limits: Limits)
   }
 }
 
-export function call(s: EngineState<any>, method: string, params: unknown[], opts?: CallOptions): Promise<unknown> {
+/** `onId`: told the call's id once it has one (a stream's reader registers under it). */
+export function call(s: EngineState<any>, method: string, params: unknown[], opts?: CallOptions, onId?: (id: number) => void): Promise<unknown> {
   if (s.closedBy) return Promise.reject(s.closedBy);
   const invalid = outgoingError(method, params, s.peerLimits);
   if (invalid) return Promise.reject(invalid);
@@ -40,6 +41,7 @@ export function call(s: EngineState<any>, method: string, params: unknown[], opt
   const signal = opts?.signal;
   if (signal?.aborted) return Promise.reject(new RpcError(ErrorCode.CANCELLED, 'call aborted before it was sent'));
   const id = outgoing.allocateId();
+  onId?.(id);
   let bytes: Uint8Array;
   try {
     // Checked by the scan the receiver runs: a Set, a Map, a BigInt or params past the

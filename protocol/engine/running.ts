@@ -10,6 +10,7 @@ import { chargeTotal, holdParams, overHeld, pay, refuse, reject } from './budget
 import { violation } from './incoming.ts';
 import { InboundCall, type AnyHandler } from './options.ts';
 import { replyError, sendReliable } from './send.ts';
+import { ITEM, isStream, onItem, produce } from './streams.ts';
 import { NO_RUNNING, type EngineState } from './state.ts';
 
 /** A request paid for by the caller: refused, or run. */
@@ -19,9 +20,13 @@ export function onRequest<C extends InboundCall>(s: EngineState<C>, id: number, 
   const refused = s.opts.admit?.() ?? overHeld(s, cost);
   if (refused) return refuse(s, id, refused, method);
   const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : s.handlerMap.get(method);
-  if (!handler) return reject(s, id, { code: ErrorCode.METHOD_NOT_FOUND, message: `no method ${method}` }, method);
-  if (s.incoming.size >= s.limits.maxIncomingPending)
+  if (s.incoming.size >= s.limits.maxIncomingPending && (handler || method === ITEM))
     return refuse(s, id, (s.overloadedRunning ??= wireError(ErrorCode.OVERLOADED, `more than ${s.limits.maxIncomingPending} calls running`)), method);
+  if (!handler) {
+    // A stream's item (streams.ts): held like a running call until its reader takes it.
+    if (method === ITEM) return onItem(s, id, params, cost);
+    return reject(s, id, { code: ErrorCode.METHOD_NOT_FOUND, message: `no method ${method}` }, method);
+  }
   // handler(ctx, ...args): its declared arity minus ctx is the minimum param count.
   if (params.length < handler.length - 1)
     return reject(s, id, { code: ErrorCode.INVALID_PARAMS, message: `${method} expects ${handler.length - 1} params, got ${params.length}` }, method);
@@ -101,6 +106,7 @@ function respond<C extends InboundCall>(s: EngineState<C>, ctx: C, outcome: unkn
     return;
   }
   if (!failed) {
+    if (isStream(outcome)) return void produce(s, ctx, outcome); // its items, then the call's end
     let bytes: Uint8Array;
     try {
       // The scan the receiver runs checks it here: a result past the peer's limits (depth,

@@ -12,6 +12,7 @@ import { FrameWriter, type FrameSink } from './frameWriter.ts';
 import { toMap, type AnyHandler, type InboundCall, type PeerOptions } from './options.ts';
 import type { Relay } from './handover.ts';
 import type { PendingCalls } from './pendingCalls.ts';
+import type { StreamQueue } from './streams.ts';
 import { DEFAULT_MAX_UNACKED_BYTES, ReliableStream } from './reliable.ts';
 import { checkUnacked, startSocket } from './resume.ts';
 
@@ -67,6 +68,8 @@ export class EngineState<C extends InboundCall = InboundCall> implements FrameSi
   overloadedRunning: WireError | undefined = undefined;
   /** @internal The session moved to another node: this engine only relays its calls still in flight (handover.ts). */
   relay: Relay | undefined = undefined;
+  /** @internal Streams this side reads, by the id of their call (streams.ts); made at the first. */
+  streams: Map<number, StreamQueue> | undefined = undefined;
 
   constructor(opts: PeerOptions<C>) {
     this.opts = opts;

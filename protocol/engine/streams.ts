@@ -1,0 +1,158 @@
+// Streams (issue 23): a handler that returns an async iterable streams its items to the
+// caller, who reads them with `for await`. Each item is a request of the protocol's own,
+// `$item [callId, value]`, from the producer to the consumer; the consumer answers it when
+// its reader takes the item. So an item is a reliable message (numbered, kept, re-sent
+// once after a resume: a stream survives cuts with every item once, in order), the answer
+// is the credit (the producer keeps at most STREAM_WINDOW items unanswered: a slow reader
+// slows the producer, and what waits is counted in the held-bytes budget like any running
+// call), and the stream's own call ends it: its response after the last item, or its
+// error. A reader that stops (break, its signal, the session's end) gives the call up: the
+// producer sees `$cancel` and its iterator's return() runs.
+
+import { encode } from '../codec.ts';
+import { ErrorCode, RpcError, toRpcError } from '../errors.ts';
+import { RESPONSE } from '../messages.ts';
+import { errorResponse } from '../refusals.ts';
+import type { CallOptions } from '../contract.ts';
+import { InboundCall } from './options.ts';
+import { call } from './outgoing.ts';
+import { track, untrack } from './running.ts';
+import { replyError, sendReliable } from './send.ts';
+import type { EngineState } from './state.ts';
+
+/** The protocol's request carrying one item of a stream: `[callId, value]`. */
+export const ITEM = '$item';
+/** Items a producer sends before the first is answered. */
+export const STREAM_WINDOW = 16;
+
+/** The reader's side of one stream: items received and not yet taken, and how it ends. */
+export class StreamQueue {
+  readonly items: InboundCall[] = [];
+  readonly values: unknown[] = [];
+  ended = false;
+  error: RpcError | undefined;
+  wake: (() => void) | undefined;
+}
+
+/** Does a handler's result stream (an async iterable that is not a promise)? */
+export function isStream(v: unknown): v is AsyncIterable<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
+
+// ---- producer -----------------------------------------------------------------------
+
+/** Send `iterable`'s items as the answer to `ctx`'s call, then end the call. */
+export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: AsyncIterable<unknown>): Promise<void> {
+  if (s.incoming.get(ctx.id) !== ctx) track(s, ctx); // cancellable ($cancel) while it streams
+  const it = iterable[Symbol.asyncIterator]();
+  let unanswered = 0;
+  let failed: RpcError | undefined;
+  let wake: (() => void) | undefined;
+  const settled = () => {
+    unanswered--;
+    wake?.();
+  };
+  const live = () => s.incoming.get(ctx.id) === ctx && !s.closedBy && failed === undefined;
+  try {
+    for (;;) {
+      if (!live()) break;
+      const r = await it.next();
+      if (r.done || !live()) break;
+      while (unanswered >= STREAM_WINDOW && live()) await new Promise<void>((w) => (wake = w));
+      if (!live()) break;
+      unanswered++;
+      call(s, ITEM, [ctx.id, r.value], { timeoutMs: Infinity }).then(settled, (err: RpcError) => {
+        failed ??= err;
+        settled();
+      });
+    }
+    while (unanswered > 0 && live()) await new Promise<void>((w) => (wake = w));
+  } catch (err) {
+    failed ??= toRpcError(err);
+  }
+  if (!live() || failed) await Promise.resolve(it.return?.()).catch(() => {});
+  if (s.incoming.get(ctx.id) !== ctx) return; // cancelled, or the session ended
+  untrack(s, ctx);
+  s.opts.observer?.served(ctx.method, failed ? failed.code : null, ctx);
+  if (failed) return replyError(s, ctx.id, failed.toWire());
+  sendReliable(s, encode([RESPONSE, ctx.id, null, null], s.peerLimits), -1);
+}
+
+// ---- consumer -----------------------------------------------------------------------
+
+/** `$item [callId, value]` arrived (paid for by the request): queue it for the stream's reader. */
+export function onItem(s: EngineState<any>, id: number, params: unknown[], cost: number): void {
+  const queue = s.streams?.get(params[0] as number);
+  if (queue === undefined || queue.ended) {
+    // No reader for it (a plain call() of a streaming method, or a reader that stopped).
+    return replyError(s, id, { code: ErrorCode.CANCELLED, message: 'nobody reads this stream' });
+  }
+  const ctx = new InboundCall(id, ITEM);
+  ctx.held = cost;
+  track(s, ctx);
+  queue.items.push(ctx);
+  queue.values.push(params[1]);
+  queue.wake?.();
+}
+
+/** Call `method` and read its answer as a stream of items. */
+export function stream(s: EngineState<any>, method: string, params: unknown[], opts?: CallOptions): AsyncIterable<unknown> {
+  return {
+    [Symbol.asyncIterator]() {
+      const queue = new StreamQueue();
+      let callId = -1;
+      const done = call(s, method, params, { timeoutMs: Infinity, ...opts }, (id) => {
+        callId = id;
+        (s.streams ??= new Map()).set(id, queue);
+      });
+      const end = (error?: RpcError) => {
+        if (queue.ended) return;
+        queue.ended = true;
+        queue.error = error;
+        if (callId >= 0) s.streams?.delete(callId);
+        queue.wake?.();
+      };
+      done.then(
+        () => end(),
+        (err: RpcError) => end(err),
+      );
+      const stop = (): void => {
+        // The reader stopped: the call is given up ($cancel), what waits is answered.
+        if (callId >= 0 && !queue.ended) s.outgoingCalls?.giveUp(callId, new RpcError(ErrorCode.CANCELLED, 'the reader stopped'));
+        end();
+        for (const ctx of queue.items.splice(0)) answerItem(s, ctx, false);
+        queue.values.length = 0;
+      };
+      return {
+        async next(): Promise<IteratorResult<unknown>> {
+          for (;;) {
+            const ctx = queue.items.shift();
+            if (ctx !== undefined) {
+              answerItem(s, ctx, true); // the credit: the producer may send one more
+              return { value: queue.values.shift(), done: false };
+            }
+            if (queue.ended) {
+              if (queue.error) throw queue.error;
+              return { value: undefined, done: true };
+            }
+            await new Promise<void>((w) => (queue.wake = w));
+            queue.wake = undefined;
+          }
+        },
+        async return(): Promise<IteratorResult<unknown>> {
+          stop();
+          return { value: undefined, done: true };
+        },
+      };
+    },
+  };
+}
+
+/** Answer an item's request: taken (the credit), or refused because the reader stopped. */
+function answerItem(s: EngineState<any>, ctx: InboundCall, taken: boolean): void {
+  if (s.incoming.get(ctx.id) !== ctx) return; // the session ended meanwhile
+  untrack(s, ctx);
+  if (s.closedBy) return;
+  if (taken) sendReliable(s, encode([RESPONSE, ctx.id, null, null]), -1);
+  else sendReliable(s, errorResponse(ctx.id, { code: ErrorCode.CANCELLED, message: 'the reader stopped' }), -1);
+}
