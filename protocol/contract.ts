@@ -45,10 +45,9 @@ export type MethodName<T> = IsAny<T> extends true ? string : Extract<keyof T, st
 
 /** The argument tuple of method M of API T. */
 export type ArgsOf<T, M> = IsAny<T> extends true ? any[] : M extends keyof T ? (T[M] extends (...args: infer A) => unknown ? A : never) : never;
-/** What method M of API T resolves to (awaited). */
 /** What a streaming method yields: `T` of its `AsyncIterable<T>` result (`unknown` otherwise). */
 export type ItemOf<R> = R extends AsyncIterable<infer T> ? T : unknown;
-
+/** What method M of API T resolves to (awaited). */
 export type ResultOf<T, M> = IsAny<T> extends true ? any : M extends keyof T ? (T[M] extends (...args: any[]) => infer R ? Awaited<R> : never) : never;
 
 /** Options a caller may give one call. */
