@@ -74,6 +74,18 @@ const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const NO_VALUE = Number.NaN;
 
+/** The most seconds either side of 1970 a JS Date holds (±8.64e15 ms). */
+const MAX_DATE_SECONDS = 8.64e12;
+
+/** Does the timestamp (8 or 12 data bytes at `at`) hold valid nanoseconds and a date a Date holds? */
+function timestampFits(b: Uint8Array, at: number, size: number): boolean {
+  if (size === 8) return u32(b, at) >>> 2 < 1e9; // 30 bits of nanoseconds, 34 of seconds (always in range)
+  if (u32(b, at) >= 1e9) return false;
+  const hi = u32(b, at + 4) | 0; // int64 seconds: the high half, signed
+  if (hi > 0x1fffff || hi < -0x200000) return false;
+  return Math.abs(hi * 4294967296 + u32(b, at + 8)) <= MAX_DATE_SECONDS;
+}
+
 /** Names for the ext types msgpackr writes for JS classes (outgoing refusals say which). */
 const OUTGOING_EXT: Record<number, string> = {
   0x73: 'a Set',
@@ -201,7 +213,9 @@ export function scanMessage(b: Uint8Array, start: number, limits: ScanLimits, ou
           const size = c === 0xc7 ? b[p + 1]! : c === 0xc8 ? u16(b, p + 1) : c === 0xc9 ? u32(b, p + 1) : 1 << (c - 0xd4);
           const type = b[p + head - 1]!;
           if (type === 0xff && (size === 4 || size === 8 || size === 12)) {
-            // the timestamp extension: decoded to a Date
+            // the timestamp extension: decoded to a Date, which must hold it (else msgpackr
+            // makes a wrong date of it, e.g. 1970 for 2^62 s: SPEC §2, kit case 6.12).
+            if (!outgoing && size > 4 && p + head + size <= len && !timestampFits(b, p + head, size)) refused ??= 'a timestamp out of the date range';
           } else if (outgoing && type === 0x74 && c >= 0xc7 && c <= 0xc9 && size > 0 && p + head < len && b[p + head] === 1) {
             // msgpackr's typed-array ext for a plain Uint8Array (Node only: there msgpackr
             // treats only Buffer as bin when marking types): rewrite as bin, 2 bytes shorter.

@@ -190,6 +190,14 @@ t.test('extension types, 0xc1 and map keys', (t) => {
   t.match(scan(request(1, 'm', cat(bytes(0x91, 0xc9), be(2, 4), bytes(0x05, 0, 0)))), { refused: 'msgpack extension type 5 is not allowed' }, 'ext32');
   t.match(scan(request(1, 'm', cat(bytes(0x91, 0xc8), be(2, 2), bytes(0x65, 0, 0)))), { refused: 'msgpack extension type 101 is not allowed' }, 'ext16 (msgpackr Error)');
   t.match(scan(request(1, 'm', hex('91 d4ffff'))), { refused: 'a timestamp of 1 bytes is not a msgpack timestamp' });
+  // A timestamp a Date can't hold (msgpackr would make 1970 of 2^62 s), or nanoseconds past 10^9: refused (kit 6.12).
+  const ts96 = (ns: number, hi: number, lo: number) => cat(bytes(0x91, 0xc7, 12, 0xff), be(ns, 4), be(hi >>> 0, 4), be(lo, 4));
+  t.match(scan(request(1, 'm', ts96(0, 0x40000000, 0))), { refused: 'a timestamp out of the date range' }, '2^62 s');
+  t.match(scan(request(1, 'm', ts96(0, 0xfffff800, 0))), { refused: 'a timestamp out of the date range' }, '-2^43 s');
+  t.match(scan(request(1, 'm', ts96(1e9, 0, 5))), { refused: 'a timestamp out of the date range' }, 'nanoseconds 10^9');
+  t.match(scan(request(1, 'm', ts96(999_999_999, 2000, 0))), { refused: undefined }, '8.59e12 s: the year 274,000 still fits');
+  t.match(scan(request(1, 'm', ts96(0, -1, 0xffffffff))), { refused: undefined }, '-1 s');
+  t.match(scan(request(1, 'm', cat(bytes(0x91, 0xd7, 0xff), be(0xfffffffc, 4), be(0, 4)))), { refused: 'a timestamp out of the date range' }, '64-bit, nanoseconds past 10^9');
   t.match(scan(request(2, 'm', bytes(0x92, 0xc1, 0x01))), { refused: 'the byte 0xc1 is not a msgpack value', id: 2 });
   t.match(scan(request(3, 'm', cat(bytes(0x91, 0x81, 0x91, 0x01, 0x02)))), { refused: 'map keys must be strings or integers', id: 3 });
   t.match(scan(request(3, 'm', cat(bytes(0x91, 0x81, 0xc0, 0x02)))), { refused: 'map keys must be strings or integers' }, 'nil key');
