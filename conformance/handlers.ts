@@ -61,6 +61,30 @@ export function kitHandlers(kit: KitState) {
       return n;
     },
     blob: (_: Ctx, bytes: number) => new Uint8Array(bytes),
+    /** A stream (SPEC §12) of 0 … n−1; stopped before its end (the reader's $cancel), it counts kit.cancelled[key]. */
+    countTo: async function* (_: Ctx, n: number, key = '') {
+      let i = 0;
+      try {
+        for (; i < n; i++) yield i;
+      } finally {
+        if (i < n) bump(kit.cancelled, key);
+      }
+    },
+    /** A stream of 0 … n−1 that then fails with `code`. */
+    failAfter: async function* (_: Ctx, n: number, code: string) {
+      for (let i = 0; i < n; i++) yield i;
+      throw new RpcError(code, 'the stream failed');
+    },
+    /** Reads the caller's stream numbers(n) (a client → server stream) and answers {sum, items}. */
+    sumUpload: async (ctx: Ctx, n: number) => {
+      let sum = 0;
+      let items = 0;
+      for await (const x of ctx.server.stream(ctx.uid, 'numbers', [n])) {
+        sum += Number(x);
+        items++;
+      }
+      return { sum, items };
+    },
     /** Sends the caller `n` notifications `method(payload, i)`, then answers n. */
     notifyMe: (ctx: Ctx, method: string, n = 1, payload: unknown = null) => {
       for (let i = 0; i < n; i++) ctx.server.notify(ctx.uid, method, payload, i);

@@ -175,6 +175,7 @@ const judges: Record<string, Judge> = {
   '8.2': cancelSent,
   '9.1': noDuplicates,
   '9.15': noDuplicates,
+  '12.5': noDuplicates,
   '9.2': noDuplicates,
   '9.3': noDuplicates,
   '9.4': noDuplicates,

@@ -11,6 +11,15 @@ import { same, show, sleep } from '../state.ts';
 import { codecMismatches } from './codec.ts';
 import { check, later, rejects, settle, uidFor, until, type Client, type Run } from './harness.ts';
 
+/** Wait until an asynchronous condition (asked of the kit) holds; throw after `ms`. */
+async function until2(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 export type CaseFn = (r: Run) => Promise<void>;
 
 const caseList = (JSON.parse(readFileSync(new URL('../cases.json', import.meta.url), 'utf8')) as { cases: { id: string; frames?: Record<string, unknown> }[] }).cases;
@@ -562,6 +571,60 @@ export const cases: Record<string, CaseFn> = {
     check(c.closeInfo?.code === 4029, `closed with ${c.closeInfo?.code}, want 4029`);
     await sleep(300);
     await r.verdict(uid);
+  },
+  async '12.1'(r) {
+    const c = await r.connect();
+    const got: unknown[] = [];
+    for await (const x of c.stream('countTo', [50])) got.push(x);
+    check(show(got) === show(Array.from({ length: 50 }, (_, i) => i)), `items ${show(got)}`);
+    await until2(async () => (await r.counters()).pending.incoming === 0, 2000, 'nothing pending on the server');
+  },
+  async '12.2'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    const key = `k-${uid}`;
+    const got: unknown[] = [];
+    for await (const x of c.stream('countTo', [1_000_000, key])) {
+      got.push(x);
+      if (got.length === 3) break;
+    }
+    check(show(got) === show([0, 1, 2]), `items ${show(got)}`);
+    await until2(async () => (await r.counters()).cancelled[key] === 1, 2000, "the server's generator to stop");
+  },
+  async '12.3'(r) {
+    const c = await r.connect();
+    const got: unknown[] = [];
+    const e = await rejects((async () => {
+      for await (const x of c.stream('failAfter', [2, 'GAME_OVER'])) got.push(x);
+    })(), 'GAME_OVER');
+    check(show(got) === show([0, 1]), `items ${show(got)} before ${e.code}`);
+    check((await c.call('echo', [7])) === 7, 'the session stays');
+  },
+  async '12.4'(r) {
+    const c = await r.connect();
+    const v = await c.call('sumUpload', [100]);
+    check(show(v) === show({ sum: 5050, items: 100 }), `answer ${show(v)}`);
+  },
+  async '12.5'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    let resumed: boolean | undefined;
+    c.on('open', (e) => (resumed = e.resumed));
+    const got: number[] = [];
+    for await (const x of c.stream('countTo', [2000])) {
+      got.push(x as number);
+      if (got.length === 500) await r.http('POST', '/kit/drop', { uid });
+    }
+    const wrong = got.findIndex((x, i) => x !== i);
+    check(got.length === 2000 && wrong < 0, `${got.length} items, first out of place at ${wrong}`);
+    check(resumed === true, `reopened with resumed ${resumed}`);
+    await r.verdict(uid);
+  },
+  async '12.6'(r) {
+    const c = await r.connect();
+    const o = await settle(c.call('countTo', [3]));
+    check(o.code === 'CANCELLED' || o.code === 'METHOD_NOT_FOUND', `the plain call got ${o.code ?? `result ${show(o.value)}`}`);
+    check((await c.call('echo', [1])) === 1, 'the session stays');
   },
 };
 

@@ -87,6 +87,9 @@ function clientHandlers(c: () => Client) {
       return k;
     },
     note: (_ctx: unknown, ...args: unknown[]) => void c().notes.push(args),
+    numbers: async function* (_ctx: unknown, n: number) {
+      for (let i = 1; i <= n; i++) yield i;
+    },
   };
 }
 
