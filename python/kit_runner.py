@@ -21,7 +21,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "src"))
@@ -160,8 +160,13 @@ def kit_handlers(c: Callable[[], VolleyClient], notes: list[list[Any]], runs: di
             await asyncio.sleep(delayMs / 1000)
         return k
 
+    async def numbers(n: int) -> AsyncIterator[int]:
+        """A stream of 1 … n (case 12.4: the server reads it)."""
+        for i in range(1, n + 1):
+            yield i
+
     return {"echo": lambda x: x, "add": lambda a, b: a + b, "slow": slow, "fail": fail, "boom": boom, "count": count,
-            "note": lambda *args: notes.append(list(args))}
+            "note": lambda *args: notes.append(list(args)), "numbers": numbers}
 
 
 class Run:
@@ -861,6 +866,88 @@ async def _11_2(r: Run) -> None:
     check(c.close_info and c.close_info.code == 4029, f"closed with {c.close_info}, want 4029")
     await asyncio.sleep(0.3)
     await r.verdict(uid)
+
+
+async def until_kit(cond: Callable[[], Awaitable[bool]], ms: float, what: str) -> None:
+    """Wait until a condition asked of the kit holds."""
+    end = time.monotonic() + ms / 1000
+    while not await cond():
+        check(time.monotonic() < end, f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@case("12.1")
+async def _12_1(r: Run) -> None:
+    c = await r.connect()
+    got = [x async for x in c.stream("countTo", 50)]
+    check(got == list(range(50)), f"items {show(got)}")
+
+    async def idle() -> bool:
+        return (await r.counters())["pending"]["incoming"] == 0  # type: ignore[no-any-return]
+
+    await until_kit(idle, 2000, "nothing pending on the server")
+
+
+@case("12.2")
+async def _12_2(r: Run) -> None:
+    uid = uid_for(r.id)
+    c = await r.connect(uid)
+    key = f"k-{uid}"
+    got: list[Any] = []
+    async for x in c.stream("countTo", 1_000_000, key):
+        got.append(x)
+        if len(got) == 3:
+            break  # dropping the stream gives its call up ($cancel)
+    check(got == [0, 1, 2], f"items {show(got)}")
+
+    async def stopped() -> bool:
+        return (await r.counters())["cancelled"].get(key) == 1  # type: ignore[no-any-return]
+
+    await until_kit(stopped, 2000, "the server's generator to stop")
+
+
+@case("12.3")
+async def _12_3(r: Run) -> None:
+    c = await r.connect()
+    got: list[Any] = []
+
+    async def read() -> None:
+        async for x in c.stream("failAfter", 2, "GAME_OVER"):
+            got.append(x)
+
+    e = await rejects(read(), "GAME_OVER")
+    check(got == [0, 1], f"items {show(got)} before {e['code']}")
+    check(await c.call("echo", 7) == 7, "the session stays")
+
+
+@case("12.4")
+async def _12_4(r: Run) -> None:
+    c = await r.connect()
+    v = await c.call("sumUpload", 100)
+    check(same(v, {"sum": 5050, "items": 100}), f"answer {show(v)}")
+
+
+@case("12.5")
+async def _12_5(r: Run) -> None:
+    uid = uid_for(r.id)
+    c = await r.connect(uid)
+    got: list[Any] = []
+    async for x in c.stream("countTo", 2000):
+        got.append(x)
+        if len(got) == 500:
+            await r.http("POST", "/kit/drop", uid=uid)
+    wrong = next((i for i, x in enumerate(got) if x != i), -1)
+    check(len(got) == 2000 and wrong < 0, f"{len(got)} items, first out of place at {wrong}")
+    check(c.opens[1:2] == [True], f"reopened with resumed {c.opens[1:]}")  # type: ignore[attr-defined]
+    await r.verdict(uid)
+
+
+@case("12.6")
+async def _12_6(r: Run) -> None:
+    c = await r.connect()
+    o = await settle(c.call("countTo", 3))
+    check(o.get("code") in ("CANCELLED", "METHOD_NOT_FOUND"), f"the plain call got {o.get('code') or 'result ' + show(o.get('value'))}")
+    check(await c.call("echo", 1) == 1, "the session stays")
 
 
 # ---- running them -----------------------------------------------------------------------

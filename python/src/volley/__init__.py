@@ -4,6 +4,7 @@ exactly-once delivery. See protocol/SPEC.md in the Volley repository for the wir
 from .client import CloseInfo, Reconnect, VolleyClient, connect
 from .codec import Limits
 from .errors import CloseCode, ErrorCode, RpcError
+from .streams import Stream
 
-__all__ = ["CloseCode", "CloseInfo", "ErrorCode", "Limits", "Reconnect", "RpcError", "VolleyClient", "connect"]
+__all__ = ["CloseCode", "CloseInfo", "ErrorCode", "Limits", "Reconnect", "RpcError", "Stream", "VolleyClient", "connect"]
 __version__ = "0.1.0"

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .codec import NOTIFICATION, Limits, pack
 from .errors import CloseCode, ErrorCode, RpcError
 from .session import Handler, Session
+from .streams import Stream
 
 from websockets.exceptions import ConnectionClosed
 
@@ -174,6 +175,16 @@ class VolleyClient:
         server is sent ``$cancel`` and its handler is aborted.
         """
         return self._session.call(method, list(params), timeout)
+
+    def stream(self, method: str, *params: Any, timeout: float | None = None) -> Stream:
+        """Call a server method that answers with a stream, and read its items (SPEC §12):
+        ``async for x in client.stream("countTo", 50)``. The items come in order, each once,
+        across reconnects. Stop early with ``aclose()`` (or ``async with``, or ``break``):
+        the server is sent ``$cancel`` and its producer stops. A stream that fails raises
+        ``RpcError`` after the items sent before the error. ``timeout`` (seconds) bounds the
+        whole stream; by default it has none.
+        """
+        return self._session.stream(method, list(params), timeout)
 
     def notify(self, method: str, *params: Any) -> bool:
         """Fire and forget, at most once: False if dropped (no socket up). RpcError INVALID_PARAMS

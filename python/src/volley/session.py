@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 from .codec import DEFAULT_LIMITS, LATER_TYPE, NOTIFICATION, REQUEST, RESPONSE, Limits, check_shape, decode, encode, pack, split_frame
 from .errors import ErrorCode, ProtocolViolation, RpcError
+from .streams import ITEM, Stream, StreamQueue, is_stream, produce
 
 #: Send ``$ack`` after this many reliable messages received since the last one…
 ACK_EVERY_MESSAGES = 128
@@ -78,6 +79,11 @@ class Session:
         self._timer_at = math.inf
         #: Calls from the peer whose handlers run, by id (for $cancel and duplicates).
         self._running: dict[int, asyncio.Task[Any]] = {}
+        #: Streams this side reads, by the id of their call (streams.py).
+        self._streams: dict[int, StreamQueue] = {}
+        #: Items received and not yet taken by their reader, by the item's request id: they
+        #: count toward max_incoming_pending like running calls until taken.
+        self._held: dict[int, StreamQueue] = {}
         self._notes: set[asyncio.Task[Any]] = set()
         self._new_numbering()
 
@@ -97,12 +103,21 @@ class Session:
 
     @property
     def running(self) -> int:
-        """Calls from the peer whose handlers are running."""
-        return len(self._running)
+        """Calls from the peer whose handlers are running, and stream items waiting to be taken."""
+        return len(self._running) + len(self._held)
+
+    def running_task(self, msg_id: int) -> asyncio.Task[Any] | None:
+        return self._running.get(msg_id)
+
+    def report(self, exc: BaseException, method: str) -> None:
+        self._on_handler_error(exc, method)
 
     # ---- outgoing ---------------------------------------------------------------------
 
     def call(self, method: str, params: list[Any], timeout: float | None = None) -> asyncio.Future[Any]:
+        return self._start(method, params, timeout)[0]
+
+    def _start(self, method: str, params: list[Any], timeout: float | None) -> tuple[asyncio.Future[Any], _Call | None]:
         fut: asyncio.Future[Any] = self.loop.create_future()
         error = self._call_error(method)
         if error is None:
@@ -113,7 +128,7 @@ class Session:
                 error = e
         if error is not None:
             fut.set_exception(error)
-            return fut
+            return fut, None
         seq = self._send_reliable(data, msg_id)
         t = self.timeout if timeout is None else timeout
         call = _Call(msg_id, method, fut, self.loop.time() + t, t, seq)
@@ -121,7 +136,59 @@ class Session:
         if call.deadline < self._timer_at:
             self._arm(call.deadline)
         fut.add_done_callback(partial(self._call_done, call))
-        return fut
+        return fut, call
+
+    # ---- streams this side reads (streams.py) ---------------------------------------------
+
+    def stream(self, method: str, params: list[Any], timeout: float | None = None) -> Stream:
+        """Call ``method`` and read its answer as a stream; no deadline unless ``timeout``."""
+        fut, call = self._start(method, params, math.inf if timeout is None else timeout)
+        queue = StreamQueue(call)
+        if call is not None:
+            self._streams[call.id] = queue
+        fut.add_done_callback(partial(self._stream_ended, queue))
+        return Stream(self, queue, fut)
+
+    def _stream_ended(self, queue: StreamQueue, fut: asyncio.Future[Any]) -> None:
+        if queue.call is not None and self._streams.get(queue.call.id) is queue:
+            del self._streams[queue.call.id]
+        queue.end(None if fut.cancelled() else fut.exception())  # type: ignore[arg-type]
+
+    def _on_item(self, msg_id: int, params: list[Any]) -> None:
+        """`$item [callId, value]`: queued for its reader, or CANCELLED if nobody reads that stream."""
+        cid = params[0] if len(params) == 2 and type(params[0]) is int else None
+        queue = None if cid is None else self._streams.get(cid)
+        if queue is None or queue.ended or self._calls.get(cid) is not queue.call:  # type: ignore[arg-type]
+            # A plain call() of a streaming method, a reader that stopped, or a call that ended.
+            return self._reply_error(msg_id, {"code": ErrorCode.CANCELLED, "message": "nobody reads this stream"})
+        self._held[msg_id] = queue
+        queue.items.append((msg_id, params[1]))
+        queue.wake()
+
+    def answer_item(self, queue: StreamQueue, item_id: int, taken: bool) -> None:
+        """Answer an item: taken (the credit), or CANCELLED because the reader stopped."""
+        if self._held.get(item_id) is not queue:
+            return  # the session ended meanwhile (a new one knows nothing of it)
+        del self._held[item_id]
+        if taken:
+            if self.closed is None:
+                self._send_reliable(pack([RESPONSE, item_id, None, None]), -1)
+        else:
+            self._reply_error(item_id, {"code": ErrorCode.CANCELLED, "message": "the reader stopped"})
+
+    def stop_stream(self, queue: StreamQueue, fut: asyncio.Future[Any]) -> None:
+        """The reader stopped: the call is given up ($cancel), what waits is answered CANCELLED."""
+        call = queue.call
+        if call is not None:
+            if self._calls.get(call.id) is call:
+                del self._calls[call.id]
+                self._cancel_remote(call)
+            if self._streams.get(call.id) is queue:
+                del self._streams[call.id]
+        queue.end(None)
+        while queue.items:
+            self.answer_item(queue, queue.items.popleft()[0], False)
+        fut.cancel()
 
     def _call_error(self, method: str) -> RpcError | None:
         if self.closed is not None:
@@ -255,7 +322,7 @@ class Session:
                 else:
                     why = check_shape(m)
                     if why is not None:
-                        if s.kind == REQUEST and s.id >= 0 and s.id not in self._running:
+                        if s.kind == REQUEST and s.id >= 0 and not self._busy(s.id):
                             self._reply_error(s.id, {"code": ErrorCode.PROTOCOL_ERROR, "message": why})
                         return self._violation(why)
                     self._dispatch(m)
@@ -263,7 +330,7 @@ class Session:
                 # Refused undecoded: answered or dropped alone when it can be (SPEC §2).
                 if s.kind == REQUEST and s.id >= 0:
                     self.received += 1
-                    if s.id in self._running:
+                    if self._busy(s.id):
                         return self._violation(f"request id {s.id} is already pending")
                     self._reply_error(s.id, {"code": ErrorCode.INVALID_PARAMS, "message": refused})
                 elif s.kind == RESPONSE and s.id >= 0:
@@ -317,14 +384,20 @@ class Session:
                 return f"{method}: {e}"
         return None
 
+    def _busy(self, msg_id: int) -> bool:
+        """Is a request with this id still pending here (a handler, or an item not yet taken)?"""
+        return msg_id in self._running or msg_id in self._held
+
     def _on_request(self, msg_id: int, method: str, params: list[Any]) -> None:
-        if msg_id in self._running:
+        if self._busy(msg_id):
             return self._violation(f"request id {msg_id} is already pending")
         handler = None if method.startswith("$") else self.handlers.get(method)
-        if handler is None:
+        if handler is None and method != ITEM:
             return self._reply_error(msg_id, {"code": ErrorCode.METHOD_NOT_FOUND, "message": f"no method {method}"})
-        if len(self._running) >= self.limits.max_incoming_pending:
+        if len(self._running) + len(self._held) >= self.limits.max_incoming_pending:
             return self._reply_error(msg_id, {"code": ErrorCode.OVERLOADED, "message": f"more than {self.limits.max_incoming_pending} calls running"})
+        if handler is None:
+            return self._on_item(msg_id, params)
         bad = self._bind(method, handler, params)
         if bad is not None:
             return self._reply_error(msg_id, {"code": ErrorCode.INVALID_PARAMS, "message": bad})
@@ -332,12 +405,17 @@ class Session:
             result = handler(*params)
         except Exception as e:
             return self._respond_error(msg_id, method, e)
+        if is_stream(result):
+            result = produce(self, msg_id, method, result)  # its items, then the call's end
         if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._running[msg_id] = task
-            task.add_done_callback(partial(self._finished, msg_id, method))
+            self._run(msg_id, method, result)
         else:
             self._respond(msg_id, method, result)
+
+    def _run(self, msg_id: int, method: str, awaitable: Any) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._running[msg_id] = task
+        task.add_done_callback(partial(self._finished, msg_id, method))
 
     def _finished(self, msg_id: int, method: str, task: asyncio.Task[Any]) -> None:
         if self._running.get(msg_id) is not task:
@@ -348,6 +426,8 @@ class Session:
         exc = task.exception()
         if exc is not None:
             self._respond_error(msg_id, method, exc)
+        elif is_stream(task.result()):  # an async handler that returned a stream
+            self._run(msg_id, method, produce(self, msg_id, method, task.result()))
         else:
             self._respond(msg_id, method, task.result())
 
@@ -386,6 +466,8 @@ class Session:
                 task = self._running.pop(arg, None) if type(arg) is int else None
                 if task is not None:
                     task.cancel()  # the handler sees CancelledError; no response goes out
+                elif type(arg) is int:
+                    self._held.pop(arg, None)  # an item given up: no answer when it is taken
             else:
                 self._on_extension(method, params)  # $session, $pong, $trace…; unknown ones are ignored
             return
@@ -480,3 +562,5 @@ class Session:
         running, self._running = self._running, {}
         for task in running.values():
             task.cancel()
+        self._held.clear()  # items not taken: the readers still get them, nobody is answered
+        self._streams.clear()  # their calls failed above: each stream ends with that error
