@@ -47,6 +47,8 @@ export interface ArenaServer {
   leaveQueue(): void;
   /** Top players, best first. */
   leaderboard(limit?: number): Standing[];
+  /** A live leaderboard: the top now, then again after every match, until the reader stops (a stream). */
+  watchLeaderboard(limit?: number): AsyncIterable<Standing[]>;
   /** Who am I, as the server knows me. */
   whoami(): { uid: string };
 }

@@ -76,6 +76,7 @@ export class Arena {
     const [a, b] = players;
     const winner = score[a]! === score[b]! ? null : score[a]! > score[b]! ? a : b;
     for (const uid of players) this.leaderboard.record(uid, winner === null ? 'draw' : winner === uid ? 'win' : 'loss');
+    this.leaderboard.changed();
     this.#log(`match ${matchId} over: ${winner ?? 'draw'} (${score[a]}-${score[b]})`);
     this.server.notifyRoom(room, 'matchEnd', { matchId, winner, score });
     for (const uid of players) this.server.leave(uid, room);

@@ -12,6 +12,8 @@ export interface BotOptions {
   thinkMs?: number;
   /** Queue again after each match. */
   requeue?: boolean;
+  /** Queue at all (false: a spectator that only watches). Default true. */
+  queue?: boolean;
   log?: (line: string) => void;
 }
 
@@ -38,7 +40,7 @@ export async function startBot(opts: BotOptions): Promise<VolleyClient<ArenaServ
       leaderboardChanged: () => {},
     },
   });
-  await client.server.queue();
+  if (opts.queue !== false) await client.server.queue();
   return client;
 }
 

@@ -4,6 +4,23 @@ import type { Standing } from './api.ts';
 
 export class Leaderboard {
   #rows = new Map<string, Standing>();
+  #changed: (() => void)[] = [];
+
+  /** Resolves at the next change (a match recorded), or when `signal` aborts. */
+  nextChange(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      this.#changed.push(resolve);
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  /** Wake every watcher: called once per match, after both players are recorded. */
+  changed(): void {
+    const waiting = this.#changed;
+    this.#changed = [];
+    for (const wake of waiting) wake();
+  }
 
   record(uid: string, result: 'win' | 'loss' | 'draw'): void {
     let row = this.#rows.get(uid);

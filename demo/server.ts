@@ -63,6 +63,15 @@ export async function startDemo(opts: DemoOptions = {}): Promise<Demo> {
         return arena.leaderboard.top(limit);
       },
       whoami: (ctx) => ({ uid: ctx.uid }),
+      // A stream: the top now, then after every match, until the reader breaks out (its
+      // signal fires) or leaves. Each reader waits on the next change: no timer, no polling.
+      watchLeaderboard: async function* (ctx, limit = 10) {
+        if (typeof limit !== 'number' || !Number.isInteger(limit)) throw new RpcError(ErrorCode.INVALID_PARAMS, 'limit must be an integer');
+        while (!ctx.signal.aborted) {
+          yield arena.leaderboard.top(limit);
+          await arena.leaderboard.nextChange(ctx.signal);
+        }
+      },
     },
     onConnect: (uid, { resumed }) => {
       server.join(uid, LOBBY);

@@ -25,6 +25,29 @@ t.test('demo arena: two bots play a match over Volley, the leaderboard records i
   t.same(await b.server.whoami(), { uid: 'bob' }, 'uid comes from the server-side authenticate');
 });
 
+t.test('demo arena: the live leaderboard (a stream) sends the top now and again after each match', async (t) => {
+  const demo = await startDemo({ host: '127.0.0.1', moveDeadlineMs: 1000 });
+  t.teardown(() => demo.close());
+  const url = `ws://127.0.0.1:${demo.port}/`;
+  const watcher = await startBot({ url, name: 'watcher', thinkMs: 5, requeue: false, queue: false });
+  t.teardown(() => watcher.close());
+  const seen: number[] = [];
+  const reading = (async () => {
+    for await (const top of watcher.stream('watchLeaderboard', [10])) {
+      seen.push(top.length);
+      if (top.length === 2) break; // breaking out cancels it on the server
+    }
+  })();
+  await until(() => seen.length === 1, 2000, 'the first snapshot');
+  t.same(seen, [0], 'the top right away: nobody has played yet');
+  const a = await startBot({ url, name: 'ann', thinkMs: 5, requeue: false });
+  const b = await startBot({ url, name: 'bob', thinkMs: 5, requeue: false });
+  t.teardown(() => (a.close(), b.close()));
+  await reading;
+  t.same(seen, [0, 2], 'then the top after the match');
+  await until(() => demo.server.stats().pendingIncoming === 0, 2000, 'the stream to end on the server');
+});
+
 t.test('demo arena: a player who never answers loses its rounds by timeout', async (t) => {
   const demo = await startDemo({ host: '127.0.0.1', moveDeadlineMs: 150, rounds: 3 });
   t.teardown(() => demo.close());

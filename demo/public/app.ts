@@ -39,11 +39,11 @@ async function login(name: string): Promise<void> {
   const c = new VolleyClient<ArenaServer, ArenaClient>(url, { token: name, handlers });
   client = c;
   c.on('state', renderState);
-  // Every live session fetches the table; a new one (server restarted, session gone) also
-  // forgot our place in the queue.
+  // Every new session (the first, or after a server restart) reads the live leaderboard, a
+  // stream that a resume keeps; a new session also forgot our place in the queue.
   c.on('open', ({ resumed }) => {
-    void refreshLeaderboard();
     if (!resumed) {
+      void watchLeaderboard();
       $<HTMLButtonElement>('queue').disabled = false;
       $('queue-status').textContent = '';
     }
@@ -125,7 +125,7 @@ const handlers: Handlers<ArenaClient, ClientContext<ArenaServer>> = {
     $('queue-status').textContent = '';
     $<HTMLButtonElement>('queue').disabled = false;
   },
-  leaderboardChanged: (_ctx, top) => renderLeaderboard(top),
+  leaderboardChanged: () => {}, // the page reads the watchLeaderboard stream instead
 };
 
 /**
@@ -172,11 +172,12 @@ function askMove(signal: AbortSignal, info: RoundInfo): Promise<Move> {
 
 // ---- leaderboard ----------------------------------------------------------------------
 
-async function refreshLeaderboard(): Promise<void> {
+/** The live leaderboard (a stream: the top now, then after every match), for as long as the session lasts. */
+async function watchLeaderboard(): Promise<void> {
   try {
-    renderLeaderboard(await client!.server.leaderboard(10));
+    for await (const top of client!.stream('watchLeaderboard', [10])) renderLeaderboard(top);
   } catch {
-    // offline again already; the next 'open' refreshes
+    // the session ended (a server restart): the next new session starts another
   }
 }
 
