@@ -10,6 +10,7 @@ import cliProgress from 'cli-progress';
 import { parseFlags } from './config.ts';
 import { runOne, type RunResult } from './orchestrate.ts';
 import { buildDist } from './lib/procs.ts';
+import { buildSignalr } from './lib/signalr.ts';
 import { markdown, ratios, svgChart, summarize, targets } from './report.ts';
 import { schedule } from './schedule.ts';
 
@@ -27,6 +28,13 @@ async function main(): Promise<void> {
   const cfg = parseFlags(process.argv.slice(2));
   // Volley's bench server runs the package's compiled dist/ (servers/volley.ts says why).
   if (process.env.BENCH_VOLLEY_SRC !== '1') buildDist(path.join(import.meta.dirname, '..'));
+  if (cfg.systems.includes('signalr')) {
+    const why = buildSignalr();
+    if (why) {
+      process.stderr.write(`signalr skipped: ${why}\n`);
+      cfg.systems = cfg.systems.filter((s) => s !== 'signalr');
+    }
+  }
   const fdLimit = openFileLimit();
   const runs = schedule(cfg.scenarios, cfg.systems, cfg.rounds);
   const t0 = Date.now();

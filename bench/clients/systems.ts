@@ -5,6 +5,8 @@
 import WebSocket from 'ws';
 import { io as ioClient } from 'socket.io-client';
 import { createBirpc } from 'birpc';
+import { HubConnectionBuilder, HttpTransportType, LogLevel } from '@microsoft/signalr';
+import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { Packr, Unpackr, pack, unpack } from 'msgpackr';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,8 +16,9 @@ import type { RoomState } from '../lib/game.ts';
 // volley-ws: Volley's server on its portable transport (the ws package), same clients.
 // volley-base: another Volley checkout's compiled server and client (`--baseline DIR`, its
 // dist/ built), to measure a change against the code before it in the same interleaved run.
-export type SystemName = 'volley' | 'volley-ws' | 'raw' | 'socketio' | 'socketio-uws' | 'birpc' | 'volley-base';
-export const SYSTEMS: SystemName[] = ['volley', 'volley-ws', 'raw', 'socketio', 'socketio-uws', 'birpc', 'volley-base'];
+// signalr: ASP.NET Core SignalR (bench/signalr/, MessagePack), skipped where dotnet is missing.
+export type SystemName = 'volley' | 'volley-ws' | 'raw' | 'socketio' | 'socketio-uws' | 'birpc' | 'signalr' | 'volley-base';
+export const SYSTEMS: SystemName[] = ['volley', 'volley-ws', 'raw', 'socketio', 'socketio-uws', 'birpc', 'signalr', 'volley-base'];
 /** What runs when --systems is not given: volley-base only with --baseline. */
 export const DEFAULT_SYSTEMS: SystemName[] = SYSTEMS.filter((s) => s !== 'volley-base');
 
@@ -80,6 +83,8 @@ export function openClient(system: SystemName, port: number, uid: string, hooks:
       return withTimeout(openSocketIo(port, hooks, answer), system);
     case 'birpc':
       return withTimeout(openBirpc(port, hooks, answer), system);
+    case 'signalr':
+      return withTimeout(openSignalr(port, uid, hooks, answer), system);
   }
 }
 
@@ -205,6 +210,32 @@ function openBirpc(port: number, hooks: ClientHooks, answer: Answer): Promise<Co
   });
 }
 
+/** @microsoft/signalr over WebSocket (no negotiate round trip), MessagePack; client results answer the server's calls. */
+async function openSignalr(port: number, uid: string, hooks: ClientHooks, answer: Answer): Promise<Conn> {
+  const connection = new HubConnectionBuilder()
+    .withUrl(`http://127.0.0.1:${port}/hub?uid=${encodeURIComponent(uid)}`, { transport: HttpTransportType.WebSockets, skipNegotiation: true })
+    .withHubProtocol(new MessagePackHubProtocol())
+    .configureLogging(LogLevel.None)
+    .build();
+  connection.on('add', (a: number, b: number) => answer.add(a, b));
+  connection.on('echo', (x: unknown) => answer.echo(x));
+  connection.on('ready', (tick: number) => answer.ready(tick));
+  connection.on('tick', (t: number) => hooks.tick(t));
+  connection.on('state', (s: RoomState) => hooks.state(s.t, s.tick));
+  await connection.start();
+  return {
+    call: (method, args) => connection.invoke(method, ...args),
+    notify: (method, args) => void connection.send(method, ...args).catch(() => {}),
+    close: () => void connection.stop(),
+  };
+}
+
+/** SignalR's handshake (JSON, record separator) asking for MessagePack, and its ping frame in MessagePack. */
+const SIGNALR_HANDSHAKE = '{"protocol":"messagepack","version":1}\u001e';
+const SIGNALR_PING = Buffer.from([0x02, 0x91, 0x06]);
+/** Under the server's 30 s client timeout: a bare SignalR connection pings as a client does. */
+const SIGNALR_PING_MS = 15_000;
+
 // ---- bare connections (idle, storm) ---------------------------------------------------
 
 export interface Bare {
@@ -220,15 +251,32 @@ export function openBare(system: SystemName, port: number, uid: string): Promise
   const sio = system === 'socketio' || system === 'socketio-uws';
   const url = sio
     ? `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`
-    : `ws://127.0.0.1:${port}/${system.startsWith('volley') ? `?token=${encodeURIComponent(uid)}` : ''}`;
+    : system === 'signalr'
+      ? `ws://127.0.0.1:${port}/hub?uid=${encodeURIComponent(uid)}`
+      : `ws://127.0.0.1:${port}/${system.startsWith('volley') ? `?token=${encodeURIComponent(uid)}` : ''}`;
   const ws = new WebSocket(url, { perMessageDeflate: false });
+  let pinger: ReturnType<typeof setInterval> | undefined;
   // A normal close (1000): Volley ends the session at once instead of keeping it to resume.
-  const bare: Bare = { close: () => ws.close(1000) };
+  const bare: Bare = {
+    close: () => {
+      clearInterval(pinger);
+      ws.close(1000);
+    },
+  };
   return withTimeout(
     new Promise<Bare>((resolve, reject) => {
       ws.once('error', reject);
       ws.once('close', (code) => reject(new Error(`closed ${code} during handshake`)));
       if (system.startsWith('volley')) ws.once('message', () => resolve(bare)); // $session
+      else if (system === 'signalr') {
+        ws.once('open', () => ws.send(SIGNALR_HANDSHAKE));
+        ws.once('message', () => {
+          // the handshake's answer ({} and a record separator)
+          pinger = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(SIGNALR_PING), SIGNALR_PING_MS);
+          pinger.unref();
+          resolve(bare);
+        });
+      }
       else if (!sio) ws.once('open', () => resolve(bare));
       else
         ws.on('message', (data: Buffer) => {

@@ -12,6 +12,7 @@ const PEER_TITLE: Record<Peer, string> = {
   'socketio-uws': '/ socket.io (uWS)',
   socketio: '/ socket.io (ws)',
   birpc: '/ birpc',
+  signalr: '/ SignalR (ASP.NET Core, MessagePack)',
   'volley-ws': '/ volley-ws (Volley on ws)',
   'volley-base': '/ volley-base (the baseline checkout)',
 };
@@ -87,7 +88,7 @@ export function markdown(results: readonly RunResult[], meta: Record<string, unk
   L.push('| target | scenario | Volley vs peer: median (min–max) | holds |');
   L.push('|---|---|--:|---|');
   for (const t of targets(results, fdLimit))
-    L.push(`| ${t.target}${t.issue === 4 ? ' (issue 4)' : ''} | ${t.scenario} | ${targetValue(t)} | ${holds(t)} |`);
+    L.push(`| ${t.target}${t.issue !== 14 ? ` (issue ${t.issue})` : ''} | ${t.scenario} | ${targetValue(t)} | ${holds(t)} |`);
   L.push('');
   L.push('### Per round');
   L.push('');

@@ -8,7 +8,7 @@ import type { Percentiles } from '../lib/histogram.ts';
 import { roundSpread, spread, type Spread } from './stats.ts';
 
 export type Peer = Exclude<SystemName, 'volley'>;
-export const PEERS: Peer[] = ['raw', 'socketio-uws', 'socketio', 'birpc', 'volley-ws', 'volley-base'];
+export const PEERS: Peer[] = ['raw', 'socketio-uws', 'socketio', 'birpc', 'volley-ws', 'volley-base', 'signalr'];
 
 /** The cost figure of a scenario (lower is better) and its unit. */
 export function cost(r: RunResult): { metric: string; value: number | undefined } {

@@ -15,6 +15,7 @@ const COLORS: Record<SystemName, string> = {
   socketio: '#1f77b4',
   'socketio-uws': '#9467bd',
   birpc: '#ff7f0e',
+  signalr: '#8c564b',
   'volley-ws': '#e377c2',
   'volley-base': '#7f7f7f',
 };

@@ -12,7 +12,7 @@ export interface Target {
   target: string;
   scenario: Scenario;
   /** Which issue set it. */
-  issue: 4 | 14;
+  issue: 4 | 14 | 27;
   /** The compared figure: a ratio Volley / peer unless `unit` says otherwise. */
   value?: Spread;
   unit: '×' | 'KiB' | 'connections';
@@ -30,7 +30,7 @@ function judge(
   value: Spread | undefined,
   limit: number,
   sense: Sense,
-  issue: 4 | 14 = 14,
+  issue: 4 | 14 | 27 = 14,
   unit: Target['unit'] = '×',
 ): Target {
   if (!value) return { target, scenario, issue, unit, met: null };
@@ -54,6 +54,10 @@ export function targets(results: readonly RunResult[], fdLimit: number): Target[
   for (const sc of ran) {
     t.push(judge('cost ≤ 0.8× socket.io (uWS)', sc, vs(sc, 'socketio-uws'), 0.8, 'atMost'));
     t.push(judge('cost ≤ 0.5× socket.io (ws)', sc, vs(sc, 'socketio'), 0.5, 'atMost'));
+    // Issue 27: half of SignalR's server CPU (per call, delivery, connection, player-second),
+    // a tenth of its memory per idle connection.
+    const idleLike = sc === 'idle' || sc === 'idle-max';
+    t.push(judge(`cost ≤ ${idleLike ? '0.1' : '0.5'}× SignalR`, sc, vs(sc, 'signalr'), idleLike ? 0.1 : 0.5, 'atMost', 27));
   }
   for (const sc of CLIENT_SCENARIOS)
     t.push(judge('client CPU per call ≤ 1.2× bare ws + msgpackr client', sc, vs(sc, 'raw', (r) => r.clientCpuUsPerCall), 1.2, 'atMost'));
@@ -81,7 +85,7 @@ export function targets(results: readonly RunResult[], fdLimit: number): Target[
   return t;
 }
 
-/** The issue-14 targets as a limit on the cost ratio Volley / peer (lower is better), for the chart. */
+/** The issue-14 (and issue-27 SignalR) targets as a limit on the cost ratio Volley / peer (lower is better), for the chart. */
 export function costLimit(scenario: Scenario, peer: SystemName): number | undefined {
   if (peer === 'raw') {
     if (CALLS_VS_RAW.includes(scenario)) return 1.15;
@@ -91,5 +95,6 @@ export function costLimit(scenario: Scenario, peer: SystemName): number | undefi
   }
   if (peer === 'socketio-uws') return scenario === 'game-tick' ? 1 / 1.5 : 0.8;
   if (peer === 'socketio') return 0.5;
+  if (peer === 'signalr') return scenario === 'idle' || scenario === 'idle-max' ? 0.1 : 0.5; // issue 27
   return undefined;
 }
