@@ -49,6 +49,8 @@ export interface LocalNode {
         peer: RpcPeer<any>;
       }
     | undefined;
+  /** Optional: read the stream of a client connected here (another node's reader asked). */
+  streamLocal?(uid: string, method: string, params: unknown[]): AsyncIterable<unknown>;
   /** Optional: the engine of uid's session `sid` if it is here. */
   sessionPeer?(uid: string, sid: string): RpcPeer<any> | undefined;
   /** Metrics: the adapter reports Redis errors and presence refreshes here (when observed). */
@@ -112,6 +114,8 @@ export interface ClusterAdapter {
   joinRemote?(uid: string, room: string): boolean;
   /** Optional: leave for a uid not connected to this node (see joinRemote). */
   leaveRemote?(uid: string, room: string): boolean;
+  /** Optional: read a stream from a uid that is not on this node (it fails UNAVAILABLE if it is on none). */
+  streamRemote?(uid: string, method: string, params: unknown[], opts?: CallOptions): AsyncIterable<unknown>;
   /** Call a uid that is not on this node; rejects UNAVAILABLE if it is on none. */
   callRemote(uid: string, method: string, params: unknown[], opts?: CallOptions): Promise<unknown>;
   /** Notify a uid that is not on this node (at most once: dropped if it is on none). */

@@ -366,13 +366,15 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /**
    * Call a client method that streams (its handler returns an async iterable) and read the
-   * items with `for await`; breaking out cancels it. The player must be on this node (a
-   * stream to a player on another node is not carried yet: it throws UNAVAILABLE).
+   * items with `for await`; breaking out cancels it. A player on another node is read
+   * through its node (cluster adapter); one connected nowhere fails UNAVAILABLE.
    */
   stream<M extends MethodName<ClientApi>>(uid: string, method: M, args: ArgsOf<ClientApi, M>, opts?: CallOptions): AsyncIterable<ItemOf<ResultOf<ClientApi, M>>> {
     const conn = this.#conns.get(uid);
-    if (!conn) throw new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected to this node`);
-    return conn.peer.stream(method, args as unknown as unknown[], opts) as AsyncIterable<ItemOf<ResultOf<ClientApi, M>>>;
+    const params = args as unknown as unknown[];
+    if (conn) return conn.peer.stream(method, params, opts) as AsyncIterable<ItemOf<ResultOf<ClientApi, M>>>;
+    if (!this.#adapter.streamRemote) throw new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`);
+    return this.#adapter.streamRemote(uid, method, params, opts) as AsyncIterable<ItemOf<ResultOf<ClientApi, M>>>;
   }
 
   /** Typed proxy to one client: `await server.to(uid, { timeoutMs: 5000 }).chooseMove(board)`. */
@@ -627,6 +629,11 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       leave: (uid, room) => this.leave(uid, room),
       disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),
       handOver: (uid, sid, exportFrom) => this.#handOver(uid, sid, exportFrom),
+      streamLocal: (uid, method, params) => {
+        const conn = this.#conns.get(uid);
+        if (!conn) throw new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`);
+        return conn.peer.stream(method, params);
+      },
       sessionPeer: (uid, sid) => {
         const conn = this.#conns.get(uid);
         return conn?.sid === sid ? conn.peer : undefined;

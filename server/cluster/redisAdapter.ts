@@ -22,12 +22,13 @@ import type { RedisAdapterOptions } from './options.ts';
 export type { RedisAdapterOptions } from './options.ts';
 import { Forwarding } from './forwarding.ts';
 import { DEFAULT_HANDOVER_TIMEOUT_MS, DEFAULT_MAX_HANDOVER_BYTES, Handovers } from './handover.ts';
+import { RemoteStreams } from './remoteStreams.ts';
 import { keysFor, type Keys } from './keys.ts';
 import { Presence } from './presence.ts';
 import { RoomIndex } from './roomIndex.ts';
 import { RoomChannels } from './roomChannels.ts';
 import { STALL_MS, Watchdog } from './watchdog.ts';
-import { JOIN, KICK, LEAVE, NOTIFY, PING, TAKE, pack, unpackAll } from './wire.ts';
+import { JOIN, KICK, LEAVE, NOTIFY, PING, STREAM_OPEN, TAKE, pack, unpackAll } from './wire.ts';
 
 
 const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
@@ -54,6 +55,7 @@ export class RedisAdapter implements ClusterAdapter {
   #rooms!: RoomIndex;
   #forwarding!: Forwarding;
   #handovers!: Handovers;
+  #streams!: RemoteStreams;
   #node!: LocalNode;
   #timer: ReturnType<typeof setInterval> | undefined;
   #watchdog: Watchdog | undefined;
@@ -142,6 +144,10 @@ export class RedisAdapter implements ClusterAdapter {
       node,
       o.maxHandoverBytes ?? DEFAULT_MAX_HANDOVER_BYTES,
       o.handoverTimeoutMs ?? DEFAULT_HANDOVER_TIMEOUT_MS,
+    );
+    this.#streams = new RemoteStreams(
+      { nodeId: this.nodeId, send: (to, message, delivered) => this.#forwarding.sendTo(to, message, delivered), locate: async (uid) => (await this.#presence.holder(uid)).node },
+      node,
     );
     for (const r of [cmd, sub]) {
       r.on('error', (err) => this.#trouble(err));
@@ -278,6 +284,12 @@ export class RedisAdapter implements ClusterAdapter {
     return !!node && node !== this.nodeId && (await this.#alive(node));
   }
 
+  /** Read a stream from a player on another node (its node reads it and forwards the items). */
+  streamRemote(uid: string, method: string, params: unknown[], opts?: CallOptions): AsyncIterable<unknown> {
+    if (!this.connected) throw unavailable(`${uid} is not reachable: no connection to the cluster`);
+    return this.#streams.open(uid, method, params, opts);
+  }
+
   /** The player resumed here with a session another node holds: move it here. */
   async takeSession(uid: string, sid: string, install: (taken: TakenSession) => boolean): Promise<boolean> {
     if (!this.connected) return false;
@@ -308,6 +320,8 @@ export class RedisAdapter implements ClusterAdapter {
     this.#forwarding?.failAll(unavailable('this node is shutting down'));
     this.#forwarding?.abortIncoming();
     this.#handovers?.close();
+    this.#streams?.failNode(undefined, unavailable('this node is shutting down'));
+    this.#streams?.stopServing();
     if (this.connected) {
       try {
         // Whatever the server did not unregister (it normally has): drop our entries now
@@ -372,11 +386,13 @@ export class RedisAdapter implements ClusterAdapter {
 
   /** Calls waiting on nodes that died (subscription gone) or hang (liveness key expired) fail now. */
   async #sweep(): Promise<void> {
-    const nodes = [...this.#forwarding.targets()];
+    const nodes = [...new Set([...this.#forwarding.targets(), ...this.#streams.targets()])];
     await Promise.all(
       nodes.map(async (node) => {
         const [subscribed, alive] = await Promise.all([this.#alive(node), this.#cmd!.exists(this.keys.node(node))]);
-        if (!subscribed || alive === 0) this.#forwarding.failNode(node, unavailable(`node ${node} is gone`));
+        if (subscribed && alive !== 0) return;
+        this.#forwarding.failNode(node, unavailable(`node ${node} is gone`));
+        this.#streams.failNode(node, unavailable(`node ${node} is gone`));
       }),
     );
   }
@@ -391,6 +407,8 @@ export class RedisAdapter implements ClusterAdapter {
     this.#needSync = true;
     this.#forwarding.failAll(err);
     this.#forwarding.abortIncoming();
+    this.#streams.failNode(undefined, err);
+    this.#streams.stopServing();
   }
 
   #onMessage(channel: string, buf: Buffer): void {
@@ -405,6 +423,7 @@ export class RedisAdapter implements ClusterAdapter {
 
   #onNodeMessage(m: unknown[]): void {
     if (m[0] === KICK) this.#kicked(String(m[1]), String(m[2]), Number(m[3]), String(m[4]));
+    else if ((m[0] as number) >= STREAM_OPEN) this.#streams.receive(m);
     else if ((m[0] as number) >= TAKE) this.#handovers.receive(m);
     else this.#forwarding.receive(m);
   }

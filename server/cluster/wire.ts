@@ -22,6 +22,12 @@ export const RESPONSE = 11;
 export const GIVE_UP = 12;
 export const ANSWER = 13;
 export const CANCEL_RUN = 14;
+// Streams from players on other nodes (remoteStreams.ts).
+export const STREAM_OPEN = 15;
+export const STREAM_ITEM = 16;
+export const STREAM_CREDIT = 17;
+export const STREAM_END = 18;
+export const STREAM_CANCEL = 19;
 
 export type NodeMessage =
   /** Call uid's client; reply to node `from` with call `id`. timeoutMs: the caller's remaining deadline. */
@@ -49,7 +55,17 @@ export type NodeMessage =
   /** To the old node: the player answered its call `id`. */
   | [kind: typeof ANSWER, uid: string, sid: string, id: number, error: WireError | null, result: unknown]
   /** To the old node: the player cancelled its call `id` running there (or its session ended). */
-  | [kind: typeof CANCEL_RUN, uid: string, sid: string, id: number];
+  | [kind: typeof CANCEL_RUN, uid: string, sid: string, id: number]
+  /** Read uid's stream `method(params)` for node `from`, as its stream `id`. */
+  | [kind: typeof STREAM_OPEN, from: string, id: number, uid: string, method: string, params: unknown[]]
+  /** To the reader's node: the next item of its stream `id`. */
+  | [kind: typeof STREAM_ITEM, id: number, value: unknown]
+  /** To the holder: the reader of `from`'s stream `id` took an item (one more may come). */
+  | [kind: typeof STREAM_CREDIT, from: string, id: number]
+  /** To the reader's node: stream `id` ended (error null) or failed. */
+  | [kind: typeof STREAM_END, id: number, error: WireError | null]
+  /** To the holder: `from`'s reader of stream `id` stopped. */
+  | [kind: typeof STREAM_CANCEL, from: string, id: number];
 
 /** On a room's channel: a room notification, already encoded for clients; or a node saying it listens (roomListeners.ts). */
 export type RoomMessage = [from: string, room: string, bytes: Uint8Array] | [from: string, room: string, listening: number];
