@@ -76,7 +76,7 @@ namespace Volley
     public sealed class VolleyCall
     {
         internal readonly HandlerCancellation Cts;
-        internal Timer? Deadline;
+        internal IVolleyTimer? Deadline;
         /// <summary>Aborted ($cancel, session end): no response is sent.</summary>
         internal volatile bool Aborted;
         internal volatile bool TimedOut;

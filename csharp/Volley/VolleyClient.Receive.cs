@@ -328,7 +328,7 @@ namespace Volley
         Action Violation(SocketState s, string why) => () => ProtocolViolation(s, CloseCodes.ProtocolError, why);
         Action Dispatch(VolleyCall call, Func<VolleyCall, Task<object?>> handler) => () => Post(() => RunHandler(call, handler));
         void StartHandlerDeadline(VolleyCall call, TimeSpan t) =>
-            call.Deadline = new Timer(_ => HandlerTimedOut(call, t), null, t, Timeout.InfiniteTimeSpan);
+            call.Deadline = _scheduler.Schedule(t, () => HandlerTimedOut(call, t));
 
         async void RunHandler(VolleyCall call, Func<VolleyCall, Task<object?>> handler)
         {

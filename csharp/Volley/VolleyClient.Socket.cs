@@ -38,8 +38,10 @@ namespace Volley
             /// <summary>Highest sequence number written on this socket.</summary>
             public long WrittenSeq;
             public bool ConnectTimedOut;
-            public Timer? ConnectTimer;
-            public Timer? Heartbeat;
+            public IVolleyTimer? ConnectTimer;
+            public IVolleyTimer? Heartbeat;
+            /// <summary>Cuts the socket a second after a heartbeat timeout's close frame.</summary>
+            public IVolleyTimer? AbortTimer;
             public (int code, string reason)? CloseRequested;
 
             public void StopTimers()
@@ -86,7 +88,7 @@ namespace Volley
                 if (_session != null) query.Add("sid=" + Uri.EscapeDataString(_session.Sid));
                 var b = new UriBuilder(_url) { Query = string.Join("&", query) };
                 uri = b.Uri;
-                s.ConnectTimer = new Timer(_ => OnConnectTimeout(s), null, _opts.ConnectTimeout, Timeout.InfiniteTimeSpan);
+                s.ConnectTimer = _scheduler.Schedule(_opts.ConnectTimeout, () => OnConnectTimeout(s));
             }
             _ = RunSocketAsync(s, uri);
         }
@@ -146,7 +148,7 @@ namespace Volley
             var sending = SendLoopAsync(s, t);
             await s.ReceiveEnded.Task.ConfigureAwait(false);
             // The send loop ends with the socket (cancelled, failed, or after its close frame).
-            await Task.WhenAny(sending, Task.Delay(2000)).ConfigureAwait(false);
+            await _scheduler.WithTimeout(sending, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
             s.Finished.TrySetResult(true);
             t.Dispose();
         }
@@ -234,7 +236,8 @@ namespace Volley
                     lock (s) close = s.CloseRequested;
                     if (close != null)
                     {
-                        using var t = new CancellationTokenSource(2000);
+                        using var t = new CancellationTokenSource();
+                        using var expire = _scheduler.Schedule(TimeSpan.FromSeconds(2), () => CancelQuietly(t));
                         await ws.CloseAsync(close.Value.code, close.Value.reason, t.Token).ConfigureAwait(false);
                         return;
                     }
@@ -244,6 +247,11 @@ namespace Volley
             {
                 // The receive loop sees the same failure and reports it.
             }
+        }
+
+        static void CancelQuietly(CancellationTokenSource t)
+        {
+            try { t.Cancel(); } catch (ObjectDisposedException) { }
         }
 
         /// <summary>A whole binary message from the transport.</summary>
@@ -318,18 +326,18 @@ namespace Volley
             if (_attempt >= _opts.Reconnect.MaxAttempts)
             {
                 var info = new CloseInfo(CloseCodes.Abnormal, "gave up reconnecting");
-                ThreadPool.QueueUserWorkItem(_ => Final(info, null));
+                _scheduler.Post(() => Final(info, null));
                 return;
             }
             // The server keeps the session for resumeWindowMs; past that what was pending is lost.
             if (_session != null && _windowTimer == null && _session.ResumeWindowMs > 0)
-                _windowTimer = new Timer(_ => ExpireSession(), null, _session.ResumeWindowMs, Timeout.Infinite);
+                _windowTimer = _scheduler.Schedule(TimeSpan.FromMilliseconds(_session.ResumeWindowMs), ExpireSession);
             var delay = _opts.Reconnect.Delay(_attempt++, _random);
             var attempt = _attempt;
             SetState(ConnectionState.Reconnecting);
             Emit(() => Reconnecting?.Invoke(attempt, delay));
-            _reconnectTimer?.Dispose();
-            _reconnectTimer = new Timer(_ => Dial(), null, delay, Timeout.InfiniteTimeSpan);
+            _reconnectTimer ??= _scheduler.CreateTimer(Dial);
+            _reconnectTimer.Change(delay);
         }
 
         void ExpireSession()
@@ -385,7 +393,9 @@ namespace Volley
                 _closing = true;
                 wasConnecting = _state == ConnectionState.Connecting;
                 _reconnectTimer?.Dispose();
+                _reconnectTimer = null;
                 _windowTimer?.Dispose();
+                _windowTimer = null;
                 s = _socket;
                 _socket = null;
                 // Pending calls fail DISCONNECTED whatever ended the link; the first connect's
@@ -414,28 +424,35 @@ namespace Volley
             if (interval <= TimeSpan.Zero) return;
             var timeout = _opts.HeartbeatTimeout ?? TimeSpan.FromMilliseconds(interval.TotalMilliseconds * 2.5);
             var period = TimeSpan.FromMilliseconds(Math.Min(interval.TotalMilliseconds, timeout.TotalMilliseconds / 2));
-            s.Heartbeat = new Timer(_ => HeartbeatTick(s, timeout), null, period, period);
+            // Assigned before it is armed: the tick re-arms it through s.Heartbeat.
+            s.Heartbeat = _scheduler.CreateTimer(() =>
+            {
+                if (HeartbeatTick(s, timeout)) s.Heartbeat?.Change(period);
+            });
+            s.Heartbeat.Change(period);
         }
 
-        void HeartbeatTick(SocketState s, TimeSpan timeout)
+        /// <summary>True while the link lives (the next tick is due a period later).</summary>
+        bool HeartbeatTick(SocketState s, TimeSpan timeout)
         {
             lock (_lock)
             {
-                if (_socket != s || !s.SessionSeen) return;
+                if (_socket != s || !s.SessionSeen) return false;
                 // Liveness is judged on messages (browsers can't see WebSocket pings): the
                 // server answers every $ping with $pong.
                 if (s.SinceReceive.Elapsed <= timeout)
                 {
                     if (_received != _receivedAcked) WriteAck();
                     WriteNow(MsgPackWriter.Encode(new object?[] { 2L, "$ping", Array.Empty<object?>() }));
-                    return;
+                    return true;
                 }
             }
             // Say 4008 if the uplink still works (a stalled downlink), then cut: the link is
             // not waited for.
             s.CloseGracefully(CloseCodes.HeartbeatTimeout, "no message within the heartbeat timeout");
             Lost(s, new CloseInfo(CloseCodes.HeartbeatTimeout, "no message within the heartbeat timeout"), abort: false);
-            _ = Task.Delay(1000).ContinueWith(_ => s.Stop(abort: true), TaskScheduler.Default);
+            s.AbortTimer = _scheduler.Schedule(TimeSpan.FromSeconds(1), () => s.Stop(abort: true));
+            return false;
         }
 
         // ---- writing ----------------------------------------------------------------------

@@ -78,8 +78,10 @@ namespace Volley
         bool _started;
         CloseInfo? _closeInfo;
         int _attempt;
-        Timer? _reconnectTimer;
-        Timer? _windowTimer;
+        IVolleyTimer? _reconnectTimer;
+        IVolleyTimer? _windowTimer;
+        /// <summary>Where the client's timers and internal work run (<see cref="VolleyClientOptions.Scheduler"/>).</summary>
+        readonly IVolleyScheduler _scheduler;
 
         /// <summary>A client that connects on <see cref="ConnectAsync()"/>: register handlers first.</summary>
         public VolleyClient(string url, VolleyClientOptions? options = null)
@@ -89,7 +91,25 @@ namespace Volley
             Converters = _opts.Converters ?? ValueConverters.Default;
             // Unity's main thread (or any UI thread) when constructed there: callbacks land on it.
             _context = _opts.Context ?? (_opts.CaptureContext ? SynchronizationContext.Current : null);
+            _scheduler = _opts.Scheduler ?? DefaultScheduler();
         }
+
+        /// <summary>System.Threading.Timer everywhere but Unity WebGL players, where it never fires: there, a FrameScheduler pumped by <see cref="Tick"/>.</summary>
+        static IVolleyScheduler DefaultScheduler()
+        {
+#if UNITY_WEBGL && !UNITY_EDITOR
+            return new FrameScheduler();
+#else
+            return TimerScheduler.Instance;
+#endif
+        }
+
+        /// <summary>
+        /// Runs the client's timers and internal work that are due (deadlines, heartbeats,
+        /// reconnects) when its scheduler is a <see cref="FrameScheduler"/>: call it every frame
+        /// on Unity WebGL (e.g. from a MonoBehaviour's Update). Elsewhere it does nothing.
+        /// </summary>
+        public void Tick() => (_scheduler as FrameScheduler)?.Update();
 
         static TaskCompletionSource<bool> NewOpened()
         {
@@ -273,7 +293,7 @@ namespace Volley
         }
 
         void CloseNotAcknowledging(SocketState s) =>
-            ThreadPool.QueueUserWorkItem(_ => ProtocolViolation(s, CloseCodes.ProtocolError, "not acknowledging"));
+            _scheduler.Post(() => ProtocolViolation(s, CloseCodes.ProtocolError, "not acknowledging"));
 
         /// <summary>Call whose result is not needed (still waits for success or error).</summary>
         public Task CallAsync(string method, params object?[] args) => CallAsync<object?>(method, args);
@@ -362,7 +382,7 @@ namespace Volley
 
         // ---- deadlines: one sweep per client ------------------------------------------------
 
-        Timer? _sweepTimer;
+        IVolleyTimer? _sweepTimer;
         /// <summary>When the sweep is due (Stopwatch ticks); long.MaxValue when not armed.</summary>
         long _sweepAt = long.MaxValue;
 
@@ -372,8 +392,8 @@ namespace Volley
             if (at >= _sweepAt) return;
             _sweepAt = at;
             var ms = (at - Stopwatch.GetTimestamp()) * 1000 / Stopwatch.Frequency + 1;
-            _sweepTimer ??= new Timer(_ => Sweep(), null, Timeout.Infinite, Timeout.Infinite);
-            _sweepTimer.Change(Math.Max(1, Math.Min(ms, int.MaxValue)), Timeout.Infinite);
+            _sweepTimer ??= _scheduler.CreateTimer(Sweep);
+            _sweepTimer.Change(TimeSpan.FromTicks(Math.Max(1, Math.Min(ms, int.MaxValue)) * TimeSpan.TicksPerMillisecond));
         }
 
         /// <summary>Fails the calls whose deadline passed with TIMEOUT; re-arms for the next one.</summary>
@@ -483,7 +503,7 @@ namespace Volley
             SocketState? s;
             lock (_lock) s = _socket;
             Close(code, reason);
-            if (s != null) await Task.WhenAny(s.Finished.Task, Task.Delay(2000)).ConfigureAwait(false);
+            if (s != null) await _scheduler.WithTimeout(s.Finished.Task, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
         }
 
         /// <summary>Cut the socket as a network failure would (tests, "airplane mode"): the client reconnects and resumes.</summary>
@@ -500,6 +520,7 @@ namespace Volley
 
         readonly Queue<Action> _dispatch = new Queue<Action>();
         bool _dispatching;
+        Action? _drain;
 
         /// <summary>
         /// Runs app code (handlers, notifications, events) in arrival order: on the given
@@ -519,7 +540,7 @@ namespace Volley
                 if (_dispatching) return;
                 _dispatching = true;
             }
-            ThreadPool.QueueUserWorkItem(_ => Drain());
+            _scheduler.Post(_drain ??= Drain);
         }
 
         void Drain()

@@ -94,5 +94,13 @@ namespace Volley
         /// or on Unity WebGL players <c>Volley.Transport.WebGLTransport</c> (the page's WebSocket).
         /// </summary>
         public Func<Volley.Transport.IVolleyTransport>? Transport;
+        /// <summary>
+        /// Where the client's timers (deadlines, heartbeats, connect timeout, reconnect backoff,
+        /// resume window) and internal work run. Default: <see cref="TimerScheduler"/>
+        /// (System.Threading.Timer, the thread pool), or on Unity WebGL players, where those never
+        /// run, a <see cref="FrameScheduler"/>: call <see cref="VolleyClient.Tick"/> every frame.
+        /// A FrameScheduler may be shared by several clients (call its Update once a frame).
+        /// </summary>
+        public IVolleyScheduler? Scheduler;
     }
 }
