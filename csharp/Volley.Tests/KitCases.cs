@@ -7,6 +7,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using System.Net.Http;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Threading;
 using System.Threading.Tasks;
@@ -256,6 +257,18 @@ public class KitCases : IClassFixture<KitFixture>
                 return n;
             });
             c.On("note", args => { lock (k.Notes) k.Notes.Add(args); });
+            c.HandleStream<long, long>("numbers", Numbers);
+        }
+
+        /// <summary>The kit's client stream numbers(n): 1 … n.</summary>
+        static async IAsyncEnumerable<long> Numbers(long n, [EnumeratorCancellation] CancellationToken ct)
+        {
+            for (long i = 1; i <= n; i++)
+            {
+                if (i % 64 == 0) await Task.Yield();
+                ct.ThrowIfCancellationRequested();
+                yield return i;
+            }
         }
 
         public async Task<JsonElement> HttpCall(HttpMethod method, string route, params (string, object)[] q)
@@ -914,5 +927,79 @@ public class KitCases : IClassFixture<KitFixture>
             await Task.Delay(300);
             await r.Verdict(uid);
         },
+        ["12.1"] = async r =>
+        {
+            var c = await r.Connect();
+            var got = new List<long>();
+            await foreach (var x in c.C.StreamAsync<long>("countTo", 50L)) got.Add(x);
+            Check(got.SequenceEqual(Enumerable.Range(0, 50).Select(i => (long)i)), $"items {string.Join(",", got.Take(60))}");
+            await UntilAsync(async () => (await r.Counters()).GetProperty("pending").GetProperty("incoming").GetInt64() == 0, 2000, "nothing pending on the server");
+        },
+        ["12.2"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            var key = "k-" + uid;
+            var got = new List<long>();
+            await foreach (var x in c.C.StreamAsync<long>("countTo", 1_000_000L, key))
+            {
+                got.Add(x);
+                if (got.Count == 3) break;
+            }
+            Check(got.SequenceEqual(new[] { 0L, 1L, 2L }), $"items {string.Join(",", got)}");
+            await UntilAsync(async () => (await r.Counters()).GetProperty("cancelled").TryGetProperty(key, out var n) && n.GetInt64() == 1, 2000, "the server's generator to stop");
+        },
+        ["12.3"] = async r =>
+        {
+            var c = await r.Connect();
+            var got = new List<object?>();
+            var e = await Rejects(Task.Run(async () =>
+            {
+                await foreach (var x in c.C.StreamAsync("failAfter", 2L, "GAME_OVER")) got.Add(x);
+            }), "GAME_OVER");
+            Check(got.SequenceEqual(new object?[] { 0L, 1L }), $"items {Kit.Show(got.ToArray())} before {e.Code}");
+            Check(Equals(await c.Call("echo", 7L), 7L), "the session stays");
+        },
+        ["12.4"] = async r =>
+        {
+            var c = await r.Connect();
+            var v = await c.Call("sumUpload", 100L);
+            Check(Kit.Same(v, new Dictionary<string, object?> { ["sum"] = 5050L, ["items"] = 100L }), $"answer {Kit.Show(v)}");
+        },
+        ["12.5"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            c.Resumed = null;
+            var got = new List<long>();
+            await foreach (var x in c.C.StreamAsync<long>("countTo", 2000L))
+            {
+                got.Add(x);
+                if (got.Count == 500) await r.Post("/kit/drop", ("uid", uid));
+            }
+            var wrong = Enumerable.Range(0, got.Count).FirstOrDefault(i => got[i] != i, -1);
+            Check(got.Count == 2000 && wrong < 0, $"{got.Count} items, first out of place at {wrong}");
+            // SessionOpened is posted to the callback queue: it may land after the last item.
+            await T.Until(() => c.Resumed != null, 3000);
+            Check(c.Resumed == true, $"reopened with resumed {c.Resumed}");
+            await r.Verdict(uid);
+        },
+        ["12.6"] = async r =>
+        {
+            var c = await r.Connect();
+            var o = await Settle(c.Call("countTo", 3L));
+            Check(o.error?.Code == ErrorCodes.Cancelled || o.error?.Code == ErrorCodes.MethodNotFound, $"the plain call got {o.error?.Code ?? "result " + Kit.Show(o.value)}");
+            Check(Equals(await c.Call("echo", 1L), 1L), "the session stays");
+        },
     };
+
+    static async Task UntilAsync(Func<Task<bool>> cond, int ms, string what)
+    {
+        var end = DateTime.UtcNow.AddMilliseconds(ms);
+        while (!await cond())
+        {
+            Check(DateTime.UtcNow < end, $"timed out waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
 }

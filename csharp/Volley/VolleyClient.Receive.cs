@@ -309,7 +309,9 @@ namespace Volley
                 if (sock != null) after.Add(Violation(sock, $"request id {id} is still running"));
                 return;
             }
-            if (method[0] == '$' || !_handlers.TryGetValue(method, out var handler))
+            Func<VolleyCall, Task<object?>>? handler = null;
+            var item = method[0] == '$' && method == ItemMethod; // a stream's item (VolleyClient.Streams.cs)
+            if (!item && (method[0] == '$' || !_handlers.TryGetValue(method, out handler)))
             {
                 ReplyError(id, new VolleyRpcException(ErrorCodes.MethodNotFound, $"no handler for {method}"));
                 return;
@@ -319,10 +321,15 @@ namespace Volley
                 ReplyError(id, new VolleyRpcException(ErrorCodes.Overloaded, "too many calls running"));
                 return;
             }
+            if (item)
+            {
+                OnItem(id, args);
+                return;
+            }
             var call = new VolleyCall(this, id, method, args);
             _incoming[id] = call;
             if (_opts.HandlerTimeout is TimeSpan t && t > TimeSpan.Zero) StartHandlerDeadline(call, t);
-            after.Add(Dispatch(call, handler));
+            after.Add(Dispatch(call, handler!));
         }
 
         Action Violation(SocketState s, string why) => () => ProtocolViolation(s, CloseCodes.ProtocolError, why);
@@ -338,6 +345,7 @@ namespace Volley
             {
                 if (call.Aborted) return;
                 result = await handler(call).ConfigureAwait(false);
+                if (TryProduce(call, result)) return; // a stream: its items, then its end (VolleyClient.Streams.cs)
             }
             catch (Exception e)
             {

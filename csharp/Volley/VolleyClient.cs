@@ -241,16 +241,23 @@ namespace Volley
         /// </summary>
         public Task<TResult> CallAsync<TResult>(string method, object?[]? args, TimeSpan timeout, CancellationToken cancellationToken = default)
         {
-            args ??= Array.Empty<object?>();
-            if (cancellationToken.IsCancellationRequested)
-                return Task.FromException<TResult>(new VolleyRpcException(ErrorCodes.Cancelled, $"{method} was cancelled before it was sent"));
             var call = new PendingCall<TResult>(Converters) { Method = method };
+            var refused = Start(call, args ?? Array.Empty<object?>(), timeout, cancellationToken);
+            return refused == null ? call.Typed : Task.FromException<TResult>(refused);
+        }
+
+        /// <summary>Sends a call's request (CallAsync, StreamAsync) and makes it pending: null, or why it was refused here.</summary>
+        VolleyRpcException? Start(PendingCall call, object?[] args, TimeSpan timeout, CancellationToken cancellationToken)
+        {
+            var method = call.Method;
+            if (cancellationToken.IsCancellationRequested)
+                return new VolleyRpcException(ErrorCodes.Cancelled, $"{method} was cancelled before it was sent");
             lock (_lock)
             {
                 if (_state == ConnectionState.Closed)
-                    return Task.FromException<TResult>(new VolleyRpcException(ErrorCodes.Disconnected, $"{method}: the client is closed"));
+                    return new VolleyRpcException(ErrorCodes.Disconnected, $"{method}: the client is closed");
                 if (_pending.Count >= _opts.MaxOutgoingPending)
-                    return Task.FromException<TResult>(new VolleyRpcException(ErrorCodes.Overloaded, $"{_pending.Count} calls already pending"));
+                    return new VolleyRpcException(ErrorCodes.Overloaded, $"{_pending.Count} calls already pending");
                 var id = NextId();
                 byte[] bytes;
                 try
@@ -259,7 +266,7 @@ namespace Volley
                 }
                 catch (VolleyRpcException e)
                 {
-                    return Task.FromException<TResult>(e);
+                    return e;
                 }
                 call.Id = id;
                 _pending[id] = call;
@@ -272,7 +279,7 @@ namespace Volley
                 }
                 if (cancellationToken.CanBeCanceled) CancelOn(call, cancellationToken);
             }
-            return call.Typed;
+            return null;
         }
 
         // Lambdas live in their own methods: a closure captured in CallAsync or SendReliable is

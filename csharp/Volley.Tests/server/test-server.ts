@@ -12,6 +12,7 @@ const arg = (name: string) => {
 type Ctx = ServerContext;
 const runs = new Map<string, number>();
 const cancelled = new Map<string, number>();
+const produced = new Map<string, number>();
 const bump = (m: Map<string, number>, k: string) => {
   const n = (m.get(k) ?? 0) + 1;
   m.set(k, n);
@@ -85,6 +86,62 @@ const server = createServer({
       return true;
     },
     callResult: (_: Ctx, tag: string) => later.get(tag) ?? { code: 'NO_SUCH_TAG' },
+    /** A stream of 0 … n−1 (SPEC §12); produced[key] counts the items made, cancelled[key] a stop before the end. */
+    countTo: async function* (_: Ctx, n: number, key = '') {
+      let i = 0;
+      try {
+        for (; i < n; i++) {
+          bump(produced, key);
+          yield i;
+        }
+      } finally {
+        if (i < n) bump(cancelled, key);
+      }
+    },
+    produced: (_: Ctx, key: string) => produced.get(key) ?? 0,
+    /** 0, then 1 after ms, …: only the call's abort signal ($cancel) stops a wait early. */
+    slowCount: async function* (ctx: Ctx, n: number, ms: number, key = '') {
+      let i = 0;
+      try {
+        for (; i < n; i++) {
+          if (i > 0) {
+            await new Promise<void>((resolve, reject) => {
+              const timer = setTimeout(resolve, ms);
+              ctx.signal.addEventListener('abort', () => {
+                clearTimeout(timer);
+                reject(ctx.signal.reason);
+              }, { once: true });
+            });
+          }
+          yield i;
+        }
+      } finally {
+        if (i < n) bump(cancelled, key);
+      }
+    },
+    /** A stream of 0 … n−1 that then fails with `code`. */
+    failAfter: async function* (_: Ctx, n: number, code: string) {
+      for (let i = 0; i < n; i++) yield i;
+      throw new RpcError(code, 'the stream failed');
+    },
+    /**
+     * Reads the caller's stream `method(...args)`: `take` items at most (0: all), waiting
+     * delayMs before taking each; answers {items} or {items, code, message}.
+     */
+    readMine: async (ctx: Ctx, method: string, args: unknown[], take = 0, delayMs = 0) => {
+      const items: unknown[] = [];
+      try {
+        for await (const x of ctx.server.stream(ctx.uid, method as never, args as never)) {
+          items.push(x);
+          if (take > 0 && items.length >= take) break;
+          if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        }
+        return { items };
+      } catch (err) {
+        const e = err as RpcError;
+        return { items, code: e.code, message: e.message };
+      }
+    },
     /** Closes the caller's socket with a code (e.g. 4401 to test refusal handling, 1001 to test reconnect). */
     disconnectMe: (ctx: Ctx, code: number) => {
       setTimeout(() => ctx.server.disconnect(ctx.uid, code, 'asked by the test'), 20);
