@@ -109,9 +109,12 @@ const TSX = import.meta.resolve('tsx');
  * strings walked chains of a different length in each run (±0.4 % of Volley's call-small).
  * --no-memory-reducer, --no-flush-bytecode: no major GC started by a timer (a run on a loaded
  * machine takes longer and got more of them: raw's call-small read 22,766 and 29,620), and
- * no bytecode thrown away and compiled again by one.
+ * no bytecode thrown away and compiled again by one. --min/--max-semi-space-size=1: a young
+ * generation of a fixed 1 MB (V8 sizes it by the GC history otherwise: raw's server-calls
+ * read 15,581 and 15,944, a scavenge more or less per window), so every window holds its
+ * share of scavenges (0.15 % and 0.09 % between runs for raw and Volley's server-calls).
  */
-const STEADY_FLAGS = ['--single-threaded', '--hash-seed=1', '--random-seed=1', '--no-memory-reducer', '--no-flush-bytecode'];
+const STEADY_FLAGS = ['--single-threaded', '--hash-seed=1', '--random-seed=1', '--no-memory-reducer', '--no-flush-bytecode', '--min-semi-space-size=1', '--max-semi-space-size=1'];
 /** Under valgrind node runs ~50× slower: generous bounds on every step. */
 const STEP_MS = 600_000;
 
