@@ -4,7 +4,7 @@
 // handler registration. C# 9 / netstandard2.1 (Unity 2021.2+): classes, not records (records
 // need IsExternalInit, which netstandard2.1 lacks).
 
-import { pascal, type ApiDef, type Contract, type Field, type MethodDef, type ObjectDef, type TypeRef } from './model.ts';
+import { ContractError, pascal, type ApiDef, type Contract, type Field, type MethodDef, type ObjectDef, type TypeRef } from './model.ts';
 
 export interface CSharpOptions {
   namespace: string;
@@ -52,6 +52,7 @@ class Emitter {
     this.line('#nullable enable');
     this.line('using System;');
     this.line('using System.Collections.Generic;');
+    this.line('using System.Runtime.CompilerServices;');
     this.line('using System.Threading;');
     this.line('using System.Threading.Tasks;');
     this.line('using Volley;');
@@ -160,6 +161,7 @@ class Emitter {
   }
 
   resultType(m: MethodDef): string {
+    if (m.stream) return `IAsyncEnumerable<${this.cs(m.result!)}>`;
     return m.result ? `Task<${this.cs(m.result)}>` : 'Task';
   }
 
@@ -168,6 +170,8 @@ class Emitter {
     this.line(`    public interface I${a.name}`);
     this.line('    {');
     for (const m of a.methods) {
+      // A stream the client produces: registered by hand with HandleStream for now.
+      if (!server && m.stream) throw new ContractError(`${a.name}.${m.name}(): a stream the client produces is not generated yet (register it with client.HandleStream)`);
       this.doc(m.doc, '        ');
       const ps = this.params(m).map((p) => p.decl);
       if (server) this.line(`        ${this.resultType(m)} ${pascal(m.name)}(${[...ps, 'CancellationToken cancellationToken = default'].join(', ')});`);
@@ -216,6 +220,22 @@ class Emitter {
       const argExpr = firstOptional < 0 ? args : `${W}.TrimOmitted(${args}, ${firstOptional})`;
       if (!m.result) {
         this.line(`            public Task ${name}(${sig}) => Call(${str(m.name)}, ${argExpr}, cancellationToken);`);
+        continue;
+      }
+      if (m.stream) {
+        // A stream (SPEC §12): each item converted as it is read; no deadline unless Timeout says.
+        const ssig = [...ps.map((p) => p.decl), '[EnumeratorCancellation] CancellationToken cancellationToken = default'].join(', ');
+        this.line(`            public async IAsyncEnumerable<${this.cs(m.result)}> ${name}(${ssig})`);
+        this.line('            {');
+        this.line(`                var items = Timeout is TimeSpan t ? _client.StreamAsync<object?>(${str(m.name)}, ${argExpr}, t, cancellationToken) : _client.StreamAsync<object?>(${str(m.name)}, ${argExpr}, cancellationToken);`);
+        this.line('                await foreach (var w in items.ConfigureAwait(false))');
+        this.line('                {');
+        this.line(`                    ${this.cs(m.result)} item;`);
+        this.line(`                    try { item = ${this.fromWire(m.result, 'w', `${m.name}()`, 0)}; }`);
+        this.line(`                    catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, ${str(m.name + ': an item does not convert: ')} + e.Message, null, e); }`);
+        this.line('                    yield return item;');
+        this.line('                }');
+        this.line('            }');
         continue;
       }
       this.line(`            public async Task<${this.cs(m.result)}> ${name}(${sig})`);

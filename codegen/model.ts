@@ -25,7 +25,8 @@ export interface Field {
 export interface ObjectDef { name: string; fields: Field[]; doc?: string }
 export interface EnumDef { name: string; values: string[]; doc?: string }
 export interface Param { name: string; type: TypeRef; optional: boolean }
-export interface MethodDef { name: string; params: Param[]; result: TypeRef | null; doc?: string }
+/** `stream`: the method answers with a stream of `result` items (`AsyncIterable<T>`, SPEC §12). */
+export interface MethodDef { name: string; params: Param[]; result: TypeRef | null; stream?: boolean; doc?: string }
 export interface ApiDef { name: string; methods: MethodDef[]; doc?: string }
 
 export interface Contract {
@@ -127,11 +128,18 @@ class Reader {
       let rt = sig.getReturnType();
       const awaited = this.checker.getAwaitedType(rt);
       if (awaited) rt = awaited;
-      const rnode = ts.isMethodSignature(member) || ts.isPropertySignature(member) ? unwrapPromiseNode(returnNode(member)) : undefined;
+      let rnode = ts.isMethodSignature(member) || ts.isPropertySignature(member) ? unwrapPromiseNode(returnNode(member)) : undefined;
+      // AsyncIterable<T>: a stream of T items (SPEC §12).
+      const streamed = ['AsyncIterable', 'AsyncIterableIterator', 'AsyncGenerator'].includes(rt.getSymbol()?.getName() ?? '') ? this.checker.getTypeArguments(rt as ts.TypeReference)[0] : undefined;
+      if (streamed) {
+        rt = streamed;
+        rnode = rnode && ts.isTypeReferenceNode(rnode) ? rnode.typeArguments?.[0] : undefined;
+      }
       const result = rt.flags & (ts.TypeFlags.Void | ts.TypeFlags.Undefined | ts.TypeFlags.Null | ts.TypeFlags.Never)
         ? null
-        : this.type(rt, rnode, `${where}(): result`, pascal(prop.name) + 'Result');
-      methods.push({ name: prop.name, params, result, doc: docOf(prop, this.checker) });
+        : this.type(rt, rnode, `${where}(): ${streamed ? 'stream item' : 'result'}`, pascal(prop.name) + (streamed ? 'Item' : 'Result'));
+      if (streamed && !result) throw new ContractError(`${where}(): a stream of nothing carries nothing`);
+      methods.push({ name: prop.name, params, result, ...(streamed ? { stream: true } : {}), doc: docOf(prop, this.checker) });
     }
     return { name, methods, doc: docOfNode(decl) };
   }

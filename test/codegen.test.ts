@@ -46,7 +46,9 @@ t.test('the sample bot uses what the generator writes from demo/api.ts, byte for
 
 t.test('demo contract: both interfaces, named and inline types', async (t) => {
   const c = readContract(join(root, 'demo/api.ts'));
-  t.same(c.server.methods.map((m) => m.name), ['queue', 'leaveQueue', 'leaderboard', 'whoami']);
+  t.same(c.server.methods.map((m) => m.name), ['queue', 'leaveQueue', 'leaderboard', 'watchLeaderboard', 'whoami']);
+  const watch = c.server.methods.find((m) => m.name === 'watchLeaderboard')!;
+  t.same([watch.stream, watch.result], [true, { kind: 'array', of: { kind: 'object', name: 'Standing' } }], 'AsyncIterable<Standing[]>: a stream of Standing[] items');
   t.same(c.client.methods.map((m) => m.name), ['chooseMove', 'matchStart', 'roundResult', 'matchEnd', 'leaderboardChanged']);
   t.same(c.enums, [{ name: 'Move', values: ['rock', 'paper', 'scissors'] }]);
   const rr = c.objects.find((o) => o.name === 'RoundResult')!;

@@ -5,6 +5,7 @@
 #nullable enable
 using System;
 using System.Collections.Generic;
+using System.Runtime.CompilerServices;
 using System.Threading;
 using System.Threading.Tasks;
 using Volley;
@@ -159,6 +160,8 @@ namespace Volley.Sample
         Task LeaveQueue(CancellationToken cancellationToken = default);
         /// <summary>Top players, best first.</summary>
         Task<Standing[]> Leaderboard(double? limit = null, CancellationToken cancellationToken = default);
+        /// <summary>A live leaderboard: the top now, then again after every match, until the reader stops (a stream).</summary>
+        IAsyncEnumerable<Standing[]> WatchLeaderboard(double? limit = null, CancellationToken cancellationToken = default);
         /// <summary>Who am I, as the server knows me.</summary>
         Task<WhoamiResult> Whoami(CancellationToken cancellationToken = default);
     }
@@ -223,6 +226,18 @@ namespace Volley.Sample
                 var w = await Call("leaderboard", ArenaWire.TrimOmitted(new object?[] { limit }, 0), cancellationToken).ConfigureAwait(false);
                 try { return ArenaWire.Arr(w, "leaderboard()", static x1 => ArenaWire.FromStanding(x1, "leaderboard()[]")); }
                 catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "leaderboard: the result does not convert: " + e.Message, null, e); }
+            }
+
+            public async IAsyncEnumerable<Standing[]> WatchLeaderboard(double? limit = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+            {
+                var items = Timeout is TimeSpan t ? _client.StreamAsync<object?>("watchLeaderboard", ArenaWire.TrimOmitted(new object?[] { limit }, 0), t, cancellationToken) : _client.StreamAsync<object?>("watchLeaderboard", ArenaWire.TrimOmitted(new object?[] { limit }, 0), cancellationToken);
+                await foreach (var w in items.ConfigureAwait(false))
+                {
+                    Standing[] item;
+                    try { item = ArenaWire.Arr(w, "watchLeaderboard()", static x1 => ArenaWire.FromStanding(x1, "watchLeaderboard()[]")); }
+                    catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "watchLeaderboard: an item does not convert: " + e.Message, null, e); }
+                    yield return item;
+                }
             }
 
             public async Task<WhoamiResult> Whoami(CancellationToken cancellationToken = default)
