@@ -59,6 +59,28 @@ if (redisMissing) {
     t.ok(produced < 260, `it stopped soon after the reader did (${produced} produced for 200 read)`);
   });
 
+  t.test('a node that sends past the stream window: the stream fails PROTOCOL_ERROR, nothing piles up', async (t) => {
+    const { Redis } = await import('ioredis');
+    const { pack } = await import('../server/cluster/wire.ts');
+    finished = 0;
+    const it = A.server.stream('far', 'numbers', [100_000])[Symbol.asyncIterator]();
+    t.same(await it.next(), { value: 1, done: false });
+    // Items for every stream id A may have open, far past the window, as one node could send.
+    const r = new Redis(redis.url);
+    t.teardown(() => r.disconnect());
+    const flood = Buffer.concat(Array.from({ length: 10 }, (_, id) => Array.from({ length: 40 }, () => pack([16, id + 1, 'junk'] as never))).flat());
+    await r.spublish(A.adapter.keys.channel(A.adapter.nodeId), flood);
+    let code: string | undefined;
+    try {
+      while (!(await it.next()).done);
+    } catch (err) {
+      code = (err as { code: string }).code;
+    }
+    t.equal(code, ErrorCode.PROTOCOL_ERROR);
+    await sleep(200); // the rest of the flood (for ids no stream has) is read and dropped
+    await until(() => finished >= 1, 3000, "the player's generator to stop (the stream was cancelled)");
+  });
+
   t.test('a player on no node: the stream fails UNAVAILABLE', async (t) => {
     let code: string | undefined;
     try {

@@ -185,8 +185,19 @@ export class RemoteStreams {
         return;
       }
       case STREAM_ITEM: {
-        const r = this.#reading.get(Number(m[1]));
+        const id = Number(m[1]);
+        const r = this.#reading.get(id);
         if (!r || r.ended) return;
+        // The holder sends only what credits allow: past a window unread, it is broken or hostile.
+        if (r.items.length >= STREAM_WINDOW) {
+          if (r.node) this.link.send(r.node, pack([STREAM_CANCEL, this.link.nodeId, id]));
+          r.ended = true;
+          r.items.length = 0;
+          r.error = new RpcError(ErrorCode.PROTOCOL_ERROR, 'the node holding the player sent past the stream window');
+          this.#reading.delete(id);
+          r.wake?.();
+          return;
+        }
         r.items.push(m[2]);
         r.wake?.();
         return;
