@@ -120,9 +120,11 @@ public class SchedulerTests : IClassFixture<OwnServerFixture>
     [Fact]
     public async Task Heartbeats_sent_on_ticks_keep_a_quiet_connection_alive()
     {
-        // The server drops a client that keeps heartbeats and then is silent 2.5 x 300 ms; the
-        // client's own judge is lenient (3 s) so that only the server's decides here.
-        await using var server = await NodeServer.StartOwnAsync("--heartbeat 300");
+        // The server drops a client that keeps heartbeats and then is silent 2.5 x 500 ms; the
+        // client's own judge is lenient (3 s) so that only the server's decides here. A 200 ms
+        // client heartbeat leaves ~1 s of slack for a loaded CI machine (300 ms, leaving 550 ms,
+        // flaked once in CI).
+        await using var server = await NodeServer.StartOwnAsync("--heartbeat 500");
         var c = await VolleyClient.ConnectAsync(server.Url, Pumped(o =>
         {
             o.Heartbeat = TimeSpan.FromMilliseconds(200);
@@ -133,7 +135,7 @@ public class SchedulerTests : IClassFixture<OwnServerFixture>
         var closed = 0;
         c.SocketClosed += _ => Interlocked.Increment(ref closed);
         frames.Run();
-        await Task.Delay(2000); // quiet: only $ping/$pong
+        await Task.Delay(3000); // quiet, more than twice the server's 1.25 s: only $ping/$pong
         Assert.Equal(ConnectionState.Open, c.State);
         Assert.Equal(0, Volatile.Read(ref closed));
         Assert.Null(c.LastClose);
