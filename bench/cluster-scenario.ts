@@ -1,7 +1,8 @@
 // Two-node bench scenario: players connected to node B, calls made on node A and
 // forwarded through Redis, against the single-node figure (the same calls made on B).
-// Both nodes, the players' ws clients and the load loop share this process; Redis runs
-// in its own. The difference between the two runs is the cost of forwarding: latency,
+// Both nodes and the load loop (the game's code making the calls) share this process; the
+// players' clients run in a child process and Redis in its own, so this process's CPU is
+// the nodes' CPU. The difference between the two runs is the cost of forwarding: latency,
 // node CPU per call (both nodes, both directions) and Redis CPU per call.
 //
 //   npx tsx bench/cluster-scenario.ts [--players 100] [--inflight 32] [--duration 5000] [--warmup 1000] [--redis URL]
@@ -14,9 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
 import { Redis } from 'ioredis';
-import { connect, type VolleyClient } from '../client/index.ts';
 import { createServer, type VolleyServer } from '../server/index.ts';
 import { RedisAdapter } from '../server/cluster/index.ts';
 import { freePort } from '../test/helpers.ts';
@@ -35,6 +34,8 @@ export interface ClusterScenarioOptions {
   redisUrl?: string;
   /** Hard cap on calls per run, so a run is bounded in count as well as time. */
   maxCalls?: number;
+  /** Run one of the two only (to profile it alone). */
+  only?: 'local' | 'forwarded';
 }
 
 export interface RunFigures {
@@ -42,8 +43,10 @@ export interface RunFigures {
   errors: number;
   callsPerSec: number;
   latencyMs: Percentiles;
-  /** CPU of this process (both nodes, the clients, the load loop) per call, µs. */
+  /** CPU of this process (both nodes and the load loop; not the players) per call, µs. */
   processCpuUsPerCall: number;
+  /** The kernel's part of it (system time: syscalls, loopback TCP), µs. */
+  processSysUsPerCall: number;
   /** CPU of redis-server per call, µs (from INFO cpu). */
   redisCpuUsPerCall: number;
 }
@@ -71,7 +74,7 @@ export async function runClusterScenario(opts: ClusterScenarioOptions = {}): Pro
   const prefix = `bench${process.pid}:`;
   const info = new Redis(redisUrl);
   const nodes: VolleyServer[] = [];
-  const clients: VolleyClient[] = [];
+  let players$: ChildProcess | undefined;
   try {
     const node = async () => {
       const server = createServer({
@@ -86,19 +89,11 @@ export async function runClusterScenario(opts: ClusterScenarioOptions = {}): Pro
     const A = await node();
     const B = await node();
     const uids = Array.from({ length: players }, (_, i) => `p${i}`);
-    for (const uid of uids) {
-      clients.push(
-        await connect(`ws://127.0.0.1:${B.port}/`, {
-          token: uid,
-          WebSocket: WebSocket as never,
-          reconnect: false,
-          handlers: { echo: (_ctx: unknown, n: number) => n },
-        }),
-      );
-    }
+    players$ = await spawnPlayers(B.port, players);
     const run = (caller: VolleyServer) => measure(caller, uids, inflight, durationMs, warmupMs, maxCalls, info);
-    const singleNode = await run(B);
-    const forwarded = await run(A);
+    const skip = async (): Promise<RunFigures> => ({ calls: 0, errors: 0, callsPerSec: 0, latencyMs: percentiles(newHistogram()), processCpuUsPerCall: 0, processSysUsPerCall: 0, redisCpuUsPerCall: 0 });
+    const singleNode = opts.only === 'forwarded' ? await skip() : await run(B);
+    const forwarded = opts.only === 'local' ? await skip() : await run(A);
     const round = (n: number) => Math.round(n * 1000) / 1000;
     return {
       players,
@@ -115,7 +110,7 @@ export async function runClusterScenario(opts: ClusterScenarioOptions = {}): Pro
       },
     };
   } finally {
-    for (const c of clients) c.close();
+    players$?.kill('SIGKILL');
     await Promise.all(nodes.map((n) => n.close({ graceMs: 100 })));
     info.disconnect();
     await own?.stop();
@@ -178,8 +173,25 @@ async function measure(
     callsPerSec: Math.round((calls / elapsedMs) * 1000),
     latencyMs: percentiles(hist),
     processCpuUsPerCall: perCall(cpu.user + cpu.system),
+    processSysUsPerCall: perCall(cpu.system),
     redisCpuUsPerCall: perCall(redisUs),
   };
+}
+
+/** Volley clients p0..p{count-1} on node B, answering `echo`, in a process of their own. */
+function spawnPlayers(port: number, count: number): Promise<ChildProcess> {
+  const code = `
+    const { connect } = await import(${JSON.stringify(pathToFileURL(`${root}client/index.ts`).href)});
+    const { default: WebSocket } = await import('ws');
+    for (let i = 0; i < ${count}; i++) {
+      await connect('ws://127.0.0.1:${port}/', {
+        token: 'p' + i, WebSocket, reconnect: false,
+        handlers: { echo: (_ctx, n) => n },
+      });
+    }
+    console.log('READY');
+  `;
+  return spawnReady(['--import', 'tsx', '--input-type=module', '-e', code]);
 }
 
 // ---- many connections on two nodes -------------------------------------------------
@@ -389,6 +401,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
       warmup: { type: 'string' },
       redis: { type: 'string' },
       connections: { type: 'string' },
+      only: { type: 'string' },
     },
   });
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
@@ -400,6 +413,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     durationMs: num(values.duration),
     warmupMs: num(values.warmup),
     redisUrl: values.redis,
+    only: values.only as ClusterScenarioOptions['only'],
   });
   console.log(JSON.stringify(result, null, 2));
   process.exit(0);

@@ -8,7 +8,7 @@
 // Pub/sub is sharded (SPUBLISH/SSUBSCRIBE, Redis 7.0+) on both: on Redis Cluster a
 // sharded message goes to the one shard that owns its channel instead of to every shard.
 
-import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Command, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { CLAIM, LEAVE, REFRESH, RELEASE } from './scripts.ts';
 
 /** Redis connection settings: an ioredis options object or a redis:// URL. */
@@ -114,6 +114,17 @@ export class Scripts {
   leave(key: string, uid: string, node: string): Promise<unknown> {
     return this.#redis.volleyLeave!(key, uid, node);
   }
+}
+
+/**
+ * SPUBLISH sent at once, outside auto-pipelining: for a batch the outbox already made
+ * (outbox.ts), which goes alone in its turn whenever one node is the only target.
+ * Auto-pipelining would still wrap it in a Pipeline of its own (objects, promises and
+ * garbage per batch, nothing saved). Room publishes stay auto-pipelined: several rooms in
+ * one turn share a write.
+ */
+export function spublishNow(redis: RedisClient, channel: string, message: Buffer): Promise<number> {
+  return redis.sendCommand(new Command('spublish', [channel, message])) as Promise<number>;
 }
 
 /** Resolves once `redis` is ready (connected, and past ioredis' ready check). */

@@ -49,6 +49,29 @@ export interface ForwardingLink {
 
 const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
 
+/**
+ * What a forwarded call's local call is cancelled through: the part of AbortSignal the
+ * engine uses (`aborted`, one 'abort' listener), without an AbortController's EventTarget,
+ * which cost ~3 µs of a forwarded call's node CPU.
+ */
+class Cancel {
+  aborted = false;
+  #onAbort: (() => void) | undefined;
+  addEventListener(_type: 'abort', fn: () => void): void {
+    this.#onAbort = fn;
+  }
+  removeEventListener(_type: 'abort', fn: () => void): void {
+    if (this.#onAbort === fn) this.#onAbort = undefined;
+  }
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const fn = this.#onAbort;
+    this.#onAbort = undefined;
+    fn?.();
+  }
+}
+
 export class Forwarding {
   readonly routes: RouteCache;
   #outbox: Outbox;
@@ -60,7 +83,7 @@ export class Forwarding {
     },
   });
   /** Calls other nodes forwarded here, by "<from> <id>", to cancel them. */
-  #incoming = new Map<string, AbortController>();
+  #incoming = new Map<string, Cancel>();
   /** Cancels owed to other nodes for calls failed while the link was down. */
   #owedCancels: [node: string, id: number][] = [];
 
@@ -241,9 +264,9 @@ export class Forwarding {
   onCall(from: string, id: number, uid: string, method: string, params: unknown[], timeoutMs: number, traceparent?: string): void {
     if (!this.local.has(uid)) return this.#send(from, pack([NOT_HERE, id]));
     const key = `${from} ${id}`;
-    const controller = new AbortController();
+    const controller = new Cancel();
     this.#incoming.set(key, controller);
-    this.local.callLocal(uid, method, params, { timeoutMs, signal: controller.signal, traceparent } as CallOptions).then(
+    this.local.callLocal(uid, method, params, { timeoutMs, signal: controller as unknown as AbortSignal, traceparent } as CallOptions).then(
       (result) => {
         if (this.#incoming.get(key) !== controller) return;
         this.#incoming.delete(key);

@@ -16,7 +16,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { CloseCode, ErrorCode, RpcError, type CallOptions } from '../../protocol/index.ts';
 import type { ClusterAdapter, LocalNode, Registration, TakenSession } from '../adapter.ts';
-import { openCluster, openRedis, readyOf, Scripts, type RedisClient } from './connection.ts';
+import { openCluster, openRedis, readyOf, Scripts, spublishNow, type RedisClient } from './connection.ts';
 import type { RedisAdapterOptions } from './options.ts';
 
 export type { RedisAdapterOptions } from './options.ts';
@@ -133,7 +133,7 @@ export class RedisAdapter implements ClusterAdapter {
         nodeId: this.nodeId,
         ready: () => this.connected,
         locate: async (uid) => (await this.#presence.holder(uid)).node,
-        publish: (to, message) => cmd.spublish(this.keys.channel(to), message) as Promise<number>,
+        publish: (to, message) => spublishNow(cmd, this.keys.channel(to), message),
       },
       node,
       // Routes older than a refresh period are looked up again anyway.
