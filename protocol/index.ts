@@ -32,6 +32,7 @@ export {
 } from './engine/handover.ts';
 export { ACK_EVERY_MESSAGES, ACK_EVERY_BYTES, DEFAULT_MAX_UNACKED_BYTES } from './engine/reliable.ts';
 export { STREAM_WINDOW } from './engine/streams.ts';
+export { hasUpload } from './engine/uploads.ts';
 export { wireError, errorResponse } from './refusals.ts';
 export { createOneOffProxy, createProxy } from './proxy.ts';
 export type { PeerObserver } from './observer.ts';

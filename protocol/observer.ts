@@ -12,4 +12,11 @@ export interface PeerObserver<C> {
   served(method: string, code: string | null, ctx: C | undefined): void;
   /** An outgoing notification was dropped (transport congested or detached). */
   dropped(): void;
+  /**
+   * One item of a stream (SPEC §12) was sent (`sent`) or taken by its reader. `served`: the
+   * stream belongs to a call of the peer's to `method` here (a handler's result, an upload its
+   * handler reads), and `ctx` is that call (its span notes `count`, the items so far); else
+   * to a call this side made to `method` (a stream it reads, an upload it sends).
+   */
+  streamItem?(method: string, served: boolean, sent: boolean, ctx: C | undefined, count: number): void;
 }

@@ -64,7 +64,7 @@ export class MovedCall extends InboundCall {
   ) {
     super(id, method);
   }
-  override get relayed(): boolean {
+  override get unobserved(): boolean {
     return true;
   }
   /** Cancelled here (the player's `$cancel`, or the session's end): stop it where it runs. */

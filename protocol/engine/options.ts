@@ -29,8 +29,12 @@ export class InboundCall {
     return (this.#controller ??= new AbortController()).signal;
   }
 
-  /** @internal True for a call that runs on another node (a session moved here: engine/handover.ts). */
-  get relayed(): boolean {
+  /**
+   * @internal True for a call this engine does not report to its observer: one that runs on
+   * another node (a session moved here: engine/handover.ts), or the engine's own stream
+   * traffic (an item waiting for its reader, an upload being read: streams.ts, uploads.ts).
+   */
+  get unobserved(): boolean {
     return false;
   }
 

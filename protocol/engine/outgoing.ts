@@ -10,6 +10,7 @@ import type { CallOptions } from '../contract.ts';
 import { PendingCalls, defaultTimers, type PendingCall } from './pendingCalls.ts';
 import { sendReliable } from './send.ts';
 import type { EngineState, OutgoingData } from './state.ts';
+import { callWithUploads, hasUpload } from './uploads.ts';
 
 /**
  * Why a call or notification may not be sent, or undefined. The receiver closes the whole
@@ -28,6 +29,7 @@ export function outgoingError(method: string, params: unknown[], limits: Limits)
 /** `onId`: told the call's id once it has one (a stream's reader registers under it). */
 export function call(s: EngineState<any>, method: string, params: unknown[], opts?: CallOptions, onId?: (id: number) => void): Promise<unknown> {
   if (s.closedBy) return Promise.reject(s.closedBy);
+  if (hasUpload(params)) return callWithUploads(s, method, params, opts, onId); // sent as `$call`
   const invalid = outgoingError(method, params, s.peerLimits);
   if (invalid) return Promise.reject(invalid);
   const outgoing = (s.outgoingCalls ??= new PendingCalls<OutgoingData>({

@@ -11,6 +11,7 @@ import { violation } from './incoming.ts';
 import { InboundCall, type AnyHandler } from './options.ts';
 import { replyError, sendReliable } from './send.ts';
 import { ITEM, isStream, onItem, produce } from './streams.ts';
+import { CALL, UPLOAD, onCall, onUpload } from './uploads.ts';
 import { NO_RUNNING, type EngineState } from './state.ts';
 
 /** A request paid for by the caller: refused, or run. */
@@ -20,11 +21,14 @@ export function onRequest<C extends InboundCall>(s: EngineState<C>, id: number, 
   const refused = s.opts.admit?.() ?? overHeld(s, cost);
   if (refused) return refuse(s, id, refused, method);
   const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : s.handlerMap.get(method);
-  if (s.incoming.size >= s.limits.maxIncomingPending && (handler || method === ITEM))
+  if (s.incoming.size >= s.limits.maxIncomingPending && (handler || method === ITEM || method === CALL || method === UPLOAD))
     return refuse(s, id, (s.overloadedRunning ??= wireError(ErrorCode.OVERLOADED, `more than ${s.limits.maxIncomingPending} calls running`)), method);
   if (!handler) {
     // A stream's item (streams.ts): held like a running call until its reader takes it.
     if (method === ITEM) return onItem(s, id, params, cost);
+    // A call with uploads, and the callee reading one (uploads.ts).
+    if (method === CALL) return onCall(s, id, params, cost);
+    if (method === UPLOAD) return onUpload(s, id, params, cost);
     return reject(s, id, { code: ErrorCode.METHOD_NOT_FOUND, message: `no method ${method}` }, method);
   }
   // handler(ctx, ...args): its declared arity minus ctx is the minimum param count.
@@ -32,12 +36,17 @@ export function onRequest<C extends InboundCall>(s: EngineState<C>, id: number, 
     return reject(s, id, { code: ErrorCode.INVALID_PARAMS, message: `${method} expects ${handler.length - 1} params, got ${params.length}` }, method);
   const ctx = createContext(s, id, method);
   ctx.held = cost;
-  const schema = s.schemaMap.get(method);
+  run(s, ctx, handler, params);
+}
+
+/** Check a call's params against its method's schema, if any, and run its handler. */
+export function run<C extends InboundCall>(s: EngineState<C>, ctx: C, handler: AnyHandler, params: unknown[]): void {
+  const schema = s.schemaMap.get(ctx.method);
   if (schema) {
     track(s, ctx);
     checkParams(schema, params).then(
       (checked) => {
-        if (s.incoming.get(id) === ctx) invoke(s, ctx, handler, checked, true);
+        if (s.incoming.get(ctx.id) === ctx) invoke(s, ctx, handler, checked, true);
       },
       (err) => finish(s, ctx, err, true),
     );
@@ -144,8 +153,9 @@ export function receiveCancel<C extends InboundCall>(s: EngineState<C>, id: unkn
     return;
   }
   untrack(s, ctx);
-  // A call that runs on the node the session moved from: that node observes it.
-  if (!ctx.relayed) s.opts.observer?.served(ctx.method, ErrorCode.CANCELLED, ctx);
+  // Not a call of the application's here (it runs on the node the session moved from, or it
+  // is a stream's own traffic): not reported as one.
+  if (!ctx.unobserved) s.opts.observer?.served(ctx.method, ErrorCode.CANCELLED, ctx);
   ctx.abort(new RpcError(ErrorCode.CANCELLED, 'caller cancelled the call'));
 }
 
@@ -189,6 +199,6 @@ function notifyHandler(s: EngineState<any>, method: string, handler: AnyHandler,
   holdParams(s, -cost);
 }
 
-function createContext<C extends InboundCall>(s: EngineState<C>, id: number, method: string): C {
+export function createContext<C extends InboundCall>(s: EngineState<C>, id: number, method: string): C {
   return s.opts.createContext ? s.opts.createContext(id, method) : (new InboundCall(id, method) as C);
 }

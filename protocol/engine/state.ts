@@ -13,6 +13,7 @@ import { toMap, type AnyHandler, type InboundCall, type PeerOptions } from './op
 import type { Relay } from './handover.ts';
 import type { PendingCalls } from './pendingCalls.ts';
 import type { StreamQueue } from './streams.ts';
+import type { Uploads } from './uploads.ts';
 import { DEFAULT_MAX_UNACKED_BYTES, ReliableStream } from './reliable.ts';
 import { checkUnacked, startSocket } from './resume.ts';
 
@@ -70,6 +71,8 @@ export class EngineState<C extends InboundCall = InboundCall> implements FrameSi
   relay: Relay | undefined = undefined;
   /** @internal Streams this side reads, by the id of their call (streams.ts); made at the first. */
   streams: Map<number, StreamQueue> | undefined = undefined;
+  /** @internal Uploads of calls from here, by call id, until each call settles (uploads.ts); made at the first. */
+  uploads: Map<number, Uploads> | undefined = undefined;
 
   constructor(opts: PeerOptions<C>) {
     this.opts = opts;

@@ -7,7 +7,8 @@
 // slows the producer, and what waits is counted in the held-bytes budget like any running
 // call), and the stream's own call ends it: its response after the last item, or its
 // error. A reader that stops (break, its signal, the session's end) gives the call up: the
-// producer sees `$cancel` and its iterator's return() runs.
+// producer sees `$cancel` and its iterator's return() runs. A call's params may be streams
+// too (uploads.ts): the callee reads each with a stream call of its own, `$upload`.
 
 import { encode } from '../codec.ts';
 import { ErrorCode, RpcError, toRpcError } from '../errors.ts';
@@ -34,6 +35,17 @@ export class StreamQueue {
   wake: (() => void) | undefined;
 }
 
+/**
+ * The engine's own traffic on a stream: an item waiting for its reader, an upload being
+ * read. Tracked like a running call (cancel, held bytes, the session's end), not reported
+ * as a call served.
+ */
+export class EngineCall extends InboundCall {
+  override get unobserved(): boolean {
+    return true;
+  }
+}
+
 /** Does a handler's result stream (an async iterable that is not a promise)? */
 export function isStream(v: unknown): v is AsyncIterable<unknown> {
   return v !== null && typeof v === 'object' && typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
@@ -41,11 +53,17 @@ export function isStream(v: unknown): v is AsyncIterable<unknown> {
 
 // ---- producer -----------------------------------------------------------------------
 
-/** Send `iterable`'s items as the answer to `ctx`'s call, then end the call. */
-export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: AsyncIterable<unknown>): Promise<void> {
+/**
+ * Send `iterable`'s items as the answer to `ctx`'s call, then end the call. `served`: the
+ * stream answers a call of the peer's to `method` here (a handler's result); else it is an
+ * upload of this side's call `method` (uploads.ts), answering the peer's `$upload`.
+ */
+export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: AsyncIterable<unknown>, method = ctx.method, served = true): Promise<void> {
   if (s.incoming.get(ctx.id) !== ctx) track(s, ctx); // cancellable ($cancel) while it streams
-  const it = iterable[Symbol.asyncIterator]();
+  const observer = s.opts.observer;
+  let it: AsyncIterator<unknown> | undefined;
   let unanswered = 0;
+  let items = 0;
   let failed: RpcError | undefined;
   let wake: (() => void) | undefined;
   const settled = () => {
@@ -53,7 +71,11 @@ export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: A
     wake?.();
   };
   const live = () => s.incoming.get(ctx.id) === ctx && !s.closedBy && failed === undefined;
+  // Stopped from outside ($cancel, the session's end, an upload's call settling): a producer
+  // waiting for credit the reader will never give wakes up and stops.
+  ctx.signal.addEventListener('abort', () => wake?.(), { once: true });
   try {
+    it = iterable[Symbol.asyncIterator]();
     for (;;) {
       if (!live()) break;
       const r = await it.next();
@@ -65,15 +87,18 @@ export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: A
         failed ??= err;
         settled();
       });
+      observer?.streamItem?.(method, served, true, served ? ctx : undefined, ++items);
     }
     while (unanswered > 0 && live()) await new Promise<void>((w) => (wake = w));
   } catch (err) {
+    // The iterable failed: a coded error goes to the reader as is, anything else INTERNAL (reported).
+    if (!(err instanceof RpcError) && served) s.opts.onHandlerError?.(err, ctx);
     failed ??= toRpcError(err);
   }
-  if (!live() || failed) await Promise.resolve(it.return?.()).catch(() => {});
+  if (it !== undefined && (!live() || failed)) await Promise.resolve(it.return?.()).catch(() => {});
   if (s.incoming.get(ctx.id) !== ctx) return; // cancelled, or the session ended
   untrack(s, ctx);
-  s.opts.observer?.served(ctx.method, failed ? failed.code : null, ctx);
+  if (served) observer?.served(ctx.method, failed ? failed.code : null, ctx);
   if (failed) return replyError(s, ctx.id, failed.toWire());
   sendReliable(s, encode([RESPONSE, ctx.id, null, null], s.peerLimits), -1);
 }
@@ -87,7 +112,7 @@ export function onItem(s: EngineState<any>, id: number, params: unknown[], cost:
     // No reader for it (a plain call() of a streaming method, or a reader that stopped).
     return replyError(s, id, { code: ErrorCode.CANCELLED, message: 'nobody reads this stream' });
   }
-  const ctx = new InboundCall(id, ITEM);
+  const ctx = new EngineCall(id, ITEM);
   ctx.held = cost;
   track(s, ctx);
   queue.items.push(ctx);
@@ -95,12 +120,17 @@ export function onItem(s: EngineState<any>, id: number, params: unknown[], cost:
   queue.wake?.();
 }
 
-/** Call `method` and read its answer as a stream of items. */
-export function stream(s: EngineState<any>, method: string, params: unknown[], opts?: CallOptions): AsyncIterable<unknown> {
+/**
+ * Call `method` and read its answer as a stream of items. `owner`: the stream is an upload
+ * its handler reads (uploads.ts), counted under its method.
+ */
+export function stream(s: EngineState<any>, method: string, params: unknown[], opts?: CallOptions, owner?: InboundCall): AsyncIterable<unknown> {
   return {
     [Symbol.asyncIterator]() {
       const queue = new StreamQueue();
+      const observer = s.opts.observer;
       let callId = -1;
+      let items = 0;
       const done = call(s, method, params, { timeoutMs: Infinity, ...opts }, (id) => {
         callId = id;
         (s.streams ??= new Map()).set(id, queue);
@@ -129,6 +159,7 @@ export function stream(s: EngineState<any>, method: string, params: unknown[], o
             const ctx = queue.items.shift();
             if (ctx !== undefined) {
               answerItem(s, ctx, true); // the credit: the producer may send one more
+              observer?.streamItem?.(owner ? owner.method : method, owner !== undefined, false, owner, ++items);
               return { value: queue.values.shift(), done: false };
             }
             if (queue.ended) {

@@ -14,7 +14,7 @@ export function failAll(s: EngineState<any>, reason: RpcError): void {
   for (const ctx of incoming) untrack(s, ctx);
   const observer = s.opts.observer;
   for (const ctx of incoming) {
-    if (!ctx.relayed) observer?.served(ctx.method, reason.code, ctx);
+    if (!ctx.unobserved) observer?.served(ctx.method, reason.code, ctx);
     ctx.abort(reason);
   }
   chargeTotal(s, -s.reliable.clear());

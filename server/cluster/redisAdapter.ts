@@ -14,7 +14,7 @@
 
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { CloseCode, ErrorCode, RpcError, type CallOptions } from '../../protocol/index.ts';
+import { CloseCode, ErrorCode, RpcError, hasUpload, type CallOptions } from '../../protocol/index.ts';
 import type { ClusterAdapter, LocalNode, Registration, TakenSession } from '../adapter.ts';
 import { openCluster, openRedis, readyOf, Scripts, spublishNow, type RedisClient } from './connection.ts';
 import type { RedisAdapterOptions } from './options.ts';
@@ -32,6 +32,8 @@ import { JOIN, KICK, LEAVE, NOTIFY, PING, STREAM_OPEN, TAKE, pack, unpackAll } f
 
 
 const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
+/** An async iterable param (SPEC §12 upload) is read through the caller's own session: it stays on its node. */
+const noUploads = (uid: string) => new RpcError(ErrorCode.INVALID_PARAMS, `uploads (async iterable params) do not cross nodes, and ${uid} is not connected to this node`);
 
 const PING_MESSAGE = pack([PING]);
 
@@ -235,6 +237,7 @@ export class RedisAdapter implements ClusterAdapter {
   // ---- calls and notifications ------------------------------------------------------
 
   callRemote(uid: string, method: string, params: unknown[], opts?: CallOptions): Promise<unknown> {
+    if (hasUpload(params)) return Promise.reject(noUploads(uid));
     return this.#forwarding.call(uid, method, params, opts);
   }
 
@@ -287,6 +290,7 @@ export class RedisAdapter implements ClusterAdapter {
   /** Read a stream from a player on another node (its node reads it and forwards the items). */
   streamRemote(uid: string, method: string, params: unknown[], opts?: CallOptions): AsyncIterable<unknown> {
     if (!this.connected) throw unavailable(`${uid} is not reachable: no connection to the cluster`);
+    if (hasUpload(params)) throw noUploads(uid);
     return this.#streams.open(uid, method, params, opts);
   }
 
