@@ -6,6 +6,11 @@
 
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
 using System.Threading;
 using System.Threading.Tasks;
 using Volley.Transport;
@@ -83,5 +88,65 @@ public class TransportTests : IClassFixture<OwnServerFixture>
         {
             await c.CloseAsync();
         }
+    }
+
+    /// <summary>
+    /// A WebSocket peer on a raw TCP socket that reads nothing after the upgrade (so the
+    /// client's big send stalls) and then sends a close frame: the client's close answer
+    /// queues behind the stalled send, and only the close-answer timeout ends the socket.
+    /// </summary>
+    static async Task<(ClientWebSocketTransport t, TaskCompletionSource<long> closedAtMs, Stopwatch sw, TcpClient peer, TcpListener l)> StalledClose(IVolleyScheduler scheduler)
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Server.ReceiveBufferSize = 4096; // inherited by the accepted socket: the send stalls sooner
+        l.Start();
+        var accepted = l.AcceptTcpClientAsync();
+        var t = new ClientWebSocketTransport(null, scheduler);
+        var sw = new Stopwatch();
+        var closedAtMs = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        t.Closed += _ => closedAtMs.TrySetResult(sw.ElapsedMilliseconds);
+        var connecting = t.ConnectAsync(new Uri($"ws://127.0.0.1:{((IPEndPoint)l.LocalEndpoint).Port}/"), new TransportConnectOptions(), CancellationToken.None);
+        var peer = await accepted;
+        var stream = peer.GetStream();
+        var request = new StringBuilder();
+        var buf = new byte[1];
+        while (!request.ToString().EndsWith("\r\n\r\n") && await stream.ReadAsync(buf) == 1) request.Append((char)buf[0]);
+        var key = System.Text.RegularExpressions.Regex.Match(request.ToString(), @"Sec-WebSocket-Key: *(\S+)", System.Text.RegularExpressions.RegexOptions.IgnoreCase).Groups[1].Value;
+        var accept = Convert.ToBase64String(SHA1.HashData(Encoding.ASCII.GetBytes(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"));
+        await connecting;
+        var send = t.SendAsync(new ArraySegment<byte>(new byte[64 * 1024 * 1024]), CancellationToken.None);
+        await Task.Delay(300);
+        Assert.False(send.IsCompleted, "the 64 MB send did not stall");
+        _ = send.ContinueWith(_ => { }, TaskScheduler.Default); // it fails when the socket goes
+        sw.Start();
+        await stream.WriteAsync(new byte[] { 0x88, 0x02, 0x03, 0xE8 }); // close 1000
+        return (t, closedAtMs, sw, peer, l);
+    }
+
+    [Fact]
+    public async Task The_wait_for_the_close_answer_runs_on_the_clients_scheduler()
+    {
+        // On a FrameScheduler no tick means no time: the socket stays until the game ticks.
+        var frames = new FrameScheduler();
+        var (t, closedAt, sw, peer, l) = await StalledClose(frames);
+        using (peer) using (t)
+        {
+            var early = await Task.WhenAny(closedAt.Task, Task.Delay(2500));
+            Assert.True(early != closedAt.Task, $"closed {(early == closedAt.Task ? closedAt.Task.Result : 0)} ms after the close frame without a tick");
+            frames.Update();
+            Assert.Same(closedAt.Task, await Task.WhenAny(closedAt.Task, Task.Delay(5000)));
+            Assert.InRange(closedAt.Task.Result, 2500, 8000);
+        }
+        l.Stop();
+
+        // On the default TimerScheduler it gives up after about a second, as it always did.
+        var (t2, closedAt2, _, peer2, l2) = await StalledClose(TimerScheduler.Instance);
+        using (peer2) using (t2)
+        {
+            Assert.Same(closedAt2.Task, await Task.WhenAny(closedAt2.Task, Task.Delay(10_000)));
+            Assert.InRange(closedAt2.Task.Result, 900, 10_000);
+        }
+        l2.Stop();
     }
 }

@@ -100,7 +100,7 @@ namespace Volley
 #if UNITY_WEBGL && !UNITY_EDITOR
             return new WebGLTransport();
 #else
-            return new ClientWebSocketTransport(_opts.ConfigureSocket);
+            return new ClientWebSocketTransport(_opts.ConfigureSocket, _scheduler);
 #endif
         }
 

@@ -11,13 +11,19 @@ namespace Volley.Transport
 {
     public sealed class ClientWebSocketTransport : IVolleyTransport
     {
+        /// <summary>How long the answer to the server's close frame may take before the socket is cut.</summary>
+        static readonly TimeSpan CloseAnswerTimeout = TimeSpan.FromSeconds(1);
+
         readonly ClientWebSocket _ws = new ClientWebSocket();
+        readonly IVolleyScheduler _scheduler;
         int _maxMessageBytes = int.MaxValue;
         int _closed;
 
         /// <param name="configure">Last chance to set proxy, certificates, extra headers (VolleyClientOptions.ConfigureSocket).</param>
-        public ClientWebSocketTransport(Action<ClientWebSocketOptions>? configure = null)
+        /// <param name="scheduler">Where its timeout runs (the client passes its own, VolleyClientOptions.Scheduler); default <see cref="TimerScheduler"/>.</param>
+        public ClientWebSocketTransport(Action<ClientWebSocketOptions>? configure = null, IVolleyScheduler? scheduler = null)
         {
+            _scheduler = scheduler ?? TimerScheduler.Instance;
             configure?.Invoke(_ws.Options);
         }
 
@@ -66,8 +72,11 @@ namespace Volley.Transport
                         var reason = _ws.CloseStatusDescription ?? "";
                         try
                         {
-                            using var t = new CancellationTokenSource(1000);
-                            if (_ws.State == WebSocketState.CloseReceived) await _ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", t.Token).ConfigureAwait(false);
+                            // The client's scheduler times the answer, as all of its time (a
+                            // FrameScheduler only in Tick): a stalled send can't hold the socket.
+                            using var giveUp = new CancellationTokenSource();
+                            using (_scheduler.Schedule(CloseAnswerTimeout, giveUp.Cancel))
+                                if (_ws.State == WebSocketState.CloseReceived) await _ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", giveUp.Token).ConfigureAwait(false);
                         }
                         catch (Exception) { }
                         End(new TransportClosed(code, reason));
