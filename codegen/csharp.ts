@@ -148,7 +148,8 @@ class Emitter {
 
   // ---- interfaces, proxy, registration ------------------------------------------------
 
-  params(m: MethodDef): { decl: string; name: string; type: TypeRef; optional: boolean }[] {
+  /** `decl` with a default for optional params; `plain` without (where a required param follows). */
+  params(m: MethodDef): { decl: string; plain: string; name: string; type: TypeRef; optional: boolean }[] {
     // Optional only where every later param is optional too (C# wants them last).
     let optionalFrom = m.params.length;
     while (optionalFrom > 0 && m.params[optionalFrom - 1]!.optional) optionalFrom--;
@@ -156,7 +157,7 @@ class Emitter {
       const optional = i >= optionalFrom;
       const type = this.fieldType({ type: p.type, optional });
       const name = ident(camel(p.name));
-      return { name, type, optional, decl: `${this.cs(type)} ${name}${optional ? ' = null' : ''}` };
+      return { name, type, optional, plain: `${this.cs(type)} ${name}`, decl: `${this.cs(type)} ${name}${optional ? ' = null' : ''}` };
     });
   }
 
@@ -170,12 +171,11 @@ class Emitter {
     this.line(`    public interface I${a.name}`);
     this.line('    {');
     for (const m of a.methods) {
-      // A stream the client produces: registered by hand with HandleStream for now.
-      if (!server && m.stream) throw new ContractError(`${a.name}.${m.name}(): a stream the client produces is not generated yet (register it with client.HandleStream)`);
       this.doc(m.doc, '        ');
       const ps = this.params(m).map((p) => p.decl);
       if (server) this.line(`        ${this.resultType(m)} ${pascal(m.name)}(${[...ps, 'CancellationToken cancellationToken = default'].join(', ')});`);
-      else if (m.result) this.line(`        ${this.resultType(m)} ${pascal(m.name)}(${[...ps, 'CancellationToken cancellationToken'].join(', ')});`);
+      // Bind passes every param: no defaults (they could not come before the token anyway).
+      else if (m.result) this.line(`        ${this.resultType(m)} ${pascal(m.name)}(${[...this.params(m).map((p) => p.plain), 'CancellationToken cancellationToken'].join(', ')});`);
       else this.line(`        void ${pascal(m.name)}(${ps.join(', ')});`);
     }
     this.line('    }');
@@ -200,7 +200,8 @@ class Emitter {
     this.line('        public static ValueConverters Converters() => Register(new ValueConverters());');
     this.line();
     // The proxy.
-    this.line(`        /// <summary>Calls ${server.name}'s methods on the server (each a Task; deadline and cancellation as CallAsync).</summary>`);
+    this.proxyNames(server);
+    this.line(`        /// <summary>Calls ${server.name}'s methods on the server (each a Task; deadline and cancellation as CallAsync); a method without a result may also be sent as a notification (Notify…).</summary>`);
     this.line(`        public sealed class ServerProxy : I${server.name}`);
     this.line('        {');
     this.line('            readonly VolleyClient _client;');
@@ -220,6 +221,11 @@ class Emitter {
       const argExpr = firstOptional < 0 ? args : `${W}.TrimOmitted(${args}, ${firstOptional})`;
       if (!m.result) {
         this.line(`            public Task ${name}(${sig}) => Call(${str(m.name)}, ${argExpr}, cancellationToken);`);
+        // The same method as a notification (as the TypeScript client's notify): no answer,
+        // at most once; dropped while the socket is down. Bad args throw INVALID_PARAMS here.
+        this.line();
+        this.line(`            /// <summary>${xml(m.name)} as a notification: fire and forget, at most once (dropped while the socket is down).</summary>`);
+        this.line(`            public void Notify${name}(${ps.map((p) => p.decl).join(', ')}) => _client.Notify(${str(m.name)}, ${argExpr});`);
         continue;
       }
       if (m.stream) {
@@ -255,7 +261,17 @@ class Emitter {
       const ps = this.params(m);
       const name = pascal(m.name);
       const conv = (args: string) => ps.map((p, i) => `${W}.Param(${args}, ${i}, ${str(m.name)}, ${this.lambda(p.type, `${m.name}(${p.name})`, 0)})`);
-      if (m.result) {
+      if (m.stream) {
+        // A stream the client produces (SPEC §12): the library sends its items as the server
+        // takes them; each converted on its way out.
+        const item = this.identity(m.result!) ? this.cs(m.result!) : 'object?';
+        this.line(`            client.HandleStreamCall<${item}>(${str(m.name)}, call =>`);
+        this.line('            {');
+        ps.forEach((_, i) => this.line(`                var a${i} = ${conv('call.Args')[i]};`));
+        const items = `impl.${name}(${[...ps.map((_, i) => `a${i}`), 'call.CancellationToken'].join(', ')})`;
+        this.line(`                return ${this.identity(m.result!) ? items : `${W}.ItemsTo(${items}, static x0 => ${this.toWire(m.result!, 'x0', 1)})`};`);
+        this.line('            });');
+      } else if (m.result) {
         this.line(`            client.HandleCall(${str(m.name)}, async call =>`);
         this.line('            {');
         ps.forEach((_, i) => this.line(`                var a${i} = ${conv('call.Args')[i]};`));
@@ -385,13 +401,27 @@ class Emitter {
       this.line();
     }
     this.line(HELPERS);
+    if (this.c.client.methods.some((m) => m.stream && !this.identity(m.result!))) this.line(ITEMS_TO);
     this.line('    }');
+  }
+
+  /** The proxy's members must not collide (a method `timeout`, or `me()` beside `notifyMe()`). */
+  proxyNames(server: ApiDef): void {
+    const taken = new Map<string, string>([['Timeout', 'the proxy\'s Timeout property'], ['Call', 'the proxy\'s Call helper']]);
+    const take = (n: string, what: string) => {
+      const have = taken.get(n);
+      if (have) throw new ContractError(`${server.name}: ${what} and ${have} would both be ServerProxy.${n} in C#; rename one`);
+      taken.set(n, what);
+    };
+    for (const m of server.methods) {
+      take(pascal(m.name), `${m.name}()`);
+      if (!m.result) take('Notify' + pascal(m.name), `${m.name}() as a notification`);
+    }
   }
 
   doc(text: string | undefined, indent: string): void {
     if (!text) return;
-    const esc = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-    const lines = esc.split('\n');
+    const lines = xml(text).split('\n');
     if (lines.length === 1) this.line(`${indent}/// <summary>${lines[0]}</summary>`);
     else {
       this.line(`${indent}/// <summary>`);
@@ -482,6 +512,14 @@ const HELPERS = `        internal static readonly Task<object?> Done = Task.From
             }
         }`;
 
+/** Items of a client-produced stream as wire values, converted as the server takes them. */
+const ITEMS_TO = `
+        internal static async IAsyncEnumerable<object?> ItemsTo<T>(IAsyncEnumerable<T> items, Func<T, object?> item, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            // No ConfigureAwait(false): the app's iterator runs on its context, as its handler does.
+            await foreach (var x in items.WithCancellation(cancellationToken)) yield return item(x);
+        }`;
+
 function camel(s: string): string {
   const p = pascal(s);
   return p ? p[0]!.toLowerCase() + p.slice(1) : '_';
@@ -489,6 +527,11 @@ function camel(s: string): string {
 
 function ident(s: string): string {
   return KEYWORDS.has(s) ? '@' + s : /^[0-9]/.test(s) ? '_' + s : s;
+}
+
+/** Text inside an XML doc comment. */
+function xml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 /** A C# string literal (JSON's escapes are valid C# escapes). */

@@ -147,6 +147,8 @@ class Reader {
   /** `node` is the written type when there is one (it keeps `Int` aliases the checker erases). */
   type(t: ts.Type, node: ts.TypeNode | undefined, where: string, contextName: string): TypeRef {
     const F = ts.TypeFlags;
+    // `(Int | undefined)[]`: the written type inside the parentheses keeps its alias.
+    while (node && ts.isParenthesizedTypeNode(node)) node = node.type;
     if (t.flags & (F.Any | F.Unknown)) return { kind: 'any' };
     if (t.isUnion()) {
       const rest = t.types.filter((x) => !(x.flags & (F.Null | F.Undefined | F.Void)));

@@ -1,16 +1,19 @@
 // The kit server's fixed handlers: what every client under test may call. Each one is
 // small and observable (counters per key), so a case can prove what ran and how often.
 
-import { RpcError, encode } from '../protocol/index.ts';
+import { RpcError, encode, type Handlers } from '../protocol/index.ts';
 import type { ServerContext } from '../server/index.ts';
+import type { BadReplyKind, KitServer } from './contract.ts';
 import { paramBytes, toHex } from './msgpackWalk.ts';
-import { bump, fail, pass, show, type KitState } from './state.ts';
+import { bump, fail, pass, show, type KitState, type Verdict } from './state.ts';
 import { runScript } from './scripts.ts';
 import { judge } from './verdicts.ts';
 import { vectorFile } from './values.ts';
 import { isRequest, messagesOf } from './wireLog.ts';
 
 type Ctx = ServerContext;
+/** kit.wire takes any number of values of any type: outside what a contract can say (contract.ts). */
+type Uncontracted = { 'kit.wire': (ctx: Ctx, caseId: string) => Verdict };
 
 /**
  * Results a client must refuse (SPEC §2), by name, as msgpack hex: `kit.badReply(kind)`
@@ -26,19 +29,20 @@ export const BAD_RESULTS: Record<string, string> = {
   'ext-nested': '9181a161d40561', // [{a: extension type 5}]
   'ts-length': 'c703ff000000', // a timestamp (ext -1) of 3 bytes
   'ts-range': 'c70cff000000004000000000000000', // 96-bit timestamp, 2^62 s: beyond any date type
-};
+} satisfies Record<BadReplyKind, string>;
 
 /** Integers past 32 bits the server sends (case 6.4); a client must read them back exactly. */
 export const NUMBERS = [2 ** 32, 2 ** 40, 1_700_000_000_000, 2 ** 53 - 1, -(2 ** 31) - 1, -(2 ** 40), -(2 ** 53 - 1)];
 
-export function kitHandlers(kit: KitState) {
+/** The kit server's handlers, typed by the kit's contract (contract.ts). */
+export function kitHandlers(kit: KitState): Handlers<KitServer, Ctx> & Uncontracted {
   return {
     echo: (_: Ctx, x: unknown) => x,
     add: (_: Ctx, a: number, b: number) => a + b,
     nothing: (_: Ctx) => undefined,
     /** Resolves after ms; its abort signal ($cancel, deadline, session end) stops it. */
     sleep: (ctx: Ctx, ms: number, key = '') =>
-      new Promise((resolve, reject) => {
+      new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => resolve('slept'), ms);
         ctx.signal.addEventListener('abort', () => {
           clearTimeout(timer);
@@ -47,7 +51,7 @@ export function kitHandlers(kit: KitState) {
         }, { once: true });
       }),
     /** Ignores its signal: its reply comes after the caller's deadline (case 8.3). */
-    stubborn: (_: Ctx, ms: number) => new Promise((r) => setTimeout(() => r('late'), ms)),
+    stubborn: (_: Ctx, ms: number) => new Promise<string>((r) => setTimeout(() => r('late'), ms)),
     fail: (_: Ctx, code: string, message: string = code, data?: unknown) => {
       throw new RpcError(code, message, data);
     },

@@ -1,9 +1,10 @@
 // The C# that volley-codegen writes, compiled the way Unity compiles a package (netstandard2.1,
 // C# 9, nullable on, warnings as errors) and run against a real Volley server: every type form
 // of test/fixtures/codegen-everyForm.ts crosses the wire both ways through the typed proxy and
-// the typed handlers (calls from the server too, and a notification), omitted optional params
-// stay omitted, and values that don't convert fail their call (INTERNAL at the caller, or
-// INVALID_PARAMS back to the server) instead of hanging it. Skips without a dotnet SDK.
+// the typed handlers (calls from the server too, notifications both ways, a stream the client
+// produces), omitted optional params stay omitted, and values that don't convert fail their
+// call (INTERNAL at the caller, or INVALID_PARAMS back to the server) instead of hanging it.
+// Skips without a dotnet SDK.
 
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
@@ -56,7 +57,7 @@ static class Run
 
     sealed class Client : IKitClient
     {
-        public readonly TaskCompletionSource<double> Pinged = new TaskCompletionSource<double>();
+        public TaskCompletionSource<double> Pinged = new TaskCompletionSource<double>();
         public string? Received;
         public Task<Item> Transform(Item item, long by, CancellationToken ct)
         {
@@ -68,6 +69,14 @@ static class Run
             return Task.FromResult(item);
         }
         public void Ping(double n) => Pinged.TrySetResult(n);
+        public async IAsyncEnumerable<Vec> Path(long n, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                await Task.Yield();
+                yield return new Vec(i, 2 * i);
+            }
+        }
     }
 
     static async Task<int> Main(string[] args)
@@ -100,6 +109,11 @@ static class Run
         await server.PingMe(2.5);
         var done = await Task.WhenAny(impl.Pinged.Task, Task.Delay(5000));
         Check(done == impl.Pinged.Task && impl.Pinged.Task.Result == 2.5, "pingMe: the notification reached the typed handler");
+        impl.Pinged = new TaskCompletionSource<double>();
+        ((Kit.ServerProxy)server).NotifyPingMe(3.5);
+        done = await Task.WhenAny(impl.Pinged.Task, Task.Delay(5000));
+        Check(done == impl.Pinged.Task && impl.Pinged.Task.Result == 3.5, "NotifyPingMe: the typed notification reached the server, whose ping came back");
+        Check(await server.Walk(20) == 570, "walk: the server read the client's typed stream path(20), each Vec converted");
 
         try
         {
@@ -152,6 +166,7 @@ t.test('generated C# compiles as Unity would and runs every form against a real 
 
   let arity = 0;
   let lastBad: string | undefined;
+  const pings: number[] = [];
   const h: Harness<KitServer, KitClient> = await startServer<KitServer, KitClient>({
     handlers: {
       echoItem: (_ctx, item) => item,
@@ -164,7 +179,15 @@ t.test('generated C# compiles as Unity would and runs every form against a real 
       inline: (_ctx, arg) => ({ ok: !('b' in arg) || typeof arg.b === 'number', a: arg.a, b: arg.b ?? null }),
       nothing: () => {},
       roundTrip: (ctx, item, by): Promise<Item> => h.server.call(ctx.uid, 'transform', [item, by]),
-      pingMe: (ctx, n) => h.server.notify(ctx.uid, 'ping', n),
+      pingMe: (ctx, n) => {
+        pings.push(n);
+        h.server.notify(ctx.uid, 'ping', n);
+      },
+      walk: async (ctx, n) => {
+        let sum = 0;
+        for await (const v of h.server.stream(ctx.uid, 'path', [n])) sum += v.x + v.y;
+        return sum;
+      },
       broken: () => ({ x: 'no', y: 1 }) as never,
       badCall: async (ctx) => {
         try {
@@ -190,7 +213,8 @@ t.test('generated C# compiles as Unity would and runs every form against a real 
   t.equal(code, 0, 'the C# program passed every check');
   t.match(out, /ALL OK/);
   t.notMatch(out, /FAIL/);
-  t.equal((out.match(/^ok /gm) ?? []).length, 15, 'all 15 checks ran');
+  t.equal((out.match(/^ok /gm) ?? []).length, 17, 'all 17 checks ran');
   t.match(lastBad, /^INVALID_PARAMS/, 'the server saw INVALID_PARAMS from the C# handler');
+  t.same(pings, [2.5, 3.5], 'pingMe ran once as a call, once as a notification');
   t.ok(readFileSync(join(dir, 'Kit.g.cs'), 'utf8').length > 0);
 });

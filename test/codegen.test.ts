@@ -44,6 +44,23 @@ t.test('the sample bot uses what the generator writes from demo/api.ts, byte for
   t.equal(readFileSync(stale, 'utf8'), committed.replace('Rock, Paper', 'Paper, Rock'), '--check writes nothing');
 });
 
+t.test('the C# kit runner uses what the generator writes from conformance/contract.ts, byte for byte', async (t) => {
+  const file = join(root, 'csharp/Volley.Tests/Kit.g.cs');
+  const args = ['csharp', join(root, 'conformance/contract.ts'), '-o', file, '--namespace', 'Volley.Tests.Conformance', '--name', 'KitApi'];
+  const committed = readFileSync(file, 'utf8');
+  const now = emitCSharp(readContract(join(root, 'conformance/contract.ts')), { namespace: 'Volley.Tests.Conformance', name: 'KitApi', source: 'contract.ts' });
+  t.equal(now, committed, 'csharp/Volley.Tests/Kit.g.cs is stale: npm run codegen:kit');
+  t.equal((await quiet([...args, '--check'])).code, 0, '--check agrees');
+  const stale = write('Kit.stale.g.cs', committed.replace('NotifyKitAborted', 'NotifyKitAbortedX'));
+  t.equal((await quiet([...args.slice(0, 3), stale, ...args.slice(4), '--check'])).code, 1, '--check fails on a stale file');
+  // Every kit method but the two with rest parameters (kit.wire, note) is in the contract.
+  const c = readContract(join(root, 'conformance/contract.ts'));
+  t.same(c.client.methods.map((m) => m.name), ['echo', 'add', 'slow', 'fail', 'boom', 'count', 'numbers']);
+  t.notOk(c.server.methods.some((m) => m.name === 'kit.wire'));
+  t.match(now, 'public void NotifyKitNote(string key) => _client.Notify("kit.note", new object?[] { key });');
+  t.match(now, 'client.HandleStreamCall<long>("numbers", call =>');
+});
+
 t.test('demo contract: both interfaces, named and inline types', async (t) => {
   const c = readContract(join(root, 'demo/api.ts'));
   t.same(c.server.methods.map((m) => m.name), ['queue', 'leaveQueue', 'leaderboard', 'watchLeaderboard', 'whoami']);
@@ -105,6 +122,67 @@ t.test('every supported form maps as documented', async (t) => {
   t.match(cs, 'Task<Item> Transform(Item item, long by, CancellationToken cancellationToken);');
   t.match(cs, 'void Ping(double n);');
   t.notMatch(cs, /typeof|GetType\(\)\.Get|Activator|Reflection|MakeGenericType|Enum\.Parse/, 'no reflection in the generated code');
+});
+
+t.test('a method without a result is also a typed notification on the proxy', async (t) => {
+  const cs = emitCSharp(readContract(join(root, 'test/fixtures/codegen-everyForm.ts')), { namespace: 'Kit', source: 'codegen-everyForm.ts' });
+  t.match(cs, 'public void NotifyPingMe(double n) => _client.Notify("pingMe", new object?[] { n });');
+  t.match(cs, 'public void NotifyNothing() => _client.Notify("nothing", Array.Empty<object?>());');
+  t.notMatch(cs, /NotifyEchoItem|NotifySum|NotifyRoundTrip/, 'none for methods with a result');
+  const file = write('notify.ts', `export type Int = number;
+export type Color = 'red' | 'blue';
+export interface Vec { x: number; y: number }
+export interface NServer {
+  move(to: Vec, speed?: Int): void;
+  paint(color: Color, alt?: Color): void;
+  feed(): AsyncIterable<Int>;
+}
+export interface NClient { moved(uid: string, to: Vec): void }
+`);
+  const out = emitCSharp(readContract(file), { namespace: 'N', source: 'notify.ts' });
+  // Converted as the call's args are, omitted optional params left off the end.
+  t.match(out, 'public void NotifyMove(Vec to, long? speed = null) => _client.Notify("move", NWire.TrimOmitted(new object?[] { NWire.To(to), speed }, 1));');
+  t.match(out, 'public void NotifyPaint(Color color, Color? alt = null) => _client.Notify("paint", NWire.TrimOmitted(new object?[] { NWire.To(color), (alt is Color v0 ? NWire.To(v0) : null) }, 1));');
+  t.notMatch(out, 'NotifyFeed', 'none for a stream');
+  // Notifications the server sends the client: Bind registers the typed method for them.
+  t.match(out, 'client.On("moved", args => impl.Moved(NWire.Param(args, 0, "moved", static x0 => NWire.Str(x0, "moved(uid)")), NWire.Param(args, 1, "moved", static x0 => NWire.FromVec(x0, "moved(to)"))));');
+});
+
+t.test('proxy members that would collide in C# fail by name', async (t) => {
+  const bad = (member: string) => write(`clash-${member.length}.ts`, `export interface XServer { ${member} }\nexport interface XClient { ok(): void }\n`);
+  t.throws(() => emitCSharp(readContract(bad('me(): void; notifyMe(): number;')), { namespace: 'X', source: 'x.ts' }), /XServer: notifyMe\(\) and me\(\) as a notification would both be ServerProxy.NotifyMe/);
+  t.throws(() => emitCSharp(readContract(bad('timeout(): number;')), { namespace: 'X', source: 'x.ts' }), /timeout\(\) and the proxy's Timeout property/);
+  const r = await quiet(['csharp', bad('me(): void; notifyMe(): number;'), '-o', join(dir, 'never.cs')]);
+  t.equal(r.code, 1, 'the command exits 1');
+  t.match(r.out, /would both be ServerProxy.NotifyMe/);
+});
+
+t.test('a stream the client produces: a typed IAsyncEnumerable method, registered by Bind', async (t) => {
+  const file = write('client-stream.ts', `export type Int = number;
+export interface Vec { x: number; y: number }
+export interface SServer { ok(): void }
+export interface SClient {
+  numbers(n: Int, from?: Int): AsyncIterable<Int>;
+  path(n: Int): AsyncIterable<Vec>;
+  /** A list with holes. */
+  holes(): (Int | undefined)[];
+}
+`);
+  const c = readContract(file);
+  t.same(c.client.methods.map((m) => [m.name, m.stream ?? false]), [['numbers', true], ['path', true], ['holes', false]]);
+  t.same(c.client.methods[2]!.result, { kind: 'array', of: { kind: 'nullable', of: { kind: 'long' } } }, '(Int | undefined)[]: the alias inside parentheses is kept');
+  const cs = emitCSharp(c, { namespace: 'S', source: 'client-stream.ts' });
+  // No `= null` before the required token: C# refuses an optional param before a required one.
+  t.match(cs, 'IAsyncEnumerable<long> Numbers(long n, long? from, CancellationToken cancellationToken);');
+  t.match(cs, 'IAsyncEnumerable<Vec> Path(long n, CancellationToken cancellationToken);');
+  t.match(cs, 'Task<long?[]> Holes(CancellationToken cancellationToken);');
+  t.match(cs, 'client.HandleStreamCall<long>("numbers", call =>');
+  t.match(cs, 'return impl.Numbers(a0, a1, call.CancellationToken);');
+  t.match(cs, 'client.HandleStreamCall<object?>("path", call =>');
+  t.match(cs, 'return SWire.ItemsTo(impl.Path(a0, call.CancellationToken), static x0 => SWire.To(x0));');
+  t.match(cs, 'internal static async IAsyncEnumerable<object?> ItemsTo<T>(');
+  const demo = emitCSharp(readContract(join(root, 'demo/api.ts')), { namespace: 'Volley.Sample', source: 'api.ts' });
+  t.notMatch(demo, 'ItemsTo', 'the helper only where a client stream needs it');
 });
 
 const unsupported: [string, string, RegExp][] = [

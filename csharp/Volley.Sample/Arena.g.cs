@@ -201,7 +201,7 @@ namespace Volley.Sample
         /// <summary>A new converter set with every contract type (for VolleyClientOptions.Converters).</summary>
         public static ValueConverters Converters() => Register(new ValueConverters());
 
-        /// <summary>Calls ArenaServer's methods on the server (each a Task; deadline and cancellation as CallAsync).</summary>
+        /// <summary>Calls ArenaServer's methods on the server (each a Task; deadline and cancellation as CallAsync); a method without a result may also be sent as a notification (Notify…).</summary>
         public sealed class ServerProxy : IArenaServer
         {
             readonly VolleyClient _client;
@@ -220,6 +220,9 @@ namespace Volley.Sample
             }
 
             public Task LeaveQueue(CancellationToken cancellationToken = default) => Call("leaveQueue", Array.Empty<object?>(), cancellationToken);
+
+            /// <summary>leaveQueue as a notification: fire and forget, at most once (dropped while the socket is down).</summary>
+            public void NotifyLeaveQueue() => _client.Notify("leaveQueue", Array.Empty<object?>());
 
             public async Task<Standing[]> Leaderboard(double? limit = null, CancellationToken cancellationToken = default)
             {
