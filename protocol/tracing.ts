@@ -157,6 +157,11 @@ export class CallTracing {
     return state ? [tp, state] : [tp];
   }
 
+  /** A stream item of the span's call: the span notes how many were sent (or received) so far. */
+  items(span: OtelSpan, sent: boolean, count: number): void {
+    span.setAttribute(sent ? 'volley.stream.items_sent' : 'volley.stream.items_received', count);
+  }
+
   /** End a call's span with its outcome: null for OK, else the error code. */
   end(span: OtelSpan, code: string | null): void {
     span.setAttribute('rpc.response.status_code', code ?? 'OK');
@@ -196,6 +201,8 @@ export class CallTracing {
     served(method: string, code: string | null, ctx: { span?: unknown } | undefined): void;
     /** A notification was dropped (nothing to end). */
     dropped(): void;
+    /** A stream item of a served call: its span notes the count. */
+    streamItem(method: string, served: boolean, sent: boolean, ctx: { span?: unknown } | undefined, count: number): void;
   } {
     return {
       served: (_method, code, ctx) => {
@@ -205,6 +212,9 @@ export class CallTracing {
         ctx.span = undefined;
       },
       dropped: () => {},
+      streamItem: (_method, _served, sent, ctx, count) => {
+        if (ctx?.span !== undefined) this.items(ctx.span as OtelSpan, sent, count);
+      },
     };
   }
 

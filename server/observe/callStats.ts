@@ -20,9 +20,19 @@ const NB = BUCKETS.length + 1; // + the +Inf bucket
 /** Prometheus series one (method, code) pair of a histogram costs: its buckets, _sum and _count. */
 export const SERIES_PER_PAIR = NB + 2;
 
-/** How many (method, code) pairs may still get series of their own, shared by every CallStats of a server. */
+/**
+ * How many more series Volley's labelled metrics may add, shared by every CallStats (a pair
+ * takes SERIES_PER_PAIR) and the stream item counters (one each) of a server.
+ */
 export class SeriesBudget {
-  constructor(public pairs: number) {}
+  constructor(public series: number) {}
+
+  /** Take `n` series if they fit. */
+  take(n: number): boolean {
+    if (this.series < n) return false;
+    this.series -= n;
+    return true;
+  }
 }
 
 export class CallStats {
@@ -46,8 +56,7 @@ export class CallStats {
     this.sums = new Float64Array(series);
     this.#admitted = new Uint8Array(series);
     // The overflow pair is taken from the budget up front: past it, nothing new appears.
-    if (budget.pairs < 1) throw new RangeError('observe.maxSeries is too small for the metrics Volley always has');
-    budget.pairs--;
+    if (!budget.take(SERIES_PER_PAIR)) throw new RangeError('observe.maxSeries is too small for the metrics Volley always has');
     this.#overflow = methods.other * this.nCodes + codes.other;
     this.#admitted[this.#overflow] = 1;
   }
@@ -64,8 +73,7 @@ export class CallStats {
 
   /** The series a pair seen for the first time is counted in: its own while the budget lasts. */
   #admit(series: number): number {
-    if (this.budget.pairs > 0) {
-      this.budget.pairs--;
+    if (this.budget.take(SERIES_PER_PAIR)) {
       this.#admitted[series] = 1;
       return series;
     }

@@ -7,6 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { CallTracing, type OtelSpan, type CallOptions, type InboundCall, type OtelApi, type PeerObserver, type RpcPeer } from '../../protocol/index.ts';
 import { CallStats, SeriesBudget, SERIES_PER_PAIR } from './callStats.ts';
 import { CodeTable, MethodTable, OTHER } from './labels.ts';
+import { ItemStats } from './streamItems.ts';
 import { Window } from './window.ts';
 
 export interface ObserveOptions {
@@ -59,9 +60,10 @@ export interface ObserveOptions {
   maxClientMethods?: number;
   /**
    * Most series Volley's own metrics put on `/metrics` (each (method, code) pair of a call
-   * histogram is 19: 17 buckets, _sum and _count). Pairs get series of their own in the order
-   * they are first seen until the next would pass it; later ones are counted under method
-   * `other`, nothing lost. Bounds what a client can make every scrape cost (at most ~260 KB
+   * histogram is 19: 17 buckets, _sum and _count; each (method, direction) of
+   * `volley_stream_items_total` is 1). Pairs get series of their own in the order they are
+   * first seen until the next would pass it; later ones are counted under method `other`,
+   * nothing lost. Bounds what a client can make every scrape cost (at most ~260 KB
    * and a few tens of ms with the default). Default 2000 (about 100 pairs).
    */
   maxSeries?: number;
@@ -109,6 +111,9 @@ export class ServerObserver implements PeerObserver<Ctx> {
   readonly madeStats: CallStats;
   /** Calls forwarded to another node, by outcome only (method: the made table's). */
   readonly forwardedStats: CallStats;
+  /** Stream items of calls served here (a handler's stream, an upload it reads) / of calls made to clients. */
+  readonly servedItems: ItemStats;
+  readonly madeItems: ItemStats;
   readonly tracing: CallTracing | undefined;
   readonly startedAt = Date.now();
   server: ObservedServer | undefined;
@@ -142,12 +147,16 @@ export class ServerObserver implements PeerObserver<Ctx> {
     // One budget of (method, code) pairs for the three histograms, what maxSeries leaves after the fixed series.
     const maxSeries = opts.maxSeries ?? DEFAULT_MAX_SERIES;
     if (!(maxSeries >= 0)) throw new RangeError(`observe.maxSeries must be a non-negative number, got ${maxSeries}`);
-    const budget = new SeriesBudget(Math.floor((maxSeries - FIXED_SERIES) / SERIES_PER_PAIR));
-    if (budget.pairs < 3) throw new RangeError(`observe.maxSeries (${maxSeries}) is below the ${FIXED_SERIES + 3 * SERIES_PER_PAIR} series Volley's metrics always have`);
+    const budget = new SeriesBudget(maxSeries - FIXED_SERIES);
+    // Always there: each histogram's overflow pair, and the item counters' (other, sent|received).
+    const always = 3 * SERIES_PER_PAIR + 2 * 2;
+    if (!(budget.series >= always)) throw new RangeError(`observe.maxSeries (${maxSeries}) is below the ${FIXED_SERIES + always} series Volley's metrics always have`);
     this.servedStats = new CallStats(new MethodTable(servedMethods.length, servedMethods, true), this.codes, budget);
     const madeMethods = new MethodTable(opts.maxClientMethods ?? 64);
     this.madeStats = new CallStats(madeMethods, this.codes, budget);
     this.forwardedStats = new CallStats(new MethodTable(0, [], true), this.codes, budget);
+    this.servedItems = new ItemStats(this.servedStats.methods, budget);
+    this.madeItems = new ItemStats(madeMethods, budget);
     this.tracing = opts.tracing ? new CallTracing(opts.tracing, 'volley', { trustInbound: opts.trustClientTrace === true }) : undefined;
     this.#overloadedCode = this.codes.indexOf('OVERLOADED');
     this.#rateLimitedCode = this.codes.indexOf('RATE_LIMITED');
@@ -192,6 +201,12 @@ export class ServerObserver implements PeerObserver<Ctx> {
   droppedNotifications = 0;
   dropped(): void {
     this.droppedNotifications++;
+  }
+
+  /** One stream item crossed (SPEC §12): counted; the call's span notes how many so far. */
+  streamItem(method: string, served: boolean, sent: boolean, ctx: Ctx | undefined, count: number): void {
+    (served ? this.servedItems : this.madeItems).record(method, sent);
+    if (ctx?.span !== undefined) this.tracing?.items(ctx.span as OtelSpan, sent, count);
   }
 
   // ---- outgoing calls -----------------------------------------------------------------

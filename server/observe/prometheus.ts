@@ -10,6 +10,7 @@
 
 import { BUCKETS, type CallStats } from './callStats.ts';
 import { AUTH_STATUSES, CLOSE_CODES, END_REASONS, OTHER, type ServerObserver } from './observer.ts';
+import type { ItemStats } from './streamItems.ts';
 
 type Labels = Record<string, string | number>;
 interface Value {
@@ -53,6 +54,21 @@ function histogram(name: string, stats: CallStats, labelsOf: (method: string, co
 const byIndex = (label: string, names: readonly (string | number)[], counts: Float64Array) => (): Value[] =>
   [...names, OTHER].map((n, i) => ({ labels: { [label]: String(n) }, value: counts[i] ?? 0 })).filter((v, i) => v.value > 0 || i < names.length);
 
+/** Items of both tables, one series per (method, direction): a name in both (a server and a client method alike) adds up. */
+function streamItems(tables: ItemStats[]): () => Value[] {
+  return () => {
+    const sums = new Map<string, Value>();
+    for (const table of tables)
+      for (const { method, direction, count } of table.series()) {
+        const key = `${direction} ${method}`;
+        const v = sums.get(key);
+        if (v) v.value += count;
+        else sums.set(key, { labels: { rpc_system: 'volley', rpc_method: method, direction }, value: count });
+      }
+    return [...sums.values()];
+  };
+}
+
 /** Every metric, in the order they appear on /metrics. */
 export function volleyMetrics(o: ServerObserver): Metric[] {
   const rpc = (method: string, code: string) => ({ rpc_system: 'volley', rpc_method: method, rpc_response_status_code: code });
@@ -60,6 +76,7 @@ export function volleyMetrics(o: ServerObserver): Metric[] {
   return [
     new Metric('rpc_server_call_duration_seconds', 'Calls clients made to this server: time from receipt to answer, by method and outcome code.', 'histogram', histogram('rpc_server_call_duration_seconds', o.servedStats, rpc)),
     new Metric('rpc_client_call_duration_seconds', 'Calls this server made to clients: time from sending to the answer, by method and outcome code.', 'histogram', histogram('rpc_client_call_duration_seconds', o.madeStats, rpc)),
+    new Metric('volley_stream_items_total', 'Stream items (a stream a call answers with, or an upload passed as a param) this server sent or received, by method and direction.', 'counter', streamItems([o.servedItems, o.madeItems])),
     new Metric('volley_ws_messages_received_total', 'WebSocket messages received (each holds one or more msgpack-rpc messages).', 'counter', one(() => o.messagesIn)),
     new Metric('volley_ws_received_bytes_total', 'Bytes of WebSocket messages received.', 'counter', one(() => o.bytesIn)),
     new Metric('volley_ws_messages_sent_total', 'WebSocket messages sent to single clients (room broadcasts not included).', 'counter', one(() => o.messagesOut)),
