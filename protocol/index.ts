@@ -25,6 +25,8 @@ export {
   relayedCancel,
   relayedGiveUp,
   relayedResponse,
+  relayedItem,
+  relayedItemOut,
   MovedCall,
   type SessionImage,
   type Relay,

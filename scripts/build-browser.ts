@@ -32,7 +32,9 @@ export const APP = `${root}demo/public/app.js`;
 // 18.6 KB: streams both ways (issue 23: a handler's async iterable, read with for await):
 // 18,931 B. 19.8 KB: uploads (issue 23: an async iterable passed as a param, read by the
 // handler on the other side; engine/uploads.ts, both as caller and as callee): 20,216 B.
-export const GZIP_BUDGET = 19.8 * 1024;
+// 19.9 KB: streams that follow a session to another node (the reader's and the producer's
+// branch for a moved session; the relay itself stays server-side): 20,282 B.
+export const GZIP_BUDGET = 19.9 * 1024;
 
 /** Inputs the SDK may contain, relative to the repo root. */
 const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/(engine\/)?[\w.]+\.ts$/, /^node_modules\/msgpackr\/unpack\.js$/];
@@ -100,7 +102,7 @@ function checkInputs(meta: Metafile): string[] {
  * Only names no user-facing option or wire field has: a mangled name must never cross
  * the bundle's edge.
  */
-export const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning|relay|streams|uploads)$/;
+export const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning|relay|relayedCalls|streams|uploads)$/;
 
 /**
  * Build both files. `write: false` keeps them in memory: tests that run in parallel serve

@@ -33,12 +33,30 @@ if (redisMissing) {
       return `${tag} ran on ${(ctx.server as { port: number }).port}`;
     },
     relay: (ctx: ServerContext, uid: string, q: string) => ctx.server.call(uid, 'ask', [q]),
+    feed: async function* (_ctx: ServerContext, n: number) {
+      ran('server:feed');
+      for (let i = 0; i < n; i++) {
+        await sleep(5);
+        yield i;
+      }
+    },
   };
   const playerHandlers = {
     ask: async (_ctx: unknown, q: string) => {
       ran(`player:${q}`);
       await gate(`player:${q}`);
       return `answer ${q}`;
+    },
+    telemetry: async function* (_ctx: unknown, n: number) {
+      ran('player:telemetry');
+      try {
+        for (let i = 0; i < n; i++) {
+          await sleep(5);
+          yield i;
+        }
+      } finally {
+        ran('player:telemetry:end');
+      }
     },
   };
 
@@ -114,6 +132,38 @@ if (redisMissing) {
     t.same(B.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'no placeholder left on B');
   });
 
+  t.test('streams both ways follow the player to another node: every item once, in order, nothing left behind', async (t) => {
+    const { A, B, proxy, settings } = await cluster(t);
+    const uid = 'streamer';
+    const { client, opens } = await player(proxy.url, uid);
+    t.teardown(() => client.close());
+    await heldBy(settings, uid, A);
+    const N = 300;
+    // The player reads a stream A's handler produces; A reads a stream the player produces.
+    const down: number[] = [];
+    const up: number[] = [];
+    const reading = async (it: AsyncIterable<unknown>, into: number[]) => {
+      for await (const x of it) into.push(x as number);
+    };
+    const readDown = reading(client.stream('feed', [N]), down);
+    const readUp = reading(A.server.stream(uid, 'telemetry', [N]), up);
+    await until(() => down.length > 30 && up.length > 30, 5000, 'items both ways before the move');
+
+    proxy.targetPort = B.port;
+    proxy.cutAll();
+    await until(() => B.server.isOnline(uid) && opens.length > 0, 5000, 'the player to resume on B');
+    // Before the fix, the player's read hung and A's failed CANCELLED ("nobody reads this stream").
+    const ended = await Promise.race([Promise.all([readDown, readUp]).then(() => true), sleep(15_000).then(() => false)]);
+    t.ok(ended, 'both streams ended within 15 s');
+    t.same(opens, [true], 'resumed, not a fresh session');
+    t.same(down, Array.from({ length: N }, (_, i) => i), "the player read every item of A's stream once, in order");
+    t.same(up, Array.from({ length: N }, (_, i) => i), "A read every item of the player's stream once, in order");
+    t.same([runs.get('server:feed'), runs.get('player:telemetry'), runs.get('player:telemetry:end')], [1, 1, 1], 'each producer ran once, to its end');
+    await until(() => A.adapter.relaying === 0, 3000, 'A to drop the relay once the streams ended');
+    t.same(A.server.stats(), { connections: 0, pendingIncoming: 0, pendingOutgoing: 0 }, 'nothing left on A');
+    t.same(B.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'nothing left on B');
+  });
+
   t.test('drain(): every player moves to the other node with its calls in flight, then the node closes', async (t) => {
     const { A, B, proxy, settings } = await cluster(t);
     const players = await Promise.all(['d1', 'd2', 'd3'].map((uid) => player(proxy.url, uid)));
@@ -177,6 +227,11 @@ if (redisMissing) {
       [13, uid, sid, 5, { code: 'X', message: 'y' }, null],
       [14, uid, sid, 5],
       [14, 'nobody', 'nosid', 1],
+      [20, uid, sid, 5, 7, 'a forged item for a session that did not move'],
+      [20, uid, sid, 'x', 'y', null],
+      [21, uid, sid, 5, 'an item for a call that is not running'],
+      [22, uid, sid, 5, null],
+      [22, uid, sid, 5, { code: 'X', message: 'y' }],
     ];
     for (const m of junk.slice(1)) await r.spublish(A.adapter.keys.channel(A.adapter.nodeId), pack(m as never));
     for (const m of junk.slice(1)) await r.spublish(B.adapter.keys.channel(B.adapter.nodeId), pack(m as never));

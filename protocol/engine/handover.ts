@@ -14,8 +14,9 @@ import { PendingCalls, defaultTimers } from './pendingCalls.ts';
 import { ReliableStream } from './reliable.ts';
 import { detach } from './resume.ts';
 import { receiveCancel, track, untrack } from './running.ts';
-import { cancelRemote } from './outgoing.ts';
-import { sendReliable } from './send.ts';
+import { call, cancelRemote } from './outgoing.ts';
+import { ITEM, onItem } from './streams.ts';
+import { replyError, sendReliable } from './send.ts';
 import type { EngineState, OutgoingData } from './state.ts';
 
 /** What a session's engine carries to its new node. */
@@ -44,6 +45,11 @@ export interface Relay {
   response(id: number, bytes: Uint8Array): void;
   /** This side gave up its call `id` to the player: the new node sends the `$cancel`. */
   cancel(id: number): void;
+  /**
+   * A handler here streams its answer to the player's call `callId`: the new node sends
+   * the item (SPEC §12). Settles when the player took it (the credit) or refused it.
+   */
+  item(callId: number, value: unknown): Promise<void>;
 }
 
 /** The new engine's side: the player's answers and cancels, back to the old one. */
@@ -52,6 +58,36 @@ export interface RelayBack {
   answer(id: number, error: WireError | null, result: unknown): void;
   /** The player cancelled its call `id` (running on the old node), or the session ended. */
   cancelRun(id: number): void;
+  /** The player's item (its request `id`) of the stream the old node reads with its call `callId`; false: it could not be sent. */
+  item(id: number, callId: number, value: unknown): boolean;
+  /** The player took (error null) or refused the oldest item the old node streamed for its call `callId`. */
+  credit(callId: number, error: WireError | null): void;
+}
+
+/**
+ * On the new engine: the old node's calls to the player still waiting, and the way back to
+ * it. A method, not a function streams.ts imports: this module stays out of the browser build.
+ */
+export class RelayedCalls {
+  readonly ids = new Set<number>();
+  constructor(readonly back: RelayBack) {}
+
+  /**
+   * The player sent item `id` of a stream the old node reads (its call `callId`): relay it
+   * there, as a call of the player's running on the old node, answered (the credit) from
+   * there. True when `callId` is such a call.
+   */
+  itemBack(s: EngineState<any>, id: number, callId: number, value: unknown, cost: number): boolean {
+    if (!this.ids.has(callId)) return false;
+    const ctx = new MovedCall(id, ITEM, this.back);
+    ctx.held = cost;
+    track(s, ctx);
+    if (!this.back.item(id, callId, value)) {
+      untrack(s, ctx);
+      replyError(s, id, { code: ErrorCode.INTERNAL, message: 'the item could not be relayed' });
+    }
+    return true;
+  }
 }
 
 /** A call of the player's that runs on the old node: this node only holds its id. */
@@ -136,11 +172,21 @@ export function importSession(s: EngineState<any>, image: SessionImage, back: Re
       timers: s.opts.timers ?? defaultTimers,
       onGiveUp: (given) => cancelRemote(s, given),
     }));
-    for (const [id, method, msLeft] of image.calling)
+    // Streams the old node reads (SPEC §12): their items arrive here and go on to it.
+    const relayed = (s.relayedCalls = new RelayedCalls(back));
+    for (const [id, method, msLeft] of image.calling) {
+      relayed.ids.add(id);
       outgoing.add(id, method, seqOf.get(id) ?? 0, msLeft + PLACEHOLDER_GRACE_MS).then(
-        (result) => back.answer(id, null, result),
-        (err: RpcError) => back.answer(id, err.toWire(), null),
+        (result) => {
+          relayed.ids.delete(id);
+          back.answer(id, null, result);
+        },
+        (err: RpcError) => {
+          relayed.ids.delete(id);
+          back.answer(id, err.toWire(), null);
+        },
       );
+    }
   }
   for (const [id, method] of image.running) track(s, new MovedCall(id, method, back));
 }
@@ -165,6 +211,26 @@ export function relayedResponse(s: EngineState<any>, id: number, bytes: Uint8Arr
   untrack(s, ctx);
   if (s.relay) s.relay.response(id, bytes);
   else if (!s.closedBy) sendReliable(s, bytes, -1);
+}
+
+/** The new node relays the player's item `id` of the stream this (moved) engine reads with its call `callId`. */
+export function relayedItem(s: EngineState<any>, id: number, callId: number, value: unknown): void {
+  if (s.relay === undefined || s.incoming.has(id)) return; // only a moved engine; never an id twice
+  onItem(s, id, [callId, value], 0);
+}
+
+/**
+ * The old node's handler streams an item of its answer to the player's call `callId`:
+ * send it as this engine's own `$item` request, and the player's answer (the credit, or
+ * its refusal) back. Ignored unless `callId` is a call of the player's running there.
+ */
+export function relayedItemOut(s: EngineState<any>, callId: number, value: unknown): void {
+  const ctx = s.incoming.get(callId);
+  if (!(ctx instanceof MovedCall) || s.closedBy) return;
+  call(s, ITEM, [callId, value], { timeoutMs: Infinity }).then(
+    () => ctx.back.credit(callId, null),
+    (err: RpcError) => ctx.back.credit(callId, err.toWire()),
+  );
 }
 
 /** The old node gave up its call `id` to the player: cancel the placeholder, which sends `$cancel`. */

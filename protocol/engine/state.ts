@@ -10,7 +10,7 @@ import type { RpcError, WireError } from '../errors.ts';
 import type { ParamsSchema } from '../schema.ts';
 import { FrameWriter, type FrameSink } from './frameWriter.ts';
 import { toMap, type AnyHandler, type InboundCall, type PeerOptions } from './options.ts';
-import type { Relay } from './handover.ts';
+import type { Relay, RelayedCalls } from './handover.ts';
 import type { PendingCalls } from './pendingCalls.ts';
 import type { StreamQueue } from './streams.ts';
 import type { Uploads } from './uploads.ts';
@@ -69,6 +69,8 @@ export class EngineState<C extends InboundCall = InboundCall> implements FrameSi
   overloadedRunning: WireError | undefined = undefined;
   /** @internal The session moved to another node: this engine only relays its calls still in flight (handover.ts). */
   relay: Relay | undefined = undefined;
+  /** @internal On the node a session moved to: the old node's calls still waiting (handover.ts). */
+  relayedCalls: RelayedCalls | undefined = undefined;
   /** @internal Streams this side reads, by the id of their call (streams.ts); made at the first. */
   streams: Map<number, StreamQueue> | undefined = undefined;
   /** @internal Uploads of calls from here, by call id, until each call settles (uploads.ts); made at the first. */

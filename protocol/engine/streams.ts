@@ -83,7 +83,9 @@ export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: A
       while (unanswered >= STREAM_WINDOW && live()) await new Promise<void>((w) => (wake = w));
       if (!live()) break;
       unanswered++;
-      call(s, ITEM, [ctx.id, r.value], { timeoutMs: Infinity }).then(settled, (err: RpcError) => {
+      // The session moved to another node mid-stream: that node sends the item (handover.ts).
+      const sent = s.relay ? s.relay.item(ctx.id, r.value) : call(s, ITEM, [ctx.id, r.value], { timeoutMs: Infinity });
+      sent.then(settled, (err: RpcError) => {
         failed ??= err;
         settled();
       });
@@ -100,7 +102,13 @@ export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: A
   untrack(s, ctx);
   if (served) observer?.served(ctx.method, failed ? failed.code : null, ctx);
   if (failed) return replyError(s, ctx.id, failed.toWire());
-  sendReliable(s, encode([RESPONSE, ctx.id, null, null], s.peerLimits), -1);
+  respond(s, ctx.id, encode([RESPONSE, ctx.id, null, null], s.peerLimits));
+}
+
+/** A response from here: to the player, or through the node its session moved to. */
+function respond(s: EngineState<any>, id: number, bytes: Uint8Array): void {
+  if (s.relay) s.relay.response(id, bytes);
+  else sendReliable(s, bytes, -1);
 }
 
 // ---- consumer -----------------------------------------------------------------------
@@ -108,6 +116,8 @@ export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: A
 /** `$item [callId, value]` arrived (paid for by the request): queue it for the stream's reader. */
 export function onItem(s: EngineState<any>, id: number, params: unknown[], cost: number): void {
   const queue = s.streams?.get(params[0] as number);
+  // A stream the node this session moved from reads: the item goes on to it (handover.ts).
+  if (queue === undefined && s.relayedCalls?.itemBack(s, id, params[0] as number, params[1], cost)) return;
   if (queue === undefined || queue.ended) {
     // No reader for it (a plain call() of a streaming method, or a reader that stopped).
     return replyError(s, id, { code: ErrorCode.CANCELLED, message: 'nobody reads this stream' });
@@ -184,6 +194,6 @@ function answerItem(s: EngineState<any>, ctx: InboundCall, taken: boolean): void
   if (s.incoming.get(ctx.id) !== ctx) return; // the session ended meanwhile
   untrack(s, ctx);
   if (s.closedBy) return;
-  if (taken) sendReliable(s, encode([RESPONSE, ctx.id, null, null]), -1);
-  else sendReliable(s, errorResponse(ctx.id, { code: ErrorCode.CANCELLED, message: 'the reader stopped' }), -1);
+  if (taken) respond(s, ctx.id, encode([RESPONSE, ctx.id, null, null]));
+  else respond(s, ctx.id, errorResponse(ctx.id, { code: ErrorCode.CANCELLED, message: 'the reader stopped' }));
 }

@@ -14,6 +14,8 @@ import {
   relayedAnswer,
   relayedCancel,
   relayedGiveUp,
+  relayedItem,
+  relayedItemOut,
   relayedResponse,
   type RelayBack,
   type RpcPeer,
@@ -21,7 +23,7 @@ import {
   type WireError,
 } from '../../protocol/index.ts';
 import type { LocalNode, TakenSession } from '../adapter.ts';
-import { ANSWER, CANCEL_RUN, GIVE, GIVE_UP, RESPONSE, TAKE, pack } from './wire.ts';
+import { ANSWER, CANCEL_RUN, GIVE, GIVE_UP, ITEM_CREDIT, ITEM_IN, ITEM_OUT, RESPONSE, TAKE, pack } from './wire.ts';
 
 /** Default of RedisAdapterOptions.maxHandoverBytes. */
 export const DEFAULT_MAX_HANDOVER_BYTES = 4 * 1024 * 1024;
@@ -41,6 +43,8 @@ export interface HandoverLink {
 interface Moved {
   peer: RpcPeer<any>;
   node: string;
+  /** Items its streaming handlers sent through the new node, awaiting the player's credit, by call id (in order). */
+  credits: Map<number, { resolve: () => void; reject: (err: RpcError) => void }[]>;
 }
 
 export class Handovers {
@@ -111,6 +115,17 @@ export class Handovers {
     return {
       answer: (id, error, result) => this.link.send(node, safePack([ANSWER, uid, sid, id, error, result === undefined ? null : result])),
       cancelRun: (id) => this.link.send(node, pack([CANCEL_RUN, uid, sid, id])),
+      item: (id, callId, value) => {
+        let message: Buffer;
+        try {
+          message = pack([ITEM_IN, uid, sid, id, callId, value]);
+        } catch {
+          return false;
+        }
+        this.link.send(node, message);
+        return true;
+      },
+      credit: (callId, error) => this.link.send(node, pack([ITEM_CREDIT, uid, sid, callId, error])),
     };
   }
 
@@ -126,6 +141,7 @@ export class Handovers {
 
   #onTake(from: string, id: number, uid: string, sid: string): void {
     const key = `${uid} ${sid}`;
+    const credits: Moved['credits'] = new Map();
     const relay = {
       response: (callId: number, bytes: Uint8Array) => {
         this.link.send(from, pack([RESPONSE, uid, sid, callId, bytes]));
@@ -135,6 +151,19 @@ export class Handovers {
         this.link.send(from, pack([GIVE_UP, uid, sid, callId]));
         this.#settled(key);
       },
+      item: (callId: number, value: unknown) =>
+        new Promise<void>((resolve, reject) => {
+          let message: Buffer;
+          try {
+            message = pack([ITEM_OUT, uid, sid, callId, value]);
+          } catch {
+            return reject(new RpcError(ErrorCode.INTERNAL, 'a stream item could not be encoded'));
+          }
+          let waiting = credits.get(callId);
+          if (!waiting) credits.set(callId, (waiting = []));
+          waiting.push({ resolve, reject });
+          this.link.send(from, message);
+        }),
     };
     const out = this.local.handOver?.(uid, sid, (peer) => exportSession(peer, relay));
     let message: Buffer | undefined;
@@ -149,7 +178,7 @@ export class Handovers {
         // Too large to move (or not encodable): the session ends here; the player starts afresh.
         out.peer.close(new RpcError(ErrorCode.DISCONNECTED, `${uid}'s session could not move`));
       } else {
-        this.#moved.set(key, { peer: out.peer, node: from });
+        this.#moved.set(key, { peer: out.peer, node: from, credits });
         this.#settled(key);
       }
     }
@@ -182,11 +211,24 @@ export class Handovers {
     const key = `${uid} ${sid}`;
     const peer = this.#peer(String(uid), String(sid));
     if (!peer || typeof id !== 'number') return;
-    if (kind === RESPONSE && m[4] instanceof Uint8Array) relayedResponse(peer, id, m[4]);
+    if (kind === ITEM_IN && typeof m[4] === 'number') relayedItem(peer, id, m[4], m[5]);
+    else if (kind === ITEM_OUT) relayedItemOut(peer, id, m[4]);
+    else if (kind === ITEM_CREDIT) this.#credit(key, id, (m[4] ?? null) as WireError | null);
+    else if (kind === RESPONSE && m[4] instanceof Uint8Array) relayedResponse(peer, id, m[4]);
     else if (kind === GIVE_UP) relayedGiveUp(peer, id);
     else if (kind === ANSWER) relayedAnswer(peer, id, (m[4] ?? null) as WireError | null, m[5]);
     else if (kind === CANCEL_RUN) relayedCancel(peer, id);
     this.#settled(key);
+  }
+
+  /** The player's answer to the oldest item a moved engine's handler streamed for its call `callId`. */
+  #credit(key: string, callId: number, error: WireError | null): void {
+    const waiting = this.#moved.get(key)?.credits.get(callId);
+    const next = waiting?.shift();
+    if (!next) return;
+    if (waiting!.length === 0) this.#moved.get(key)!.credits.delete(callId);
+    if (error === null) next.resolve();
+    else next.reject(RpcError.fromWire(error));
   }
 
   /** Shutting down: the moved engines' callers get DISCONNECTED, their handlers stop. */

@@ -28,7 +28,7 @@ import { Presence } from './presence.ts';
 import { RoomIndex } from './roomIndex.ts';
 import { RoomChannels } from './roomChannels.ts';
 import { STALL_MS, Watchdog } from './watchdog.ts';
-import { JOIN, KICK, LEAVE, NOTIFY, PING, STREAM_OPEN, TAKE, pack, unpackAll } from './wire.ts';
+import { ITEM_IN, JOIN, KICK, LEAVE, NOTIFY, PING, STREAM_OPEN, TAKE, pack, unpackAll } from './wire.ts';
 
 
 const unavailable = (msg: string) => new RpcError(ErrorCode.UNAVAILABLE, msg);
@@ -427,6 +427,7 @@ export class RedisAdapter implements ClusterAdapter {
 
   #onNodeMessage(m: unknown[]): void {
     if (m[0] === KICK) this.#kicked(String(m[1]), String(m[2]), Number(m[3]), String(m[4]));
+    else if ((m[0] as number) >= ITEM_IN) this.#handovers.receive(m);
     else if ((m[0] as number) >= STREAM_OPEN) this.#streams.receive(m);
     else if ((m[0] as number) >= TAKE) this.#handovers.receive(m);
     else this.#forwarding.receive(m);

@@ -28,6 +28,10 @@ export const STREAM_ITEM = 16;
 export const STREAM_CREDIT = 17;
 export const STREAM_END = 18;
 export const STREAM_CANCEL = 19;
+// Streams of a session that moved between nodes (handover.ts).
+export const ITEM_IN = 20;
+export const ITEM_OUT = 21;
+export const ITEM_CREDIT = 22;
 
 export type NodeMessage =
   /** Call uid's client; reply to node `from` with call `id`. timeoutMs: the caller's remaining deadline. */
@@ -65,7 +69,13 @@ export type NodeMessage =
   /** To the reader's node: stream `id` ended (error null) or failed. */
   | [kind: typeof STREAM_END, id: number, error: WireError | null]
   /** To the holder: `from`'s reader of stream `id` stopped. */
-  | [kind: typeof STREAM_CANCEL, from: string, id: number];
+  | [kind: typeof STREAM_CANCEL, from: string, id: number]
+  /** To the old node: the player's item `id` of the stream the old node reads with its call `callId`. */
+  | [kind: typeof ITEM_IN, uid: string, sid: string, id: number, callId: number, value: unknown]
+  /** To the new node: the next item of the stream the old node's handler answers the player's call `callId` with. */
+  | [kind: typeof ITEM_OUT, uid: string, sid: string, callId: number, value: unknown]
+  /** To the old node: the player took (error null) or refused the oldest item sent for `callId`. */
+  | [kind: typeof ITEM_CREDIT, uid: string, sid: string, callId: number, error: WireError | null];
 
 /** On a room's channel: a room notification, already encoded for clients; or a node saying it listens (roomListeners.ts). */
 export type RoomMessage = [from: string, room: string, bytes: Uint8Array] | [from: string, room: string, listening: number];
