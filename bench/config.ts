@@ -14,12 +14,20 @@ export const SCENARIOS = [
   'idle', // RSS per idle connection
   'storm', // connections opened (and closed) per second
   'game-tick', // players in rooms: state ticks, inputs, calls both ways (players per core)
+  'stream-down', // server → client streams, one per client (items per second, server CPU per item)
+  'notify-down', // the same items as notifications: stream-down's baseline
+  'stream-up', // client → server streams, one per client
+  'notify-up', // the same items as notifications: stream-up's baseline
   'idle-max', // idle at the open-file limit (ulimit -n minus headroom); only with --idle-max
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 /** Scenarios whose load the server drives (latency measured there); the rest are client-driven. */
 export const SERVER_DRIVEN: ReadonlySet<Scenario> = new Set(['server-calls', 'server-calls-1kb', 'call-many', 'broadcast']);
+
+/** The stream scenarios (bench/streams.ts runs them) and the notification baseline of each. */
+export const STREAM_SCENARIOS: ReadonlySet<Scenario> = new Set(['stream-down', 'notify-down', 'stream-up', 'notify-up']);
+export const BASELINE_OF: Partial<Record<Scenario, Scenario>> = { 'stream-down': 'notify-down', 'stream-up': 'notify-up' };
 
 export interface Config {
   quick: boolean;
@@ -39,6 +47,8 @@ export interface Config {
   /** game-tick: players, and players per room. */
   players: number;
   roomSize: number;
+  /** stream scenarios: concurrent streams, one per client connection. */
+  streams: number;
   idleMax: boolean;
   workers: number;
   out: string;
@@ -63,6 +73,7 @@ const HELP = `npm run bench -- [flags]
   --storm-connections N    storm scenario size (default 2000; quick 100)
   --players N              game-tick players (default 1000; quick 80)
   --room-size N            game-tick players per room (default 8)
+  --streams N              stream-*/notify-*: clients, one stream each at a time (default 50, quick too)
   --idle-max               also run idle-max: as many idle connections as ulimit -n allows
   --workers N              client processes for call scenarios (default 2)
   --out DIR                where results go (default bench/results)
@@ -107,7 +118,7 @@ export function parseFlags(argv: string[]): Config {
   const known = new Set([
     'quick', 'systems', 'scenario', 'scenarios', 'connections', 'inflight', 'payload', 'duration', 'warmup', 'fanout',
     'rate', 'idle-connections', 'storm-connections', 'idle-max', 'workers', 'out', 'cpu-prof', 'client-prof', 'no-progress',
-    'rounds', 'players', 'room-size', 'baseline',
+    'rounds', 'players', 'room-size', 'baseline', 'streams',
   ]);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k}\n${HELP}`);
   const str = (name: string): string | undefined => {
@@ -135,6 +146,7 @@ export function parseFlags(argv: string[]): Config {
     stormConnections: Math.max(1, num('storm-connections', 2000, 100)),
     players: Math.max(1, Math.floor(num('players', 1000, 80))),
     roomSize: Math.max(1, Math.floor(num('room-size', 8))),
+    streams: Math.max(1, Math.floor(num('streams', 50))),
     idleMax,
     workers: Math.max(1, num('workers', 2)),
     out: str('out') ?? 'bench/results',

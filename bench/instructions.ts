@@ -162,7 +162,7 @@ async function runOne(o: Options, system: SystemName, scenario: Scenario, rep: n
   const conns: Conn[] = [];
   try {
     const { port } = await request<{ port: number }>(server, 'listen', {}, STEP_MS);
-    const hooks = { tick() {}, answered() {}, state() {} };
+    const hooks = { tick() {}, answered() {}, state() {}, item() {} };
     for (let i = 0; i < o.connections; i++) conns.push(await openClient(system, port, `u${i}`, hooks));
     const serverDriven = scenario.startsWith('server-calls');
     const payload = objectPayload(o.payloadBytes);

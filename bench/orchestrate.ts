@@ -5,9 +5,10 @@ import type { ChildProcess } from 'node:child_process';
 import { request } from './lib/ipc.ts';
 import { mergeHistograms, percentiles, type Percentiles } from './lib/histogram.ts';
 import { connectWorkers as connect, loadBackstopMs, round, sleep, spawn, split, splitAll, stopChild, tick, type Snap, type Stopped } from './lib/procs.ts';
-import { SERVER_DRIVEN, type Config, type Scenario } from './config.ts';
+import { SERVER_DRIVEN, STREAM_SCENARIOS, type Config, type Scenario } from './config.ts';
 import type { SystemName } from './clients/systems.ts';
 import { gameTick } from './gameTick.ts';
+import { streamRun } from './streams.ts';
 
 /** Per process; socket.io and Volley both take most of it per connection. */
 const CONNS_PER_IDLE_WORKER = 4000;
@@ -25,10 +26,12 @@ export interface RunResult {
   inflight?: number;
   payloadBytes?: number;
   durationMs?: number;
-  /** Calls (or deliveries, or connections) per second measured at the server. */
+  /** Calls (or deliveries, or connections) per second measured at the server; stream scenarios: items per second where they arrive. */
   callsPerSec?: number;
+  /** Stream scenarios: items that arrived in the window. */
+  items?: number;
   latencyMs?: Percentiles;
-  /** Server CPU (user + system) per call, per delivery (broadcast) or per connection (storm). */
+  /** Server CPU (user + system) per call, per delivery (broadcast), per connection (storm) or per item (stream scenarios). */
   serverCpuUsPerCall?: number;
   clientCpuUsPerCall?: number;
   serverRssMiB?: number;
@@ -110,6 +113,7 @@ async function runScenario(
     if (scenario === 'idle' || scenario === 'idle-max') return await idle(cfg, system, scenario, server, port, workers, base, progress, fdLimit);
     if (scenario === 'storm') return await storm(cfg, system, server, port, workers, base, progress);
     if (scenario === 'game-tick') return await gameTick(cfg, system, server, port, workers, base, progress);
+    if (STREAM_SCENARIOS.has(scenario)) return await streamRun(cfg, system, scenario, server, port, workers, base, progress);
     return await load(cfg, system, scenario, server, port, workers, base, progress);
   } catch (err) {
     const tail = (server as ChildProcess & { tail?: () => string }).tail?.() ?? '';

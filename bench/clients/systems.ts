@@ -5,13 +5,14 @@
 import WebSocket from 'ws';
 import { io as ioClient } from 'socket.io-client';
 import { createBirpc } from 'birpc';
-import { HubConnectionBuilder, HttpTransportType, LogLevel } from '@microsoft/signalr';
+import { HubConnectionBuilder, HttpTransportType, LogLevel, Subject } from '@microsoft/signalr';
 import { MessagePackHubProtocol } from '@microsoft/signalr-protocol-msgpack';
 import { Packr, Unpackr, pack, unpack } from 'msgpackr';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { VolleyClient } from '../../client/index.ts';
 import type { RoomState } from '../lib/game.ts';
+import { acksAt, item, pump, SendWindow, type Item } from '../lib/streams.ts';
 
 // volley-ws: Volley's server on its portable transport (the ws package), same clients.
 // volley-base: another Volley checkout's compiled server and client (`--baseline DIR`, its
@@ -38,9 +39,19 @@ function volleyClient(system: 'volley' | 'volley-base'): Promise<typeof VolleyCl
 
 export interface Conn {
   call(method: string, args: unknown[]): Promise<unknown>;
-  /** Fire and forget (game-tick's inputs). */
+  /** Fire and forget (game-tick's inputs, notify-up's items). */
   notify(method: string, args: unknown[]): void;
   close(): void;
+  /** stream-down: read one stream of `n` items from the server (`feed`), each to `onItem`. Systems with streams only. */
+  stream?(n: number, onItem: (it: Item) => void): Promise<void>;
+  /**
+   * stream-up: call the server's `upload` with a stream of `n` items as its param (fewer once
+   * `go()` is false), read by the handler as it arrives. Volley: an async generator as the
+   * param; SignalR: a Subject for a hub method taking IAsyncEnumerable<StreamItem>.
+   */
+  upload?(n: number, go: () => boolean): Promise<void>;
+  /** notify-up (and SignalR's upload): the items sent and acknowledged (`ack(n)` from the server). Systems with streams only. */
+  readonly window?: SendWindow;
 }
 
 /** What a client answers when the server calls it. */
@@ -51,6 +62,8 @@ export interface ClientHooks {
   answered(): void;
   /** game-tick: a room state of `tick` arrived; `t` is its send time (µs, monotonic). */
   state(t: number, tick: number): void;
+  /** stream-down, notify-down: an item arrived. */
+  item(it: Item): void;
 }
 
 const OPEN_TIMEOUT_MS = 15_000;
@@ -95,12 +108,15 @@ interface ClientApi {
   tick(t: number): void;
   state(s: RoomState): void;
   ready(tick: number): boolean;
+  item(it: Item): void;
+  ack(n: number): void;
 }
 
 type Answer = { add(a: number, b: number): number; echo(x: unknown): unknown; ready(tick: number): boolean };
 
 async function openVolley(Client: typeof VolleyClient, port: number, uid: string, hooks: ClientHooks, answer: Answer): Promise<Conn> {
-  const client = new Client<any, ClientApi>(`ws://127.0.0.1:${port}/`, {
+  const window = new SendWindow();
+  const client: VolleyClient<any, ClientApi> = new Client<any, ClientApi>(`ws://127.0.0.1:${port}/`, {
     token: uid,
     WebSocket: WebSocket as never,
     reconnect: false,
@@ -110,6 +126,11 @@ async function openVolley(Client: typeof VolleyClient, port: number, uid: string
       tick: (_ctx, t) => hooks.tick(t),
       state: (_ctx, s) => hooks.state(s.t, s.tick),
       ready: (_ctx, tick) => answer.ready(tick),
+      item: (_ctx, it) => {
+        hooks.item(it);
+        if (acksAt(it.seq)) client.notify('ack', it.seq + 1);
+      },
+      ack: (_ctx, n) => window.ack(n),
     },
   });
   await client.opened;
@@ -119,6 +140,18 @@ async function openVolley(Client: typeof VolleyClient, port: number, uid: string
     call: (method, args) => server[method]!(...args),
     notify: (method, args) => client.notify(method, ...args),
     close: () => client.close(),
+    stream: async (n, onItem) => {
+      for await (const it of client.stream('feed', [n]) as AsyncIterable<Item>) onItem(it);
+    },
+    // Credit-paced by the library: the generator runs as the server's handler reads.
+    upload: async (n, go) => {
+      await server.upload!(
+        (async function* () {
+          for (let i = 0; i < n && go(); i++) yield item(i);
+        })(),
+      );
+    },
+    window,
   };
 }
 
@@ -222,11 +255,33 @@ async function openSignalr(port: number, uid: string, hooks: ClientHooks, answer
   connection.on('ready', (tick: number) => answer.ready(tick));
   connection.on('tick', (t: number) => hooks.tick(t));
   connection.on('state', (s: RoomState) => hooks.state(s.t, s.tick));
+  const window = new SendWindow();
+  connection.on('item', (it: Item) => {
+    hooks.item(it);
+    if (acksAt(it.seq)) void connection.send('ack', it.seq + 1).catch(() => {});
+  });
+  connection.on('ack', (n: number) => window.ack(n));
   await connection.start();
   return {
     call: (method, args) => connection.invoke(method, ...args),
     notify: (method, args) => void connection.send(method, ...args).catch(() => {}),
     close: () => void connection.stop(),
+    // A server → client stream: the hub method returns IAsyncEnumerable<StreamItem>.
+    stream: (n, onItem) =>
+      new Promise<void>((resolve, reject) => {
+        connection.stream<Item>('feed', n).subscribe({ next: onItem, complete: resolve, error: reject });
+      }),
+    // A client → server stream: the hub method takes IAsyncEnumerable<StreamItem>, fed by a
+    // Subject; SignalR has no flow control on it, so the hub acks as the notifications do.
+    upload: async (n, go) => {
+      const subject = new Subject<Item>();
+      window.reset();
+      const done = connection.invoke('upload', subject);
+      await pump(window, (it) => subject.next(it), go, n);
+      subject.complete();
+      await done;
+    },
+    window,
   };
 }
 

@@ -6,6 +6,7 @@ import { serve } from '../lib/ipc.ts';
 import { encodeHistogram, newHistogram } from '../lib/histogram.ts';
 import { nowUs, objectPayload } from '../lib/payload.ts';
 import { GAME } from '../lib/game.ts';
+import { pump, STREAMS, watchWindows, type Item } from '../lib/streams.ts';
 import { openBare, openClient, type Bare, type Conn, type SystemName } from './systems.ts';
 
 /** Bounds on every client loop, besides its time limit. */
@@ -22,6 +23,7 @@ let stopAt = 0;
 let inFlight = 0;
 let issued = 0;
 let gameTimer: ReturnType<typeof setInterval> | undefined;
+let windowTimer: ReturnType<typeof setInterval> | undefined;
 /** game-tick, since the last mark: states received per tick number, `act` calls completed. */
 let states = new Map<number, number>();
 let acts = 0;
@@ -37,6 +39,10 @@ const hooks = {
   state(t: number, tick: number) {
     hist.recordValue(Math.max(1, nowUs() - t));
     states.set(tick, (states.get(tick) ?? 0) + 1);
+  },
+  item(it: Item) {
+    hist.recordValue(Math.max(1, nowUs() - it.t));
+    count++;
   },
 };
 
@@ -75,6 +81,31 @@ function startLoad(method: string, args: unknown[], inflight: number): void {
     );
   };
   for (const conn of conns) for (let k = 0; k < inflight; k++) loop(conn);
+}
+
+const going = (): boolean => Date.now() < stopAt;
+
+/** stream-down, stream-up: on every connection, one stream after another until the stop. */
+function startStreams(one: (conn: Conn) => Promise<void>): void {
+  for (const conn of conns)
+    void (async () => {
+      for (let k = 0; k < MAX_CALLS && going(); k++) {
+        inFlight++;
+        try {
+          await one(conn);
+        } catch (err) {
+          noteError(err);
+        } finally {
+          inFlight--;
+        }
+      }
+    })();
+}
+
+/** notify-up: on every connection, items as notifications, flat out within its window. */
+function startNotifyUp(): void {
+  for (const conn of conns) if (conn.window) void pump(conn.window, (it) => conn.notify('item', [it]), going, MAX_CALLS);
+  windowTimer = watchWindows(() => conns.map((c) => c.window));
 }
 
 /**
@@ -150,6 +181,12 @@ serve(async (req) => {
       if (scenario.startsWith('call-small')) startLoad('add', [1, 2], inflight);
       else if (scenario === 'call-1kb') startLoad('echo', [objectPayload(payloadBytes)], inflight);
       else if (scenario === 'game-tick') startGame();
+      else if (scenario === 'stream-down') startStreams((c) => c.stream!(STREAMS.itemsPerStream, hooks.item));
+      else if (scenario === 'stream-up') {
+        startStreams((c) => c.upload!(STREAMS.itemsPerStream, going));
+        windowTimer = watchWindows(() => conns.map((c) => c.window)); // SignalR's uploads go through the window
+      }
+      else if (scenario === 'notify-up') startNotifyUp();
       // other scenarios are server-driven: this process only answers and counts
       return {};
     }
@@ -168,9 +205,14 @@ serve(async (req) => {
       const { ticks } = req as unknown as { ticks?: [number, number] };
       let inTicks = 0;
       if (ticks) for (const [tick, n] of states) if (tick > ticks[0] && tick <= ticks[1]) inTicks += n;
+      // Windows whose acks went missing (bench/lib/streams.ts).
+      const stalls = conns.reduce((k, c) => k + (c.window?.stalls ?? 0), 0);
+      if (stalls) noteError(new Error(`${stalls} windows stalled: acks lost (a rate limit?)`));
       const measured = { hist: encodeHistogram(hist), count, errors, cpuUs: cpu.user + cpu.system, firstError, states: inTicks, acts };
       stopAt = 0;
       if (gameTimer) clearInterval(gameTimer);
+      clearInterval(windowTimer);
+      for (const c of conns) c.window?.reset(); // a sender waiting for an ack sees the stop
       const end = Date.now() + 3000;
       while (inFlight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
       return { ...measured, unfinished: inFlight };

@@ -6,6 +6,9 @@ import type { RunResult } from '../orchestrate.ts';
 import { cost, metricOf, PEERS, ratios, roundOf, summarize, type Peer, type Summary } from './summary.ts';
 import { targets, type Target } from './targets.ts';
 import { fmt, fmtSpread } from './format.ts';
+import { streamSection } from './streams.ts';
+import { notApplicable } from '../schedule.ts';
+import { STREAM_SCENARIOS } from '../config.ts';
 
 const PEER_TITLE: Record<Peer, string> = {
   raw: '/ raw',
@@ -31,6 +34,8 @@ function other(s: Summary): string {
   if (s.rssPerConnKiB) o.push(`${fmtSpread(s.rssPerConnKiB, 2)} KiB RSS/conn (JS heap ${fmtSpread(s.heapPerConnKiB, 2)}), ${fmt(s.held)} held`);
   if (s.connsPerSec) o.push(`${fmtSpread(s.connsPerSec)} conns/s (latency = handshake)`);
   if (s.inflight && s.inflight > 1) o.push(`${s.inflight} in flight/conn`);
+  if (STREAM_SCENARIOS.has(s.scenario))
+    o.push(`per item (calls/s: items/s); ${s.scenario.startsWith('stream') ? 'a stream per client' : 'notifications'}`);
   if (s.errors) o.push(`${s.errors} errors${s.firstError ? ` (${s.firstError.slice(0, 60)})` : ''}`);
   return o.join('; ');
 }
@@ -79,8 +84,20 @@ export function markdown(results: readonly RunResult[], meta: Record<string, unk
   const peers = PEERS.filter((p) => p !== 'volley-base' || results.some((r) => r.system === p));
   L.push(`| scenario | figure | Volley | ${peers.map((p) => PEER_TITLE[p]).join(' | ')} |`);
   L.push(`|---|---|--:|${peers.map(() => '--:').join('|')}|`);
-  for (const r of ratios(results)) L.push(`| ${r.scenario} | ${r.metric} | ${fmtSpread(r.volley, 2)} | ${peers.map((p) => fmtSpread(r.peers[p], 2)).join(' | ')} |`);
+  const cell = (r: ReturnType<typeof ratios>[number], p: Peer) => (notApplicable(r.scenario, p) ? 'n/a' : fmtSpread(r.peers[p], 2));
+  for (const r of ratios(results)) L.push(`| ${r.scenario} | ${r.metric} | ${fmtSpread(r.volley, 2)} | ${peers.map((p) => cell(r, p)).join(' | ')} |`);
+  // Which peers a scenario leaves out, and why (schedule.ts): not run, not failed.
+  const na = new Map<string, string[]>();
+  for (const r of ratios(results)) {
+    const out = peers.filter((p) => notApplicable(r.scenario, p));
+    if (out.length) {
+      const key = `${out.join(', ')}: ${notApplicable(r.scenario, out[0]!)}`;
+      na.set(key, [...(na.get(key) ?? []), r.scenario]);
+    }
+  }
+  if (na.size) L.push('', `n/a: not run, no equivalent (${[...na].map(([why, scs]) => `${scs.join(', ')}: ${why}`).join('; ')}).`);
   L.push('');
+  L.push(...streamSection(results));
   L.push('### Targets (issue 14)');
   L.push('');
   L.push('Judged on the median of the per-round ratios (players per core: Volley / peer, higher is better). "not every round": the median holds, the worst round does not.');

@@ -2,7 +2,7 @@
 // to Volley's ratio to each peer (the median of the per-round ratios).
 
 import type { RunResult } from '../orchestrate.ts';
-import type { Scenario } from '../config.ts';
+import { STREAM_SCENARIOS, type Scenario } from '../config.ts';
 import { SYSTEMS, type SystemName } from '../clients/systems.ts';
 import type { Percentiles } from '../lib/histogram.ts';
 import { roundSpread, spread, type Spread } from './stats.ts';
@@ -29,6 +29,7 @@ export function metricOf(scenario: Scenario): string {
   if (scenario === 'storm') return 'server CPU µs per connection';
   if (scenario === 'broadcast') return 'server CPU µs per delivery';
   if (scenario === 'game-tick') return 'server CPU µs per player-second';
+  if (STREAM_SCENARIOS.has(scenario)) return 'server CPU µs per item';
   return 'server CPU µs per call';
 }
 
@@ -140,7 +141,17 @@ export function pairedRatios(
   b: SystemName,
   of: (r: RunResult) => number | undefined,
 ): Spread | undefined {
-  const byRound = (s: SystemName) => {
+  return roundRatios(results, [scenario, a], [scenario, b], of);
+}
+
+/** The same for any two runs of a round: a stream scenario over its notification baseline, say. */
+export function roundRatios(
+  results: readonly RunResult[],
+  [sa, a]: [Scenario, SystemName],
+  [sb, b]: [Scenario, SystemName],
+  of: (r: RunResult) => number | undefined,
+): Spread | undefined {
+  const byRound = (scenario: Scenario, s: SystemName) => {
     const m = new Map<number, number>();
     for (const r of results)
       if (r.scenario === scenario && r.system === s && !r.error && !m.has(roundOf(r))) {
@@ -149,8 +160,8 @@ export function pairedRatios(
       }
     return m;
   };
-  const as = byRound(a);
-  const bs = byRound(b);
+  const as = byRound(sa, a);
+  const bs = byRound(sb, b);
   const xs: number[] = [];
   for (const [round, av] of as) {
     const bv = bs.get(round);

@@ -7,6 +7,7 @@ import type { Scenario } from '../config.ts';
 import type { SystemName } from '../clients/systems.ts';
 import { cost, pairedRatios, summarize } from './summary.ts';
 import { spread, type Spread } from './stats.ts';
+import { applies } from '../schedule.ts';
 
 export interface Target {
   target: string;
@@ -52,8 +53,9 @@ export function targets(results: readonly RunResult[], fdLimit: number): Target[
   // "In every scenario": every one this run measured.
   const ran = [...new Set(results.filter((r) => r.system === 'volley').map((r) => r.scenario))];
   for (const sc of ran) {
-    t.push(judge('cost ≤ 0.8× socket.io (uWS)', sc, vs(sc, 'socketio-uws'), 0.8, 'atMost'));
-    t.push(judge('cost ≤ 0.5× socket.io (ws)', sc, vs(sc, 'socketio'), 0.5, 'atMost'));
+    // Not where the peer has no equivalent (streams: socket.io has none).
+    if (applies(sc, 'socketio-uws')) t.push(judge('cost ≤ 0.8× socket.io (uWS)', sc, vs(sc, 'socketio-uws'), 0.8, 'atMost'));
+    if (applies(sc, 'socketio')) t.push(judge('cost ≤ 0.5× socket.io (ws)', sc, vs(sc, 'socketio'), 0.5, 'atMost'));
     // Issue 27: half of SignalR's server CPU (per call, delivery, connection, player-second),
     // a tenth of its memory per idle connection.
     const idleLike = sc === 'idle' || sc === 'idle-max';

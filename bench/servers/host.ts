@@ -6,6 +6,7 @@ import { serve } from '../lib/ipc.ts';
 import { encodeHistogram, newHistogram } from '../lib/histogram.ts';
 import { nowUs, objectPayload } from '../lib/payload.ts';
 import { GAME, gameLoop, roomState, type RoomState } from '../lib/game.ts';
+import { pump, SendWindow, watchWindows, type Item } from '../lib/streams.ts';
 
 export type Method = 'add' | 'echo';
 export type Done = (err?: unknown) => void;
@@ -25,6 +26,8 @@ export interface ServerSystem {
   roomNotify(name: string, state: RoomState): void;
   /** game-tick: call client `i`, `ready(tick)`, with a deadline of `ms`. */
   callPlayer(i: number, tick: number, ms: number, done: Done): void;
+  /** notify-down: the notification `item(it)` to client `i`, which answers `ack(n)` now and then (`streamAck`). */
+  notifyItem?(i: number, it: Item): void;
 }
 
 /** Counter of client → server calls handled; system handlers bump it. */
@@ -39,8 +42,24 @@ export const gameRoomSize = Number(process.env.BENCH_GAME_ROOM_SIZE ?? 0);
 /** Bounds on every server-driven loop, besides its time limit. */
 const MAX_DRIVEN = 50_000_000;
 
+/** Latency of what the server drives or receives, since the last mark. */
+let hist = newHistogram();
+
+/** stream-up, notify-up: an item reached the server (counted, its one-way latency recorded). */
+export function received(it: Item): void {
+  handled.count++;
+  hist.recordValue(Math.max(1, nowUs() - it.t));
+}
+
+/** notify-down: one window per client, by index. */
+const windows: SendWindow[] = [];
+
+/** notify-down: client `i` has the items before `n`. */
+export function streamAck(i: number, n: number): void {
+  windows[i]?.ack(n);
+}
+
 export function host(system: ServerSystem): void {
-  let hist = newHistogram();
   let errors = 0;
   let driven = 0;
   let stopAt = 0;
@@ -112,6 +131,16 @@ export function host(system: ServerSystem): void {
         handled.count += n;
       }
     }, 10);
+  }
+
+  function driveNotifyDown(): void {
+    // The same items as notifications, flat out within each client's window.
+    const n = system.clientCount();
+    for (let i = 0; i < n; i++) {
+      const w = (windows[i] = new SendWindow());
+      void pump(w, (it) => system.notifyItem!(i, it), running, MAX_DRIVEN);
+    }
+    timer = watchWindows(() => windows);
   }
 
   function driveGame(roomSize: number): void {
@@ -190,6 +219,7 @@ export function host(system: ServerSystem): void {
         else if (scenario === 'call-many') driveCallMany([1, 2]);
         else if (scenario === 'broadcast') driveBroadcast(rate);
         else if (scenario === 'game-tick' && gameRoomSize > 0) driveGame(gameRoomSize);
+        else if (scenario === 'notify-down' && system.notifyItem) driveNotifyDown();
         else throw new Error(`the server does not drive ${scenario}`);
         return { clients: system.clientCount() };
       }
@@ -213,9 +243,12 @@ export function host(system: ServerSystem): void {
       case 'stop': {
         stopAt = 0;
         if (timer) clearInterval(timer);
+        for (const w of windows) w.reset(); // a sender waiting for an ack sees the stop
         const end = Date.now() + 3000;
         while (inFlight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-        return { hist: encodeHistogram(hist), errors, unfinished: inFlight };
+        // notify-down: windows whose acks went missing (bench/lib/streams.ts).
+        const stalls = windows.reduce((k, w) => k + w.stalls, 0);
+        return { hist: encodeHistogram(hist), errors: errors + stalls, unfinished: inFlight };
       }
       case 'exit':
         setImmediate(() => process.exit(0));

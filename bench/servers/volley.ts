@@ -7,12 +7,15 @@
 // Volley has. BENCH_VOLLEY_SRC=1 measures the sources instead.
 // BENCH_VOLLEY_FROM (system volley-base): another checkout's dist/, the code before a change.
 import { volleyModule } from '../lib/volleyFrom.ts';
-import { game, gameRoomSize, handled, host } from './host.ts';
+import { game, gameRoomSize, handled, host, received, streamAck } from './host.ts';
 import { roomOf, type RoomState } from '../lib/game.ts';
+import { acksAt, item, type Item } from '../lib/streams.ts';
 const { createServer } = await volleyModule<typeof import('../../server/index.ts')>('server/index');
 
 const inRoom = process.env.BENCH_ROOM === '1';
 const uids: string[] = [];
+/** notify-down's acks name a uid; the host's windows go by index (no one leaves mid-run). */
+const indexOf = new Map<string, number>();
 let arrivals = 0;
 
 interface ServerApi {
@@ -20,6 +23,13 @@ interface ServerApi {
   echo(x: unknown): unknown;
   input(seq: number, dx: number, dy: number): void;
   act(kind: number, x: number, y: number): { ok: boolean; tick: number };
+  /** stream-down: `n` items as a stream. */
+  feed(n: number): AsyncIterable<Item>;
+  /** stream-up: the client's items as an upload (a param that is an async iterable); how many arrived. */
+  upload(items: AsyncIterable<Item>): number;
+  /** notify-up: one item; notify-down: the client has the items before `n`. */
+  item(it: Item): void;
+  ack(n: number): void;
 }
 
 interface ClientApi {
@@ -28,6 +38,8 @@ interface ClientApi {
   tick(t: number): void;
   state(s: RoomState): void;
   ready(tick: number): boolean;
+  item(it: Item): void;
+  ack(n: number): void;
 }
 
 const server = createServer<ServerApi, ClientApi>({
@@ -48,9 +60,26 @@ const server = createServer<ServerApi, ClientApi>({
       game.acts++;
       return { ok: true, tick: game.ticks };
     },
+    feed: async function* (_ctx, n) {
+      for (let i = 0; i < n; i++) yield item(i);
+    },
+    upload: async (_ctx, items) => {
+      let n = 0;
+      for await (const it of items) {
+        received(it);
+        n++;
+      }
+      return n;
+    },
+    item: (ctx, it) => {
+      received(it);
+      if (acksAt(it.seq)) server.notify(ctx.uid, 'ack', it.seq + 1);
+    },
+    ack: (ctx, n) => streamAck(indexOf.get(ctx.uid) ?? -1, n),
   },
   onConnect: (uid, { resumed }) => {
     if (resumed) return;
+    indexOf.set(uid, uids.length);
     uids.push(uid);
     if (inRoom) server.join(uid, 'all');
     if (gameRoomSize > 0) server.join(uid, roomOf(arrivals++, gameRoomSize));
@@ -58,6 +87,7 @@ const server = createServer<ServerApi, ClientApi>({
   onSessionEnd: (uid) => {
     const i = uids.indexOf(uid);
     if (i >= 0) uids.splice(i, 1);
+    indexOf.delete(uid);
   },
   onError: () => {},
 });
@@ -80,4 +110,5 @@ host({
   callPlayer: (i, tick, ms, done) => {
     server.to(uids[i]!, { timeoutMs: ms }).ready(tick).then(() => done(), done);
   },
+  notifyItem: (i, it) => server.notify(uids[i]!, 'item', it),
 });

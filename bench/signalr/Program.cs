@@ -2,12 +2,14 @@
 // server's own process. A hub (/hub, MessagePack) answers the clients' calls; /ctl/* (JSON,
 // the same Kestrel) is how bench/servers/signalr.ts asks for snapshots and server-driven
 // load: server → client calls with a result (client results, InvokeAsync), a call to every
-// client gathered (one InvokeAsync each), room broadcasts (groups), the game loop.
+// client gathered (one InvokeAsync each), room broadcasts (groups), the game loop; streams
+// both ways and the same items as notifications (bench/lib/streams.ts, bench/streams.ts).
 // Environment: BENCH_ROOM=1 puts every client in group "all"; BENCH_GAME_ROOM_SIZE=n puts
 // players in groups g0, g1, … of n by order of arrival (as bench/lib/game.ts).
 
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.SignalR;
@@ -69,6 +71,57 @@ public class BenchHub(Bench bench) : Hub
         Interlocked.Increment(ref bench.Acts);
         return new Dictionary<string, object> { ["ok"] = true, ["tick"] = bench.Ticks };
     }
+
+    // stream-down: n items as a server → client stream (the client's connection.stream).
+#pragma warning disable CS1998 // an async iterator that never awaits: SignalR writes each item as it is yielded
+    public async IAsyncEnumerable<StreamItem> Feed(int n, [EnumeratorCancellation] CancellationToken ct)
+    {
+        for (int i = 0; i < n && !ct.IsCancellationRequested; i++) yield return Bench.NewItem(i);
+    }
+#pragma warning restore CS1998
+
+    // stream-up: a client → server stream (the client invokes it with a Subject). SignalR has
+    // no flow control on it: acked as the notifications are (bench/lib/streams.ts).
+    public async Task Upload(IAsyncEnumerable<StreamItem> items)
+    {
+        var caller = Clients.Caller;
+        await foreach (var it in items)
+        {
+            bench.Received(it);
+            if ((it.seq + 1) % Bench.AckEvery == 0) await caller.SendAsync("ack", it.seq + 1);
+        }
+    }
+
+    // notify-up: one item as a notification (connection.send); notify-down's acks.
+    public async Task Item(StreamItem it)
+    {
+        bench.Received(it);
+        if ((it.seq + 1) % Bench.AckEvery == 0) await Clients.Caller.SendAsync("ack", it.seq + 1);
+    }
+
+    public void Ack(int n) => bench.Ack(Context.ConnectionId, n);
+}
+
+/** A stream item, as bench/lib/streams.ts: a map {seq, t, payload} (SignalR's contractless MessagePack resolver keys it by these names). */
+public class StreamItem
+{
+    public int seq { get; set; }
+    /** Send time, µs, monotonic (one-way latency). */
+    public double t { get; set; }
+    public byte[] payload { get; set; } = [];
+}
+
+/** notify-down: at most Bench.Window items unacknowledged per connection. */
+public class SendWindow
+{
+    public readonly SemaphoreSlim Credits = new(Bench.Window);
+    int acked;
+
+    public void Ack(int n)
+    {
+        int before = Interlocked.Exchange(ref acked, n);
+        if (n > before) Credits.Release(n - before);
+    }
 }
 
 public class Bench(IHubContext<BenchHub> hub)
@@ -76,6 +129,9 @@ public class Bench(IHubContext<BenchHub> hub)
     public static readonly bool InRoom = Environment.GetEnvironmentVariable("BENCH_ROOM") == "1";
     public static readonly int GameRoomSize = int.TryParse(Environment.GetEnvironmentVariable("BENCH_GAME_ROOM_SIZE"), out var n) ? n : 0;
     const int MaxSamples = 500_000;
+    /** bench/lib/streams.ts STREAMS: the notification window and its acks. */
+    public const int Window = 64, AckEvery = 16;
+    static readonly byte[] Payload = Enumerable.Repeat((byte)0x2a, 16).ToArray();
 
     public long Handled, Inputs, Acts;
     public int Ticks;
@@ -85,6 +141,7 @@ public class Bench(IHubContext<BenchHub> hub)
     ConcurrentQueue<long> samples = new();
     CancellationTokenSource stop = new();
     Task? driver;
+    readonly ConcurrentDictionary<string, SendWindow> windows = new();
 
     public int Arrive(string id)
     {
@@ -127,6 +184,20 @@ public class Bench(IHubContext<BenchHub> hub)
         if (samples.Count < MaxSamples) samples.Enqueue(Math.Max(1, NowUs() - t0));
     }
 
+    public static StreamItem NewItem(int seq) => new() { seq = seq, t = NowUs(), payload = Payload };
+
+    /** stream-up, notify-up: an item reached the server (counted, its one-way latency sampled). */
+    public void Received(StreamItem it)
+    {
+        Interlocked.Increment(ref Handled);
+        Sample((long)it.t);
+    }
+
+    public void Ack(string id, int n)
+    {
+        if (windows.TryGetValue(id, out var w)) w.Ack(n);
+    }
+
     public object Drive(string scenario, int maxMs, int rate, int payloadBytes)
     {
         stop = new CancellationTokenSource(maxMs);
@@ -139,6 +210,7 @@ public class Bench(IHubContext<BenchHub> hub)
             "call-many" => CallMany(ct),
             "broadcast" => Broadcast(rate, ct),
             "game-tick" when GameRoomSize > 0 => Game(clients.Length, ct),
+            "notify-down" => Task.WhenAll(clients.Select(id => NotifyLoop(id, ct))),
             _ => throw new ArgumentException($"the server does not drive {scenario}"),
         };
         return new { clients = clients.Length };
@@ -176,6 +248,33 @@ public class Bench(IHubContext<BenchHub> hub)
             {
                 Interlocked.Decrement(ref inFlight);
             }
+        }
+    }
+
+    async Task NotifyLoop(string id, CancellationToken ct)
+    {
+        // notify-down: the stream's items as notifications, flat out within the window.
+        await Task.Yield();
+        var w = windows[id] = new SendWindow();
+        var client = hub.Clients.Client(id);
+        int seq = 0;
+        Interlocked.Increment(ref inFlight);
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                await w.Credits.WaitAsync(ct);
+                await client.SendAsync("item", NewItem(seq++), CancellationToken.None);
+            }
+        }
+        catch (OperationCanceledException) { }
+        catch
+        {
+            Interlocked.Increment(ref errors);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref inFlight);
         }
     }
 
