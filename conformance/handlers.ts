@@ -13,7 +13,14 @@ import { isRequest, messagesOf } from './wireLog.ts';
 
 type Ctx = ServerContext;
 /** kit.wire takes any number of values of any type: outside what a contract can say (contract.ts). */
-type Uncontracted = { 'kit.wire': (ctx: Ctx, caseId: string) => Verdict };
+type Uncontracted = {
+  'kit.wire': (ctx: Ctx, caseId: string) => Verdict;
+  // Uploads (SPEC §12, cases 12.7–12.11): a contract writes them as AsyncIterable<T> params,
+  // which volley-codegen has no C# for yet, so they stay out of contract.ts; runners call them by name.
+  sumStream: (ctx: Ctx, xs: AsyncIterable<unknown>) => Promise<{ sum: number; items: number; inOrder: boolean }>;
+  takeUpload: (ctx: Ctx, n: number, xs: AsyncIterable<unknown>) => Promise<unknown[]>;
+  uploadError: (ctx: Ctx, xs: AsyncIterable<unknown>) => Promise<{ items: number; code: string }>;
+};
 
 /**
  * Results a client must refuse (SPEC §2), by name, as msgpack hex: `kit.badReply(kind)`
@@ -88,6 +95,37 @@ export function kitHandlers(kit: KitState): Handlers<KitServer, Ctx> & Uncontrac
         items++;
       }
       return { sum, items };
+    },
+    /** Reads the upload xs (SPEC §12: an async iterable param) and answers {sum, items, inOrder}: inOrder when the items were 1 … n. */
+    sumStream: async (_: Ctx, xs: AsyncIterable<unknown>) => {
+      let sum = 0;
+      let items = 0;
+      let inOrder = true;
+      for await (const x of xs) {
+        if (x !== ++items) inOrder = false;
+        sum += Number(x);
+      }
+      return { sum, items, inOrder };
+    },
+    /** Reads the first n items of the upload xs and stops reading (the caller's iterable must stop): answers them. */
+    takeUpload: async (_: Ctx, n: number, xs: AsyncIterable<unknown>) => {
+      const got: unknown[] = [];
+      if (n > 0)
+        for await (const x of xs) {
+          got.push(x);
+          if (got.length >= n) break;
+        }
+      return got;
+    },
+    /** Reads the upload xs until it ends or fails: answers {items, code} (code "none" when it ended). */
+    uploadError: async (_: Ctx, xs: AsyncIterable<unknown>) => {
+      let items = 0;
+      try {
+        for await (const _x of xs) items++;
+      } catch (err) {
+        return { items, code: (err as RpcError).code ?? 'THROWN' };
+      }
+      return { items, code: 'none' };
     },
     /** Sends the caller `n` notifications `method(payload, i)`, then answers n. */
     notifyMe: (ctx: Ctx, method: string, n = 1, payload: unknown = null) => {

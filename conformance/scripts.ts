@@ -3,6 +3,7 @@
 // the case says, judges what came back and what crossed the wire, and answers the
 // client's call with the verdict {ok, detail}.
 
+import { RpcError } from '../protocol/index.ts';
 import type { ServerContext } from '../server/index.ts';
 import { fail, pass, same, show, sleep, until, type KitState, type Verdict } from './state.ts';
 import { echoValues } from './values.ts';
@@ -40,6 +41,12 @@ async function abortedWithoutReply(kit: KitState, uid: string, tag: string, how:
   const reply = msgs.find((m) => m.dir === 'up' && isResponse(m, id));
   if (reply) return fail(`the client answered the cancelled call ${id} anyway: ${show(reply.value)}`);
   return pass(`${how}: handler aborted, no response`);
+}
+
+/** An upload (SPEC §12) the server passes: the integers 1 … n, then `code` as its error if given. */
+async function* upload(n: number, code?: string): AsyncGenerator<number> {
+  for (let i = 1; i <= n; i++) yield i;
+  if (code) throw new RpcError(code, 'the upload failed');
 }
 
 const scripts: Record<string, Script> = {
@@ -154,6 +161,27 @@ const scripts: Record<string, Script> = {
     return pass(`acks ${acks.join(',')}`);
   },
   /** With the heartbeat, the client acknowledges what arrived since its last `$ack`. */
+  async '12.10'(_kit, { server, uid }) {
+    const all = await outcome(server.call(uid, 'collect', [upload(50)]));
+    if (all.code || !same(all.value, Array.from({ length: 50 }, (_, i) => i + 1)))
+      return fail(`collect(1 … 50) answered ${all.code ? `${all.code} (${all.message})` : show(all.value)}`);
+    return expectCode(server.call(uid, 'collect', [upload(2, 'BAD_CHUNK')]), 'BAD_CHUNK');
+  },
+  async '12.12'(_kit, ctx) {
+    const { server, uid } = ctx;
+    const tries: [string, unknown[], string][] = [
+      ['$upload', [ctx.id, 0], 'INVALID_PARAMS'], // the client's call kit.callMe: no upload
+      ['$upload', [0xffffffff, 0], 'INVALID_PARAMS'], // an id the client never used
+      ['$call', ['collect', [5], [0]], 'INVALID_PARAMS'], // index 0 holds a value
+      ['$call', ['nope', [null], [0]], 'METHOD_NOT_FOUND'],
+    ];
+    for (const [method, params, code] of tries) {
+      const o = await outcome(server.call(uid, method as never, params as never, { timeoutMs: 5000 }));
+      if (o.code !== code) return fail(`${method} ${show(params)}: expected ${code}, got ${o.code ? `${o.code} (${o.message})` : `result ${show(o.value)}`}`);
+    }
+    const echo = await outcome(server.call(uid, 'echo', ['still here']));
+    return echo.value === 'still here' ? pass('each refused, the session stays') : fail(`echo after them: ${show(echo)}`);
+  },
   async '10.3'(kit, { server, uid }) {
     const before = kit.proxy.wiresOf(uid).flatMap((w) => messagesOf(w, 'up')).length;
     const o = await outcome(server.call(uid, 'echo', ['tick']));

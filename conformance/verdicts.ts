@@ -176,6 +176,8 @@ const judges: Record<string, Judge> = {
   '9.1': noDuplicates,
   '9.15': noDuplicates,
   '12.5': noDuplicates,
+  '12.7': uploadSent,
+  '12.11': noDuplicates,
   '9.2': noDuplicates,
   '9.3': noDuplicates,
   '9.4': noDuplicates,
@@ -236,6 +238,27 @@ const judges: Record<string, Judge> = {
     return w.length === 2 ? pass('4000, the replaced client did not reconnect') : fail(`${w.length} sockets: the replaced client reconnected`);
   },
 };
+
+/**
+ * Case 12.7: the call went out as `$call ["sumStream", [nil], [0]]`, and the client, the
+ * upload's producer, kept at most 16 `$item` requests unanswered (SPEC §12, its credit).
+ */
+function uploadSent(_kit: KitState, wires: Wire[]): Verdict {
+  const msgs = wires.flatMap((w) => messagesOf(w));
+  const call = msgs.find((m) => m.dir === 'up' && isRequest(m, '$call'));
+  if (!call) return fail('no $call request from the client');
+  if (show(call.value![3]) !== show(['sumStream', [null], [0]])) return fail(`$call params ${show(call.value![3])}, want ["sumStream", [nil], [0]]`);
+  const pull = msgs.find((m) => m.dir === 'down' && isRequest(m, '$upload'));
+  if (!pull) return fail('the server never read the upload ($upload)');
+  const unanswered = new Set<number>();
+  let most = 0;
+  for (const m of msgs) {
+    if (m.dir === 'up' && isRequest(m, '$item') && (m.value![3] as unknown[])[0] === pull.value![1]) unanswered.add(m.value![1] as number);
+    else if (m.dir === 'down' && isResponse(m)) unanswered.delete(m.value![1] as number);
+    most = Math.max(most, unanswered.size);
+  }
+  return most <= 16 ? pass(`$call as SPEC §12 says; at most ${most} items unanswered`) : fail(`the client had ${most} $item requests unanswered (credit: 16)`);
+}
 
 /**
  * A deadline passed while offline (SPEC §5.4 step 4, §5.5). `re-sent`: the request was

@@ -165,8 +165,12 @@ def kit_handlers(c: Callable[[], VolleyClient], notes: list[list[Any]], runs: di
         for i in range(1, n + 1):
             yield i
 
+    async def collect(xs: AsyncIterator[Any]) -> list[Any]:
+        """Reads the server's upload xs (SPEC §12) and answers its items (case 12.10)."""
+        return [x async for x in xs]
+
     return {"echo": lambda x: x, "add": lambda a, b: a + b, "slow": slow, "fail": fail, "boom": boom, "count": count,
-            "note": lambda *args: notes.append(list(args)), "numbers": numbers}
+            "note": lambda *args: notes.append(list(args)), "numbers": numbers, "collect": collect}
 
 
 class Run:
@@ -948,6 +952,78 @@ async def _12_6(r: Run) -> None:
     o = await settle(c.call("countTo", 3))
     check(o.get("code") in ("CANCELLED", "METHOD_NOT_FOUND"), f"the plain call got {o.get('code') or 'result ' + show(o.get('value'))}")
     check(await c.call("echo", 1) == 1, "the session stays")
+
+
+class UpTo:
+    """An upload (SPEC §12): the integers 1 … n from an async generator; after item ``fail_after`` it
+    raises ``code``; before item ``at`` it awaits ``run()``. Counts what it produced and whether its
+    cleanup (``finally``) ran."""
+
+    def __init__(self, n: int, fail_after: int | None = None, code: str = "", at: int = 0,
+                 run: Callable[[], Awaitable[Any]] | None = None) -> None:
+        self.n, self.fail_after, self.code, self.at, self.run = n, fail_after, code, at, run
+        self.produced, self.closed = 0, False
+
+    async def gen(self) -> AsyncIterator[int]:
+        try:
+            for i in range(1, self.n + 1):
+                if self.fail_after is not None and i > self.fail_after:
+                    raise RpcError(self.code, "the upload failed")
+                if i == self.at and self.run is not None:
+                    await self.run()
+                self.produced += 1
+                yield i
+        finally:
+            self.closed = True
+
+
+@case("12.7")
+async def _12_7(r: Run) -> None:
+    uid = uid_for(r.id)
+    c = await r.connect(uid)
+    v = await c.call("sumStream", UpTo(100).gen())
+    check(same(v, {"sum": 5050, "items": 100, "inOrder": True}), f"answer {show(v)}")
+    await r.verdict(uid)
+
+
+@case("12.8")
+async def _12_8(r: Run) -> None:
+    c = await r.connect()
+    up = UpTo(1_000_000)
+    v = await c.call("takeUpload", 3, up.gen())
+    check(v == [1, 2, 3], f"answer {show(v)}")
+    await until(lambda: up.closed, 2000, "the upload's generator to be closed")
+    check(up.produced <= 3 + 2 * 16, f"{up.produced} items produced")
+
+
+@case("12.9")
+async def _12_9(r: Run) -> None:
+    c = await r.connect()
+    v = await c.call("uploadError", UpTo(10, fail_after=2, code="BAD_CHUNK").gen())
+    check(same(v, {"items": 2, "code": "BAD_CHUNK"}), f"answer {show(v)}")
+    check(await c.call("echo", 1) == 1, "the session stays")
+
+
+@case("12.10")
+async def _12_10(r: Run) -> None:
+    await script(r)
+
+
+@case("12.11")
+async def _12_11(r: Run) -> None:
+    uid = uid_for(r.id)
+    c = await r.connect(uid)
+    up = UpTo(2000, at=500, run=lambda: r.http("POST", "/kit/drop", uid=uid))
+    v = await c.call("sumStream", up.gen(), timeout=20)
+    check(same(v, {"sum": 2001000, "items": 2000, "inOrder": True}), f"answer {show(v)}")
+    check(c.opens[1:2] == [True], f"reopened with resumed {c.opens[1:]}")  # type: ignore[attr-defined]
+    await r.verdict(uid)
+
+
+@case("12.12")
+async def _12_12(r: Run) -> None:
+    await script(r)
+    check(await r.clients[0].call("echo", 1) == 1, "the session stays")
 
 
 # ---- running them -----------------------------------------------------------------------

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { connect } from '../../client/index.ts';
-import { decodeFrame, encode } from '../../protocol/index.ts';
+import { RpcError, decodeFrame, encode } from '../../protocol/index.ts';
 import { echoValues, vectorFile, untag } from '../values.ts';
 import { same, show, sleep } from '../state.ts';
 import { codecMismatches } from './codec.ts';
@@ -21,6 +21,28 @@ async function until2(cond: () => Promise<boolean>, ms: number, what: string): P
 }
 
 export type CaseFn = (r: Run) => Promise<void>;
+
+/**
+ * An upload (SPEC §12): the integers 1 … n as an async generator; after item `failAfter` it
+ * fails with `code`; when it produces item `at` it awaits `run` first. `state` says how many
+ * it produced and whether its cleanup (finally) ran.
+ */
+function upTo(n: number, opts: { failAfter?: number; code?: string; at?: number; run?: () => Promise<unknown> } = {}) {
+  const state = { produced: 0, closed: false };
+  async function* gen() {
+    try {
+      for (let i = 1; i <= n; i++) {
+        if (opts.failAfter !== undefined && i > opts.failAfter) throw new RpcError(opts.code!, 'the upload failed');
+        if (i === opts.at) await opts.run?.();
+        state.produced++;
+        yield i;
+      }
+    } finally {
+      state.closed = true;
+    }
+  }
+  return { state, iterable: gen() };
+}
 
 const caseList = (JSON.parse(readFileSync(new URL('../cases.json', import.meta.url), 'utf8')) as { cases: { id: string; frames?: Record<string, unknown> }[] }).cases;
 /** A case of cases.json (for its `frames`). */
@@ -624,6 +646,43 @@ export const cases: Record<string, CaseFn> = {
     const c = await r.connect();
     const o = await settle(c.call('countTo', [3]));
     check(o.code === 'CANCELLED' || o.code === 'METHOD_NOT_FOUND', `the plain call got ${o.code ?? `result ${show(o.value)}`}`);
+    check((await c.call('echo', [1])) === 1, 'the session stays');
+  },
+  async '12.7'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    const v = await c.call('sumStream', [upTo(100).iterable]);
+    check(show(v) === show({ sum: 5050, items: 100, inOrder: true }), `answer ${show(v)}`);
+    await r.verdict(uid);
+  },
+  async '12.8'(r) {
+    const c = await r.connect();
+    const up = upTo(1_000_000);
+    const v = await c.call('takeUpload', [3, up.iterable]);
+    check(show(v) === show([1, 2, 3]), `answer ${show(v)}`);
+    await until(() => up.state.closed, 2000, "the upload's iterable to be closed");
+    check(up.state.produced <= 3 + 2 * 16, `${up.state.produced} items produced`);
+  },
+  async '12.9'(r) {
+    const c = await r.connect();
+    const v = await c.call('uploadError', [upTo(10, { failAfter: 2, code: 'BAD_CHUNK' }).iterable]);
+    check(show(v) === show({ items: 2, code: 'BAD_CHUNK' }), `answer ${show(v)}`);
+    check((await c.call('echo', [1])) === 1, 'the session stays');
+  },
+  '12.10': script,
+  async '12.11'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    let resumed: boolean | undefined;
+    c.on('open', (e) => (resumed = e.resumed));
+    const v = await c.call('sumStream', [upTo(2000, { at: 500, run: () => r.http('POST', '/kit/drop', { uid }) }).iterable], { timeoutMs: 20_000 });
+    check(show(v) === show({ sum: 2001000, items: 2000, inOrder: true }), `answer ${show(v)}`);
+    check(resumed === true, `reopened with resumed ${resumed}`);
+    await r.verdict(uid);
+  },
+  async '12.12'(r) {
+    await script(r);
+    const c = r.clients[0]!;
     check((await c.call('echo', [1])) === 1, 'the session stays');
   },
 };

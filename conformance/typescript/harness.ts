@@ -90,6 +90,12 @@ function clientHandlers(c: () => Client) {
     numbers: async function* (_ctx: unknown, n: number) {
       for (let i = 1; i <= n; i++) yield i;
     },
+    /** Reads the server's upload xs (SPEC §12) and answers its items (case 12.10). */
+    collect: async (_ctx: unknown, xs: AsyncIterable<unknown>) => {
+      const got: unknown[] = [];
+      for await (const x of xs) got.push(x);
+      return got;
+    },
   };
 }
 

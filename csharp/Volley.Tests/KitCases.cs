@@ -288,6 +288,14 @@ public class KitCases : IClassFixture<KitFixture>
             // Untyped: note(...args) is the kit's sink for any number of values of any type
             // (hostile ones too, cases 6.3, 6.8, 6.9): a contract has no form for it.
             k.C.On("note", args => { lock (k.Notes) k.Notes.Add(args); });
+            // Untyped: collect(xs) reads the server's upload (SPEC §12, case 12.10); the contract
+            // leaves uploads out (volley-codegen writes no C# for an AsyncIterable param yet).
+            k.C.HandleCall("collect", async c =>
+            {
+                var got = new List<object?>();
+                await foreach (var x in c.Upload<object?>(0)) got.Add(x);
+                return got.ToArray();
+            });
         }
 
         public async Task<JsonElement> HttpCall(HttpMethod method, string route, params (string, object)[] q)
@@ -1023,7 +1031,91 @@ public class KitCases : IClassFixture<KitFixture>
             Check(o.error?.Code == ErrorCodes.Cancelled || o.error?.Code == ErrorCodes.MethodNotFound, $"the plain call got {o.error?.Code ?? "result " + Kit.Show(o.value)}");
             Check(Equals(await c.S.Echo(1L), 1L), "the session stays");
         },
+        // Cases 12.7–12.12 call the uploads' methods untyped: the contract leaves uploads out
+        // (volley-codegen writes no C# for an AsyncIterable param yet).
+        ["12.7"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            var v = await c.Call("sumStream", new UpTo(100).Items());
+            Check(IsSum(v, 5050, 100), $"answer {Kit.Show(v)}");
+            await r.Verdict(uid);
+        },
+        ["12.8"] = async r =>
+        {
+            var c = await r.Connect();
+            var up = new UpTo(1_000_000);
+            var v = await c.Call("takeUpload", 3L, up.Items());
+            Check(Kit.Same(v, new object?[] { 1L, 2L, 3L }), $"answer {Kit.Show(v)}");
+            await Until(() => up.Closed, 2000, "the upload's enumerator to be disposed");
+            Check(up.Produced <= 3 + 2 * 16, $"{up.Produced} items produced");
+        },
+        ["12.9"] = async r =>
+        {
+            var c = await r.Connect();
+            var v = await c.Call("uploadError", new UpTo(10, failAfter: 2, code: "BAD_CHUNK").Items());
+            Check(v is Dictionary<string, object?> m && Kit.Same(m.GetValueOrDefault("items"), 2L) && Equals(m.GetValueOrDefault("code"), "BAD_CHUNK"), $"answer {Kit.Show(v)}");
+            Check(Equals(await c.S.Echo(1L), 1L), "the session stays");
+        },
+        ["12.10"] = Script,
+        ["12.11"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            c.Resumed = null;
+            var up = new UpTo(2000, at: 500, run: () => r.Post("/kit/drop", ("uid", uid)));
+            var v = await c.C.CallAsync<object?>("sumStream", new object?[] { up.Items() }, TimeSpan.FromSeconds(20));
+            Check(IsSum(v, 2001000, 2000), $"answer {Kit.Show(v)}");
+            await T.Until(() => c.Resumed != null, 3000);
+            Check(c.Resumed == true, $"reopened with resumed {c.Resumed}");
+            await r.Verdict(uid);
+        },
+        ["12.12"] = async r =>
+        {
+            await Script(r);
+            Check(Equals(await r.Clients[0].S.Echo(1L), 1L), "the session stays");
+        },
     };
+
+    /// <summary>
+    /// An upload (SPEC §12): 1 … n; past item failAfter it fails with code; before item at it
+    /// awaits run. Counts what it produced and whether its cleanup (finally) ran.
+    /// </summary>
+    sealed class UpTo
+    {
+        public int Produced;
+        public volatile bool Closed;
+        readonly long _n, _failAfter, _at;
+        readonly string? _code;
+        readonly Func<Task>? _run;
+
+        public UpTo(long n, long failAfter = long.MaxValue, string? code = null, long at = 0, Func<Task>? run = null)
+        {
+            (_n, _failAfter, _code, _at, _run) = (n, failAfter, code, at, run);
+        }
+
+        public async IAsyncEnumerable<long> Items([EnumeratorCancellation] CancellationToken ct = default)
+        {
+            try
+            {
+                for (long i = 1; i <= _n; i++)
+                {
+                    if (i > _failAfter) throw new VolleyRpcException(_code!, "the upload failed");
+                    if (i == _at && _run != null) await _run();
+                    if (i % 64 == 0) await Task.Yield();
+                    Interlocked.Increment(ref Produced);
+                    yield return i;
+                }
+            }
+            finally
+            {
+                Closed = true;
+            }
+        }
+    }
+
+    static bool IsSum(object? v, long sum, long items) =>
+        v is Dictionary<string, object?> m && Kit.Same(m.GetValueOrDefault("sum"), sum) && Kit.Same(m.GetValueOrDefault("items"), items) && Equals(m.GetValueOrDefault("inOrder"), true);
 
     static async Task UntilAsync(Func<Task<bool>> cond, int ms, string what)
     {

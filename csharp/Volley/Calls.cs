@@ -3,6 +3,7 @@
 
 #nullable enable
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using System.Threading.Tasks;
 using Volley.Wire;
@@ -101,6 +102,17 @@ namespace Volley
 
         /// <summary>Fire the handler's token; what its callbacks throw goes to the error hook, never to the caller.</summary>
         internal void Cancel() => Cts.Cancel();
+
+        /// <summary>
+        /// Param i as an upload (SPEC §12: the server passed an async iterable there), each item
+        /// converted to T: read it with <c>await foreach</c>, once, before the handler returns.
+        /// INVALID_PARAMS if the server sent no upload there.
+        /// </summary>
+        public IAsyncEnumerable<T> Upload<T>(int i)
+        {
+            if (i < Args.Length && Args[i] is Streams.UploadReader r) return r.Items<T>();
+            throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{Method}: param {i} is not an upload");
+        }
 
         /// <summary>Param i converted to T (a missing param reads as nil); INVALID_PARAMS if it doesn't convert.</summary>
         public T Arg<T>(int i)

@@ -310,8 +310,10 @@ namespace Volley
                 return;
             }
             Func<VolleyCall, Task<object?>>? handler = null;
-            var item = method[0] == '$' && method == ItemMethod; // a stream's item (VolleyClient.Streams.cs)
-            if (!item && (method[0] == '$' || !_handlers.TryGetValue(method, out handler)))
+            // The protocol's own: a stream's item (VolleyClient.Streams.cs), a call with uploads
+            // and the server reading one (VolleyClient.Uploads.cs).
+            var own = method[0] == '$' && (method == ItemMethod || method == CallMethod || method == UploadMethod);
+            if (!own && (method[0] == '$' || !_handlers.TryGetValue(method, out handler)))
             {
                 ReplyError(id, new VolleyRpcException(ErrorCodes.MethodNotFound, $"no handler for {method}"));
                 return;
@@ -321,9 +323,11 @@ namespace Volley
                 ReplyError(id, new VolleyRpcException(ErrorCodes.Overloaded, "too many calls running"));
                 return;
             }
-            if (item)
+            if (own)
             {
-                OnItem(id, args);
+                if (method == ItemMethod) OnItem(id, args);
+                else if (method == CallMethod) OnCall(id, args, after);
+                else OnUpload(id, args, after);
                 return;
             }
             var call = new VolleyCall(this, id, method, args);

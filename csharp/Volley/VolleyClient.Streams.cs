@@ -140,6 +140,7 @@ namespace Volley
         internal void EndStream(StreamCall stream, Exception? error)
         {
             lock (_lock) EndLocked(stream, error);
+            if (_uploads != null) ReleaseUploads(stream); // a stream's call that passed uploads
         }
 
         static void EndLocked(StreamCall stream, Exception? error)

@@ -252,6 +252,8 @@ namespace Volley
             var method = call.Method;
             if (cancellationToken.IsCancellationRequested)
                 return new VolleyRpcException(ErrorCodes.Cancelled, $"{method} was cancelled before it was sent");
+            // Args that are IAsyncEnumerables are uploads: the call goes as $call (VolleyClient.Uploads.cs).
+            var wrapped = WrapUploads(method, args, out var uploads);
             lock (_lock)
             {
                 if (_state == ConnectionState.Closed)
@@ -262,7 +264,7 @@ namespace Volley
                 byte[] bytes;
                 try
                 {
-                    bytes = EncodeChecked(0, id, method, args);
+                    bytes = wrapped == null ? EncodeChecked(0, id, method, args) : EncodeUploading(id, method, args.Length, wrapped);
                 }
                 catch (VolleyRpcException e)
                 {
@@ -270,6 +272,7 @@ namespace Volley
                 }
                 call.Id = id;
                 _pending[id] = call;
+                if (uploads != null) TrackUploads(call, uploads);
                 SendReliable(bytes, call);
                 if (timeout > TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
                 {
@@ -341,6 +344,14 @@ namespace Volley
         /// Encodes a request <c>[0, id, method, args]</c> (kind 0) or a notification
         /// <c>[2, method, args]</c> (kind 2) and checks it against the server's announced limits. Under the lock.
         /// </summary>
+        /// <summary>A <c>$call</c>: its own method and args checked against the server's limits as a request's would be.</summary>
+        byte[] EncodeUploading(uint id, string method, int argCount, object?[] wrapped)
+        {
+            if (argCount > _peerLimits.MaxParams)
+                throw new VolleyRpcException(ErrorCodes.InvalidParams, $"{method}: {argCount} params, past the server's {_peerLimits.MaxParams}");
+            return EncodeChecked(0, id, CallMethod, wrapped);
+        }
+
         byte[] EncodeChecked(int kind, uint id, string method, object?[] args)
         {
             var l = _peerLimits;

@@ -142,6 +142,34 @@ const server = createServer({
         return { items, code: e.code, message: e.message };
       }
     },
+    /**
+     * Reads the upload xs (SPEC §12): `take` items at most (0: all; -1: none), waiting delayMs
+     * after each, then holdMs (only its abort signal ends that early); answers {items} or
+     * {items, code, message}.
+     */
+    readUpload: async (ctx: Ctx, xs: AsyncIterable<unknown>, take = 0, delayMs = 0, holdMs = 0) => {
+      const items: unknown[] = [];
+      try {
+        if (take >= 0)
+          for await (const x of xs) {
+            items.push(x);
+            if (take > 0 && items.length >= take) break;
+            if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+          }
+        if (holdMs > 0) await new Promise((r, reject) => (setTimeout(r, holdMs), ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true })));
+        return { items };
+      } catch (err) {
+        const e = err as RpcError;
+        return { items, code: e.code, message: e.message };
+      }
+    },
+    /** Calls the caller's `method` with an upload of 1 … n and answers what it answered. */
+    pushUpload: async (ctx: Ctx, method: string, n: number) => {
+      async function* upTo() {
+        for (let i = 1; i <= n; i++) yield i;
+      }
+      return ctx.server.call(ctx.uid, method as never, [upTo()] as never);
+    },
     /** Closes the caller's socket with a code (e.g. 4401 to test refusal handling, 1001 to test reconnect). */
     disconnectMe: (ctx: Ctx, code: number) => {
       setTimeout(() => ctx.server.disconnect(ctx.uid, code, 'asked by the test'), 20);

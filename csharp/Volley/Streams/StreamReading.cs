@@ -91,6 +91,9 @@ namespace Volley.Streams
             if (token2.CanBeCanceled) _reg2 = token2.Register(Stop);
         }
 
+        /// <summary>The stream's call (an upload's reads give it up when their call ends).</summary>
+        internal StreamCall Call => _call;
+
         VolleyRpcException Cancelled() => new VolleyRpcException(ErrorCodes.Cancelled, $"{_call.Method}: reading the stream was cancelled");
 
         void Stop() => _client.StopStream(_call, Cancelled());

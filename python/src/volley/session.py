@@ -25,6 +25,7 @@ from typing import Any, Callable, Mapping
 from .codec import DEFAULT_LIMITS, LATER_TYPE, NOTIFICATION, REQUEST, RESPONSE, Limits, check_shape, decode, encode, pack, split_frame
 from .errors import ErrorCode, ProtocolViolation, RpcError
 from .streams import ITEM, Stream, StreamQueue, is_stream, produce
+from .uploads import CALL, UPLOAD, Reads, Uploads, after, check_call, settled, wrap
 
 #: Send ``$ack`` after this many reliable messages received since the last one…
 ACK_EVERY_MESSAGES = 128
@@ -84,6 +85,8 @@ class Session:
         #: Items received and not yet taken by their reader, by the item's request id: they
         #: count toward max_incoming_pending like running calls until taken.
         self._held: dict[int, StreamQueue] = {}
+        #: Uploads of calls from here, by call id, until each call settles (uploads.py).
+        self._uploads: dict[int, Uploads] = {}
         self._notes: set[asyncio.Task[Any]] = set()
         self._new_numbering()
 
@@ -120,10 +123,14 @@ class Session:
     def _start(self, method: str, params: list[Any], timeout: float | None) -> tuple[asyncio.Future[Any], _Call | None]:
         fut: asyncio.Future[Any] = self.loop.create_future()
         error = self._call_error(method)
+        # Params that are async iterables are uploads: the call goes as `$call` (uploads.py).
+        wrapped = wrap(method, params) if error is None else None
+        if wrapped is not None and len(params) > self.peer_limits.max_params:
+            error = RpcError(ErrorCode.INVALID_PARAMS, f"more than {self.peer_limits.max_params} params")
         if error is None:
             msg_id = self._allocate_id()
             try:
-                data = encode([REQUEST, msg_id, method, params], self.peer_limits)
+                data = encode([REQUEST, msg_id, CALL if wrapped else method, wrapped[0] if wrapped else params], self.peer_limits)
             except RpcError as e:
                 error = e
         if error is not None:
@@ -136,7 +143,51 @@ class Session:
         if call.deadline < self._timer_at:
             self._arm(call.deadline)
         fut.add_done_callback(partial(self._call_done, call))
+        if wrapped is not None:
+            up = self._uploads[msg_id] = Uploads(method, wrapped[1])
+            fut.add_done_callback(partial(self._uploads_ended, msg_id, up))
         return fut, call
+
+    # ---- uploads (uploads.py) -------------------------------------------------------------
+
+    def _uploads_ended(self, msg_id: int, up: Uploads, _fut: asyncio.Future[Any]) -> None:
+        """The call settled (answered, timed out, cancelled, the session ended): its uploads end with it."""
+        if self._uploads.get(msg_id) is up:
+            del self._uploads[msg_id]
+        up.iterables.clear()  # never read: nothing was started, nothing to stop
+        for upload_id, task in up.serving:
+            if self._running.get(upload_id) is task:
+                del self._running[upload_id]
+                task.cancel()  # its producer stops; the iterator's aclose() runs
+
+    def _on_upload(self, msg_id: int, params: list[Any]) -> None:
+        """`$upload [callId, index]`: answered as a stream of that upload, or INVALID_PARAMS."""
+        cid, index = (params[0], params[1]) if len(params) == 2 else (None, None)
+        up = self._uploads.get(cid) if type(cid) is int else None
+        iterable = up.iterables.pop(index, None) if up is not None and type(index) is int else None
+        if iterable is None:
+            what = f"no upload {str(index)[:12]} of call {str(cid)[:12]} to read"
+            return self._reply_error(msg_id, {"code": ErrorCode.INVALID_PARAMS, "message": what})
+        assert up is not None
+        self._run(msg_id, UPLOAD, produce(self, msg_id, up.method, iterable))
+        up.serving.append((msg_id, self._running[msg_id]))
+
+    def _on_call(self, msg_id: int, params: list[Any]) -> None:
+        """`$call [method, params, at]`: checked as a request, the uploads in place as readers, run as `method`."""
+        checked = check_call(self, params)
+        if isinstance(checked, dict):
+            return self._reply_error(msg_id, checked)
+        method, args, at = checked
+        handler = None if method.startswith("$") else self.handlers.get(method)
+        if handler is None:
+            return self._reply_error(msg_id, {"code": ErrorCode.METHOD_NOT_FOUND, "message": f"no method {method}"})
+        reads = Reads(self, msg_id, method)
+        for i in at:
+            args[i] = reads.reader(i)
+        bad = self._bind(method, handler, args)
+        if bad is not None:
+            return self._reply_error(msg_id, {"code": ErrorCode.INVALID_PARAMS, "message": bad})
+        self._invoke(msg_id, method, handler, args, reads)
 
     # ---- streams this side reads (streams.py) ---------------------------------------------
 
@@ -392,19 +443,28 @@ class Session:
         if self._busy(msg_id):
             return self._violation(f"request id {msg_id} is already pending")
         handler = None if method.startswith("$") else self.handlers.get(method)
-        if handler is None and method != ITEM:
+        if handler is None and method not in (ITEM, CALL, UPLOAD):
             return self._reply_error(msg_id, {"code": ErrorCode.METHOD_NOT_FOUND, "message": f"no method {method}"})
         if len(self._running) + len(self._held) >= self.limits.max_incoming_pending:
             return self._reply_error(msg_id, {"code": ErrorCode.OVERLOADED, "message": f"more than {self.limits.max_incoming_pending} calls running"})
         if handler is None:
-            return self._on_item(msg_id, params)
+            # A stream's item (streams.py); a call with uploads, or the callee reading one (uploads.py).
+            return self._on_item(msg_id, params) if method == ITEM else self._on_call(msg_id, params) if method == CALL else self._on_upload(msg_id, params)
         bad = self._bind(method, handler, params)
         if bad is not None:
             return self._reply_error(msg_id, {"code": ErrorCode.INVALID_PARAMS, "message": bad})
+        self._invoke(msg_id, method, handler, params)
+
+    def _invoke(self, msg_id: int, method: str, handler: Handler, params: list[Any], reads: Reads | None = None) -> None:
+        """Run a handler and answer: its result, its stream, or its error. `reads`: its uploads, given up once it answered."""
         try:
             result = handler(*params)
         except Exception as e:
+            if reads is not None:
+                reads.close()
             return self._respond_error(msg_id, method, e)
+        if reads is not None:
+            result = settled(result, reads) if inspect.isawaitable(result) else after(result, reads)
         if is_stream(result):
             result = produce(self, msg_id, method, result)  # its items, then the call's end
         if inspect.isawaitable(result):

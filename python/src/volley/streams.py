@@ -97,7 +97,12 @@ class Stream:
 
     async def aclose(self) -> None:
         """Stop reading: the call is given up (``$cancel``) and the producer stops."""
-        self._session.stop_stream(self._queue, self._fut)
+        self.give_up()
+
+    def give_up(self) -> None:
+        """``aclose()`` from synchronous code (an upload's reads when their call ends)."""
+        if not self._queue.ended:
+            self._session.stop_stream(self._queue, self._fut)
 
     async def __aenter__(self) -> Stream:
         return self
