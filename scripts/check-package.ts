@@ -155,9 +155,11 @@ async function playOn(node: string, project: string): Promise<{ transport: strin
       /news: round over/.test(clientOut) &&
       /player3: 97/.test(clientOut) && // a stream from the server
       /player42 replays paper/.test(serverOut) && // a stream from the client
+      /uploaded 2 moves/.test(clientOut) &&
+      /match7 replay saved: rock scissors/.test(serverOut) && // an upload from the client
       /player42 chose 2/.test(serverOut) && // server → client call
       /player42 voted 1/.test(serverOut);
-    if (!check(ok, `${version}: README client ↔ server over ${transport}: one call and one stream each way, room notification, clean exit`))
+    if (!check(ok, `${version}: README client ↔ server over ${transport}: one call and one stream each way, an upload, room notification, clean exit`))
       console.log(`--- client:\n${clientOut.slice(-2000)}\n--- server:\n${serverOut.slice(-2000)}`);
     return { transport: transport!, announced };
   } finally {
