@@ -18,6 +18,7 @@ import {
   RpcError,
   createOneOffProxy,
   encode,
+  hasUpload,
   importSession,
   outgoingError,
   resolveLimits,
@@ -399,15 +400,19 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     args: ArgsOf<ClientApi, M>,
     opts?: CallOptions,
   ): Promise<Outcome<ResultOf<ClientApi, M>>[]> {
+    // One upload is read by one callee (SPEC §12): passed to many, each would take some of its items.
+    const one = hasUpload(args as unknown[])
+      ? () => Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, `${method}: an upload (async iterable param) is read by one player; callMany can't share one`))
+      : (uid: string) => this.call(uid, method, args, opts);
     if ('room' in target && this.#adapter.remoteMembers) {
       // Members on other nodes too; if the cluster can't say, this node's members alone.
       const room = target.room;
       return this.allMembers(room)
         .catch(() => this.rooms.members(room))
-        .then((uids) => gather(uids, (uid) => this.call(uid, method, args, opts)));
+        .then((uids) => gather(uids, one));
     }
     const uids = 'room' in target ? this.rooms.members(target.room) : target;
-    return gather(uids, (uid) => this.call(uid, method, args, opts));
+    return gather(uids, one);
   }
 
   // ---- rooms ------------------------------------------------------------------------

@@ -410,6 +410,25 @@ t.test('a hostile server: $upload to a client for calls it never made is refused
   t.equal(c.state, 'open');
 });
 
+t.test('an upload goes with a call to one peer: a notification or callMany carrying one is refused, the iterable untouched', async (t) => {
+  const h = await startServer<ServerApi, ClientApi>({ handlers });
+  t.teardown(() => h.close());
+  const collect = async (_ctx: unknown, xs: AsyncIterable<number>) => {
+    const got: number[] = [];
+    for await (const x of xs) got.push(x);
+    return got;
+  };
+  const a = await h.client('a', { handlers: { collect } });
+  await h.client('b', { handlers: { collect } });
+  const up = counting(5);
+  t.throws(() => a.notify('echo', up.iterable as never), { code: ErrorCode.INVALID_PARAMS }, 'client.notify');
+  t.throws(() => h.server.notify('a', 'collect', up.iterable), { code: ErrorCode.INVALID_PARAMS }, 'server.notify');
+  const outcomes = await h.server.callMany(['a', 'b'], 'collect', [up.iterable]);
+  t.same(outcomes.map((o) => (o.status === 'error' ? o.error.code : o.status)), [ErrorCode.INVALID_PARAMS, ErrorCode.INVALID_PARAMS], 'callMany: each uid refused');
+  t.notOk(up.state.started, 'never read');
+  t.same(await h.server.call('a', 'collect', [up.iterable]), [0, 1, 2, 3, 4], 'the same iterable still uploads to one player');
+});
+
 if (redisMissing) {
   t.test('uploads across nodes', { skip: redisMissing }, async () => {});
 } else {

@@ -65,6 +65,8 @@ export function notify(s: EngineState<any>, method: string, params: unknown[]): 
   if (s.closedBy) return;
   const invalid = outgoingError(method, params, s.peerLimits);
   if (invalid) throw invalid;
+  // An upload is read through its call (uploads.ts); encoded as a value it would go out as {}.
+  if (hasUpload(params)) throw new RpcError(ErrorCode.INVALID_PARAMS, 'an upload needs a call');
   if (!s.onSocket || s.resyncing || s.opts.congested?.(s.writer.queuedBytes)) {
     s.droppedNotifications++;
     s.opts.observer?.dropped();
