@@ -123,8 +123,8 @@ export class Connection implements PeerOptions<ServerContext> {
   #turn = -1;
   #turnStart = -1;
   #turnMessages = 0;
-  /** The clock for the frame being processed (performance.now()), read when first needed; -1 before. */
-  #frameAt = -1;
+  /** The clock of the frame being processed; -1: not read yet in it; -2: no frame is. */
+  #frameAt = -2;
   /** True while this socket is corked by the transport around the frame being processed. */
   #corked = false;
   /** Refusals in the current one-second window. */
@@ -185,7 +185,10 @@ export class Connection implements PeerOptions<ServerContext> {
     if (admit === undefined) return undefined;
     // The frame's clock, read by its first message that pays (a frame of replies reads none).
     let now = this.#frameAt;
-    if (now < 0) now = this.#frameAt = performance.now();
+    if (now < 0) {
+      now = performance.now();
+      if (this.#frameAt === -1) this.#frameAt = now;
+    }
     return admit(this.uid, now);
   }
   onRefused(): void {
@@ -282,6 +285,7 @@ export class Connection implements PeerOptions<ServerContext> {
     // here, and a `$trace` belongs to the frame being processed.
     this.shared.observer?.frameIn(data.byteLength);
     this.#turnMessages += this.peer.receive(data);
+    this.#frameAt = -2; // outside a frame (a paced stream item's credit, on a timer) every admit reads the clock
   }
 
   /**

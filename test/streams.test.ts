@@ -59,6 +59,20 @@ t.test('client → server: a stream the server reads from a player', async (t) =
   t.same(await c.server.sumFromClient(100), { sum: 5050, items: 100 });
 });
 
+t.test("a player's stream past the rate limit slows to it instead of failing RATE_LIMITED", async (t) => {
+  // 1,000 items/s with a burst of 200: 1,500 items need ~1.3 s. Before: the stream failed
+  // RATE_LIMITED once the burst was spent (every item is a request that pays a token).
+  const h = await startServer({ handlers, rateLimit: { ratePerSec: 1000, burst: 200 } });
+  t.teardown(() => h.close());
+  const c = await h.client('fast-uploader', { handlers: clientHandlers });
+  const began = Date.now();
+  t.same(await c.server.sumFromClient(1500), { sum: (1500 * 1501) / 2, items: 1500 }, 'every item arrived');
+  const took = Date.now() - began;
+  t.ok(took >= 1000, `paced to the rate limit: ${took} ms for 1,500 items at 1,000/s after a burst of 200`);
+  t.same(await c.server.sumFromClient(3), { sum: 6, items: 3 }, 'the player is not cut or refused after it');
+  t.same(h.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'nothing left waiting');
+});
+
 t.test('a slow reader holds the producer back (credit), instead of the socket filling', async (t) => {
   const h = await startServer({ handlers });
   t.teardown(() => h.close());

@@ -18,14 +18,19 @@ import { NO_RUNNING, type EngineState } from './state.ts';
 export function onRequest<C extends InboundCall>(s: EngineState<C>, id: number, method: string, params: unknown[], cost: number): void {
   if (s.incoming.has(id)) return duplicate(s, id);
   // Charged before anything is looked up: unknown and `$` methods pay too.
-  const refused = s.opts.admit?.() ?? overHeld(s, cost);
+  let limited = s.opts.admit?.();
+  // A stream's item past the rate limit is taken, and its credit waits for the bucket
+  // instead (streams.ts): the stream slows to the limit rather than failing.
+  const owes = limited !== undefined && method === ITEM;
+  if (owes) limited = undefined;
+  const refused = limited ?? overHeld(s, cost);
   if (refused) return refuse(s, id, refused, method);
   const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : s.handlerMap.get(method);
   if (s.incoming.size >= s.limits.maxIncomingPending && (handler || method === ITEM || method === CALL || method === UPLOAD))
     return refuse(s, id, (s.overloadedRunning ??= wireError(ErrorCode.OVERLOADED, `more than ${s.limits.maxIncomingPending} calls running`)), method);
   if (!handler) {
     // A stream's item (streams.ts): held like a running call until its reader takes it.
-    if (method === ITEM) return onItem(s, id, params, cost);
+    if (method === ITEM) return onItem(s, id, params, cost, owes);
     // A call with uploads, and the callee reading one (uploads.ts).
     if (method === CALL) return onCall(s, id, params, cost);
     if (method === UPLOAD) return onUpload(s, id, params, cost);

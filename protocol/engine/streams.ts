@@ -29,6 +29,8 @@ export const STREAM_WINDOW = 16;
 /** The reader's side of one stream: items received and not yet taken, and how it ends. */
 export class StreamQueue {
   readonly items: InboundCall[] = [];
+  /** Items taken whose credit waits for a token of the sender's rate limit (payOwed), made when first needed. */
+  owed: EngineCall[] | undefined = undefined;
   readonly values: unknown[] = [];
   ended = false;
   error: RpcError | undefined;
@@ -41,10 +43,13 @@ export class StreamQueue {
  * as a call served.
  */
 export class EngineCall extends InboundCall {
+  /** An item that came past the rate limit: its credit waits until the bucket has a token. */
+  owesToken = false;
   override get unobserved(): boolean {
     return true;
   }
 }
+
 
 /** Does a handler's result stream (an async iterable that is not a promise)? */
 export function isStream(v: unknown): v is AsyncIterable<unknown> {
@@ -114,7 +119,7 @@ function respond(s: EngineState<any>, id: number, bytes: Uint8Array): void {
 // ---- consumer -----------------------------------------------------------------------
 
 /** `$item [callId, value]` arrived (paid for by the request): queue it for the stream's reader. */
-export function onItem(s: EngineState<any>, id: number, params: unknown[], cost: number): void {
+export function onItem(s: EngineState<any>, id: number, params: unknown[], cost: number, owesToken = false): void {
   const queue = s.streams?.get(params[0] as number);
   // A stream the node this session moved from reads: the item goes on to it (handover.ts).
   if (queue === undefined && s.relayedCalls?.itemBack(s, id, params[0] as number, params[1], cost)) return;
@@ -124,6 +129,7 @@ export function onItem(s: EngineState<any>, id: number, params: unknown[], cost:
   }
   const ctx = new EngineCall(id, ITEM);
   ctx.held = cost;
+  ctx.owesToken = owesToken;
   track(s, ctx);
   queue.items.push(ctx);
   queue.values.push(params[1]);
@@ -161,6 +167,7 @@ export function stream(s: EngineState<any>, method: string, params: unknown[], o
         if (callId >= 0 && !queue.ended) s.outgoingCalls?.giveUp(callId, new RpcError(ErrorCode.CANCELLED, 'the reader stopped'));
         end();
         for (const ctx of queue.items.splice(0)) answerItem(s, ctx, false);
+        for (const ctx of queue.owed?.splice(0) ?? []) answerItem(s, ctx, true); // taken: credited, nothing more comes
         queue.values.length = 0;
       };
       return {
@@ -168,7 +175,7 @@ export function stream(s: EngineState<any>, method: string, params: unknown[], o
           for (;;) {
             const ctx = queue.items.shift();
             if (ctx !== undefined) {
-              answerItem(s, ctx, true); // the credit: the producer may send one more
+              credit(s, queue, ctx as EngineCall); // the producer may send one more
               observer?.streamItem?.(owner ? owner.method : method, owner !== undefined, false, owner, ++items);
               return { value: queue.values.shift(), done: false };
             }
@@ -187,6 +194,34 @@ export function stream(s: EngineState<any>, method: string, params: unknown[], o
       };
     },
   };
+}
+
+/**
+ * The credit for an item the reader took: now, or for an item that came past the sender's
+ * rate limit, once the sender's bucket has a token again (one timer per stream, not per
+ * item): the producer slows to the rate limit instead of its stream failing RATE_LIMITED.
+ */
+function credit(s: EngineState<any>, queue: StreamQueue, ctx: EngineCall): void {
+  if (!ctx.owesToken) return answerItem(s, ctx, true);
+  const owed = (queue.owed ??= []);
+  owed.push(ctx);
+  if (owed.length === 1) payOwed(s, queue);
+}
+
+function payOwed(s: EngineState<any>, queue: StreamQueue): void {
+  const owed = queue.owed!;
+  while (owed.length > 0) {
+    const ctx = owed[0]!;
+    if (s.incoming.get(ctx.id) === ctx) {
+      const refused = s.opts.admit?.();
+      if (refused) {
+        setTimeout(payOwed, Math.max(1, (refused.data as { retryAfterMs?: number } | undefined)?.retryAfterMs ?? 1), s, queue);
+        return;
+      }
+    }
+    owed.shift();
+    answerItem(s, ctx, true);
+  }
 }
 
 /** Answer an item's request: taken (the credit), or refused because the reader stopped. */
