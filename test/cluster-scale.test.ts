@@ -17,7 +17,9 @@ if (redisMissing) {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const prefix = `s${process.pid}:`;
-  const settings = { redis: redis.url, prefix };
+  // A liveness key of 4 s: one test blocks the loop for 3 × 1 s, and a node's key must not
+  // expire in it (at the fixtures' 1.5 s it did once on a loaded machine: "node … is gone").
+  const settings = { redis: redis.url, prefix, presenceTtlMs: 4000 };
   const handlers = {
     joinRoom: (ctx: ServerContext, room: string) => ctx.server.join(ctx.uid, room),
     leaveRoom: (ctx: ServerContext, room: string) => ctx.server.leave(ctx.uid, room),
