@@ -33,6 +33,17 @@ if (redisMissing) {
       return `${tag} ran on ${(ctx.server as { port: number }).port}`;
     },
     relay: (ctx: ServerContext, uid: string, q: string) => ctx.server.call(uid, 'ask', [q]),
+    /** Reads the player's upload (SPEC §12, uploads) and sums it; after `gate('server:sum')` if `wait`. */
+    sum: async (_ctx: ServerContext, xs: AsyncIterable<number>, wait = false) => {
+      if (wait) await gate('server:sum');
+      let total = 0;
+      let items = 0;
+      for await (const x of xs) {
+        total += x;
+        items++;
+      }
+      return { total, items };
+    },
     feed: async function* (_ctx: ServerContext, n: number) {
       ran('server:feed');
       for (let i = 0; i < n; i++) {
@@ -161,6 +172,40 @@ if (redisMissing) {
     t.same([runs.get('server:feed'), runs.get('player:telemetry'), runs.get('player:telemetry:end')], [1, 1, 1], 'each producer ran once, to its end');
     await until(() => A.adapter.relaying === 0, 3000, 'A to drop the relay once the streams ended');
     t.same(A.server.stats(), { connections: 0, pendingIncoming: 0, pendingOutgoing: 0 }, 'nothing left on A');
+    t.same(B.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'nothing left on B');
+  });
+
+  t.test("an upload read on the old node carries on after the player moves", async (t) => {
+    const { A, B, proxy, settings } = await cluster(t);
+    const uid = 'uploader';
+    const { client, opens } = await player(proxy.url, uid);
+    t.teardown(() => client.close());
+    await heldBy(settings, uid, A);
+    const N = 300;
+    let sent = 0;
+    async function* numbers() {
+      for (let i = 1; i <= N; i++) {
+        await sleep(5);
+        sent++;
+        yield i;
+      }
+    }
+    // A second handler on A starts reading its upload only after the move: its `$upload`
+    // leaves a moved engine.
+    gates.delete('server:sum');
+    const later = (client.server as any).sum(numbers(), true) as Promise<unknown>;
+    await until(() => gates.has('server:sum'), 3000, 'the second handler to wait on A');
+    const result = (client.server as any).sum(numbers()) as Promise<{ total: number; items: number }>;
+    await until(() => sent > 30, 5000, 'the upload under way');
+    proxy.targetPort = B.port;
+    proxy.cutAll();
+    await until(() => B.server.isOnline(uid) && opens.length > 0, 5000, 'the player to resume on B');
+    open('server:sum');
+    t.same(await Promise.race([later, sleep(8000).then(() => 'hung')]), { total: (N * (N + 1)) / 2, items: N }, 'an upload first read after the move');
+    const r = await Promise.race([result, sleep(15_000).then(() => 'hung')]);
+    t.same(r, { total: (N * (N + 1)) / 2, items: N }, 'the handler on A read every item once');
+    t.same(opens, [true]);
+    await until(() => A.adapter.relaying === 0, 3000, 'A to drop the relay');
     t.same(B.server.stats(), { connections: 1, pendingIncoming: 0, pendingOutgoing: 0 }, 'nothing left on B');
   });
 

@@ -50,6 +50,8 @@ export interface Relay {
    * the item (SPEC §12). Settles when the player took it (the credit) or refused it.
    */
   item(callId: number, value: unknown): Promise<void>;
+  /** A stream call this engine makes to the player now (an upload's first read, uploads.ts): through the node it is on. */
+  stream(method: string, params: unknown[]): AsyncIterable<unknown>;
 }
 
 /** The new engine's side: the player's answers and cancels, back to the old one. */

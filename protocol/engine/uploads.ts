@@ -159,7 +159,8 @@ class Reads {
     if (this.opened.includes(index)) return failing(new RpcError(ErrorCode.INVALID_PARAMS, 'an upload is read once'));
     this.opened.push(index);
     // Its deadline is the call's: the caller's $cancel (or the session's end) fires ctx.signal.
-    const it = stream(s, UPLOAD, [ctx.id, index], { signal: ctx.signal }, ctx)[Symbol.asyncIterator]();
+    // The session moved to another node meanwhile: the read goes through it (handover.ts).
+    const it = (s.relay ? s.relay.stream(UPLOAD, [ctx.id, index]) : stream(s, UPLOAD, [ctx.id, index], { signal: ctx.signal }, ctx))[Symbol.asyncIterator]();
     this.open.push(it);
     return it;
   }

@@ -37,6 +37,8 @@ export interface HandoverLink {
   send(node: string, message: Buffer, delivered?: (receivers: number) => void): void;
   /** The node and sid Redis names for uid. */
   holder(uid: string): Promise<{ node: string; sid: string }>;
+  /** Read a stream of uid's, wherever it is now (remoteStreams.ts). */
+  stream(uid: string, method: string, params: unknown[]): AsyncIterable<unknown>;
 }
 
 /** A moved-away engine still relaying calls in flight, and the node the session went to. */
@@ -151,6 +153,7 @@ export class Handovers {
         this.link.send(from, pack([GIVE_UP, uid, sid, callId]));
         this.#settled(key);
       },
+      stream: (method: string, params: unknown[]) => this.link.stream(uid, method, params),
       item: (callId: number, value: unknown) =>
         new Promise<void>((resolve, reject) => {
           let message: Buffer;

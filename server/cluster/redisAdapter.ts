@@ -142,7 +142,12 @@ export class RedisAdapter implements ClusterAdapter {
       Math.max(50, Math.floor(this.presenceTtlMs / 3)),
     );
     this.#handovers = new Handovers(
-      { nodeId: this.nodeId, send: (to, message, delivered) => this.#forwarding.sendTo(to, message, delivered), holder: (uid) => this.#presence.holder(uid) },
+      {
+        nodeId: this.nodeId,
+        send: (to, message, delivered) => this.#forwarding.sendTo(to, message, delivered),
+        holder: (uid) => this.#presence.holder(uid),
+        stream: (uid, method, params) => this.#streams.open(uid, method, params),
+      },
       node,
       o.maxHandoverBytes ?? DEFAULT_MAX_HANDOVER_BYTES,
       o.handoverTimeoutMs ?? DEFAULT_HANDOVER_TIMEOUT_MS,
