@@ -447,6 +447,8 @@ if (redisMissing) {
     t.equal(e?.code, ErrorCode.INVALID_PARAMS, `${e?.code}: ${e?.message}`);
     t.match(e?.message, /do not cross nodes/);
     t.throws(() => A.server.stream('far', 'collect', [counting(1).iterable]), { code: ErrorCode.INVALID_PARAMS });
+    // As on one node: before, it went out to B as {} (msgpack of a generator object).
+    t.throws(() => A.server.notify('far', 'collect', counting(1).iterable), { code: ErrorCode.INVALID_PARAMS }, 'a notification to another node');
     t.notOk(state.started, 'the iterable was never read');
     t.same(await B.server.call('far', 'collect', [counting(3).iterable]), [0, 1, 2], 'its own node uploads to it');
   });

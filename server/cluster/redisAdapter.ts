@@ -247,6 +247,7 @@ export class RedisAdapter implements ClusterAdapter {
   }
 
   notifyRemote(uid: string, method: string, params: unknown[]): void {
+    if (hasUpload(params)) throw noUploads(uid); // as on one node: an upload goes with a call
     if (!this.connected) return; // notifications are at most once
     let message: Buffer;
     try {
