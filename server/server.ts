@@ -1,17 +1,15 @@
-// VolleyServer: the public facade. Sessions by uid, rooms, calls to clients, shutdown.
-// Who may connect is decided in upgrade.ts; the WebSocket library behind it is a
-// transport (transports/: native uWebSockets.js or the ws package), chosen at start.
+// VolleyServer: the public facade. Calls to clients, rooms, presence, shutdown; the
+// sessions by uid and their lifecycle live in sessions.ts. Who may connect is decided in
+// upgrade.ts; the WebSocket library behind it is a transport (transports/: native
+// uWebSockets.js or the ws package), chosen at start.
 
 // msgpackr's Node entry registers msgpackr-extract's native string decoding (an optional
 // dependency of msgpackr; absent, this changes nothing) on the decoder protocol/codec.ts
 // uses too: the bench's 1 KB object decodes ~8% faster. Not in protocol/: browsers can't.
 import 'msgpackr';
-import { quietError } from './quietError.ts';
 import {
   CloseCode,
   DEFAULT_LIMITS,
-  DEFAULT_MAX_HELD_BYTES,
-  DEFAULT_MAX_UNACKED_BYTES,
   DEFAULT_TIMEOUT_MS,
   ErrorCode,
   NOTIFICATION,
@@ -19,7 +17,6 @@ import {
   createOneOffProxy,
   encode,
   hasUpload,
-  importSession,
   outgoingError,
   resolveLimits,
   announcedLimits,
@@ -33,25 +30,21 @@ import {
   type ItemOf,
   type Remote,
   type ResultOf,
-  type RpcPeer,
-  type SessionImage,
 } from '../protocol/index.ts';
-import { LocalAdapter, type ClusterAdapter, type LocalNode, type TakenSession } from './adapter.ts';
+import { LocalAdapter, type ClusterAdapter, type LocalNode } from './adapter.ts';
 import { gather, type Outcome } from './callMany.ts';
-import { Connection, type BackpressureLimits, type ConnectionShared } from './connection.ts';
+import type { BackpressureLimits, ConnectionShared } from './connection.ts';
 import { RateLimiter } from './rateLimit.ts';
-import { SESSION, newSessionId, type SessionInfo } from './session.ts';
+import { Sessions } from './sessions.ts';
 import { ServerContext } from './context.ts';
 import { Rooms, roomTopic } from './rooms.ts';
 import { SERVER_DEFAULTS, proxyHops, type ServerOptions } from './options.ts';
 import { Admission, type UpgradeData } from './upgrade.ts';
-import { createObserver, mountRoutes, routesForMainPort, type EndReason, type ServerObserver } from './observe/index.ts';
-import { createTransport, type Transport, type TransportName, type TransportSocket } from './transports/index.ts';
+import { createObserver, mountRoutes, routesForMainPort, type ServerObserver } from './observe/index.ts';
+import { createTransport, type Transport, type TransportName } from './transports/index.ts';
 import { httpLimits } from './transports/transport.ts';
 
 export type { ServerOptions } from './options.ts';
-
-type Socket = TransportSocket<UpgradeData>;
 
 /** What `server.close()` takes. */
 export interface CloseOptions {
@@ -75,8 +68,6 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   readonly transport: TransportName;
   /** The per-message limits in force (the `limits` option over the defaults). */
   readonly limits: Limits;
-  /** The limits every `$session` announces (the same for each connection). */
-  #announced: ReturnType<typeof announcedLimits>;
   /** This node's rooms and their members (use `join`, `leave`, `members` rather than this directly). */
   readonly rooms: Rooms;
   /** The per-uid rate limit on incoming calls (undefined when turned off). */
@@ -84,7 +75,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #opts: ServerOptions<ServerApi, ClientApi>;
   #handlers: Map<string, AnyHandler>;
   #schemas: Map<string, ParamsSchema>;
-  #conns = new Map<string, Connection>();
+  /** This node's sessions, by uid (sessions.ts). */
+  readonly #sessions: Sessions;
   #adapter: ClusterAdapter;
   #transport: Transport<UpgradeData>;
   #admission: Admission;
@@ -92,7 +84,6 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #closing: Promise<void> | undefined;
   /** drain(): no new players; sessions stay (for the nodes the players reconnect to). */
   #draining = false;
-  #allClosed: (() => void) | undefined;
   /** Bytes held across every connection (see maxServerHeldBytes). */
   readonly held: {
     /** Bytes held now. */
@@ -103,8 +94,6 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   #backpressure: BackpressureLimits;
   #shared!: ConnectionShared;
   #resumeWindowMs: number;
-  #heartbeatMs: number;
-  #sweep: ReturnType<typeof setInterval> | undefined;
   #listening = false;
   /** Metrics and traces (`observe`); undefined when off, and then each hook is one check. */
   readonly #obs: ServerObserver | undefined;
@@ -113,13 +102,12 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     const D = SERVER_DEFAULTS;
     this.#opts = opts;
     this.limits = resolveLimits(opts.limits);
-    this.#announced = announcedLimits(this.limits);
     this.rooms = new Rooms(opts.maxRoomsPerUid);
     this.rateLimiter = opts.rateLimit === false ? undefined : new RateLimiter(opts.rateLimit);
     this.#handlers = toMap(opts.handlers as unknown as Record<string, AnyHandler>);
     this.#schemas = toMap(opts.schemas as Record<string, ParamsSchema> | undefined);
     const obs = (this.#obs = createObserver(opts.observe, this.#handlers.keys(), {
-      sessions: () => this.#conns.values(),
+      sessions: () => this.#sessions.values(),
       rooms: () => this.rooms.stats(),
       listening: () => this.#listening,
       closing: () => this.#closing !== undefined,
@@ -128,7 +116,6 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     if (obs) this.#handlers = obs.wrapHandlers(this.#handlers);
     this.#adapter = opts.adapter ?? new LocalAdapter();
     this.#resumeWindowMs = opts.resumeWindowMs ?? D.resumeWindowMs;
-    this.#heartbeatMs = opts.heartbeatMs ?? D.heartbeatMs;
     this.#backpressure = { ...D.backpressure, ...opts.backpressure };
     this.held = { bytes: 0, max: opts.maxServerHeldBytes ?? D.maxServerHeldBytes };
     const limiter = this.rateLimiter;
@@ -149,13 +136,27 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       reportError: (err, ctx) => this.#reportError(err, ctx as ServerContext<ClientApi>),
       observer: obs,
     };
+    this.#sessions = new Sessions({
+      opts,
+      shared: this.#shared,
+      rooms: this.rooms,
+      adapter: this.#adapter,
+      obs,
+      resumeWindowMs: this.#resumeWindowMs,
+      heartbeatMs: opts.heartbeatMs ?? D.heartbeatMs,
+      maxMessageBytes: this.limits.maxMessageBytes,
+      announced: announcedLimits(this.limits),
+      closing: () => this.#closing !== undefined,
+      draining: () => this.#draining,
+      safe: (fn) => this.#safe(fn),
+    });
     this.#admission = new Admission(
       { ...D.authLimits, ...opts.authLimits },
       {
         closing: () => this.#closing !== undefined || this.#draining,
         authenticate: (req) => this.#opts.authenticate(req),
         duplicateLogin: opts.duplicateLogin ?? D.duplicateLogin,
-        sessionOf: (uid) => this.#conns.get(uid)?.sid,
+        sessionOf: (uid) => this.#sessions.get(uid)?.sid,
         heldElsewhere: this.#adapter.heldElsewhere ? (uid, sid) => this.#adapter.heldElsewhere!(uid, sid) : undefined,
         adopt: this.#adapter.takeSession ? (uid, sid) => this.#adopt(uid, sid) : undefined,
         reportError: (err) => this.#reportError(err),
@@ -177,9 +178,9 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
       },
       {
         upgrade: (pending) => this.#admission.handle(pending),
-        open: (ws) => this.#open(ws),
-        message: (ws, data, isBinary) => this.#message(ws, data, isBinary),
-        close: (ws, code, reason) => this.#close(ws, code, reason),
+        open: (ws) => this.#sessions.open(ws),
+        message: (ws, data, isBinary) => this.#sessions.message(ws, data, isBinary),
+        close: (ws, code, reason) => this.#sessions.close(ws, code, reason),
       },
     );
     this.transport = this.#transport.name;
@@ -195,7 +196,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /** Number of connected uids on this node. */
   get connectionCount(): number {
-    return this.#conns.size;
+    return this.#sessions.size;
   }
 
   /** Sessions on this node and calls pending in each direction across them (tests, monitoring). */
@@ -209,11 +210,11 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
   } {
     let pendingIncoming = 0;
     let pendingOutgoing = 0;
-    for (const conn of this.#conns.values()) {
+    for (const conn of this.#sessions.values()) {
       pendingIncoming += conn.peer.pendingIncoming;
       pendingOutgoing += conn.peer.pendingOutgoing;
     }
-    return { connections: this.#conns.size, pendingIncoming, pendingOutgoing };
+    return { connections: this.#sessions.size, pendingIncoming, pendingOutgoing };
   }
 
   /** authenticate() calls in progress (tests, monitoring). */
@@ -227,120 +228,8 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     await this.#obs?.ready;
     this.#port = await this.#transport.listen(port, host);
     this.#listening = true;
-    this.#startSweep();
+    this.#sessions.startSweep();
     return this.#port;
-  }
-
-  // ---- connection lifecycle ---------------------------------------------------------
-
-  #open(ws: Socket): void {
-    const data = ws.getUserData();
-    if (data.refused) {
-      // A refusal for a client that asked for it as a close code (see upgrade.ts).
-      ws.end(data.refused.code, data.refused.reason);
-      return;
-    }
-    const uid = data.uid;
-    const existing = this.#conns.get(uid);
-    if (existing && data.resumeSid === existing.sid && this.#resumeWindowMs > 0) {
-      // The same session comes back: take over from the old socket (if the server has not
-      // noticed yet that it died) and re-send what is pending both ways.
-      const old = existing.ws;
-      existing.detach();
-      if (old) old.end(CloseCode.REPLACED, 'resumed on a newer socket');
-      data.conn = existing;
-      existing.attach(ws, this.#sessionMessage(existing, true));
-      this.#subscribeRooms(uid, ws);
-      this.#obs?.opened(true);
-      this.#opts.onConnect?.(uid, { resumed: true });
-      return;
-    }
-    if (existing) {
-      if (this.#opts.duplicateLogin === 'reject') {
-        // Two upgrades for one uid raced past the 409 check; the later one loses.
-        ws.end(CloseCode.DUPLICATE_LOGIN, 'this uid is already connected');
-        return;
-      }
-      // Detach first so its close handler leaves the uid's rooms and presence alone.
-      this.#conns.delete(uid);
-      existing.end(CloseCode.REPLACED, 'replaced by a newer login');
-      this.#endSession(existing, 'replaced');
-    }
-    const sid = newSessionId();
-    const conn = new Connection(uid, sid, ws, this.#shared);
-    data.conn = conn;
-    this.#conns.set(uid, conn);
-    this.#subscribeRooms(uid, ws);
-    conn.peer.attach(this.#sessionMessage(conn, false));
-    if (!existing)
-      void this.#safe(() =>
-        this.#adapter.register(uid, { sid, resumeSid: data.resumeSid, policy: this.#opts.duplicateLogin ?? 'replace' }),
-      );
-    this.#obs?.opened(false);
-    this.#opts.onConnect?.(uid, { resumed: false });
-  }
-
-  #subscribeRooms(uid: string, ws: Socket): void {
-    for (const room of this.rooms.roomsOf(uid)) ws.subscribe(roomTopic(room));
-  }
-
-  /** `$session`: tells the client its session id (to resume with) and the timings to keep. */
-  #sessionMessage(conn: Connection, resumed: boolean): Uint8Array {
-    const info: SessionInfo = {
-      sid: conn.sid,
-      resumed,
-      resumeWindowMs: this.#resumeWindowMs,
-      heartbeatMs: this.#heartbeatMs,
-      maxMessageBytes: this.limits.maxMessageBytes,
-      limits: this.#announced,
-    };
-    return encode([NOTIFICATION, SESSION, [info]]);
-  }
-
-  #message(ws: Socket, data: ArrayBuffer | Uint8Array, isBinary: boolean): void {
-    const conn = ws.getUserData().conn;
-    // A socket the session has moved away from (resumed elsewhere): its late messages are
-    // stale, and the client re-sends on the new socket whatever still needs an answer.
-    if (!conn || conn.ws !== ws) return;
-    conn.seen = true;
-    if (!isBinary) {
-      conn.end(CloseCode.PROTOCOL_ERROR, 'text frames are not part of the protocol');
-      return;
-    }
-    conn.receive(data);
-  }
-
-  #close(ws: Socket, code: number, reason: string): void {
-    const conn = ws.getUserData().conn;
-    if (!conn || conn.ws !== ws) return; // refused duplicate, or a socket a resume superseded
-    conn.detach();
-    this.#obs?.disconnected(code);
-    this.#opts.onDisconnect?.(conn.uid, code, reason);
-    if (this.#conns.get(conn.uid) !== conn) return; // replaced: the uid lives on
-    // A deliberate close (by the client: 1000/1001, or by us) ends the session now; a
-    // dropped socket keeps it for the resume window.
-    // While draining, the 1001 this node sent keeps the session: the player resumes it on another node.
-    const goingAway = code === CloseCode.GOING_AWAY && !this.#draining;
-    if (conn.ending || code === CloseCode.NORMAL || goingAway || this.#resumeWindowMs <= 0 || this.#closing) {
-      this.#endSession(conn, this.#closing ? 'shutdown' : conn.ending ? 'server' : 'closed');
-    } else {
-      conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn, 'expired'));
-    }
-  }
-
-  /** Session over: pending calls both ways reject DISCONNECTED, rooms and presence go. */
-  #endSession(conn: Connection, reason: EndReason): void {
-    this.#obs?.sessionEnded(reason);
-    conn.cancelExpiry();
-    conn.dispose();
-    conn.peer.close(quietError(ErrorCode.DISCONNECTED, `${conn.uid} disconnected`));
-    if (this.#conns.get(conn.uid) === conn) {
-      this.#conns.delete(conn.uid);
-      this.rooms.leaveAll(conn.uid);
-      void this.#safe(() => this.#adapter.unregister(conn.uid));
-    }
-    this.#opts.onSessionEnd?.(conn.uid);
-    if (this.#conns.size === 0) this.#allClosed?.();
   }
 
   // ---- calling clients ----------------------------------------------------------------
@@ -352,7 +241,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
     args: ArgsOf<ClientApi, M>,
     opts?: CallOptions,
   ): Promise<ResultOf<ClientApi, M>> {
-    const conn = this.#conns.get(uid);
+    const conn = this.#sessions.get(uid);
     const params = args as unknown as unknown[];
     const obs = this.#obs;
     if (obs)
@@ -371,11 +260,13 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
    * through its node (cluster adapter); one connected nowhere fails UNAVAILABLE.
    */
   stream<M extends MethodName<ClientApi>>(uid: string, method: M, args: ArgsOf<ClientApi, M>, opts?: CallOptions): AsyncIterable<ItemOf<ResultOf<ClientApi, M>>> {
-    const conn = this.#conns.get(uid);
+    const conn = this.#sessions.get(uid);
     const params = args as unknown as unknown[];
-    if (conn) return conn.peer.stream(method, params, opts) as AsyncIterable<ItemOf<ResultOf<ClientApi, M>>>;
-    if (!this.#adapter.streamRemote) throw new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`);
-    return this.#adapter.streamRemote(uid, method, params, opts) as AsyncIterable<ItemOf<ResultOf<ClientApi, M>>>;
+    let items: AsyncIterable<unknown>;
+    if (conn) items = conn.peer.stream(method, params, opts);
+    else if (this.#adapter.streamRemote) items = this.#adapter.streamRemote(uid, method, params, opts);
+    else throw new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`);
+    return (this.#obs ? this.#obs.streamMade(method, items, uid) : items) as AsyncIterable<ItemOf<ResultOf<ClientApi, M>>>;
   }
 
   /** Typed proxy to one client: `await server.to(uid, { timeoutMs: 5000 }).chooseMove(board)`. */
@@ -385,7 +276,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /** Fire and forget to one client. Dropped silently if it is not connected. */
   notify<M extends MethodName<ClientApi>>(uid: string, method: M, ...args: ArgsOf<ClientApi, M>): void {
-    const conn = this.#conns.get(uid);
+    const conn = this.#sessions.get(uid);
     if (conn) conn.peer.notify(method, args);
     else this.#adapter.notifyRemote(uid, method, args);
   }
@@ -424,7 +315,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
    * waits for a login. Throws RpcError INVALID_PARAMS past maxRoomsPerUid.
    */
   join(uid: string, room: string): void {
-    const conn = this.#conns.get(uid);
+    const conn = this.#sessions.get(uid);
     if (!conn) return void this.#adapter.joinRemote?.(uid, room);
     if (!this.rooms.join(uid, room)) return;
     conn.ws?.subscribe(roomTopic(room));
@@ -433,7 +324,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /** Take uid out of room (on the node that holds its session, with a cluster adapter). No-op if it was not in it. */
   leave(uid: string, room: string): void {
-    const conn = this.#conns.get(uid);
+    const conn = this.#sessions.get(uid);
     if (!conn) return void this.#adapter.leaveRemote?.(uid, room);
     if (!this.rooms.leave(uid, room)) return;
     this.#adapter.left?.(uid, room);
@@ -470,7 +361,7 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   /** True while uid has a session here: connected, or dropped but within the resume window. */
   isConnected(uid: string): boolean {
-    return this.#conns.has(uid);
+    return this.#sessions.has(uid);
   }
 
   /**
@@ -478,26 +369,26 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
    * Rejects UNAVAILABLE when the cluster can't be asked and uid is not here.
    */
   async isConnectedAnywhere(uid: string): Promise<boolean> {
-    if (this.#conns.has(uid)) return true;
+    if (this.#sessions.has(uid)) return true;
     return (await this.#adapter.connectedElsewhere?.(uid)) ?? false;
   }
 
   /** True while uid has a live socket here. */
   isOnline(uid: string): boolean {
-    return this.#conns.get(uid)?.online ?? false;
+    return this.#sessions.get(uid)?.online ?? false;
   }
 
   /** The uids with a session on this node. */
   uids(): string[] {
-    return [...this.#conns.keys()];
+    return [...this.#sessions.keys()];
   }
 
   /** Close uid's socket and end its session (pending calls both ways reject DISCONNECTED). */
   disconnect(uid: string, code: number = CloseCode.NORMAL, reason = 'disconnected by server'): void {
-    const conn = this.#conns.get(uid);
+    const conn = this.#sessions.get(uid);
     if (!conn) return;
     conn.end(code, reason);
-    if (!conn.online) this.#endSession(conn, 'server'); // within the resume window: no socket to close
+    if (!conn.online) this.#sessions.end(conn, 'server'); // within the resume window: no socket to close
   }
 
   // ---- shutdown -----------------------------------------------------------------------
@@ -521,14 +412,14 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
    */
   async drain(opts: { timeoutMs?: number } = {}): Promise<void> {
     this.#draining = true;
-    for (const conn of this.#conns.values()) {
+    for (const conn of this.#sessions.values()) {
       const ws = conn.ws;
       if (!ws) continue;
       conn.peer.flush();
       ws.end(CloseCode.GOING_AWAY, 'server restarting: resume on another node');
     }
     const deadline = Date.now() + (opts.timeoutMs ?? this.#resumeWindowMs + 5000);
-    while (Date.now() < deadline && (this.#conns.size > 0 || (this.#adapter.relaying ?? 0) > 0))
+    while (Date.now() < deadline && (this.#sessions.size > 0 || (this.#adapter.relaying ?? 0) > 0))
       await new Promise((r) => setTimeout(r, CLOSE_POLL_MS * 5));
     await this.close();
   }
@@ -538,75 +429,21 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
    * it moves here (as a detached session, which the player's socket then resumes).
    */
   async #adopt(uid: string, sid: string): Promise<void> {
-    await this.#adapter.takeSession!(uid, sid, (taken) => this.#install(uid, sid, taken)).catch(() => false);
-  }
-
-  /** A session taken over from another node arrived: in place now, as a detached session. */
-  #install(uid: string, sid: string, taken: TakenSession): boolean {
-    // Nowhere to put it: the caller fails the old node's calls in flight and stops its handlers.
-    if (this.#conns.has(uid) || this.#resumeWindowMs <= 0 || this.#closing || this.#draining) return false;
-    const conn = new Connection(uid, sid, undefined, this.#shared);
-    importSession(conn.peer, taken.image, taken.back);
-    this.#conns.set(uid, conn);
-    for (const room of taken.rooms) if (this.rooms.join(uid, room)) this.#adapter.joined?.(uid, room);
-    conn.expireIn(this.#resumeWindowMs, () => this.#endSession(conn, 'expired'));
-    void this.#safe(() => this.#adapter.register(uid, { sid, resumeSid: sid, policy: this.#opts.duplicateLogin ?? 'replace' }));
-    return true;
-  }
-
-  /** Another node takes uid's session `sid` over: it leaves this node, its engine stays as a relay. */
-  #handOver(uid: string, sid: string, exportFrom: (peer: RpcPeer<any>) => SessionImage | undefined) {
-    const conn = this.#conns.get(uid);
-    if (!conn || conn.sid !== sid) return undefined;
-    const image = exportFrom(conn.peer);
-    if (!image) return undefined;
-    this.#conns.delete(uid);
-    conn.cancelExpiry();
-    if (conn.ws) conn.end(CloseCode.REPLACED, 'resumed on another node'); // a socket this node has not seen die yet
-    conn.dispose();
-    const rooms = this.rooms.leaveAll(uid);
-    void this.#safe(() => this.#adapter.unregister(uid));
-    this.#obs?.sessionEnded('moved');
-    if (this.#conns.size === 0) this.#allClosed?.();
-    return { image, rooms, peer: conn.peer };
-  }
-
-  /**
-   * One timer for all connections: a socket whose client keeps heartbeats but was silent
-   * for heartbeatTimeoutMs is dropped (its session keeps the resume window). Cheaper than
-   * a timer per socket, and finer-grained than uWebSockets.js' 4-second idle timeout.
-   */
-  #startSweep(): void {
-    const interval = this.#heartbeatMs;
-    if (!(interval > 0) || this.#sweep) return;
-    const maxMissed = Math.max(1, Math.ceil((this.#opts.heartbeatTimeoutMs ?? interval * 2.5) / interval));
-    this.#sweep = setInterval(() => {
-      for (const conn of this.#conns.values()) {
-        if (!conn.online || !conn.heartbeats) continue;
-        if (conn.seen) {
-          conn.seen = false;
-          conn.missedSweeps = 0;
-        } else if (++conn.missedSweeps >= maxMissed) {
-          conn.ws!.close(); // abrupt: the session stays resumable
-        }
-      }
-    }, interval);
-    this.#sweep.unref?.();
+    await this.#adapter.takeSession!(uid, sid, (taken) => this.#sessions.install(uid, sid, taken)).catch(() => false);
   }
 
   async #shutdown(graceMs: number): Promise<void> {
-    if (this.#sweep) clearInterval(this.#sweep);
-    this.#sweep = undefined;
+    this.#sessions.stopSweep();
     // The listening socket stays open through the grace period: new upgrades get 503
     // (4503) instead of a refused TCP connection, which clients would take for a crash.
     const deadline = Date.now() + graceMs;
-    while (Date.now() < deadline && [...this.#conns.values()].some((c) => c.peer.pendingIncoming > 0))
+    while (Date.now() < deadline && [...this.#sessions.values()].some((c) => c.peer.pendingIncoming > 0))
       await new Promise((r) => setTimeout(r, CLOSE_POLL_MS));
-    if (this.#conns.size > 0) {
-      const allClosed = new Promise<void>((r) => (this.#allClosed = r));
-      for (const conn of [...this.#conns.values()]) {
+    if (this.#sessions.size > 0) {
+      const allClosed = this.#sessions.whenAllClosed();
+      for (const conn of [...this.#sessions.values()]) {
         conn.end(CloseCode.GOING_AWAY, 'server shutting down');
-        if (!conn.online) this.#endSession(conn, 'shutdown');
+        if (!conn.online) this.#sessions.end(conn, 'shutdown');
       }
       await allClosed;
     }
@@ -620,27 +457,27 @@ export class VolleyServer<ServerApi = any, ClientApi = any> {
 
   #localNode(): LocalNode {
     return {
-      has: (uid) => this.#conns.has(uid),
+      has: (uid) => this.#sessions.has(uid),
       callLocal: (uid, method, params, opts) => {
-        const conn = this.#conns.get(uid);
+        const conn = this.#sessions.get(uid);
         if (!conn) return Promise.reject(new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`));
         return this.#obs ? this.#obs.callMade(conn.peer, method, params, opts, uid) : conn.peer.call(method, params, opts);
       },
-      notifyLocal: (uid, method, params) => this.#conns.get(uid)?.peer.notify(method, params),
+      notifyLocal: (uid, method, params) => this.#sessions.get(uid)?.peer.notify(method, params),
       publishLocal: (room, bytes) => this.#transport.publish(roomTopic(room), bytes),
       // Another node's join for a uid here: past maxRoomsPerUid it is reported, not thrown
       // into the cluster's message handler.
       join: (uid, room) => void this.#safe(() => this.join(uid, room)),
       leave: (uid, room) => this.leave(uid, room),
       disconnectLocal: (uid, code, reason) => this.disconnect(uid, code, reason),
-      handOver: (uid, sid, exportFrom) => this.#handOver(uid, sid, exportFrom),
+      handOver: (uid, sid, exportFrom) => this.#sessions.handOver(uid, sid, exportFrom),
       streamLocal: (uid, method, params) => {
-        const conn = this.#conns.get(uid);
+        const conn = this.#sessions.get(uid);
         if (!conn) throw new RpcError(ErrorCode.UNAVAILABLE, `${uid} is not connected`);
         return conn.peer.stream(method, params);
       },
       sessionPeer: (uid, sid) => {
-        const conn = this.#conns.get(uid);
+        const conn = this.#sessions.get(uid);
         return conn?.sid === sid ? conn.peer : undefined;
       },
       timeoutMs: this.#opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,

@@ -81,6 +81,8 @@ t.test('volley_stream_items_total counts items both ways, by method and directio
   t.equal(items(m, 'feed', 'received'), undefined, 'no series for what did not happen');
   t.equal(m.get('rpc_server_call_duration_seconds_count{rpc_system="volley",rpc_method="sumUp",rpc_response_status_code="OK"}'), 1, 'the upload is one call served');
   t.equal([...m.keys()].filter((k) => k.includes('rpc_method="other"') && k.startsWith('rpc_server')).length, 0, "the stream's own messages are no calls of their own");
+  // A stream the server reads is a call it made: its duration and outcome (before: not observed at all).
+  t.equal(m.get('rpc_client_call_duration_seconds_count{rpc_system="volley",rpc_method="numbers",rpc_response_status_code="OK"}'), 1, "the player's stream the server read: one call made, OK");
 
   // Spans: the stream's span notes its items.
   await until(() => exporter.getFinishedSpans().filter((s) => s.name === 'feed').length === 2, 2000, 'both feed spans');
@@ -90,6 +92,42 @@ t.test('volley_stream_items_total counts items both ways, by method and directio
   t.ok((feeds[1]!.attributes['volley.stream.items_sent'] as number) >= 55 - 50, 'the cancelled one: what it sent before the cancel');
   const sumUp = exporter.getFinishedSpans().find((s) => s.name === 'sumUp');
   t.equal(sumUp?.attributes['volley.stream.items_received'], 30, "the upload's call span: 30 received");
+});
+
+t.test("a stream the server reads and leaves early, or that fails, is a call made with its outcome", async (t) => {
+  const h = await startServer({
+    handlers: {
+      readSome: async (ctx: ServerContext, n: number) => {
+        let got = 0;
+        for await (const _ of ctx.server.stream(ctx.uid, 'numbers', [1_000_000])) if (++got === n) break;
+        return got;
+      },
+      readFailing: async (ctx: ServerContext) => {
+        try {
+          for await (const _ of ctx.server.stream(ctx.uid, 'broken', []));
+        } catch (err) {
+          return (err as { code: string }).code;
+        }
+        return 'no error';
+      },
+    },
+    observe: { registry: new Registry(), routes: true, routesToken: TOKEN, routesCacheMs: 0 },
+  });
+  t.teardown(() => h.close());
+  const c = await h.client('leaver', {
+    handlers: {
+      ...clientHandlers,
+      broken: async function* () {
+        yield 1;
+        throw Object.assign(new Error('no more'), { code: 'GAME_OVER' });
+      },
+    },
+  });
+  t.equal(await c.call('readSome', [5]), 5);
+  t.equal(await c.call('readFailing', []), 'INTERNAL');
+  const m = await scrape(h.port);
+  t.equal(m.get('rpc_client_call_duration_seconds_count{rpc_system="volley",rpc_method="numbers",rpc_response_status_code="CANCELLED"}'), 1, 'left early: CANCELLED');
+  t.equal(m.get('rpc_client_call_duration_seconds_count{rpc_system="volley",rpc_method="broken",rpc_response_status_code="INTERNAL"}'), 1, 'failed: its code');
 });
 
 t.test('item counters stay within observe.maxSeries: past it they are counted under other', async (t) => {

@@ -223,6 +223,45 @@ export class ServerObserver implements PeerObserver<Ctx> {
     return p;
   }
 
+  /**
+   * A stream the server reads from a player (`server.stream`), here or through another
+   * node: observed as a call made, from its first read to its end (ok), its error, or the
+   * reader stopping early (CANCELLED, as the engine gives the call up); its items are
+   * counted by streamItem.
+   */
+  streamMade<T>(method: string, stream: AsyncIterable<T>, uid = ''): AsyncIterable<T> {
+    return {
+      [Symbol.asyncIterator]: () => {
+        const it = stream[Symbol.asyncIterator]();
+        const t0 = performance.now();
+        let settled = false;
+        const settle = (code: string | null) => {
+          if (settled) return;
+          settled = true;
+          if (code === null) this.madeStats.record(method, null, (performance.now() - t0) / 1000);
+          else this.#madeFailed(this.madeStats, method, code, t0, uid);
+        };
+        return {
+          next: () =>
+            it.next().then(
+              (r) => {
+                if (r.done) settle(null);
+                return r;
+              },
+              (err: { code?: string }) => {
+                settle(err?.code ?? 'INTERNAL');
+                throw err;
+              },
+            ),
+          return: (value?: unknown) => {
+            settle('CANCELLED');
+            return it.return ? it.return(value) : Promise.resolve({ value: undefined, done: true } as IteratorResult<T>);
+          },
+        };
+      },
+    };
+  }
+
   /** A call to a uid on another node, through the cluster adapter. */
   callForwarded(
     forward: (opts: CallOptions | undefined) => Promise<unknown>,
