@@ -1,8 +1,9 @@
 // C# from a contract model: enums, plain classes, interfaces for both sides, converters
 // to/from the client's wire values written out per type (switches and casts; no reflection,
 // nothing generated at run time: IL2CPP/NativeAOT-safe), a typed server proxy and the typed
-// handler registration. C# 9 / netstandard2.1 (Unity 2021.2+): classes, not records (records
-// need IsExternalInit, which netstandard2.1 lacks).
+// handler registration. Streams (an AsyncIterable result) and uploads (an AsyncIterable param)
+// are IAsyncEnumerables, their items converted one by one as they go. C# 9 / netstandard2.1
+// (Unity 2021.2+): classes, not records (records need IsExternalInit, which netstandard2.1 lacks).
 
 import { ContractError, pascal, type ApiDef, type Contract, type Field, type MethodDef, type ObjectDef, type TypeRef } from './model.ts';
 
@@ -148,17 +149,33 @@ class Emitter {
 
   // ---- interfaces, proxy, registration ------------------------------------------------
 
-  /** `decl` with a default for optional params; `plain` without (where a required param follows). */
-  params(m: MethodDef): { decl: string; plain: string; name: string; type: TypeRef; optional: boolean }[] {
+  /**
+   * `decl` with a default for optional params; `plain` without (where a required param follows).
+   * An upload's `type` is its items'.
+   */
+  params(m: MethodDef): { decl: string; plain: string; name: string; type: TypeRef; optional: boolean; upload: boolean }[] {
     // Optional only where every later param is optional too (C# wants them last).
     let optionalFrom = m.params.length;
     while (optionalFrom > 0 && m.params[optionalFrom - 1]!.optional) optionalFrom--;
     return m.params.map((p, i) => {
       const optional = i >= optionalFrom;
+      const upload = !!p.upload;
       const type = this.fieldType({ type: p.type, optional });
       const name = ident(camel(p.name));
-      return { name, type, optional, plain: `${this.cs(type)} ${name}`, decl: `${this.cs(type)} ${name}${optional ? ' = null' : ''}` };
+      const cs = upload ? `IAsyncEnumerable<${this.cs(type)}>` : this.cs(type);
+      return { name, type, optional, upload, plain: `${cs} ${name}`, decl: `${cs} ${name}${optional ? ' = null' : ''}` };
     });
+  }
+
+  /** An upload goes with a call (SPEC §12): such a method is never a notification, either way. */
+  takesUpload(m: MethodDef): boolean {
+    return m.params.some((p) => p.upload);
+  }
+
+  /** Expression: a proxy's param as a call's arg; an upload's items converted as the server takes them. */
+  arg(p: { name: string; type: TypeRef; upload: boolean }): string {
+    if (!p.upload) return this.toWire(p.type, p.name);
+    return `VolleyUpload.Of(${this.identity(p.type) ? p.name : `${this.wire}.ItemsTo(${p.name}, static x0 => ${this.toWire(p.type, 'x0', 1)})`})`;
   }
 
   resultType(m: MethodDef): string {
@@ -175,7 +192,8 @@ class Emitter {
       const ps = this.params(m).map((p) => p.decl);
       if (server) this.line(`        ${this.resultType(m)} ${pascal(m.name)}(${[...ps, 'CancellationToken cancellationToken = default'].join(', ')});`);
       // Bind passes every param: no defaults (they could not come before the token anyway).
-      else if (m.result) this.line(`        ${this.resultType(m)} ${pascal(m.name)}(${[...this.params(m).map((p) => p.plain), 'CancellationToken cancellationToken'].join(', ')});`);
+      // A handler that reads an upload is called (never notified): a Task, even without a result.
+      else if (m.result || this.takesUpload(m)) this.line(`        ${this.resultType(m)} ${pascal(m.name)}(${[...this.params(m).map((p) => p.plain), 'CancellationToken cancellationToken'].join(', ')});`);
       else this.line(`        void ${pascal(m.name)}(${ps.join(', ')});`);
     }
     this.line('    }');
@@ -211,16 +229,18 @@ class Emitter {
     this.line();
     this.line('            Task<object?> Call(string method, object?[] args, CancellationToken ct) =>');
     this.line('                Timeout is TimeSpan t ? _client.CallAsync<object?>(method, args, t, ct) : _client.CallAsync<object?>(method, args, ct);');
+    // The proxy's own locals start with '_', which no param's C# name does (ident(camel(…))).
     for (const m of server.methods) {
       const ps = this.params(m);
       const name = pascal(m.name);
       const sig = [...ps.map((p) => p.decl), 'CancellationToken cancellationToken = default'].join(', ');
       this.line();
-      const args = ps.length === 0 ? 'Array.Empty<object?>()' : `new object?[] { ${ps.map((p) => this.toWire(p.type, p.name)).join(', ')} }`;
+      const args = ps.length === 0 ? 'Array.Empty<object?>()' : `new object?[] { ${ps.map((p) => this.arg(p)).join(', ')} }`;
       const firstOptional = ps.findIndex((p) => p.optional);
       const argExpr = firstOptional < 0 ? args : `${W}.TrimOmitted(${args}, ${firstOptional})`;
       if (!m.result) {
         this.line(`            public Task ${name}(${sig}) => Call(${str(m.name)}, ${argExpr}, cancellationToken);`);
+        if (this.takesUpload(m)) continue;
         // The same method as a notification (as the TypeScript client's notify): no answer,
         // at most once; dropped while the socket is down. Bad args throw INVALID_PARAMS here.
         this.line();
@@ -233,34 +253,39 @@ class Emitter {
         const ssig = [...ps.map((p) => p.decl), '[EnumeratorCancellation] CancellationToken cancellationToken = default'].join(', ');
         this.line(`            public async IAsyncEnumerable<${this.cs(m.result)}> ${name}(${ssig})`);
         this.line('            {');
-        this.line(`                var items = Timeout is TimeSpan t ? _client.StreamAsync<object?>(${str(m.name)}, ${argExpr}, t, cancellationToken) : _client.StreamAsync<object?>(${str(m.name)}, ${argExpr}, cancellationToken);`);
-        this.line('                await foreach (var w in items.ConfigureAwait(false))');
+        this.line(`                var _items = Timeout is TimeSpan _t ? _client.StreamAsync<object?>(${str(m.name)}, ${argExpr}, _t, cancellationToken) : _client.StreamAsync<object?>(${str(m.name)}, ${argExpr}, cancellationToken);`);
+        this.line('                await foreach (var _w in _items.ConfigureAwait(false))');
         this.line('                {');
-        this.line(`                    ${this.cs(m.result)} item;`);
-        this.line(`                    try { item = ${this.fromWire(m.result, 'w', `${m.name}()`, 0)}; }`);
-        this.line(`                    catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, ${str(m.name + ': an item does not convert: ')} + e.Message, null, e); }`);
-        this.line('                    yield return item;');
+        this.line(`                    ${this.cs(m.result)} _item;`);
+        this.line(`                    try { _item = ${this.fromWire(m.result, '_w', `${m.name}()`, 0)}; }`);
+        this.line(`                    catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, ${str(m.name + ': an item does not convert: ')} + _e.Message, null, _e); }`);
+        this.line('                    yield return _item;');
         this.line('                }');
         this.line('            }');
         continue;
       }
       this.line(`            public async Task<${this.cs(m.result)}> ${name}(${sig})`);
       this.line('            {');
-      this.line(`                var w = await Call(${str(m.name)}, ${argExpr}, cancellationToken).ConfigureAwait(false);`);
-      this.line(`                try { return ${this.fromWire(m.result, 'w', `${m.name}()`, 0)}; }`);
-      this.line(`                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, ${str(m.name + ': the result does not convert: ')} + e.Message, null, e); }`);
+      this.line(`                var _w = await Call(${str(m.name)}, ${argExpr}, cancellationToken).ConfigureAwait(false);`);
+      this.line(`                try { return ${this.fromWire(m.result, '_w', `${m.name}()`, 0)}; }`);
+      this.line(`                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, ${str(m.name + ': the result does not convert: ')} + _e.Message, null, _e); }`);
       this.line('            }');
     }
     this.line('        }');
     this.line();
     // Handler registration.
-    this.line(`        /// <summary>Answers the server's calls and notifications with <paramref name="impl"/>'s methods (a method without a result is registered for both).</summary>`);
+    const reads = client.methods.some((m) => !m.result && this.takesUpload(m)) ? ', but for one that reads an upload: that is only called' : '';
+    this.line(`        /// <summary>Answers the server's calls and notifications with <paramref name="impl"/>'s methods (a method without a result is registered for both${reads}).</summary>`);
     this.line(`        public static void Bind(VolleyClient client, I${client.name} impl)`);
     this.line('        {');
     for (const m of client.methods) {
       const ps = this.params(m);
       const name = pascal(m.name);
-      const conv = (args: string) => ps.map((p, i) => `${W}.Param(${args}, ${i}, ${str(m.name)}, ${this.lambda(p.type, `${m.name}(${p.name})`, 0)})`);
+      // An upload's items are converted as the handler reads them (INVALID_PARAMS when one doesn't).
+      const conv = (args: string) => ps.map((p, i) => !p.upload
+        ? `${W}.Param(${args}, ${i}, ${str(m.name)}, ${this.lambda(p.type, `${m.name}(${p.name})`, 0)})`
+        : p.type.kind === 'any' ? `call.Upload<object?>(${i})`
+        : `${W}.Upload(call, ${i}, ${str(m.name)}, ${this.lambda(p.type, `${m.name}(${p.name})`, 0)})`);
       if (m.stream) {
         // A stream the client produces (SPEC §12): the library sends its items as the server
         // takes them; each converted on its way out.
@@ -277,6 +302,13 @@ class Emitter {
         ps.forEach((_, i) => this.line(`                var a${i} = ${conv('call.Args')[i]};`));
         this.line(`                var result = await impl.${name}(${[...ps.map((_, i) => `a${i}`), 'call.CancellationToken'].join(', ')}).ConfigureAwait(false);`);
         this.line(`                return ${this.toWire(m.result, 'result')};`);
+        this.line('            });');
+      } else if (this.takesUpload(m)) {
+        this.line(`            client.HandleCall(${str(m.name)}, async call =>`);
+        this.line('            {');
+        ps.forEach((_, i) => this.line(`                var a${i} = ${conv('call.Args')[i]};`));
+        this.line(`                await impl.${name}(${[...ps.map((_, i) => `a${i}`), 'call.CancellationToken'].join(', ')}).ConfigureAwait(false);`);
+        this.line('                return null;');
         this.line('            });');
       } else {
         this.line(`            client.On(${str(m.name)}, args => impl.${name}(${conv('args').join(', ')}));`);
@@ -401,7 +433,9 @@ class Emitter {
       this.line();
     }
     this.line(HELPERS);
-    if (this.c.client.methods.some((m) => m.stream && !this.identity(m.result!))) this.line(ITEMS_TO);
+    const converted = (p: { type: TypeRef; upload?: boolean }) => p.upload && !this.identity(p.type);
+    if (this.c.client.methods.some((m) => m.stream && !this.identity(m.result!)) || this.c.server.methods.some((m) => m.params.some(converted))) this.line(ITEMS_TO);
+    if (this.c.client.methods.some((m) => m.params.some((p) => p.upload && p.type.kind !== 'any'))) this.line(UPLOAD);
     this.line('    }');
   }
 
@@ -415,7 +449,7 @@ class Emitter {
     };
     for (const m of server.methods) {
       take(pascal(m.name), `${m.name}()`);
-      if (!m.result) take('Notify' + pascal(m.name), `${m.name}() as a notification`);
+      if (!m.result && !this.takesUpload(m)) take('Notify' + pascal(m.name), `${m.name}() as a notification`);
     }
   }
 
@@ -512,12 +546,29 @@ const HELPERS = `        internal static readonly Task<object?> Done = Task.From
             }
         }`;
 
-/** Items of a client-produced stream as wire values, converted as the server takes them. */
+/** Items of a client-produced stream or upload as wire values, converted as the server takes them. */
 const ITEMS_TO = `
         internal static async IAsyncEnumerable<object?> ItemsTo<T>(IAsyncEnumerable<T> items, Func<T, object?> item, [EnumeratorCancellation] CancellationToken cancellationToken = default)
         {
             // No ConfigureAwait(false): the app's iterator runs on its context, as its handler does.
             await foreach (var x in items.WithCancellation(cancellationToken)) yield return item(x);
+        }`;
+
+/** An upload from the server, each item converted as the handler reads it. */
+const UPLOAD = `
+        /// <summary>Param i of a call from the server, an upload: its items converted as they are read; one that doesn't convert fails the read INVALID_PARAMS.</summary>
+        internal static IAsyncEnumerable<T> Upload<T>(VolleyCall call, int i, string what, Func<object?, T> item) =>
+            UploadItems(call.Upload<object?>(i), what, item); // INVALID_PARAMS now if the server sent no upload there
+
+        static async IAsyncEnumerable<T> UploadItems<T>(IAsyncEnumerable<object?> items, string what, Func<object?, T> item, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            await foreach (var w in items.WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                T x;
+                try { x = item(w); }
+                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.InvalidParams, what + ": an upload item does not convert: " + e.Message, null, e); }
+                yield return x;
+            }
         }`;
 
 function camel(s: string): string {

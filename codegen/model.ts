@@ -24,7 +24,8 @@ export interface Field {
 
 export interface ObjectDef { name: string; fields: Field[]; doc?: string }
 export interface EnumDef { name: string; values: string[]; doc?: string }
-export interface Param { name: string; type: TypeRef; optional: boolean }
+/** `upload`: the param is an async iterable (`AsyncIterable<T>`, SPEC §12 "Uploads") of `type` items. */
+export interface Param { name: string; type: TypeRef; optional: boolean; upload?: boolean }
 /** `stream`: the method answers with a stream of `result` items (`AsyncIterable<T>`, SPEC §12). */
 export interface MethodDef { name: string; params: Param[]; result: TypeRef | null; stream?: boolean; doc?: string }
 export interface ApiDef { name: string; methods: MethodDef[]; doc?: string }
@@ -39,6 +40,9 @@ export interface Contract {
 export class ContractError extends Error {
   override name = 'ContractError';
 }
+
+/** What a contract writes a stream (a result) or an upload (a param) as. */
+const ASYNC_ITERABLES = new Set(['AsyncIterable', 'AsyncIterableIterator', 'AsyncGenerator']);
 
 /** Type aliases of `number` read as 64-bit integers (`type Int = number`). */
 const INTEGER_ALIASES = new Set(['int', 'Int', 'integer', 'Integer', 'long', 'Long', 'int64', 'Int64']);
@@ -123,14 +127,22 @@ class Reader {
         if (pd?.dotDotDotToken) throw new ContractError(`${where}(...${p.name}): rest parameters are not supported`);
         const optional = !!pd && (!!pd.questionToken || !!pd.initializer);
         const pt = this.checker.getTypeOfSymbolAtLocation(p, pd ?? member);
-        params.push({ name: p.name, optional, type: this.type(pt, pd?.type, `${where}(${p.name})`, pascal(prop.name) + pascal(p.name)) });
+        const pwhere = `${where}(${p.name})`;
+        // AsyncIterable<T>: an upload of T items (SPEC §12), which goes with a call, always.
+        const bare = pt.isUnion() ? pt.types.filter((x) => !(x.flags & (ts.TypeFlags.Null | ts.TypeFlags.Undefined | ts.TypeFlags.Void))) : [pt];
+        const item = bare.length === 1 ? this.asyncItem(bare[0]!) : undefined;
+        if (item) {
+          if (optional || bare[0] !== pt) throw new ContractError(`${pwhere}: an upload can't be optional or null (pass an empty one)`);
+          const inode = pd?.type && ts.isTypeReferenceNode(pd.type) ? pd.type.typeArguments?.[0] : undefined;
+          params.push({ name: p.name, optional, upload: true, type: this.type(item, inode, `${pwhere}: upload item`, pascal(prop.name) + pascal(p.name) + 'Item') });
+        } else params.push({ name: p.name, optional, type: this.type(pt, pd?.type, pwhere, pascal(prop.name) + pascal(p.name)) });
       }
       let rt = sig.getReturnType();
       const awaited = this.checker.getAwaitedType(rt);
       if (awaited) rt = awaited;
       let rnode = ts.isMethodSignature(member) || ts.isPropertySignature(member) ? unwrapPromiseNode(returnNode(member)) : undefined;
       // AsyncIterable<T>: a stream of T items (SPEC §12).
-      const streamed = ['AsyncIterable', 'AsyncIterableIterator', 'AsyncGenerator'].includes(rt.getSymbol()?.getName() ?? '') ? this.checker.getTypeArguments(rt as ts.TypeReference)[0] : undefined;
+      const streamed = this.asyncItem(rt);
       if (streamed) {
         rt = streamed;
         rnode = rnode && ts.isTypeReferenceNode(rnode) ? rnode.typeArguments?.[0] : undefined;
@@ -142,6 +154,11 @@ class Reader {
       methods.push({ name: prop.name, params, result, ...(streamed ? { stream: true } : {}), doc: docOf(prop, this.checker) });
     }
     return { name, methods, doc: docOfNode(decl) };
+  }
+
+  /** T of an `AsyncIterable<T>` (or AsyncIterableIterator, AsyncGenerator); undefined for any other type. */
+  asyncItem(t: ts.Type): ts.Type | undefined {
+    return ASYNC_ITERABLES.has(t.getSymbol()?.getName() ?? '') ? this.checker.getTypeArguments(t as ts.TypeReference)[0] : undefined;
   }
 
   /** `node` is the written type when there is one (it keeps `Int` aliases the checker erases). */
@@ -176,6 +193,7 @@ class Reader {
     if (symName === 'Uint8Array' || symName === 'Buffer') return { kind: 'bytes' };
     if (symName === 'Date') return { kind: 'date' };
     if (symName === 'Promise') throw new ContractError(`${where}: a promise is only allowed as a method's result`);
+    if (ASYNC_ITERABLES.has(symName ?? '')) throw new ContractError(`${where}: an async iterable is only allowed as a method's param (an upload) or its result (a stream)`);
     if (symName === 'Map' || symName === 'Set') throw new ContractError(`${where}: ${symName} does not cross the wire as such (use Record<string, T> or an array)`);
     if (t.flags & F.Object || t.isIntersection()) return this.object(t, node, where, contextName);
     throw new ContractError(`${where}: unsupported type ${this.checker.typeToString(t)}`);

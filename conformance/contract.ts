@@ -54,6 +54,12 @@ export interface KitServer {
   failAfter(n: Int, code: string): AsyncIterable<Int>;
   /** Reads the caller's stream numbers(n) and answers its sum and item count. */
   sumUpload(n: Int): { sum: number; items: Int };
+  /** Reads the upload xs (SPEC §12: an async iterable param) and answers its sum, item count, and whether the items were 1 … n. */
+  sumStream(xs: AsyncIterable<Int>): { sum: number; items: Int; inOrder: boolean };
+  /** Reads the first n items of the upload xs, then stops reading (the caller's iterable must stop), and answers them. */
+  takeUpload(n: Int, xs: AsyncIterable<Int>): unknown[];
+  /** Reads the upload xs until it ends or fails: how many items, and the failure's code ("none" when it ended). */
+  uploadError(xs: AsyncIterable<Int>): { items: Int; code: string };
   /** Sends the caller n notifications method(payload, i), then answers n. */
   notifyMe(method: string, n?: Int, payload?: unknown): Int;
   /** n notifications note('batch', i) and the answer, in one frame. */
@@ -96,4 +102,6 @@ export interface KitClient {
   count(key: string, delayMs?: Int): Int;
   /** A stream of 1 … n (case 12.4). */
   numbers(n: Int): AsyncIterable<Int>;
+  /** Reads the server's upload xs and answers its items; an upload that fails fails it with that code (case 12.10). */
+  collect(xs: AsyncIterable<Int>): Int[];
 }

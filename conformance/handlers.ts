@@ -15,11 +15,6 @@ type Ctx = ServerContext;
 /** kit.wire takes any number of values of any type: outside what a contract can say (contract.ts). */
 type Uncontracted = {
   'kit.wire': (ctx: Ctx, caseId: string) => Verdict;
-  // Uploads (SPEC §12, cases 12.7–12.11): a contract writes them as AsyncIterable<T> params,
-  // which volley-codegen has no C# for yet, so they stay out of contract.ts; runners call them by name.
-  sumStream: (ctx: Ctx, xs: AsyncIterable<unknown>) => Promise<{ sum: number; items: number; inOrder: boolean }>;
-  takeUpload: (ctx: Ctx, n: number, xs: AsyncIterable<unknown>) => Promise<unknown[]>;
-  uploadError: (ctx: Ctx, xs: AsyncIterable<unknown>) => Promise<{ items: number; code: string }>;
 };
 
 /**

@@ -2,8 +2,9 @@
 // C# 9, nullable on, warnings as errors) and run against a real Volley server: every type form
 // of test/fixtures/codegen-everyForm.ts crosses the wire both ways through the typed proxy and
 // the typed handlers (calls from the server too, notifications both ways, a stream the client
-// produces), omitted optional params stay omitted, and values that don't convert fail their
-// call (INTERNAL at the caller, or INVALID_PARAMS back to the server) instead of hanging it.
+// produces, uploads both ways), omitted optional params stay omitted, and values that don't
+// convert fail their call (INTERNAL at the caller, or INVALID_PARAMS back to the server)
+// instead of hanging it.
 // Skips without a dotnet SDK.
 
 import t from 'tap';
@@ -15,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { readContract } from '../codegen/model.ts';
 import { emitCSharp } from '../codegen/csharp.ts';
 import { startServer, type Harness } from './helpers.ts';
-import type { Item, KitClient, KitServer } from './fixtures/codegen-everyForm.ts';
+import type { Color, Item, KitClient, KitServer, Vec } from './fixtures/codegen-everyForm.ts';
 import type { RpcError } from '../server/index.ts';
 
 t.setTimeout(400_000);
@@ -77,6 +78,28 @@ static class Run
                 yield return new Vec(i, 2 * i);
             }
         }
+        public async Task<double> Total(IAsyncEnumerable<Vec> vs, CancellationToken ct)
+        {
+            double sum = 0;
+            await foreach (var v in vs.WithCancellation(ct)) sum += v.X + v.Y;
+            return sum;
+        }
+        public string Kept = "";
+        public async Task Keep(IAsyncEnumerable<string> tags, CancellationToken ct)
+        {
+            var all = new List<string>();
+            await foreach (var x in tags.WithCancellation(ct)) all.Add(x);
+            Kept = string.Join(",", all);
+        }
+    }
+
+    static async IAsyncEnumerable<T> Up<T>(params T[] items)
+    {
+        foreach (var x in items)
+        {
+            await Task.Yield();
+            yield return x;
+        }
     }
 
     static async Task<int> Main(string[] args)
@@ -114,6 +137,31 @@ static class Run
         done = await Task.WhenAny(impl.Pinged.Task, Task.Delay(5000));
         Check(done == impl.Pinged.Task && impl.Pinged.Task.Result == 3.5, "NotifyPingMe: the typed notification reached the server, whose ping came back");
         Check(await server.Walk(20) == 570, "walk: the server read the client's typed stream path(20), each Vec converted");
+
+        var sv = await server.SumVecs("v", Up(Enumerable.Range(0, 10).Select(i => new Vec(i, 2 * i)).ToArray()));
+        Check(sv.Label == "v" && sv.Count == 10 && sv.Sum == 135, "sumVecs: the server read the typed upload, each Vec converted on its way out");
+        await server.PaintAll(Up(Color.Red, Color.DarkBlue, Color.Green));
+        Check(string.Join(",", await server.Painted()) == "Red,DarkBlue,Green", "paintAll: a method without a result took its upload as a call");
+        try
+        {
+            await server.PaintAll(Up(Color.Red, (Color)99)).WaitAsync(TimeSpan.FromSeconds(5));
+            Check(false, "paintAll((Color)99): should fail");
+        }
+        catch (VolleyRpcException e)
+        {
+            Check(e.Code == ErrorCodes.Internal, "paintAll((Color)99): an item that can't go out fails the upload, and the call with it: " + e.Code + " " + e.Message);
+        }
+        var bumped = new List<Item>();
+        await foreach (var it in server.Bump(5, Up(MakeItem(1), MakeItem(2), MakeItem(3)))) bumped.Add(it);
+        Check(string.Join(",", bumped.Select(x => x.Id)) == "6,7,8" && Bytes(bumped[2].ToWire()) == Bytes(MakeItem(8).ToWire()), "bump: an upload of Items read while the Items stream back");
+        Check(await server.UploadToClient(20) == 570, "uploadToClient: the server's upload reached the typed handler total, each Vec converted on its way in");
+        Check(impl.Kept == "a,b,c", "uploadToClient: keep, a handler without a result, read the server's upload: " + impl.Kept);
+        var badUp = await server.BadUpload();
+        Check(badUp.Length == 2 && badUp[0].StartsWith("INVALID_PARAMS") && badUp[0].Contains("total: an upload item does not convert: Vec.x: expected a number, got 'no'"), "badUpload: an item that doesn't convert fails the read INVALID_PARAMS, naming the method: " + badUp[0]);
+        Check(badUp.Length == 2 && badUp[1].StartsWith("INVALID_PARAMS") && badUp[1].Contains("param 0 is not an upload"), "badUpload: a plain value where the upload goes is INVALID_PARAMS: " + badUp[1]);
+        var rep = new List<string>();
+        await foreach (var x in server.Repeat("r", 2)) rep.Add(x);
+        Check(await server.Names(1, "e", 2.5, "i") == "1 e 2.5 i" && string.Join(",", rep) == "r,r", "names, repeat: params named w, e, t, item, items");
 
         try
         {
@@ -165,6 +213,10 @@ t.test('generated C# compiles as Unity would and runs every form against a real 
   }
 
   let arity = 0;
+  let painted: Color[] = [];
+  async function* upload<T>(items: T[]): AsyncGenerator<T> {
+    for (const x of items) yield x;
+  }
   let lastBad: string | undefined;
   const pings: number[] = [];
   const h: Harness<KitServer, KitClient> = await startServer<KitServer, KitClient>({
@@ -187,6 +239,45 @@ t.test('generated C# compiles as Unity would and runs every form against a real 
         let sum = 0;
         for await (const v of h.server.stream(ctx.uid, 'path', [n])) sum += v.x + v.y;
         return sum;
+      },
+      sumVecs: async (_ctx, label, vs) => {
+        let count = 0;
+        let sum = 0;
+        for await (const v of vs) {
+          count++;
+          sum += v.x + v.y;
+        }
+        return { label, count, sum };
+      },
+      paintAll: async (_ctx, colors) => {
+        const got: Color[] = [];
+        for await (const c of colors) got.push(c);
+        painted = got;
+      },
+      painted: () => painted,
+      bump: async function* (_ctx, by, items) {
+        for await (const it of items) yield { ...it, id: it.id + by };
+      },
+      uploadToClient: async (ctx, n) => {
+        const sum = await h.server.call(ctx.uid, 'total', [upload(Array.from({ length: n }, (_, i) => ({ x: i, y: 2 * i })))]);
+        await h.server.call(ctx.uid, 'keep', [upload(['a', 'b', 'c'])]);
+        return sum;
+      },
+      badUpload: async (ctx) => {
+        const errors: string[] = [];
+        for (const args of [[upload([{ x: 1, y: 1 }, { x: 'no', y: 1 } as never])], [[{ x: 1, y: 1 }] as never]] as [AsyncIterable<Vec>][]) {
+          try {
+            await h.server.call(ctx.uid, 'total', args, { timeoutMs: 5000 });
+            errors.push('answered');
+          } catch (err) {
+            errors.push(`${(err as RpcError).code}: ${(err as Error).message}`);
+          }
+        }
+        return errors;
+      },
+      names: (_ctx, w, e, tt, item) => `${w} ${e} ${tt} ${item}`,
+      repeat: async function* (_ctx, items, n) {
+        for (let i = 0; i < n; i++) yield items;
       },
       broken: () => ({ x: 'no', y: 1 }) as never,
       badCall: async (ctx) => {
@@ -213,7 +304,7 @@ t.test('generated C# compiles as Unity would and runs every form against a real 
   t.equal(code, 0, 'the C# program passed every check');
   t.match(out, /ALL OK/);
   t.notMatch(out, /FAIL/);
-  t.equal((out.match(/^ok /gm) ?? []).length, 17, 'all 17 checks ran');
+  t.equal((out.match(/^ok /gm) ?? []).length, 26, 'all 26 checks ran');
   t.match(lastBad, /^INVALID_PARAMS/, 'the server saw INVALID_PARAMS from the C# handler');
   t.same(pings, [2.5, 3.5], 'pingMe ran once as a call, once as a notification');
   t.ok(readFileSync(join(dir, 'Kit.g.cs'), 'utf8').length > 0);

@@ -53,12 +53,16 @@ t.test('the C# kit runner uses what the generator writes from conformance/contra
   t.equal((await quiet([...args, '--check'])).code, 0, '--check agrees');
   const stale = write('Kit.stale.g.cs', committed.replace('NotifyKitAborted', 'NotifyKitAbortedX'));
   t.equal((await quiet([...args.slice(0, 3), stale, ...args.slice(4), '--check'])).code, 1, '--check fails on a stale file');
-  // Every kit method but the two with rest parameters (kit.wire, note) is in the contract.
+  // Every kit method but the two with rest parameters (kit.wire, note) is in the contract,
+  // the uploads' (cases 12.7–12.12) too.
   const c = readContract(join(root, 'conformance/contract.ts'));
-  t.same(c.client.methods.map((m) => m.name), ['echo', 'add', 'slow', 'fail', 'boom', 'count', 'numbers']);
+  t.same(c.client.methods.map((m) => m.name), ['echo', 'add', 'slow', 'fail', 'boom', 'count', 'numbers', 'collect']);
   t.notOk(c.server.methods.some((m) => m.name === 'kit.wire'));
+  for (const m of ['sumStream', 'takeUpload', 'uploadError']) t.ok(c.server.methods.some((x) => x.name === m && x.params.some((p) => p.upload)), `${m} takes an upload`);
   t.match(now, 'public void NotifyKitNote(string key) => _client.Notify("kit.note", new object?[] { key });');
   t.match(now, 'client.HandleStreamCall<long>("numbers", call =>');
+  t.match(now, 'public async Task<SumStreamResult> SumStream(IAsyncEnumerable<long> xs, CancellationToken cancellationToken = default)');
+  t.match(now, 'var a0 = KitApiWire.Upload(call, 0, "collect", static x0 => KitApiWire.Int(x0, "collect(xs)"));');
 });
 
 t.test('demo contract: both interfaces, named and inline types', async (t) => {
@@ -185,7 +189,68 @@ export interface SClient {
   t.notMatch(demo, 'ItemsTo', 'the helper only where a client stream needs it');
 });
 
+t.test('an upload param (AsyncIterable<T>): IAsyncEnumerable<T> on the proxy and in the handler, items converted both ways', async (t) => {
+  const file = write('upload.ts', `export type Int = number;
+export type Color = 'red' | 'blue';
+export interface Vec { x: number; y: number }
+export interface UServer {
+  sumUp(label: string, xs: AsyncIterable<Int>, scale?: number): Int;
+  paint(colors: AsyncIterable<Color>): void;
+  scaled(by: number, vs: AsyncGenerator<Vec>): AsyncIterable<Vec>;
+  anything(xs: AsyncIterableIterator<unknown>): void;
+}
+export interface UClient {
+  total(vs: AsyncIterable<Vec>): number;
+  keep(tags: AsyncIterable<string>): void;
+  each(xs: AsyncIterable<unknown>): AsyncIterable<Int>;
+  ping(n: number): void;
+}
+`);
+  const c = readContract(file);
+  const sumUp = c.server.methods[0]!;
+  t.same(sumUp.params, [
+    { name: 'label', optional: false, type: { kind: 'string' } },
+    { name: 'xs', optional: false, upload: true, type: { kind: 'long' } },
+    { name: 'scale', optional: true, type: { kind: 'nullable', of: { kind: 'double' } } },
+  ], 'the upload param carries its item type');
+  t.same(c.server.methods[2]!.params[1], { name: 'vs', optional: false, upload: true, type: { kind: 'object', name: 'Vec' } }, 'AsyncGenerator<T> is an upload too');
+  const cs = emitCSharp(c, { namespace: 'U', source: 'upload.ts' });
+  // Proxy: the items go as they are (a wire value) or converted on their way out.
+  t.match(cs, 'Task<long> SumUp(string label, IAsyncEnumerable<long> xs, double? scale = null, CancellationToken cancellationToken = default);');
+  t.match(cs, 'var _w = await Call("sumUp", UWire.TrimOmitted(new object?[] { label, VolleyUpload.Of(xs), scale }, 2), cancellationToken).ConfigureAwait(false);');
+  t.match(cs, 'public Task Paint(IAsyncEnumerable<Color> colors, CancellationToken cancellationToken = default) => Call("paint", new object?[] { VolleyUpload.Of(UWire.ItemsTo(colors, static x0 => UWire.To(x0))) }, cancellationToken);');
+  t.notMatch(cs, 'NotifyPaint', 'an upload goes with a call: no notification');
+  t.notMatch(cs, 'NotifyAnything');
+  t.match(cs, 'public async IAsyncEnumerable<Vec> Scaled(double by, IAsyncEnumerable<Vec> vs, [EnumeratorCancellation] CancellationToken cancellationToken = default)');
+  t.match(cs, '_client.StreamAsync<object?>("scaled", new object?[] { by, VolleyUpload.Of(UWire.ItemsTo(vs, static x0 => UWire.To(x0))) }, cancellationToken)');
+  t.match(cs, 'public Task Anything(IAsyncEnumerable<object?> xs, CancellationToken cancellationToken = default) => Call("anything", new object?[] { VolleyUpload.Of(xs) }, cancellationToken);');
+  // Handlers: each item converted on its way in, INVALID_PARAMS naming the method when it doesn't.
+  t.match(cs, 'Task<double> Total(IAsyncEnumerable<Vec> vs, CancellationToken cancellationToken);');
+  t.match(cs, 'Task Keep(IAsyncEnumerable<string> tags, CancellationToken cancellationToken);', 'a void handler reading an upload is a Task: it is called, never notified');
+  t.match(cs, 'IAsyncEnumerable<long> Each(IAsyncEnumerable<object?> xs, CancellationToken cancellationToken);');
+  t.match(cs, 'void Ping(double n);');
+  t.match(cs, 'var a0 = UWire.Upload(call, 0, "total", static x0 => UWire.FromVec(x0, "total(vs)"));');
+  t.match(cs, 'var a0 = UWire.Upload(call, 0, "keep", static x0 => UWire.Str(x0, "keep(tags)"));');
+  t.match(cs, 'await impl.Keep(a0, call.CancellationToken).ConfigureAwait(false);');
+  t.notMatch(cs, 'client.On("keep"', 'a handler reading an upload is not registered for notifications');
+  t.match(cs, 'client.On("ping"');
+  t.match(cs, 'var a0 = call.Upload<object?>(0);', 'unknown items: the reader as it is');
+  t.match(cs, 'client.HandleStreamCall<long>("each", call =>');
+  t.match(cs, 'internal static IAsyncEnumerable<T> Upload<T>(VolleyCall call, int i, string what, Func<object?, T> item)');
+  t.match(cs, 'throw new VolleyRpcException(ErrorCodes.InvalidParams, what + ": an upload item does not convert: " + e.Message, null, e);');
+  t.notMatch(cs, /typeof|GetType\(\)\.Get|Activator|Reflection|MakeGenericType/, 'no reflection');
+  const demo = emitCSharp(readContract(join(root, 'demo/api.ts')), { namespace: 'Volley.Sample', source: 'api.ts' });
+  t.notMatch(demo, /Upload\(|VolleyUpload/, 'no upload helper where no method reads one');
+});
+
 const unsupported: [string, string, RegExp][] = [
+  ['optional upload', 'f(xs?: AsyncIterable<number>): void;', /XServer\.f\(xs\): an upload can't be optional or null/],
+  ['nullable upload', 'f(xs: AsyncIterable<number> | null): void;', /XServer\.f\(xs\): an upload can't be optional or null/],
+  ['upload in a field', 'f(a: { xs: AsyncIterable<number> }): void;', /XServer\.f\(a\) → FA\.xs: an async iterable is only allowed as a method's param \(an upload\) or its result \(a stream\)/],
+  ['upload in an array', 'f(xs: AsyncIterable<number>[]): void;', /XServer\.f\(xs\)\[\]: an async iterable is only allowed/],
+  ['upload of uploads', 'f(xs: AsyncIterable<AsyncIterable<number>>): void;', /XServer\.f\(xs\): upload item: an async iterable is only allowed/],
+  ['stream of streams', 'f(): AsyncIterable<AsyncIterable<number>>;', /XServer\.f\(\): stream item: an async iterable is only allowed/],
+  ['upload of nothing', 'f(xs: AsyncIterable<void>): void;', /XServer\.f\(xs\): upload item: a type that is only null\/undefined carries nothing/],
   ['generic method', 'f<T>(x: T): T;', /XServer\.f: generic methods are not supported/],
   ['function param', 'f(cb: (n: number) => void): void;', /XServer\.f\(cb\): function types do not cross the wire/],
   ['function field', 'f(a: { id: string; cb(): void }): void;', /XServer\.f\(a\) → FA\.cb: methods do not cross the wire/],

@@ -214,9 +214,9 @@ namespace Volley.Sample
 
             public async Task<QueueResult> Queue(CancellationToken cancellationToken = default)
             {
-                var w = await Call("queue", Array.Empty<object?>(), cancellationToken).ConfigureAwait(false);
-                try { return ArenaWire.FromQueueResult(w, "queue()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "queue: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("queue", Array.Empty<object?>(), cancellationToken).ConfigureAwait(false);
+                try { return ArenaWire.FromQueueResult(_w, "queue()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "queue: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public Task LeaveQueue(CancellationToken cancellationToken = default) => Call("leaveQueue", Array.Empty<object?>(), cancellationToken);
@@ -226,28 +226,28 @@ namespace Volley.Sample
 
             public async Task<Standing[]> Leaderboard(double? limit = null, CancellationToken cancellationToken = default)
             {
-                var w = await Call("leaderboard", ArenaWire.TrimOmitted(new object?[] { limit }, 0), cancellationToken).ConfigureAwait(false);
-                try { return ArenaWire.Arr(w, "leaderboard()", static x1 => ArenaWire.FromStanding(x1, "leaderboard()[]")); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "leaderboard: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("leaderboard", ArenaWire.TrimOmitted(new object?[] { limit }, 0), cancellationToken).ConfigureAwait(false);
+                try { return ArenaWire.Arr(_w, "leaderboard()", static x1 => ArenaWire.FromStanding(x1, "leaderboard()[]")); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "leaderboard: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async IAsyncEnumerable<Standing[]> WatchLeaderboard(double? limit = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
             {
-                var items = Timeout is TimeSpan t ? _client.StreamAsync<object?>("watchLeaderboard", ArenaWire.TrimOmitted(new object?[] { limit }, 0), t, cancellationToken) : _client.StreamAsync<object?>("watchLeaderboard", ArenaWire.TrimOmitted(new object?[] { limit }, 0), cancellationToken);
-                await foreach (var w in items.ConfigureAwait(false))
+                var _items = Timeout is TimeSpan _t ? _client.StreamAsync<object?>("watchLeaderboard", ArenaWire.TrimOmitted(new object?[] { limit }, 0), _t, cancellationToken) : _client.StreamAsync<object?>("watchLeaderboard", ArenaWire.TrimOmitted(new object?[] { limit }, 0), cancellationToken);
+                await foreach (var _w in _items.ConfigureAwait(false))
                 {
-                    Standing[] item;
-                    try { item = ArenaWire.Arr(w, "watchLeaderboard()", static x1 => ArenaWire.FromStanding(x1, "watchLeaderboard()[]")); }
-                    catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "watchLeaderboard: an item does not convert: " + e.Message, null, e); }
-                    yield return item;
+                    Standing[] _item;
+                    try { _item = ArenaWire.Arr(_w, "watchLeaderboard()", static x1 => ArenaWire.FromStanding(x1, "watchLeaderboard()[]")); }
+                    catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "watchLeaderboard: an item does not convert: " + _e.Message, null, _e); }
+                    yield return _item;
                 }
             }
 
             public async Task<WhoamiResult> Whoami(CancellationToken cancellationToken = default)
             {
-                var w = await Call("whoami", Array.Empty<object?>(), cancellationToken).ConfigureAwait(false);
-                try { return ArenaWire.FromWhoamiResult(w, "whoami()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "whoami: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("whoami", Array.Empty<object?>(), cancellationToken).ConfigureAwait(false);
+                try { return ArenaWire.FromWhoamiResult(_w, "whoami()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "whoami: the result does not convert: " + _e.Message, null, _e); }
             }
         }
 

@@ -77,6 +77,7 @@ public class GeneratedNotifyTests : IClassFixture<KitFixture>
         public void Boom() => Boomed.TrySetResult(true);
         public Task<long> Count(string key, long? delayMs, CancellationToken ct) => Task.FromResult(1L);
         public IAsyncEnumerable<long> Numbers(long n, CancellationToken ct) => throw new NotSupportedException();
+        public Task<long[]> Collect(IAsyncEnumerable<long> xs, CancellationToken ct) => throw new NotSupportedException();
     }
 
     [Fact]

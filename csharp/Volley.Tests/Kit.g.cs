@@ -31,6 +31,40 @@ namespace Volley.Tests.Conformance
         public object? ToWire() => KitApiWire.To(this);
     }
 
+    public sealed partial class SumStreamResult : IWireWritable
+    {
+        public double Sum { get; set; }
+        public long Items { get; set; }
+        public bool InOrder { get; set; }
+
+        public SumStreamResult() { }
+        public SumStreamResult(double sum, long items, bool inOrder)
+        {
+            Sum = sum;
+            Items = items;
+            InOrder = inOrder;
+        }
+
+        /// <summary>This value as the wire carries it (a map with the contract's field names).</summary>
+        public object? ToWire() => KitApiWire.To(this);
+    }
+
+    public sealed partial class UploadErrorResult : IWireWritable
+    {
+        public long Items { get; set; }
+        public string Code { get; set; } = "";
+
+        public UploadErrorResult() { }
+        public UploadErrorResult(long items, string code)
+        {
+            Items = items;
+            Code = code;
+        }
+
+        /// <summary>This value as the wire carries it (a map with the contract's field names).</summary>
+        public object? ToWire() => KitApiWire.To(this);
+    }
+
     /// <summary>What kit.undefinedResult answers: {a: undefined, list: [1, undefined], n: null} as the server encodes it.</summary>
     public sealed partial class UndefinedResult : IWireWritable
     {
@@ -93,6 +127,12 @@ namespace Volley.Tests.Conformance
         IAsyncEnumerable<long> FailAfter(long n, string code, CancellationToken cancellationToken = default);
         /// <summary>Reads the caller's stream numbers(n) and answers its sum and item count.</summary>
         Task<SumUploadResult> SumUpload(long n, CancellationToken cancellationToken = default);
+        /// <summary>Reads the upload xs (SPEC §12: an async iterable param) and answers its sum, item count, and whether the items were 1 … n.</summary>
+        Task<SumStreamResult> SumStream(IAsyncEnumerable<long> xs, CancellationToken cancellationToken = default);
+        /// <summary>Reads the first n items of the upload xs, then stops reading (the caller's iterable must stop), and answers them.</summary>
+        Task<object?[]> TakeUpload(long n, IAsyncEnumerable<long> xs, CancellationToken cancellationToken = default);
+        /// <summary>Reads the upload xs until it ends or fails: how many items, and the failure's code ("none" when it ended).</summary>
+        Task<UploadErrorResult> UploadError(IAsyncEnumerable<long> xs, CancellationToken cancellationToken = default);
         /// <summary>Sends the caller n notifications method(payload, i), then answers n.</summary>
         Task<long> NotifyMe(string method, long? n = null, object? payload = null, CancellationToken cancellationToken = default);
         /// <summary>n notifications note('batch', i) and the answer, in one frame.</summary>
@@ -136,6 +176,8 @@ namespace Volley.Tests.Conformance
         Task<long> Count(string key, long? delayMs, CancellationToken cancellationToken);
         /// <summary>A stream of 1 … n (case 12.4).</summary>
         IAsyncEnumerable<long> Numbers(long n, CancellationToken cancellationToken);
+        /// <summary>Reads the server's upload xs and answers its items; an upload that fails fails it with that code (case 12.10).</summary>
+        Task<long[]> Collect(IAsyncEnumerable<long> xs, CancellationToken cancellationToken);
     }
 
     /// <summary>The typed proxy to KitServer, the registration of an IKitClient, and the converters.</summary>
@@ -146,6 +188,8 @@ namespace Volley.Tests.Conformance
         {
             converters.Register<BadReplyKind>(v => KitApiWire.To(v), w => KitApiWire.FromBadReplyKind(w, "BadReplyKind"));
             converters.Register<SumUploadResult>(v => KitApiWire.To(v), w => KitApiWire.FromSumUploadResult(w, "SumUploadResult"));
+            converters.Register<SumStreamResult>(v => KitApiWire.To(v), w => KitApiWire.FromSumStreamResult(w, "SumStreamResult"));
+            converters.Register<UploadErrorResult>(v => KitApiWire.To(v), w => KitApiWire.FromUploadErrorResult(w, "UploadErrorResult"));
             converters.Register<UndefinedResult>(v => KitApiWire.To(v), w => KitApiWire.FromUndefinedResult(w, "UndefinedResult"));
             converters.Register<Verdict>(v => KitApiWire.To(v), w => KitApiWire.FromVerdict(w, "Verdict"));
             return converters;
@@ -167,16 +211,16 @@ namespace Volley.Tests.Conformance
 
             public async Task<object?> Echo(object? x, CancellationToken cancellationToken = default)
             {
-                var w = await Call("echo", new object?[] { x }, cancellationToken).ConfigureAwait(false);
-                try { return w; }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "echo: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("echo", new object?[] { x }, cancellationToken).ConfigureAwait(false);
+                try { return _w; }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "echo: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<double> Add(double a, double b, CancellationToken cancellationToken = default)
             {
-                var w = await Call("add", new object?[] { a, b }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Num(w, "add()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "add: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("add", new object?[] { a, b }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Num(_w, "add()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "add: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public Task Nothing(CancellationToken cancellationToken = default) => Call("nothing", Array.Empty<object?>(), cancellationToken);
@@ -186,16 +230,16 @@ namespace Volley.Tests.Conformance
 
             public async Task<string> Sleep(long ms, string? key = null, CancellationToken cancellationToken = default)
             {
-                var w = await Call("sleep", KitApiWire.TrimOmitted(new object?[] { ms, key }, 1), cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Str(w, "sleep()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "sleep: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("sleep", KitApiWire.TrimOmitted(new object?[] { ms, key }, 1), cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Str(_w, "sleep()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "sleep: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<string> Stubborn(long ms, CancellationToken cancellationToken = default)
             {
-                var w = await Call("stubborn", new object?[] { ms }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Str(w, "stubborn()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "stubborn: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("stubborn", new object?[] { ms }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Str(_w, "stubborn()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "stubborn: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public Task Fail(string code, string? message = null, object? data = null, CancellationToken cancellationToken = default) => Call("fail", KitApiWire.TrimOmitted(new object?[] { code, message, data }, 1), cancellationToken);
@@ -210,75 +254,96 @@ namespace Volley.Tests.Conformance
 
             public async Task<long> Count(string key, long? delayMs = null, CancellationToken cancellationToken = default)
             {
-                var w = await Call("count", KitApiWire.TrimOmitted(new object?[] { key, delayMs }, 1), cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Int(w, "count()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "count: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("count", KitApiWire.TrimOmitted(new object?[] { key, delayMs }, 1), cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Int(_w, "count()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "count: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<byte[]> Blob(long bytes, CancellationToken cancellationToken = default)
             {
-                var w = await Call("blob", new object?[] { bytes }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Bytes(w, "blob()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "blob: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("blob", new object?[] { bytes }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Bytes(_w, "blob()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "blob: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async IAsyncEnumerable<long> CountTo(long n, string? key = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
             {
-                var items = Timeout is TimeSpan t ? _client.StreamAsync<object?>("countTo", KitApiWire.TrimOmitted(new object?[] { n, key }, 1), t, cancellationToken) : _client.StreamAsync<object?>("countTo", KitApiWire.TrimOmitted(new object?[] { n, key }, 1), cancellationToken);
-                await foreach (var w in items.ConfigureAwait(false))
+                var _items = Timeout is TimeSpan _t ? _client.StreamAsync<object?>("countTo", KitApiWire.TrimOmitted(new object?[] { n, key }, 1), _t, cancellationToken) : _client.StreamAsync<object?>("countTo", KitApiWire.TrimOmitted(new object?[] { n, key }, 1), cancellationToken);
+                await foreach (var _w in _items.ConfigureAwait(false))
                 {
-                    long item;
-                    try { item = KitApiWire.Int(w, "countTo()"); }
-                    catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "countTo: an item does not convert: " + e.Message, null, e); }
-                    yield return item;
+                    long _item;
+                    try { _item = KitApiWire.Int(_w, "countTo()"); }
+                    catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "countTo: an item does not convert: " + _e.Message, null, _e); }
+                    yield return _item;
                 }
             }
 
             public async IAsyncEnumerable<long> FailAfter(long n, string code, [EnumeratorCancellation] CancellationToken cancellationToken = default)
             {
-                var items = Timeout is TimeSpan t ? _client.StreamAsync<object?>("failAfter", new object?[] { n, code }, t, cancellationToken) : _client.StreamAsync<object?>("failAfter", new object?[] { n, code }, cancellationToken);
-                await foreach (var w in items.ConfigureAwait(false))
+                var _items = Timeout is TimeSpan _t ? _client.StreamAsync<object?>("failAfter", new object?[] { n, code }, _t, cancellationToken) : _client.StreamAsync<object?>("failAfter", new object?[] { n, code }, cancellationToken);
+                await foreach (var _w in _items.ConfigureAwait(false))
                 {
-                    long item;
-                    try { item = KitApiWire.Int(w, "failAfter()"); }
-                    catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "failAfter: an item does not convert: " + e.Message, null, e); }
-                    yield return item;
+                    long _item;
+                    try { _item = KitApiWire.Int(_w, "failAfter()"); }
+                    catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "failAfter: an item does not convert: " + _e.Message, null, _e); }
+                    yield return _item;
                 }
             }
 
             public async Task<SumUploadResult> SumUpload(long n, CancellationToken cancellationToken = default)
             {
-                var w = await Call("sumUpload", new object?[] { n }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.FromSumUploadResult(w, "sumUpload()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "sumUpload: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("sumUpload", new object?[] { n }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.FromSumUploadResult(_w, "sumUpload()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "sumUpload: the result does not convert: " + _e.Message, null, _e); }
+            }
+
+            public async Task<SumStreamResult> SumStream(IAsyncEnumerable<long> xs, CancellationToken cancellationToken = default)
+            {
+                var _w = await Call("sumStream", new object?[] { VolleyUpload.Of(xs) }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.FromSumStreamResult(_w, "sumStream()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "sumStream: the result does not convert: " + _e.Message, null, _e); }
+            }
+
+            public async Task<object?[]> TakeUpload(long n, IAsyncEnumerable<long> xs, CancellationToken cancellationToken = default)
+            {
+                var _w = await Call("takeUpload", new object?[] { n, VolleyUpload.Of(xs) }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Arr(_w, "takeUpload()", static x1 => x1); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "takeUpload: the result does not convert: " + _e.Message, null, _e); }
+            }
+
+            public async Task<UploadErrorResult> UploadError(IAsyncEnumerable<long> xs, CancellationToken cancellationToken = default)
+            {
+                var _w = await Call("uploadError", new object?[] { VolleyUpload.Of(xs) }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.FromUploadErrorResult(_w, "uploadError()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "uploadError: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<long> NotifyMe(string method, long? n = null, object? payload = null, CancellationToken cancellationToken = default)
             {
-                var w = await Call("notifyMe", KitApiWire.TrimOmitted(new object?[] { method, n, payload }, 1), cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Int(w, "notifyMe()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "notifyMe: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("notifyMe", KitApiWire.TrimOmitted(new object?[] { method, n, payload }, 1), cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Int(_w, "notifyMe()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "notifyMe: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<long> KitBatch(long n, CancellationToken cancellationToken = default)
             {
-                var w = await Call("kit.batch", new object?[] { n }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Int(w, "kit.batch()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.batch: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("kit.batch", new object?[] { n }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Int(_w, "kit.batch()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.batch: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<long[]> KitNumbers(CancellationToken cancellationToken = default)
             {
-                var w = await Call("kit.numbers", Array.Empty<object?>(), cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Arr(w, "kit.numbers()", static x1 => KitApiWire.Int(x1, "kit.numbers()[]")); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.numbers: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("kit.numbers", Array.Empty<object?>(), cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Arr(_w, "kit.numbers()", static x1 => KitApiWire.Int(x1, "kit.numbers()[]")); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.numbers: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<UndefinedResult> KitUndefinedResult(CancellationToken cancellationToken = default)
             {
-                var w = await Call("kit.undefinedResult", Array.Empty<object?>(), cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.FromUndefinedResult(w, "kit.undefinedResult()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.undefinedResult: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("kit.undefinedResult", Array.Empty<object?>(), cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.FromUndefinedResult(_w, "kit.undefinedResult()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.undefinedResult: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public Task KitNote(string key, CancellationToken cancellationToken = default) => Call("kit.note", new object?[] { key }, cancellationToken);
@@ -288,9 +353,9 @@ namespace Volley.Tests.Conformance
 
             public async Task<long> KitNotes(string key, CancellationToken cancellationToken = default)
             {
-                var w = await Call("kit.notes", new object?[] { key }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Int(w, "kit.notes()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.notes: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("kit.notes", new object?[] { key }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Int(_w, "kit.notes()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.notes: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public Task KitAborted(string tag, CancellationToken cancellationToken = default) => Call("kit.aborted", new object?[] { tag }, cancellationToken);
@@ -300,37 +365,37 @@ namespace Volley.Tests.Conformance
 
             public async Task<long> KitRuns(string key, CancellationToken cancellationToken = default)
             {
-                var w = await Call("kit.runs", new object?[] { key }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Int(w, "kit.runs()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.runs: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("kit.runs", new object?[] { key }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Int(_w, "kit.runs()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.runs: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<long> KitInject(string hex, long? opcode = null, CancellationToken cancellationToken = default)
             {
-                var w = await Call("kit.inject", KitApiWire.TrimOmitted(new object?[] { hex, opcode }, 1), cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Int(w, "kit.inject()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.inject: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("kit.inject", KitApiWire.TrimOmitted(new object?[] { hex, opcode }, 1), cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Int(_w, "kit.inject()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.inject: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<Verdict> KitCallMe(string caseId, CancellationToken cancellationToken = default)
             {
-                var w = await Call("kit.callMe", new object?[] { caseId }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.FromVerdict(w, "kit.callMe()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.callMe: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("kit.callMe", new object?[] { caseId }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.FromVerdict(_w, "kit.callMe()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.callMe: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<string> KitBadReply(BadReplyKind kind, CancellationToken cancellationToken = default)
             {
-                var w = await Call("kit.badReply", new object?[] { KitApiWire.To(kind) }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.Str(w, "kit.badReply()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.badReply: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("kit.badReply", new object?[] { KitApiWire.To(kind) }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.Str(_w, "kit.badReply()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.badReply: the result does not convert: " + _e.Message, null, _e); }
             }
 
             public async Task<Verdict> KitVerdict(string caseId, CancellationToken cancellationToken = default)
             {
-                var w = await Call("kit.verdict", new object?[] { caseId }, cancellationToken).ConfigureAwait(false);
-                try { return KitApiWire.FromVerdict(w, "kit.verdict()"); }
-                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.verdict: the result does not convert: " + e.Message, null, e); }
+                var _w = await Call("kit.verdict", new object?[] { caseId }, cancellationToken).ConfigureAwait(false);
+                try { return KitApiWire.FromVerdict(_w, "kit.verdict()"); }
+                catch (WireConversionException _e) { throw new VolleyRpcException(ErrorCodes.Internal, "kit.verdict: the result does not convert: " + _e.Message, null, _e); }
             }
         }
 
@@ -372,6 +437,12 @@ namespace Volley.Tests.Conformance
             {
                 var a0 = KitApiWire.Param(call.Args, 0, "numbers", static x0 => KitApiWire.Int(x0, "numbers(n)"));
                 return impl.Numbers(a0, call.CancellationToken);
+            });
+            client.HandleCall("collect", async call =>
+            {
+                var a0 = KitApiWire.Upload(call, 0, "collect", static x0 => KitApiWire.Int(x0, "collect(xs)"));
+                var result = await impl.Collect(a0, call.CancellationToken).ConfigureAwait(false);
+                return result;
             });
         }
     }
@@ -428,6 +499,49 @@ namespace Volley.Tests.Conformance
             r.Sum = KitApiWire.Num(f0, "SumUploadResult.sum");
             m.TryGetValue("items", out var f1);
             r.Items = KitApiWire.Int(f1, "SumUploadResult.items");
+            return r;
+        }
+
+        public static Dictionary<string, object?>? To(SumStreamResult? v)
+        {
+            if (v is null) return null;
+            var m = new Dictionary<string, object?>(3);
+            m["sum"] = v.Sum;
+            m["items"] = v.Items;
+            m["inOrder"] = v.InOrder;
+            return m;
+        }
+
+        public static SumStreamResult FromSumStreamResult(object? w, string path)
+        {
+            var m = w as Dictionary<string, object?> ?? throw Expected(path, "a map (SumStreamResult)", w);
+            var r = new SumStreamResult();
+            m.TryGetValue("sum", out var f0);
+            r.Sum = KitApiWire.Num(f0, "SumStreamResult.sum");
+            m.TryGetValue("items", out var f1);
+            r.Items = KitApiWire.Int(f1, "SumStreamResult.items");
+            m.TryGetValue("inOrder", out var f2);
+            r.InOrder = KitApiWire.Bool(f2, "SumStreamResult.inOrder");
+            return r;
+        }
+
+        public static Dictionary<string, object?>? To(UploadErrorResult? v)
+        {
+            if (v is null) return null;
+            var m = new Dictionary<string, object?>(2);
+            m["items"] = v.Items;
+            m["code"] = v.Code;
+            return m;
+        }
+
+        public static UploadErrorResult FromUploadErrorResult(object? w, string path)
+        {
+            var m = w as Dictionary<string, object?> ?? throw Expected(path, "a map (UploadErrorResult)", w);
+            var r = new UploadErrorResult();
+            m.TryGetValue("items", out var f0);
+            r.Items = KitApiWire.Int(f0, "UploadErrorResult.items");
+            m.TryGetValue("code", out var f1);
+            r.Code = KitApiWire.Str(f1, "UploadErrorResult.code");
             return r;
         }
 
@@ -551,6 +665,21 @@ namespace Volley.Tests.Conformance
             catch (WireConversionException e)
             {
                 throw new VolleyRpcException(ErrorCodes.InvalidParams, what + ": " + e.Message, null, e);
+            }
+        }
+
+        /// <summary>Param i of a call from the server, an upload: its items converted as they are read; one that doesn't convert fails the read INVALID_PARAMS.</summary>
+        internal static IAsyncEnumerable<T> Upload<T>(VolleyCall call, int i, string what, Func<object?, T> item) =>
+            UploadItems(call.Upload<object?>(i), what, item); // INVALID_PARAMS now if the server sent no upload there
+
+        static async IAsyncEnumerable<T> UploadItems<T>(IAsyncEnumerable<object?> items, string what, Func<object?, T> item, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+        {
+            await foreach (var w in items.WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                T x;
+                try { x = item(w); }
+                catch (WireConversionException e) { throw new VolleyRpcException(ErrorCodes.InvalidParams, what + ": an upload item does not convert: " + e.Message, null, e); }
+                yield return x;
             }
         }
     }

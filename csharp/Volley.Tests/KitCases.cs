@@ -243,6 +243,14 @@ public class KitCases : IClassFixture<KitFixture>
                 yield return i;
             }
         }
+
+        /// <summary>collect(xs) reads the server's upload (SPEC §12, case 12.10); its failure (BAD_CHUNK) fails the call.</summary>
+        public async Task<long[]> Collect(IAsyncEnumerable<long> xs, CancellationToken ct)
+        {
+            var got = new List<long>();
+            await foreach (var x in xs.WithCancellation(ct)) got.Add(x);
+            return got.ToArray();
+        }
     }
 
     sealed class Run
@@ -288,14 +296,6 @@ public class KitCases : IClassFixture<KitFixture>
             // Untyped: note(...args) is the kit's sink for any number of values of any type
             // (hostile ones too, cases 6.3, 6.8, 6.9): a contract has no form for it.
             k.C.On("note", args => { lock (k.Notes) k.Notes.Add(args); });
-            // Untyped: collect(xs) reads the server's upload (SPEC §12, case 12.10); the contract
-            // leaves uploads out (volley-codegen writes no C# for an AsyncIterable param yet).
-            k.C.HandleCall("collect", async c =>
-            {
-                var got = new List<object?>();
-                await foreach (var x in c.Upload<object?>(0)) got.Add(x);
-                return got.ToArray();
-            });
         }
 
         public async Task<JsonElement> HttpCall(HttpMethod method, string route, params (string, object)[] q)
@@ -1031,21 +1031,21 @@ public class KitCases : IClassFixture<KitFixture>
             Check(o.error?.Code == ErrorCodes.Cancelled || o.error?.Code == ErrorCodes.MethodNotFound, $"the plain call got {o.error?.Code ?? "result " + Kit.Show(o.value)}");
             Check(Equals(await c.S.Echo(1L), 1L), "the session stays");
         },
-        // Cases 12.7–12.12 call the uploads' methods untyped: the contract leaves uploads out
-        // (volley-codegen writes no C# for an AsyncIterable param yet).
+        // Uploads (cases 12.7–12.12) through the generated proxy and Bind: an IAsyncEnumerable<long>
+        // param, its items converted on their way out (and in, for collect).
         ["12.7"] = async r =>
         {
             var uid = UidFor(r.Id);
             var c = await r.Connect(uid);
-            var v = await c.Call("sumStream", new UpTo(100).Items());
-            Check(IsSum(v, 5050, 100), $"answer {Kit.Show(v)}");
+            var v = await c.S.SumStream(new UpTo(100).Items());
+            Check(IsSum(v, 5050, 100), $"answer {Kit.Show(v.ToWire())}");
             await r.Verdict(uid);
         },
         ["12.8"] = async r =>
         {
             var c = await r.Connect();
             var up = new UpTo(1_000_000);
-            var v = await c.Call("takeUpload", 3L, up.Items());
+            var v = await c.S.TakeUpload(3, up.Items());
             Check(Kit.Same(v, new object?[] { 1L, 2L, 3L }), $"answer {Kit.Show(v)}");
             await Until(() => up.Closed, 2000, "the upload's enumerator to be disposed");
             Check(up.Produced <= 3 + 2 * 16, $"{up.Produced} items produced");
@@ -1053,8 +1053,8 @@ public class KitCases : IClassFixture<KitFixture>
         ["12.9"] = async r =>
         {
             var c = await r.Connect();
-            var v = await c.Call("uploadError", new UpTo(10, failAfter: 2, code: "BAD_CHUNK").Items());
-            Check(v is Dictionary<string, object?> m && Kit.Same(m.GetValueOrDefault("items"), 2L) && Equals(m.GetValueOrDefault("code"), "BAD_CHUNK"), $"answer {Kit.Show(v)}");
+            var v = await c.S.UploadError(new UpTo(10, failAfter: 2, code: "BAD_CHUNK").Items());
+            Check(v.Items == 2 && v.Code == "BAD_CHUNK", $"answer {Kit.Show(v.ToWire())}");
             Check(Equals(await c.S.Echo(1L), 1L), "the session stays");
         },
         ["12.10"] = Script,
@@ -1064,8 +1064,8 @@ public class KitCases : IClassFixture<KitFixture>
             var c = await r.Connect(uid);
             c.Resumed = null;
             var up = new UpTo(2000, at: 500, run: () => r.Post("/kit/drop", ("uid", uid)));
-            var v = await c.C.CallAsync<object?>("sumStream", new object?[] { up.Items() }, TimeSpan.FromSeconds(20));
-            Check(IsSum(v, 2001000, 2000), $"answer {Kit.Show(v)}");
+            var v = await c.With(TimeSpan.FromSeconds(20)).SumStream(up.Items());
+            Check(IsSum(v, 2001000, 2000), $"answer {Kit.Show(v.ToWire())}");
             await T.Until(() => c.Resumed != null, 3000);
             Check(c.Resumed == true, $"reopened with resumed {c.Resumed}");
             await r.Verdict(uid);
@@ -1114,8 +1114,7 @@ public class KitCases : IClassFixture<KitFixture>
         }
     }
 
-    static bool IsSum(object? v, long sum, long items) =>
-        v is Dictionary<string, object?> m && Kit.Same(m.GetValueOrDefault("sum"), sum) && Kit.Same(m.GetValueOrDefault("items"), items) && Equals(m.GetValueOrDefault("inOrder"), true);
+    static bool IsSum(SumStreamResult v, long sum, long items) => v.Sum == sum && v.Items == items && v.InOrder;
 
     static async Task UntilAsync(Func<Task<bool>> cond, int ms, string what)
     {
