@@ -294,13 +294,18 @@ t.test('generated C# compiles as Unity would and runs every form against a real 
   t.teardown(() => h.close());
 
   const run = spawn('dotnet', [join(runDir, 'bin/Release/net10.0/KitRun.dll'), h.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The checks print on stdout; the client's log (a handler's error and its stack) goes to
+  // stderr, kept apart: merged, a log line landed in the middle of a check's line in a CI
+  // trial and the count read 25.
   let out = '';
+  let err = '';
   run.stdout.on('data', (d) => (out += d));
-  run.stderr.on('data', (d) => (out += d));
+  run.stderr.on('data', (d) => (err += d));
   const timer = setTimeout(() => run.kill('SIGKILL'), 60_000);
   const code = await new Promise<number | null>((resolve) => run.on('exit', resolve));
   clearTimeout(timer);
   t.comment(out.trim());
+  if (err.trim()) t.comment(`stderr:\n${err.trim()}`);
   t.equal(code, 0, 'the C# program passed every check');
   t.match(out, /ALL OK/);
   t.notMatch(out, /FAIL/);
