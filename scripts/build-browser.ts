@@ -36,8 +36,9 @@ export const APP = `${root}demo/public/app.js`;
 // branch for a moved session; the relay itself stays server-side): 20,282 B. 20.0 KB: a
 // stream item's credit that waits for the sender's rate-limit token (+77 B, reached only on
 // the server but in the engine both share) and uploads refused in notifications and
-// callMany: 20,466 B.
-export const GZIP_BUDGET = 20 * 1024;
+// callMany: 20,466 B. 20.2 KB: a bundler's build of volley/client (check-package) came to
+// just over 20.0 KB with the same code.
+export const GZIP_BUDGET = 20.2 * 1024;
 
 /** Inputs the SDK may contain, relative to the repo root. */
 const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/(engine\/)?[\w.]+\.ts$/, /^node_modules\/msgpackr\/unpack\.js$/];
