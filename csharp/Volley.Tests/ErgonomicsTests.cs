@@ -7,6 +7,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Linq;
 using System.Net;
 using System.Net.Sockets;
 using System.Threading;
@@ -169,5 +170,33 @@ public class ErgonomicsTests : IClassFixture<OwnServerFixture>
             if (capture) Assert.True(kv.Value == main.ThreadId, $"{kv.Key} ran on thread {kv.Value}, not the main thread {main.ThreadId}");
             else Assert.True(kv.Value != main.ThreadId, $"{kv.Key} ran on the main thread with CaptureContext = false");
         }
+    }
+
+    /// <summary>A context that runs every Post at once on the thread pool, as xUnit's and ASP.NET's may.</summary>
+    sealed class ConcurrentContext : SynchronizationContext
+    {
+        public override void Post(SendOrPostCallback d, object? state) => ThreadPool.QueueUserWorkItem(_ => d(state));
+    }
+
+    [Fact]
+    public async Task Notifications_reach_their_handler_in_order_on_a_context_that_runs_posts_concurrently()
+    {
+        // Before: each callback was posted to the context on its own, and such a context ran
+        // them out of order (kit case 4.2 saw note 2 before note 1 under xUnit's context).
+        var got = new List<long>();
+        var previous = SynchronizationContext.Current;
+        SynchronizationContext.SetSynchronizationContext(new ConcurrentContext());
+        VolleyClient c;
+        try
+        {
+            c = new VolleyClient(_server.Url, T.Opts());
+            c.On("note", args => { var n = (long)args[1]!; Thread.Sleep((int)(n % 3)); lock (got) got.Add(n); });
+        }
+        finally { SynchronizationContext.SetSynchronizationContext(previous); }
+        await using var _ = new Closer(c);
+        await c.ConnectAsync();
+        Assert.Equal(300, await c.CallAsync<int>("notifyMe", "note", 300, "n"));
+        Assert.True(await T.Until(() => { lock (got) return got.Count == 300; }), "not every note arrived");
+        lock (got) Assert.Equal(Enumerable.Range(0, 300).Select(i => (long)i), got);
     }
 }

@@ -539,26 +539,25 @@ namespace Volley
         readonly Queue<Action> _dispatch = new Queue<Action>();
         bool _dispatching;
         Action? _drain;
+        SendOrPostCallback? _drainOnContext;
 
         /// <summary>
-        /// Runs app code (handlers, notifications, events) in arrival order: on the given
-        /// SynchronizationContext (which keeps Post order), else one at a time on the thread pool.
+        /// Runs app code (handlers, notifications, events) in arrival order, one at a time: on
+        /// the given SynchronizationContext, else on the scheduler. One drain of our own queue
+        /// is posted at a time, not each action: a context need not keep Post order (xUnit's and
+        /// ASP.NET's run posts concurrently; kit case 4.2 saw notes 2 before 1 on xUnit's).
         /// </summary>
         void Post(Action action)
         {
-            var ctx = _context;
-            if (ctx != null)
-            {
-                ctx.Post(_ => action(), null);
-                return;
-            }
             lock (_dispatch)
             {
                 _dispatch.Enqueue(action);
                 if (_dispatching) return;
                 _dispatching = true;
             }
-            _scheduler.Post(_drain ??= Drain);
+            var ctx = _context;
+            if (ctx != null) ctx.Post(_drainOnContext ??= _ => Drain(), null);
+            else _scheduler.Post(_drain ??= Drain);
         }
 
         void Drain()
