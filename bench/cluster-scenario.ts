@@ -3,9 +3,11 @@
 // Both nodes and the load loop (the game's code making the calls) share this process; the
 // players' clients run in a child process and Redis in its own, so this process's CPU is
 // the nodes' CPU. The difference between the two runs is the cost of forwarding: latency,
-// node CPU per call (both nodes, both directions) and Redis CPU per call.
+// node CPU per call (both nodes, both directions) and Redis CPU per call. A third run, the
+// Redis floor, makes the same round trips through Redis with nothing of Volley's per-call
+// work (withRedisEcho): forwarding cannot cost less than that.
 //
-//   npx tsx bench/cluster-scenario.ts [--players 100] [--inflight 32] [--duration 5000] [--warmup 1000] [--redis URL]
+//   npx tsx bench/cluster-scenario.ts [--players 100] [--inflight 32] [--duration 5000] [--warmup 1000] [--redis URL] [--only local|forwarded|floor]
 //
 // With --connections N it runs the other scenario instead: N connections held by two
 // node processes sharing one port (each process is under its own open-file limit).
@@ -18,10 +20,13 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { createServer, type VolleyServer } from '../server/index.ts';
 import { RedisAdapter } from '../server/cluster/index.ts';
+import { openRedis, spublishNow } from '../server/cluster/connection.ts';
+import { Outbox } from '../server/cluster/outbox.ts';
+import { REPLY, pack, unpackAll } from '../server/cluster/wire.ts';
 import { freePort } from '../test/helpers.ts';
 import { startRedis, type RedisProcess } from '../test/redisServer.ts';
 import { newHistogram, percentiles, type Percentiles } from './lib/histogram.ts';
-import { redisCpuUs } from './lib/redisStats.ts';
+import { delta, readRedis, type RedisReading } from './lib/redisStats.ts';
 
 export interface ClusterScenarioOptions {
   /** Players connected to node B. Default 100. */
@@ -34,8 +39,8 @@ export interface ClusterScenarioOptions {
   redisUrl?: string;
   /** Hard cap on calls per run, so a run is bounded in count as well as time. */
   maxCalls?: number;
-  /** Run one of the two only (to profile it alone). */
-  only?: 'local' | 'forwarded';
+  /** Run one of the three only (to profile it alone). */
+  only?: 'local' | 'forwarded' | 'floor';
 }
 
 export interface RunFigures {
@@ -49,6 +54,8 @@ export interface RunFigures {
   processSysUsPerCall: number;
   /** CPU of redis-server per call, µs (from INFO cpu). */
   redisCpuUsPerCall: number;
+  /** SPUBLISH commands per call, both directions (1 / this × 2: calls per batch). */
+  publishesPerCall: number;
 }
 
 export interface ClusterScenarioResult {
@@ -59,8 +66,20 @@ export interface ClusterScenarioResult {
   singleNode: RunFigures;
   /** Caller on A, players on B: every call forwarded through Redis and back. */
   forwarded: RunFigures;
+  /**
+   * The Redis crossing alone, the floor under what forwarding adds: the same load loop's
+   * round trips through the adapter's own Redis clients, outbox batching and SPUBLISH, B
+   * sending each batch straight back; no player, no call engine, nothing decoded on B.
+   */
+  redisFloor: RunFigures;
   /** What forwarding adds per call. */
   extraPerForwardedCall: { p50Ms: number; p99Ms: number; processCpuUs: number; redisCpuUs: number; throughputRatio: number };
+  /**
+   * Node CPU ratios to a local call: forwarded, and the least a forwarded call could be over
+   * Redis (local + the floor's round trip; the floor also pays the load loop's share of a
+   * call, a µs or two, so this bound is slightly high).
+   */
+  ratios: { forwarded: number; localPlusFloor: number };
 }
 
 export async function runClusterScenario(opts: ClusterScenarioOptions = {}): Promise<ClusterScenarioResult> {
@@ -90,10 +109,17 @@ export async function runClusterScenario(opts: ClusterScenarioOptions = {}): Pro
     const B = await node();
     const uids = Array.from({ length: players }, (_, i) => `p${i}`);
     players$ = await spawnPlayers(B.port, players);
-    const run = (caller: VolleyServer) => measure(caller, uids, inflight, durationMs, warmupMs, maxCalls, info);
-    const skip = async (): Promise<RunFigures> => ({ calls: 0, errors: 0, callsPerSec: 0, latencyMs: percentiles(newHistogram()), processCpuUsPerCall: 0, processSysUsPerCall: 0, redisCpuUsPerCall: 0 });
-    const singleNode = opts.only === 'forwarded' ? await skip() : await run(B);
-    const forwarded = opts.only === 'local' ? await skip() : await run(A);
+    const run = (call: Caller) => measure(call, uids, inflight, durationMs, warmupMs, maxCalls, info);
+    const skip = async (): Promise<RunFigures> => ({ calls: 0, errors: 0, callsPerSec: 0, latencyMs: percentiles(newHistogram()), processCpuUsPerCall: 0, processSysUsPerCall: 0, redisCpuUsPerCall: 0, publishesPerCall: 0 });
+    const wanted = (which: typeof opts.only) => opts.only === undefined || opts.only === which;
+    const singleNode = wanted('local') ? await run((uid, n) => B.call(uid, 'echo', [n])) : await skip();
+    const forwarded = wanted('forwarded') ? await run((uid, n) => A.call(uid, 'echo', [n])) : await skip();
+    // The floor at the forwarded run's batch size (calls per SPUBLISH each way): without a
+    // player in the loop its round trips are faster, and at 32 in flight it would batch all
+    // 32 in each SPUBLISH, a cheaper crossing per call than forwarding ever gets.
+    const perBatch = forwarded.publishesPerCall > 0 ? Math.max(1, Math.round(2 / forwarded.publishesPerCall)) : inflight;
+    const floor = (call: Caller) => measure(call, uids, Math.min(inflight, perBatch), durationMs, warmupMs, maxCalls, info);
+    const redisFloor = wanted('floor') ? await withRedisEcho(redisUrl, prefix, floor) : await skip();
     const round = (n: number) => Math.round(n * 1000) / 1000;
     return {
       players,
@@ -101,12 +127,17 @@ export async function runClusterScenario(opts: ClusterScenarioOptions = {}): Pro
       durationMs,
       singleNode,
       forwarded,
+      redisFloor,
       extraPerForwardedCall: {
         p50Ms: round(forwarded.latencyMs.p50 - singleNode.latencyMs.p50),
         p99Ms: round(forwarded.latencyMs.p99 - singleNode.latencyMs.p99),
         processCpuUs: round(forwarded.processCpuUsPerCall - singleNode.processCpuUsPerCall),
         redisCpuUs: round(forwarded.redisCpuUsPerCall - singleNode.redisCpuUsPerCall),
         throughputRatio: round(forwarded.callsPerSec / singleNode.callsPerSec),
+      },
+      ratios: {
+        forwarded: round(forwarded.processCpuUsPerCall / singleNode.processCpuUsPerCall),
+        localPlusFloor: round((singleNode.processCpuUsPerCall + redisFloor.processCpuUsPerCall) / singleNode.processCpuUsPerCall),
       },
     };
   } finally {
@@ -117,9 +148,11 @@ export async function runClusterScenario(opts: ClusterScenarioOptions = {}): Pro
   }
 }
 
+type Caller = (uid: string, n: number) => Promise<unknown>;
+
 /** `inflight` loops calling players round-robin; only calls that start after the warmup count. */
 async function measure(
-  caller: VolleyServer,
+  call: Caller,
   uids: string[],
   inflight: number,
   durationMs: number,
@@ -135,11 +168,11 @@ async function measure(
   const start = Date.now();
   const stopAt = start + warmupMs + durationMs;
   let cpu0 = process.cpuUsage();
-  let redis0 = 0;
+  let redis0: RedisReading | undefined;
   let t0 = 0;
   const warm = new Promise<void>((resolve) =>
     setTimeout(async () => {
-      redis0 = await redisCpuUs(info);
+      redis0 = await readRedis(info);
       cpu0 = process.cpuUsage();
       t0 = performance.now();
       measuring = true;
@@ -152,7 +185,7 @@ async function measure(
       const counted = measuring;
       const began = performance.now();
       try {
-        await caller.call(uid, 'echo', [next]);
+        await call(uid, next);
         if (counted) {
           hist.recordValue(Math.max(1, Math.round((performance.now() - began) * 1000)));
           calls++;
@@ -165,7 +198,7 @@ async function measure(
   await Promise.all([warm, ...Array.from({ length: inflight }, loop)]);
   const elapsedMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  const redisUs = (await redisCpuUs(info)) - redis0;
+  const redis = delta(redis0!, await readRedis(info));
   const perCall = (us: number) => (calls > 0 ? Math.round((us / calls) * 10) / 10 : 0);
   return {
     calls,
@@ -174,8 +207,48 @@ async function measure(
     latencyMs: percentiles(hist),
     processCpuUsPerCall: perCall(cpu.user + cpu.system),
     processSysUsPerCall: perCall(cpu.system),
-    redisCpuUsPerCall: perCall(redisUs),
+    redisCpuUsPerCall: perCall(redis.cpuUs),
+    publishesPerCall: calls > 0 ? Math.round(((redis.calls.spublish ?? 0) / calls) * 1000) / 1000 : 0,
   };
+}
+
+/**
+ * Run `run` over round trips through Redis alone: A's outbox publishes each call as a
+ * REPLY-shaped message on B's channel (the adapter's clients, batching and spublishNow), B
+ * publishes every batch it gets straight back, A decodes and settles. What a forwarded call
+ * cannot cost less than, whatever Volley does per call.
+ */
+async function withRedisEcho(redisUrl: string, prefix: string, run: (call: Caller) => Promise<RunFigures>): Promise<RunFigures> {
+  const clients = [openRedis(redisUrl, 'floor-a'), openRedis(redisUrl, 'floor-a-sub', true), openRedis(redisUrl, 'floor-b'), openRedis(redisUrl, 'floor-b-sub', true)];
+  const [aCmd, aSub, bCmd, bSub] = clients as [Redis, Redis, Redis, Redis];
+  try {
+    await Promise.all(clients.map((c) => c.connect()));
+    const toA = `${prefix}floor:{a}`;
+    const toB = `${prefix}floor:{b}`;
+    await Promise.all([aSub.ssubscribe(toA), bSub.ssubscribe(toB)]);
+    const outA = new Outbox((_node, bytes) => spublishNow(aCmd, toB, bytes));
+    const outB = new Outbox((_node, bytes) => spublishNow(bCmd, toA, bytes));
+    bSub.on('smessageBuffer', (_channel: Buffer, batch: Buffer) => outB.push('a', batch));
+    const waiting = new Map<number, (value: unknown) => void>();
+    aSub.on('smessageBuffer', (_channel: Buffer, batch: Buffer) => {
+      for (const m of unpackAll(batch)) {
+        const settle = waiting.get(m[1] as number);
+        waiting.delete(m[1] as number);
+        settle?.(m[3]);
+      }
+    });
+    let id = 0;
+    return await run(
+      (_uid, n) =>
+        new Promise((resolve) => {
+          const i = id++;
+          waiting.set(i, resolve);
+          outA.push('b', pack([REPLY, i, null, n]));
+        }),
+    );
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
 }
 
 /** Volley clients p0..p{count-1} on node B, answering `echo`, in a process of their own. */

@@ -89,7 +89,3 @@ function bulkBytes(text: string): number {
   return n + String(n).length + 5;
 }
 
-/** redis-server's CPU time so far (user + sys), µs. */
-export async function redisCpuUs(redis: Redis): Promise<number> {
-  return (await readRedis(redis)).cpuUs;
-}
