@@ -7,6 +7,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import * as wsPackage from 'ws';
 import { WebSocketServer, WebSocket } from 'ws';
 import { upgradeRequest, offersVolley, VOLLEY_PROTOCOL, type UpgradeRequest } from '../upgradeRequest.ts';
 import {
@@ -56,8 +57,9 @@ class WsSocket<Data> implements TransportSocket<Data> {
   send(frame: Uint8Array): void {
     // ws writes the caller's bytes to the socket without copying them, and the kernel may
     // not take them at once; the server's frames are views into msgpackr's reused buffer,
-    // which the next encode overwrites. So each frame is copied once here.
-    this.hub.write(this, Buffer.from(frame));
+    // which the next encode overwrites. So each frame is copied once here, into the
+    // WebSocket frame that goes out whole (wsFrame).
+    this.hub.write(this, wsFrame(frame));
   }
   getBufferedAmount(): number {
     return this.ws.bufferedAmount;
@@ -157,15 +159,16 @@ class Hub<Data> {
     }
   }
 
-  /** Send, or cut a reader so far behind that uWebSockets.js would have cut it too. */
-  write(s: WsSocket<Data>, buf: Buffer): void {
+  /** Send a whole frame (wsFrame), or cut a reader so far behind that uWebSockets.js would have cut it too. */
+  write(s: WsSocket<Data>, frame: WsFrame): void {
     const ws = s.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
     if (ws.bufferedAmount > this.maxBackpressure) {
       ws.terminate();
       return;
     }
-    ws.send(buf, { binary: true });
+    if (Array.isArray(frame)) (ws as unknown as { _sender: Framed })._sender.sendFrame(frame);
+    else ws.send(frame, { binary: true });
   }
 
   subscribe(s: WsSocket<Data>, topic: string): void {
@@ -184,10 +187,47 @@ class Hub<Data> {
   publish(topic: string, frame: Uint8Array): void {
     const set = this.topics.get(topic);
     if (!set || set.size === 0) return;
-    // Encoded once by the server, copied once here, the same buffer to every member.
-    const buf = Buffer.from(frame);
-    for (const s of set) this.write(s, buf);
+    // Encoded once by the server, framed once here, the same bytes to every member.
+    const whole = wsFrame(frame);
+    for (const s of set) this.write(s, whole);
   }
+}
+
+/** What ws' Sender does with a frame it has built: write it to the socket (no compression, no queue). */
+interface Framed {
+  sendFrame(list: Buffer[]): void;
+}
+
+/** A whole frame for Sender.sendFrame ([bytes]), or the payload for ws.send where ws lacks it. */
+type WsFrame = [Buffer] | Buffer;
+
+// ws.send builds each frame's header apart from its payload and writes the two with a
+// cork, a writev of two chunks, besides an options object or two per send: on this
+// transport, with nothing compressed, that was a good part of a small send's cost. A
+// frame built here in one buffer goes out as one write through the Sender's own
+// sendFrame (what ws.send ends in without compression; perMessageDeflate is off). ws
+// keeps sendFrame internal; engine.io writes broadcast frames the same way. Checked once:
+// without it, frames go through ws.send.
+const RAW_FRAMES = typeof (wsPackage as unknown as { Sender?: { prototype?: Partial<Framed> } }).Sender?.prototype?.sendFrame === 'function';
+
+/** One binary frame, server to client (FIN, opcode 2, unmasked), header and a copy of `payload` in one buffer. */
+export function wsFrame(payload: Uint8Array): WsFrame {
+  if (!RAW_FRAMES) return Buffer.from(payload);
+  const n = payload.byteLength;
+  const head = n < 126 ? 2 : n < 0x10000 ? 4 : 10;
+  const buf = Buffer.allocUnsafe(head + n);
+  buf[0] = 0x82;
+  if (n < 126) buf[1] = n;
+  else if (n < 0x10000) {
+    buf[1] = 126;
+    buf.writeUInt16BE(n, 2);
+  } else {
+    buf[1] = 127;
+    buf.writeUInt32BE(Math.floor(n / 0x100000000), 2);
+    buf.writeUInt32BE(n >>> 0, 6);
+  }
+  buf.set(payload, head);
+  return [buf];
 }
 
 function plainHeaders(raw: IncomingMessage['headers']): Record<string, string> {
