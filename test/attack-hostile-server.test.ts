@@ -68,10 +68,20 @@ class Hostile {
     return `ws://127.0.0.1:${this.port}/${path}`;
   }
 
-  /** The connections the server saw to `url` (made by attack()/the page), with the close code each got from the client. */
+  /**
+   * The connections the server saw to `url` (made by attack()/the page), with the close code
+   * each got from the client. Waits (up to 5 s) for their closes to reach the server: one
+   * that is still writing a 90 MiB frame reads the client's close frame after it, later
+   * still on a loaded machine.
+   */
   async seen(url: string): Promise<Seen[]> {
     const tag = new URL(url).searchParams.get('n');
-    return (await this.stats()).seen.filter((s) => new URL(s.url, 'ws://x').searchParams.get('n') === tag);
+    const until = performance.now() + 5000;
+    for (;;) {
+      const seen = (await this.stats()).seen.filter((s) => new URL(s.url, 'ws://x').searchParams.get('n') === tag);
+      if (seen.every((s) => s.code !== undefined) || performance.now() > until) return seen;
+      await sleep(50);
+    }
   }
 
   /** Every connection the server saw, with the close code the client sent it. */
@@ -157,12 +167,13 @@ async function attack(t: Test, hostile: Hostile, path: string, WS: WebSocketCons
 }
 
 /** What every refused frame must look like from the client's side. */
-function refused(t: Test, o: Outcome, opts: { memory: boolean }): void {
+function refused(t: Test, o: Outcome, opts: { memory: boolean; stallMs?: number }): void {
+  const stallMs = opts.stallMs ?? BOUNDS.stallMs;
   t.equal(o.call.error, 'DISCONNECTED', 'the pending call rejects DISCONNECTED (nothing of the frame was decoded into it)');
   t.equal(o.state, 'closed', 'the client is closed for good (SPEC §6: 4002, do not reconnect)');
   t.equal(o.closes.at(-1)?.code, 4002, 'its close event says 4002');
   t.equal(o.server.length, 1, 'no reconnect: the server saw one connection');
-  t.ok(o.probe.maxDriftMs < BOUNDS.stallMs, `event loop stalled ${o.probe.maxDriftMs.toFixed(0)} ms (< ${BOUNDS.stallMs})`);
+  t.ok(o.probe.maxDriftMs < stallMs, `event loop stalled ${o.probe.maxDriftMs.toFixed(0)} ms (< ${stallMs})`);
   t.ok(o.probe.peak.heapUsed < MEMORY_BOUND, `heap grew ${mib(o.probe.peak.heapUsed)} (< ${mib(MEMORY_BOUND)})`);
   // Not ArrayBuffers: ws reads and drops the rest of a cut message until the server closes
   // (64 KiB chunks, garbage at once, which V8 counts until its next GC: up to ~80 MiB).
@@ -214,7 +225,10 @@ t.test('a Node client (ws package) refuses what a hostile server sends, before d
       }
     };
     const o = await attack(t, hostile, 'string90', Plain as never);
-    refused(t, o, { memory: false });
+    // That WebSocket assembles the 90 MiB message before Volley sees a byte: its copy stalls
+    // the loop (100–300 ms here, past a second under load), which is the WebSocket's cost,
+    // not a decode. That nothing was decoded shows in the heap (a 90 MiB string would be on it).
+    refused(t, o, { memory: false, stallMs: 3000 });
     t.equal(o.server[0]?.code, 4002, 'the client closed with 4002');
   });
 });
