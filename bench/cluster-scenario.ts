@@ -119,7 +119,7 @@ export async function runClusterScenario(opts: ClusterScenarioOptions = {}): Pro
     // 32 in each SPUBLISH, a cheaper crossing per call than forwarding ever gets.
     const perBatch = forwarded.publishesPerCall > 0 ? Math.max(1, Math.round(2 / forwarded.publishesPerCall)) : inflight;
     const floor = (call: Caller) => measure(call, uids, Math.min(inflight, perBatch), durationMs, warmupMs, maxCalls, info);
-    const redisFloor = wanted('floor') ? await withRedisEcho(redisUrl, prefix, floor) : await skip();
+    const redisFloor = wanted('floor') ? await withRedisEcho(redisUrl, prefix, warmupMs + durationMs + 5000, floor) : await skip();
     const round = (n: number) => Math.round(n * 1000) / 1000;
     return {
       players,
@@ -218,9 +218,10 @@ async function measure(
  * publishes every batch it gets straight back, A decodes and settles. What a forwarded call
  * cannot cost less than, whatever Volley does per call.
  */
-async function withRedisEcho(redisUrl: string, prefix: string, run: (call: Caller) => Promise<RunFigures>): Promise<RunFigures> {
+async function withRedisEcho(redisUrl: string, prefix: string, giveUpAfterMs: number, run: (call: Caller) => Promise<RunFigures>): Promise<RunFigures> {
   const clients = [openRedis(redisUrl, 'floor-a'), openRedis(redisUrl, 'floor-a-sub', true), openRedis(redisUrl, 'floor-b'), openRedis(redisUrl, 'floor-b-sub', true)];
   const [aCmd, aSub, bCmd, bSub] = clients as [Redis, Redis, Redis, Redis];
+  let giveUp: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.all(clients.map((c) => c.connect()));
     const toA = `${prefix}floor:{a}`;
@@ -229,24 +230,35 @@ async function withRedisEcho(redisUrl: string, prefix: string, run: (call: Calle
     const outA = new Outbox((_node, bytes) => spublishNow(aCmd, toB, bytes));
     const outB = new Outbox((_node, bytes) => spublishNow(bCmd, toA, bytes));
     bSub.on('smessageBuffer', (_channel: Buffer, batch: Buffer) => outB.push('a', batch));
-    const waiting = new Map<number, (value: unknown) => void>();
+    const waiting = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
+    // No deadline per round trip (a timer each would be part of the floor): once the run is
+    // long over, whatever still waits (a message lost with a dropped link) fails, so the
+    // load loops end and the run reports it as errors instead of hanging.
+    let givenUp = false;
+    giveUp = setTimeout(() => {
+      givenUp = true;
+      for (const w of waiting.values()) w.reject(new Error('no echo'));
+      waiting.clear();
+    }, giveUpAfterMs);
     aSub.on('smessageBuffer', (_channel: Buffer, batch: Buffer) => {
       for (const m of unpackAll(batch)) {
-        const settle = waiting.get(m[1] as number);
+        const w = waiting.get(m[1] as number);
         waiting.delete(m[1] as number);
-        settle?.(m[3]);
+        w?.resolve(m[3]);
       }
     });
     let id = 0;
     return await run(
       (_uid, n) =>
-        new Promise((resolve) => {
+        new Promise((resolve, reject) => {
+          if (givenUp) return reject(new Error('no echo'));
           const i = id++;
-          waiting.set(i, resolve);
+          waiting.set(i, { resolve, reject });
           outA.push('b', pack([REPLY, i, null, n]));
         }),
     );
   } finally {
+    clearTimeout(giveUp);
     for (const c of clients) c.disconnect();
   }
 }

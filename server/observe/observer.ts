@@ -168,7 +168,7 @@ export class ServerObserver implements PeerObserver<Ctx> {
 
   /**
    * A stream the server reads from a player (`server.stream`), here or through another
-   * node: observed as a call made, from its first read to its end (ok), its error, or the
+   * node: observed as a call made, from its reader's start to its end (ok), its error, or the
    * reader stopping early (CANCELLED, as the engine gives the call up); its items are
    * counted by streamItem.
    */
