@@ -2,13 +2,15 @@
 // through the tsx loader, stopping it, spreading connections over client processes, and
 // the shapes of what they report.
 
-import { execSync, fork, type ChildProcess } from 'node:child_process';
+import { execSync, fork, spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from './ipc.ts';
 import type { SystemName } from '../clients/systems.ts';
 
 const TSX = import.meta.resolve('tsx');
+/** The repository's root. */
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** A path under bench/. */
 const benchFile = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 
@@ -130,4 +132,22 @@ export async function tick(ms: number, onTick: (fraction: number) => void): Prom
 export function round(v: number, digits = 0): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
+}
+
+/** Spawn node with `args`; resolve once it prints a line starting with `marker`. */
+export function spawnReady(args: string[], marker = 'READY'): Promise<ChildProcess> {
+  const child = spawnProcess(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.split('\n').some((l) => l.startsWith(marker))) {
+        child.stdout!.off('data', onData);
+        (child as ChildProcess & { firstOutput?: string }).firstOutput = out;
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`child exited (${code}) before ${marker}: ${out.slice(-500)}`)));
+  });
 }
