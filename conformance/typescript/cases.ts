@@ -552,8 +552,7 @@ export const cases: Record<string, CaseFn> = {
   async '10.1'(r) {
     const uid = uidFor(r.id);
     await r.connect(uid, { path: '/fast/' });
-    await sleep(700);
-    await r.verdict(uid);
+    await r.verdict(uid, r.id, 3000);
   },
   async '10.2'(r) {
     const uid = uidFor(r.id);

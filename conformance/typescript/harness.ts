@@ -132,9 +132,13 @@ export class Run {
     return res.json();
   }
 
-  async verdict(uid: string, id = this.id): Promise<void> {
-    const v = (await this.http('GET', '/kit/verdict', { case: id, uid })) as { ok: boolean; detail: string };
-    check(v.ok, `kit verdict: ${v.detail}`);
+  async verdict(uid: string, id = this.id, withinMs = 0): Promise<void> {
+    const end = Date.now() + withinMs;
+    for (;;) {
+      const v = (await this.http('GET', '/kit/verdict', { case: id, uid })) as { ok: boolean; detail: string };
+      if (v.ok || Date.now() >= end) return check(v.ok, `kit verdict: ${v.detail}`);
+      await sleep(50);
+    }
   }
 
   async counters(): Promise<{ runs: Record<string, number>; cancelled: Record<string, number>; sessions: string[]; pending: { incoming: number; outgoing: number } }> {
