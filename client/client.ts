@@ -417,12 +417,14 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.#session = info;
     // What the server accepts: the client checks what it sends against it (SPEC §5, §8).
     this.peer.setPeerLimits({ maxMessageBytes: info.maxMessageBytes, ...info.limits });
+    // And what it supports (SPEC §11): listed on every socket, so a resume on an older node says less.
+    this.peer.setPeerFeatures(info.features);
     this.#clearTimer('window');
     this.#clearTimer('connect');
     this.#attempt = 0;
     // `$ack [received]` goes out first; on a resumed session the kept calls and replies
     // follow once the server's own `$ack` says what it has.
-    this.peer.attach(undefined, resumed ? undefined : this.peer.limitsAnnouncement(ANNOUNCED_LIMITS));
+    this.peer.attach(undefined, resumed ? undefined : [this.peer.limitsAnnouncement(ANNOUNCED_LIMITS), this.peer.featuresAnnouncement(info.features)]);
     this.#startHeartbeat(this.#opts.heartbeatMs ?? info.heartbeatMs);
     this.#setState('open');
     this.#resolveOpened();

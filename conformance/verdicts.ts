@@ -250,14 +250,22 @@ function uploadSent(_kit: KitState, wires: Wire[]): Verdict {
   if (show(call.value![3]) !== show(['sumStream', [null], [0]])) return fail(`$call params ${show(call.value![3])}, want ["sumStream", [nil], [0]]`);
   const pull = msgs.find((m) => m.dir === 'down' && isRequest(m, '$upload'));
   if (!pull) return fail('the server never read the upload ($upload)');
-  const unanswered = new Set<number>();
+  // Items unanswered by request id: one for an `$item`, its values for an `$items` (feature
+  // `items`, which the client may use only once it has named it in `$features`).
+  const unanswered = new Map<number, number>();
+  const named = msgs.some((m) => m.dir === 'up' && isNote(m, '$features') && [((m.value![2] as unknown[])[0] as unknown[] | undefined)].flat().includes('items'));
   let most = 0;
   for (const m of msgs) {
-    if (m.dir === 'up' && isRequest(m, '$item') && (m.value![3] as unknown[])[0] === pull.value![1]) unanswered.add(m.value![1] as number);
-    else if (m.dir === 'down' && isResponse(m)) unanswered.delete(m.value![1] as number);
-    most = Math.max(most, unanswered.size);
+    const many = isRequest(m, '$items');
+    if (m.dir === 'up' && (many || isRequest(m, '$item')) && (m.value![3] as unknown[])[0] === pull.value![1]) {
+      if (many && !named) return fail('the client sent $items without naming the feature `items` in $features');
+      unanswered.set(m.value![1] as number, many ? ((m.value![3] as unknown[])[1] as unknown[]).length : 1);
+    } else if (m.dir === 'down' && isResponse(m)) unanswered.delete(m.value![1] as number);
+    let n = 0;
+    for (const k of unanswered.values()) n += k;
+    most = Math.max(most, n);
   }
-  return most <= 16 ? pass(`$call as SPEC §12 says; at most ${most} items unanswered`) : fail(`the client had ${most} $item requests unanswered (credit: 16)`);
+  return most <= 16 ? pass(`$call as SPEC §12 says; at most ${most} items unanswered`) : fail(`the client had ${most} items unanswered (credit: 16)`);
 }
 
 /**

@@ -42,5 +42,5 @@ export { CallTracing, type OtelApi, type OtelSpan } from './tracing.ts';
 export { TRACE, formatTraceparent, parseTraceparent, type TraceParent } from './traceContext.ts';
 export { checkParams, type ParamsSchema, type ParamsGuard, type StandardSchemaV1 } from './schema.ts';
 export { CloseCode } from './closeCodes.ts';
-export { SESSION, PING, PONG, ACK, LIMITS, ANNOUNCED_LIMITS, announcedLimits, isSessionInfo, type SessionInfo, type AnnouncedLimits } from './session.ts';
+export { SESSION, PING, PONG, ACK, LIMITS, FEATURES, ITEMS_FEATURE, SUPPORTED_FEATURES, ANNOUNCED_LIMITS, announcedLimits, isSessionInfo, type SessionInfo, type AnnouncedLimits } from './session.ts';
 export type * from './contract.ts';

@@ -8,7 +8,7 @@ import { encode } from './codec.ts';
 import { ErrorCode, RpcError } from './errors.ts';
 import { DEFAULT_LIMITS, announcedBy, type Limits } from './limits.ts';
 import { NOTIFICATION } from './messages.ts';
-import { LIMITS, type PING, type PONG } from './session.ts';
+import { FEATURES, ITEMS_FEATURE, LIMITS, SUPPORTED_FEATURES, type PING, type PONG } from './session.ts';
 import type { CallOptions } from './contract.ts';
 import { heldBytes } from './engine/budget.ts';
 import { receive } from './engine/incoming.ts';
@@ -73,6 +73,20 @@ export class RpcPeer<C extends InboundCall = InboundCall> extends EngineState<C>
     this.peerLimits = announcedBy(limits);
   }
 
+  /** The optional features the peer named (SPEC §11: `$session.features`, `$features`); what is not a list names none. */
+  setPeerFeatures(features: unknown): void {
+    this.peerItems = Array.isArray(features) && features.includes(ITEMS_FEATURE);
+  }
+
+  /**
+   * A client's `$features`: those of the server's `offered` list (its `$session.features`)
+   * this side uses, or undefined when none. Sent right after `$limits`: attach(_, [.., this]).
+   */
+  featuresAnnouncement(offered: unknown): Uint8Array | undefined {
+    const used = Array.isArray(offered) ? SUPPORTED_FEATURES.filter((f) => offered.includes(f)) : [];
+    return used.length > 0 ? encode([NOTIFICATION, FEATURES, [used]]) : undefined;
+  }
+
   /** Call the peer's `method`; settles with its result or a coded RpcError (deadline, cancel, disconnect). */
   call(method: string, params: unknown[], opts?: CallOptions): Promise<unknown> {
     return call(this, method, params, opts);
@@ -129,13 +143,13 @@ export class RpcPeer<C extends InboundCall = InboundCall> extends EngineState<C>
    * messages (calls made before it) go out at once; on a resumed one they wait for the
    * peer's first `$ack` (the resync).
    */
-  attach(preamble?: Uint8Array, afterAck?: Uint8Array): void {
+  attach(preamble?: Uint8Array, afterAck?: readonly (Uint8Array | undefined)[]): void {
     attach(this, preamble, afterAck);
   }
 
   /**
    * `$limits` announcing this side's receive limits, or undefined when they are the
-   * floor (SPEC §8). Sent right after the first `$ack` of a session: attach(_, this).
+   * floor (SPEC §8). Sent right after the first `$ack` of a session: attach(_, [this, …]).
    */
   limitsAnnouncement(keys: readonly (keyof Limits)[]): Uint8Array | undefined {
     const differ: Partial<Limits> = {};

@@ -16,6 +16,12 @@ export const PONG = '$pong';
 export const ACK = '$ack';
 /** Client → server, right after its first `$ack`: `[2, "$limits", [{…}]]`, its own receive limits. */
 export const LIMITS = '$limits';
+/** Client → server, after `$limits`: `[2, "$features", [[name, …]]]`, the optional features it uses (SPEC §11). */
+export const FEATURES = '$features';
+/** The feature `$items`: several items of a stream in one request (SPEC §12). */
+export const ITEMS_FEATURE = 'items';
+/** The optional features this implementation supports (SPEC §11), in `$session.features` and `$features`. */
+export const SUPPORTED_FEATURES: readonly string[] = [ITEMS_FEATURE];
 
 /** The receive limits a side announces (in `$session` for the server, `$limits` for the client). */
 export const ANNOUNCED_LIMITS = [
@@ -45,6 +51,8 @@ export interface SessionInfo {
   maxMessageBytes: number;
   /** The server's receive limits: the client checks what it sends against them. */
   limits?: Partial<AnnouncedLimits>;
+  /** The optional features the server supports (SPEC §11); absent: none. */
+  features?: string[];
 }
 
 /** True when v has the shape of a `$session` payload. */

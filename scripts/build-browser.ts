@@ -37,8 +37,9 @@ export const APP = `${root}demo/public/app.js`;
 // stream item's credit that waits for the sender's rate-limit token (+77 B, reached only on
 // the server but in the engine both share) and uploads refused in notifications and
 // callMany: 20,466 B. 20.2 KB: a bundler's build of volley/client (check-package) came to
-// just over 20.0 KB with the same code.
-export const GZIP_BUDGET = 20.2 * 1024;
+// just over 20.0 KB with the same code. 20.6 KB: the feature `items` (SPEC §11, §12:
+// several stream items in one request, sent and taken; `$features`): 20,916 B.
+export const GZIP_BUDGET = 20.6 * 1024;
 
 /** Inputs the SDK may contain, relative to the repo root. */
 const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/(engine\/)?[\w.]+\.ts$/, /^node_modules\/msgpackr\/unpack\.js$/];
@@ -106,7 +107,7 @@ function checkInputs(meta: Metafile): string[] {
  * Only names no user-facing option or wire field has: a mangled name must never cross
  * the bundle's edge.
  */
-export const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning|relay|relayedCalls|streams|uploads)$/;
+export const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning|relay|relayedCalls|streams|uploads|peerItems)$/;
 
 /**
  * Build both files. `write: false` keeps them in memory: tests that run in parallel serve

@@ -4,6 +4,7 @@
 
 import {
   CloseCode,
+  FEATURES,
   LIMITS,
   PING,
   PONG,
@@ -218,6 +219,9 @@ export class Connection implements PeerOptions<ServerContext> {
     } else if (method === LIMITS && typeof params[0] === 'object' && params[0] !== null) {
       // The client's own receive limits: the server sends within them from now on.
       this.peer.setPeerLimits(params[0] as Partial<Limits>);
+    } else if (method === FEATURES) {
+      // The features this client uses, out of `$session.features` (SPEC §11).
+      this.peer.setPeerFeatures(params[0]);
     }
   }
 

@@ -3,7 +3,7 @@
 // do to it, when it ends, and the one heartbeat sweep over them all. VolleyServer is the
 // public face over it; the session's engine is its Connection's RpcPeer.
 
-import { CloseCode, ErrorCode, NOTIFICATION, encode, importSession, type RpcPeer, type SessionImage, type announcedLimits } from '../protocol/index.ts';
+import { CloseCode, ErrorCode, NOTIFICATION, encode, importSession, SUPPORTED_FEATURES, type RpcPeer, type SessionImage, type announcedLimits } from '../protocol/index.ts';
 import type { ClusterAdapter, TakenSession } from './adapter.ts';
 import { Connection, type ConnectionShared } from './connection.ts';
 import type { EndReason, ServerObserver } from './observe/index.ts';
@@ -126,6 +126,7 @@ export class Sessions {
       heartbeatMs: h.heartbeatMs,
       maxMessageBytes: h.maxMessageBytes,
       limits: h.announced,
+      features: SUPPORTED_FEATURES as string[],
     };
     return encode([NOTIFICATION, SESSION, [info]]);
   }

@@ -15,7 +15,7 @@ import { ReliableStream } from './reliable.ts';
 import { detach } from './resume.ts';
 import { receiveCancel, track, untrack } from './running.ts';
 import { call, cancelRemote } from './outgoing.ts';
-import { ITEM, onItem } from './streams.ts';
+import { ITEM, ITEMS, onItem } from './streams.ts';
 import { replyError, sendReliable } from './send.ts';
 import type { EngineState, OutgoingData } from './state.ts';
 
@@ -37,6 +37,8 @@ export interface SessionImage {
   running: [id: number, method: string][];
   /** The player's announced receive limits. */
   peerLimits: Limits;
+  /** The player named the feature `items` (`$features`): it takes `$items`. Absent from a node that predates it. */
+  peerItems?: boolean;
 }
 
 /** The old engine's side of the calls still in flight, carried to the new one. */
@@ -60,8 +62,11 @@ export interface RelayBack {
   answer(id: number, error: WireError | null, result: unknown): void;
   /** The player cancelled its call `id` (running on the old node), or the session ended. */
   cancelRun(id: number): void;
-  /** The player's item (its request `id`) of the stream the old node reads with its call `callId`; false: it could not be sent. */
-  item(id: number, callId: number, value: unknown): boolean;
+  /**
+   * The player's item (its request `id`) of the stream the old node reads with its call
+   * `callId`, or with `many` its `$items` (the values); false: it could not be sent.
+   */
+  item(id: number, callId: number, value: unknown, many: boolean): boolean;
   /** The player took (error null) or refused the oldest item the old node streamed for its call `callId`. */
   credit(callId: number, error: WireError | null): void;
 }
@@ -75,16 +80,16 @@ export class RelayedCalls {
   constructor(readonly back: RelayBack) {}
 
   /**
-   * The player sent item `id` of a stream the old node reads (its call `callId`): relay it
-   * there, as a call of the player's running on the old node, answered (the credit) from
+   * The player sent item `id` (or `$items`: `many`) of a stream the old node reads (its
+   * call `callId`): relay it there, as a call of the player's running on the old node, answered (the credit) from
    * there. True when `callId` is such a call.
    */
-  itemBack(s: EngineState<any>, id: number, callId: number, value: unknown, cost: number): boolean {
+  itemBack(s: EngineState<any>, id: number, callId: number, value: unknown, cost: number, many: boolean): boolean {
     if (!this.ids.has(callId)) return false;
-    const ctx = new MovedCall(id, ITEM, this.back);
+    const ctx = new MovedCall(id, many ? ITEMS : ITEM, this.back);
     ctx.held = cost;
     track(s, ctx);
-    if (!this.back.item(id, callId, value)) {
+    if (!this.back.item(id, callId, value, many)) {
       untrack(s, ctx);
       replyError(s, id, { code: ErrorCode.INTERNAL, message: 'the item could not be relayed' });
     }
@@ -142,6 +147,7 @@ export function exportSession(s: EngineState<any>, relay: Relay): SessionImage |
     calling,
     running,
     peerLimits: s.peerLimits,
+    peerItems: s.peerItems,
   };
   chargeTotal(s, -reliable.clear());
   s.reliable = new ReliableStream();
@@ -165,6 +171,7 @@ export function importSession(s: EngineState<any>, image: SessionImage, back: Re
   if (image.cancelOwed.length > 0) reliable.cancelOwed = new Set(image.cancelOwed);
   if (image.owedCancels.length > 0) s.owedCancels = [...image.owedCancels];
   s.peerLimits = announcedBy(image.peerLimits);
+  s.peerItems = image.peerItems === true;
   // As after a detach: the next socket is a resumed one, everything kept is unwritten.
   s.everAttached = true;
   s.writtenSeq = image.peerAcked;
@@ -215,10 +222,10 @@ export function relayedResponse(s: EngineState<any>, id: number, bytes: Uint8Arr
   else if (!s.closedBy) sendReliable(s, bytes, -1);
 }
 
-/** The new node relays the player's item `id` of the stream this (moved) engine reads with its call `callId`. */
-export function relayedItem(s: EngineState<any>, id: number, callId: number, value: unknown): void {
+/** The new node relays the player's item `id` (its `$items` with `many`) of the stream this (moved) engine reads with its call `callId`. */
+export function relayedItem(s: EngineState<any>, id: number, callId: number, value: unknown, many = false): void {
   if (s.relay === undefined || s.incoming.has(id)) return; // only a moved engine; never an id twice
-  onItem(s, id, [callId, value], 0);
+  onItem(s, id, [callId, value], 0, false, many);
 }
 
 /**

@@ -26,8 +26,14 @@ export function outgoingError(method: string, params: unknown[], limits: Limits)
   }
 }
 
-/** `onId`: told the call's id once it has one (a stream's reader registers under it). */
-export function call(s: EngineState<any>, method: string, params: unknown[], opts?: CallOptions, onId?: (id: number) => void): Promise<unknown> {
+/**
+ * `onId`: told the call's id once it has one (a stream's reader registers under it).
+ * `whole`: a request that may be sent another way when it breaks the peer's limits (a
+ * stream's `$items`, sent one `$item` at a time instead): undefined then, not a rejection.
+ */
+export function call(s: EngineState<any>, method: string, params: unknown[], opts?: CallOptions, onId?: (id: number) => void): Promise<unknown>;
+export function call(s: EngineState<any>, method: string, params: unknown[], opts: CallOptions, onId: undefined, whole: true): Promise<unknown> | undefined;
+export function call(s: EngineState<any>, method: string, params: unknown[], opts?: CallOptions, onId?: (id: number) => void, whole = false): Promise<unknown> | undefined {
   if (s.closedBy) return Promise.reject(s.closedBy);
   if (hasUpload(params)) return callWithUploads(s, method, params, opts, onId); // sent as `$call`
   const invalid = outgoingError(method, params, s.peerLimits);
@@ -50,11 +56,11 @@ export function call(s: EngineState<any>, method: string, params: unknown[], opt
     // peer's limits fail here. sendReliable keeps a copy.
     bytes = encode([REQUEST, id, method, params], s.peerLimits);
   } catch (err) {
-    return Promise.reject(err as RpcError);
+    return whole ? undefined : Promise.reject(err as RpcError);
   }
   // The receiver would drop the whole socket (1009) for a larger message; fail this call alone.
   if (bytes.byteLength > s.peerLimits.maxMessageBytes)
-    return Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, `request is ${bytes.byteLength} bytes, over the ${s.peerLimits.maxMessageBytes}-byte limit`));
+    return whole ? undefined : Promise.reject(new RpcError(ErrorCode.INVALID_PARAMS, `request is ${bytes.byteLength} bytes, over the ${s.peerLimits.maxMessageBytes}-byte limit`));
   // Numbered and written before it is tracked: nothing is sent before this tick's flush,
   // so no answer can arrive first.
   return outgoing.add(id, method, sendReliable(s, bytes, id), opts?.timeoutMs ?? s.defaultTimeoutMs, signal);

@@ -87,19 +87,19 @@ export function detach(s: EngineState<any>): void {
 }
 
 /** A socket is (back) in place: `preamble` first, then `$ack`, `afterAck`, and the kept messages or the resync. */
-export function attach(s: EngineState<any>, preamble?: Uint8Array, afterAck?: Uint8Array): void {
+export function attach(s: EngineState<any>, preamble?: Uint8Array, afterAck?: readonly (Uint8Array | undefined)[]): void {
   if (s.closedBy || s.onSocket) return;
   s.onSocket = true;
   if (preamble) s.writer.write(preamble);
   startSocket(s, afterAck);
 }
 
-export function startSocket(s: EngineState<any>, afterAck?: Uint8Array): void {
+export function startSocket(s: EngineState<any>, afterAck?: readonly (Uint8Array | undefined)[]): void {
   const resumed = s.everAttached;
   s.everAttached = true;
   if (s.reliable.mode === 'plain') return;
   sendAck(s);
-  if (afterAck) s.writer.write(afterAck);
+  for (const m of afterAck ?? []) if (m) s.writer.write(m);
   if (resumed) {
     s.resyncing = true;
     return;

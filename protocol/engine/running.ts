@@ -10,7 +10,7 @@ import { chargeTotal, holdParams, overHeld, pay, refuse, reject } from './budget
 import { violation } from './incoming.ts';
 import { InboundCall, type AnyHandler } from './options.ts';
 import { replyError, sendReliable } from './send.ts';
-import { ITEM, isStream, onItem, produce } from './streams.ts';
+import { ITEM, ITEMS, isStream, onItem, produce } from './streams.ts';
 import { CALL, UPLOAD, onCall, onUpload } from './uploads.ts';
 import { NO_RUNNING, type EngineState } from './state.ts';
 
@@ -21,16 +21,17 @@ export function onRequest<C extends InboundCall>(s: EngineState<C>, id: number, 
   let limited = s.opts.admit?.();
   // A stream's item past the rate limit is taken, and its credit waits for the bucket
   // instead (streams.ts): the stream slows to the limit rather than failing.
-  const owes = limited !== undefined && method === ITEM;
+  const item = method === ITEM || method === ITEMS;
+  const owes = limited !== undefined && item;
   if (owes) limited = undefined;
   const refused = limited ?? overHeld(s, cost);
   if (refused) return refuse(s, id, refused, method);
   const handler = method.charCodeAt(0) === 36 /* $ */ ? undefined : s.handlerMap.get(method);
-  if (s.incoming.size >= s.limits.maxIncomingPending && (handler || method === ITEM || method === CALL || method === UPLOAD))
+  if (s.incoming.size >= s.limits.maxIncomingPending && (handler || item || method === CALL || method === UPLOAD))
     return refuse(s, id, (s.overloadedRunning ??= wireError(ErrorCode.OVERLOADED, `more than ${s.limits.maxIncomingPending} calls running`)), method);
   if (!handler) {
     // A stream's item (streams.ts): held like a running call until its reader takes it.
-    if (method === ITEM) return onItem(s, id, params, cost, owes);
+    if (item) return onItem(s, id, params, cost, owes, method === ITEMS);
     // A call with uploads, and the callee reading one (uploads.ts).
     if (method === CALL) return onCall(s, id, params, cost);
     if (method === UPLOAD) return onUpload(s, id, params, cost);

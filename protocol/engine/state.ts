@@ -75,6 +75,8 @@ export class EngineState<C extends InboundCall = InboundCall> implements FrameSi
   streams: Map<number, StreamQueue> | undefined = undefined;
   /** @internal Uploads of calls from here, by call id, until each call settles (uploads.ts); made at the first. */
   uploads: Map<number, Uploads> | undefined = undefined;
+  /** @internal The peer takes several stream items in one request (`$items`: it named the feature `items`, SPEC §11, §12). */
+  peerItems = false;
 
   constructor(opts: PeerOptions<C>) {
     this.opts = opts;

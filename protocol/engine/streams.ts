@@ -23,8 +23,21 @@ import type { EngineState } from './state.ts';
 
 /** The protocol's request carrying one item of a stream: `[callId, value]`. */
 export const ITEM = '$item';
-/** Items a producer sends before the first is answered. */
+/**
+ * Several items of a stream in one request, `[callId, [value, …]]` (SPEC §12, the feature
+ * `items`): answered once the reader has taken them all, the credit for all of them. A
+ * producer uses it only with a peer that named the feature; it costs one request and one
+ * answer for what the producer had ready in one event-loop turn.
+ */
+export const ITEMS = '$items';
+/** Items a producer sends before the first is answered (each value of an `$items` counts). */
 export const STREAM_WINDOW = 16;
+
+/** A stream's items: no deadline (a slow reader slows the producer instead). */
+const ITEM_CALL = { timeoutMs: Infinity };
+/** The end of this event-loop turn (browsers have no setImmediate: a timer there). */
+const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+const endOfTurn: (fn: () => void) => unknown = immediate ?? ((fn) => setTimeout(fn, 0));
 
 /** The reader's side of one stream: items received and not yet taken, and how it ends. */
 export class StreamQueue {
@@ -43,8 +56,13 @@ export class StreamQueue {
  * as a call served.
  */
 export class EngineCall extends InboundCall {
-  /** An item that came past the rate limit: its credit waits until the bucket has a token. */
-  owesToken = false;
+  /**
+   * Tokens of the sender's rate limit its items came past (an `$items` pays one a value):
+   * the credit waits until the bucket has them.
+   */
+  owedTokens = 0;
+  /** Values of this request the reader has not taken yet (an `$items` carries several). */
+  untaken = 1;
   override get unobserved(): boolean {
     return true;
   }
@@ -71,11 +89,44 @@ export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: A
   let items = 0;
   let failed: RpcError | undefined;
   let wake: (() => void) | undefined;
-  const settled = () => {
-    unanswered--;
-    wake?.();
-  };
   const live = () => s.incoming.get(ctx.id) === ctx && !s.closedBy && failed === undefined;
+  const credited = (n: number, sent: Promise<unknown>) =>
+    sent.then(
+      () => {
+        unanswered -= n;
+        wake?.();
+      },
+      (err: RpcError) => {
+        failed ??= err;
+        unanswered -= n;
+        wake?.();
+      },
+    );
+  // Items pulled this event-loop turn, sent together at its end (`$items`) when the reader's
+  // side takes them; `batching` drops to false for a stream whose items together break the
+  // peer's limits (large items: one `$item` each from then on).
+  let batch: unknown[] | undefined;
+  let batching = s.peerItems;
+  const sendBatch = () => {
+    const values = batch;
+    if (values === undefined) return; // sent already (the stream ended first)
+    batch = undefined;
+    if (!live()) return;
+    // s.peerItems again: a resume may have landed on a node that does not take `$items`.
+    if (values.length > 1 && batching && s.peerItems && !s.relay) {
+      const sent = call(s, ITEMS, [ctx.id, values], ITEM_CALL, undefined, true);
+      if (sent !== undefined) return void credited(values.length, sent);
+      batching = false;
+    }
+    // One at a time, as without batching: each written out before the next is checked
+    // against the peer's congestion (what waits in this turn counts toward it).
+    for (const value of values) {
+      s.writer.flush();
+      send(value);
+    }
+  };
+  // The session moved to another node mid-stream: that node sends the item (handover.ts).
+  const send = (value: unknown) => credited(1, s.relay ? s.relay.item(ctx.id, value) : call(s, ITEM, [ctx.id, value], ITEM_CALL));
   // Stopped from outside ($cancel, the session's end, an upload's call settling): a producer
   // waiting for credit the reader will never give wakes up and stops.
   ctx.signal.addEventListener('abort', () => wake?.(), { once: true });
@@ -88,19 +139,26 @@ export async function produce(s: EngineState<any>, ctx: InboundCall, iterable: A
       while (unanswered >= STREAM_WINDOW && live()) await new Promise<void>((w) => (wake = w));
       if (!live()) break;
       unanswered++;
-      // The session moved to another node mid-stream: that node sends the item (handover.ts).
-      const sent = s.relay ? s.relay.item(ctx.id, r.value) : call(s, ITEM, [ctx.id, r.value], { timeoutMs: Infinity });
-      sent.then(settled, (err: RpcError) => {
-        failed ??= err;
-        settled();
-      });
+      if (!batching) send(r.value);
+      else if (batch === undefined) {
+        batch = [r.value];
+        endOfTurn(sendBatch);
+      } else batch.push(r.value);
       observer?.streamItem?.(method, served, true, served ? ctx : undefined, ++items);
     }
+    if (batch !== undefined) sendBatch();
     while (unanswered > 0 && live()) await new Promise<void>((w) => (wake = w));
   } catch (err) {
     // The iterable failed: a coded error goes to the reader as is, anything else INTERNAL (reported).
     if (!(err instanceof RpcError) && served) s.opts.onHandlerError?.(err, ctx);
     failed ??= toRpcError(err);
+  }
+  // Items pulled before the iterable failed go out before its error (SPEC §12).
+  if (batch !== undefined) {
+    const error = failed;
+    failed = undefined;
+    sendBatch();
+    failed ??= error;
   }
   if (it !== undefined && (!live() || failed)) await Promise.resolve(it.return?.()).catch(() => {});
   if (s.incoming.get(ctx.id) !== ctx) return; // cancelled, or the session ended
@@ -118,21 +176,40 @@ function respond(s: EngineState<any>, id: number, bytes: Uint8Array): void {
 
 // ---- consumer -----------------------------------------------------------------------
 
-/** `$item [callId, value]` arrived (paid for by the request): queue it for the stream's reader. */
-export function onItem(s: EngineState<any>, id: number, params: unknown[], cost: number, owesToken = false): void {
+/**
+ * `$item [callId, value]` arrived, or with `many` `$items [callId, [value, …]]` (paid for by
+ * the request): queue it for the stream's reader.
+ */
+export function onItem(s: EngineState<any>, id: number, params: unknown[], cost: number, owesToken = false, many = false): void {
+  const values = params[1];
+  // At most a window's worth: more would be items the producer may not send unanswered.
+  if (many && !(Array.isArray(values) && values.length >= 1 && values.length <= STREAM_WINDOW))
+    return replyError(s, id, { code: ErrorCode.INVALID_PARAMS, message: `$items takes [callId, [1 to ${STREAM_WINDOW} values]]` });
   const queue = s.streams?.get(params[0] as number);
   // A stream the node this session moved from reads: the item goes on to it (handover.ts).
-  if (queue === undefined && s.relayedCalls?.itemBack(s, id, params[0] as number, params[1], cost)) return;
+  if (queue === undefined && s.relayedCalls?.itemBack(s, id, params[0] as number, values, cost, many)) return;
   if (queue === undefined || queue.ended) {
     // No reader for it (a plain call() of a streaming method, or a reader that stopped).
     return replyError(s, id, { code: ErrorCode.CANCELLED, message: 'nobody reads this stream' });
   }
-  const ctx = new EngineCall(id, ITEM);
+  const ctx = new EngineCall(id, many ? ITEMS : ITEM);
   ctx.held = cost;
-  ctx.owesToken = owesToken;
+  ctx.owedTokens = owesToken ? 1 : 0;
   track(s, ctx);
-  queue.items.push(ctx);
-  queue.values.push(params[1]);
+  if (many) {
+    // One entry per value, all the same request: answered when the last is taken (credit()).
+    ctx.untaken = (values as unknown[]).length;
+    // The request paid one token; each further value pays one too (or owes it), so a stream
+    // is paced to the rate limit in items whichever way they come.
+    for (let i = 1; i < ctx.untaken; i++) if (s.opts.admit?.()) ctx.owedTokens++;
+    for (const value of values as unknown[]) {
+      queue.items.push(ctx);
+      queue.values.push(value);
+    }
+  } else {
+    queue.items.push(ctx);
+    queue.values.push(values);
+  }
   queue.wake?.();
 }
 
@@ -202,7 +279,8 @@ export function stream(s: EngineState<any>, method: string, params: unknown[], o
  * item): the producer slows to the rate limit instead of its stream failing RATE_LIMITED.
  */
 function credit(s: EngineState<any>, queue: StreamQueue, ctx: EngineCall): void {
-  if (!ctx.owesToken) return answerItem(s, ctx, true);
+  if (--ctx.untaken > 0) return; // an `$items` with values still to take
+  if (ctx.owedTokens === 0) return answerItem(s, ctx, true);
   const owed = (queue.owed ??= []);
   owed.push(ctx);
   if (owed.length === 1) payOwed(s, queue);
@@ -212,12 +290,13 @@ function payOwed(s: EngineState<any>, queue: StreamQueue): void {
   const owed = queue.owed!;
   while (owed.length > 0) {
     const ctx = owed[0]!;
-    if (s.incoming.get(ctx.id) === ctx) {
+    while (ctx.owedTokens > 0 && s.incoming.get(ctx.id) === ctx) {
       const refused = s.opts.admit?.();
       if (refused) {
         setTimeout(payOwed, Math.max(1, (refused.data as { retryAfterMs?: number } | undefined)?.retryAfterMs ?? 1), s, queue);
         return;
       }
+      ctx.owedTokens--;
     }
     owed.shift();
     answerItem(s, ctx, true);

@@ -23,7 +23,7 @@ import {
   type WireError,
 } from '../../protocol/index.ts';
 import type { LocalNode, TakenSession } from '../adapter.ts';
-import { ANSWER, CANCEL_RUN, GIVE, GIVE_UP, ITEM_CREDIT, ITEM_IN, ITEM_OUT, RESPONSE, TAKE, pack } from './wire.ts';
+import { ANSWER, CANCEL_RUN, GIVE, GIVE_UP, ITEM_CREDIT, ITEM_IN, ITEM_OUT, ITEMS_IN, RESPONSE, TAKE, pack } from './wire.ts';
 
 /** Default of RedisAdapterOptions.maxHandoverBytes. */
 export const DEFAULT_MAX_HANDOVER_BYTES = 4 * 1024 * 1024;
@@ -117,10 +117,10 @@ export class Handovers {
     return {
       answer: (id, error, result) => this.link.send(node, safePack([ANSWER, uid, sid, id, error, result === undefined ? null : result])),
       cancelRun: (id) => this.link.send(node, pack([CANCEL_RUN, uid, sid, id])),
-      item: (id, callId, value) => {
+      item: (id, callId, value, many) => {
         let message: Buffer;
         try {
-          message = pack([ITEM_IN, uid, sid, id, callId, value]);
+          message = pack(many ? [ITEMS_IN, uid, sid, id, callId, value as unknown[]] : [ITEM_IN, uid, sid, id, callId, value]);
         } catch {
           return false;
         }
@@ -214,7 +214,7 @@ export class Handovers {
     const key = `${uid} ${sid}`;
     const peer = this.#peer(String(uid), String(sid));
     if (!peer || typeof id !== 'number') return;
-    if (kind === ITEM_IN && typeof m[4] === 'number') relayedItem(peer, id, m[4], m[5]);
+    if ((kind === ITEM_IN || kind === ITEMS_IN) && typeof m[4] === 'number') relayedItem(peer, id, m[4], m[5], kind === ITEMS_IN);
     else if (kind === ITEM_OUT) relayedItemOut(peer, id, m[4]);
     else if (kind === ITEM_CREDIT) this.#credit(key, id, (m[4] ?? null) as WireError | null);
     else if (kind === RESPONSE && m[4] instanceof Uint8Array) relayedResponse(peer, id, m[4]);

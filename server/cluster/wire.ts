@@ -32,6 +32,8 @@ export const STREAM_CANCEL = 19;
 export const ITEM_IN = 20;
 export const ITEM_OUT = 21;
 export const ITEM_CREDIT = 22;
+/** ITEM_IN for a player's `$items` (a kind of its own: a node that predates it ignores it rather than take the list for one item). */
+export const ITEMS_IN = 23;
 
 export type NodeMessage =
   /** Call uid's client; reply to node `from` with call `id`. timeoutMs: the caller's remaining deadline. */
@@ -72,6 +74,8 @@ export type NodeMessage =
   | [kind: typeof STREAM_CANCEL, from: string, id: number]
   /** To the old node: the player's item `id` of the stream the old node reads with its call `callId`. */
   | [kind: typeof ITEM_IN, uid: string, sid: string, id: number, callId: number, value: unknown]
+  /** As ITEM_IN for the player's `$items` request `id`: its values. */
+  | [kind: typeof ITEMS_IN, uid: string, sid: string, id: number, callId: number, values: unknown[]]
   /** To the new node: the next item of the stream the old node's handler answers the player's call `callId` with. */
   | [kind: typeof ITEM_OUT, uid: string, sid: string, callId: number, value: unknown]
   /** To the old node: the player took (error null) or refused the oldest item sent for `callId`. */
