@@ -177,6 +177,7 @@ const judges: Record<string, Judge> = {
   '9.15': noDuplicates,
   '12.5': noDuplicates,
   '12.7': uploadSent,
+  '12.13': itemsTaken,
   '12.11': noDuplicates,
   '9.2': noDuplicates,
   '9.3': noDuplicates,
@@ -238,6 +239,25 @@ const judges: Record<string, Judge> = {
     return w.length === 2 ? pass('4000, the replaced client did not reconnect') : fail(`${w.length} sockets: the replaced client reconnected`);
   },
 };
+
+/**
+ * Case 12.13: a client that named the feature `items` was sent the stream as `$items` and
+ * answered each once, with nil error and result; one that did not was sent only `$item`.
+ */
+function itemsTaken(_kit: KitState, wires: Wire[]): Verdict {
+  const msgs = wires.flatMap((w) => messagesOf(w));
+  const named = msgs.some((m) => m.dir === 'up' && isNote(m, '$features') && [((m.value![2] as unknown[])[0] as unknown[] | undefined)].flat().includes('items'));
+  const batches = msgs.filter((m) => m.dir === 'down' && isRequest(m, '$items'));
+  if (!named) return batches.length === 0 ? pass('the client did not name items: only $item') : fail(`the kit sent $items to a client that did not name items`);
+  if (batches.length === 0) return fail('the client named items but the kit sent no $items: did the client name it after its first $ack?');
+  for (const b of batches) {
+    const id = b.value![1] as number;
+    const answers = msgs.filter((m) => m.dir === 'up' && isResponse(m, id));
+    if (answers.length !== 1) return fail(`$items ${id} answered ${answers.length} times`);
+    if (show(answers[0]!.value) !== show([1, id, null, null])) return fail(`$items ${id} answered ${show(answers[0]!.value)}, want [1, ${id}, nil, nil]`);
+  }
+  return pass(`${batches.length} $items, each answered once`);
+}
 
 /**
  * Case 12.7: the call went out as `$call ["sumStream", [nil], [0]]`, and the client, the

@@ -1030,6 +1030,15 @@ async def _12_12(r: Run) -> None:
     check(await r.clients[0].call("echo", 1) == 1, "the session stays")
 
 
+@case("12.13")
+async def _12_13(r: Run) -> None:
+    uid = uid_for(r.id)
+    c = await r.connect(uid)
+    got = [x async for x in c.stream("countTo", 50)]
+    check(got == list(range(50)), f"items {show(got)}")
+    await r.verdict(uid)
+
+
 # ---- running them -----------------------------------------------------------------------
 
 

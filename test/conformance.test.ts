@@ -165,6 +165,18 @@ function eagerResync(): Rule {
   };
 }
 
+/** Answers every `$items` request the server sends twice (a client crediting it twice). */
+function answersItemsTwice(): Rule {
+  const ids = new Set<unknown>();
+  return {
+    mapIn: (p) => {
+      if (p.m?.[0] === 0 && p.m[2] === '$items') ids.add(p.m[1]);
+      return undefined;
+    },
+    mapOut: (parts) => parts.flatMap((p) => (p.m?.[0] === 1 && ids.has(p.m[1]) ? [p.bytes, p.bytes] : [p.bytes])),
+  };
+}
+
 /** A response Volley's receiver refuses (SPEC §2, the floor's limits) turned into a result. */
 function refusedResponse(bytes: Uint8Array): Uint8Array[] | undefined {
   const m = readFrame(bytes, DEFAULT_LIMITS)[0];
@@ -201,6 +213,9 @@ t.test('the kit fails a client that breaks the protocol', async (t) => {
     ['refuses a $session with fields it does not know', { mapIn: (p) => (p.m?.[1] === '$session' && Object.keys((p.m[2] as object[])[0]!).some((k) => !SESSION_FIELDS.includes(k)) ? [Uint8Array.of(0xc1)] : undefined) }, ['1.10']],
     ['takes a response SPEC §2 refuses as a result', { mapIn: (p) => refusedResponse(p.bytes) }, ['6.10']],
     ['sends $cancel before the re-sent request', { mapOut: cancelFirst }, ['9.12']],
+    // The feature `items` (SPEC 1.1): sent unnamed, and the credit for one `$items` given twice.
+    ['sends $items without naming the feature in $features', { dropOut: isNote('$features') }, ['12.7']],
+    ['answers each $items twice', answersItemsTwice(), ['12.13']],
     ['cancels only requests it re-sends, not those the server had', { mapOut: (parts) => parts.filter((p, i) => !(p.m?.[0] === 2 && p.m[1] === '$cancel' && !parts.slice(0, i).some((q) => q.m?.[0] === 0 && q.m[1] === (p.m![2] as number[])[0]))).map((p) => p.bytes) }, ['9.13']],
     ['never sends $cancel, offline either', { dropOut: isNote('$cancel') }, ['9.12', '9.13']],
   ];

@@ -684,5 +684,13 @@ export const cases: Record<string, CaseFn> = {
     const c = r.clients[0]!;
     check((await c.call('echo', [1])) === 1, 'the session stays');
   },
+  async '12.13'(r) {
+    const uid = uidFor(r.id);
+    const c = await r.connect(uid);
+    const got: unknown[] = [];
+    for await (const x of c.stream('countTo', [50])) got.push(x);
+    check(show(got) === show(Array.from({ length: 50 }, (_, i) => i)), `items ${show(got)}`);
+    await r.verdict(uid);
+  },
 };
 

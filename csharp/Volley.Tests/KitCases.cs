@@ -1085,6 +1085,15 @@ public class KitCases : IClassFixture<KitFixture>
             await Script(r);
             Check(Equals(await r.Clients[0].S.Echo(1L), 1L), "the session stays");
         },
+        ["12.13"] = async r =>
+        {
+            var uid = UidFor(r.Id);
+            var c = await r.Connect(uid);
+            var got = new List<long>();
+            await foreach (var x in c.S.CountTo(50)) got.Add(x);
+            Check(got.SequenceEqual(Enumerable.Range(0, 50).Select(i => (long)i)), $"items {string.Join(",", got.Take(60))}");
+            await r.Verdict(uid);
+        },
     };
 
     /// <summary>
