@@ -219,6 +219,8 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
   #rejectOpened!: (err: RpcError) => void;
   #closeInfo: CloseInfo | undefined;
   #session: SessionInfo | undefined;
+  /** The features the fresh `$session` of this session listed: `$features` named those this client supports. */
+  #named: unknown;
   #attempt = 0;
   /** Pending timers by name (the heartbeat's is an interval: clearTimeout clears both). */
   #timers: { [K in TimerName]?: ReturnType<typeof setTimeout> } = {};
@@ -417,8 +419,10 @@ export class VolleyClient<ServerApi = any, ClientApi = any> extends Emitter<Clie
     this.#session = info;
     // What the server accepts: the client checks what it sends against it (SPEC §5, §8).
     this.peer.setPeerLimits({ maxMessageBytes: info.maxMessageBytes, ...info.limits });
-    // And what it supports (SPEC §11): listed on every socket, so a resume on an older node says less.
-    this.peer.setPeerFeatures(info.features);
+    // And what both sides use (SPEC §11): what this session's `$features` named, of what
+    // this socket's server lists (a resume on an older node lists less).
+    if (!resumed) this.#named = info.features;
+    this.peer.setPeerFeatures(Array.isArray(this.#named) && Array.isArray(info.features) ? info.features.filter((f) => (this.#named as unknown[]).includes(f)) : undefined);
     this.#clearTimer('window');
     this.#clearTimer('connect');
     this.#attempt = 0;

@@ -38,8 +38,10 @@ export const APP = `${root}demo/public/app.js`;
 // the server but in the engine both share) and uploads refused in notifications and
 // callMany: 20,466 B. 20.2 KB: a bundler's build of volley/client (check-package) came to
 // just over 20.0 KB with the same code. 20.6 KB: the feature `items` (SPEC §11, §12:
-// several stream items in one request, sent and taken; `$features`): 20,916 B.
-export const GZIP_BUDGET = 20.6 * 1024;
+// several stream items in one request, sent and taken; `$features`): 20,916 B. 20.8 KB:
+// the scan reads the usual envelopes in straight-line code (5.7 % of a small call's
+// instructions) and the client sends `$items` only when it named the feature: 21,117 B.
+export const GZIP_BUDGET = 20.8 * 1024;
 
 /** Inputs the SDK may contain, relative to the repo root. */
 const ALLOWED_INPUTS = [/^client\/[\w.]+\.ts$/, /^protocol\/(engine\/)?[\w.]+\.ts$/, /^node_modules\/msgpackr\/unpack\.js$/];

@@ -125,7 +125,7 @@ t.test('attacker: an $items out of shape, past the window or for no stream is re
     ['17 values, past the window', [1, Array(17).fill(0)], ErrorCode.INVALID_PARAMS],
     ['10,000 values', [1, Array(10_000).fill(0)], ErrorCode.INVALID_PARAMS],
     ['a stream nobody reads', [123, [1, 2]], ErrorCode.CANCELLED],
-    ['a stream id that is not one', ['x', [1, 2]], ErrorCode.CANCELLED],
+    ['a stream id that is not one', ['x', [1, 2]], ErrorCode.INVALID_PARAMS],
   ];
   for (const [what, params, code] of bad) {
     const e = await c.call('$items' as never, params as never).then(() => undefined, (err: RpcError) => err);

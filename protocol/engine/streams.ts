@@ -183,7 +183,7 @@ function respond(s: EngineState<any>, id: number, bytes: Uint8Array): void {
 export function onItem(s: EngineState<any>, id: number, params: unknown[], cost: number, owesToken = false, many = false): void {
   const values = params[1];
   // At most a window's worth: more would be items the producer may not send unanswered.
-  if (many && !(Array.isArray(values) && values.length >= 1 && values.length <= STREAM_WINDOW))
+  if (many && !(typeof params[0] === 'number' && Array.isArray(values) && values.length >= 1 && values.length <= STREAM_WINDOW))
     return replyError(s, id, { code: ErrorCode.INVALID_PARAMS, message: `$items takes [callId, [1 to ${STREAM_WINDOW} values]]` });
   const queue = s.streams?.get(params[0] as number);
   // A stream the node this session moved from reads: the item goes on to it (handover.ts).
