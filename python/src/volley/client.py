@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .codec import NOTIFICATION, Limits, pack
 from .errors import CloseCode, ErrorCode, RpcError
 from .session import Handler, Session
-from .streams import Stream
+from .streams import ITEMS_FEATURE, Stream
 
 from websockets.exceptions import ConnectionClosed
 
@@ -152,6 +152,8 @@ class VolleyClient:
         self._ended: asyncio.Future[CloseInfo] | None = None
         self._last_received = 0.0
         self._attempt = 0
+        #: This session's `$features` named `items` (sent once per session, not on a resume).
+        self._items_named = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._task = self._loop.create_task(self._run())
@@ -398,9 +400,22 @@ class VolleyClient:
             if name in self._timers:
                 self._timers.pop(name).cancel()
         self._attempt = 0
-        # `$limits` right after the first `$ack` of a session, only if ours differ from the floor.
-        announced = self.limits.to_wire()
-        self._session.attach(pack([NOTIFICATION, "$limits", [announced]]) if announced and not resumed else None)
+        # What the server supports is listed on every socket (SPEC §11): a resume on an older
+        # node may not take `$items`, and one on a newer node was not told we use it.
+        features = info.get("features")
+        offered = isinstance(features, list) and ITEMS_FEATURE in features
+        after_ack: list[bytes] = []
+        if not resumed:
+            self._items_named = offered
+            # `$limits` right after the first `$ack` of a session, only if ours differ from the
+            # floor; then `$features`, only if it names something.
+            announced = self.limits.to_wire()
+            if announced:
+                after_ack.append(pack([NOTIFICATION, "$limits", [announced]]))
+            if self._items_named:
+                after_ack.append(pack([NOTIFICATION, "$features", [[ITEMS_FEATURE]]]))
+        self._session.peer_items = offered and self._items_named
+        self._session.attach(*after_ack)
         interval = self._heartbeat if self._heartbeat is not None else _ms(info, "heartbeatMs", 10_000) / 1000
         if interval > 0:
             timeout = self._heartbeat_timeout or 2.5 * interval

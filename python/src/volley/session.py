@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 
 from .codec import DEFAULT_LIMITS, LATER_TYPE, NOTIFICATION, REQUEST, RESPONSE, Limits, check_shape, decode, encode, pack, split_frame
 from .errors import ErrorCode, ProtocolViolation, RpcError
-from .streams import ITEM, Stream, StreamQueue, is_stream, produce
+from .streams import ITEM, ITEMS, STREAM_WINDOW, Stream, StreamQueue, is_stream, produce
 from .uploads import CALL, UPLOAD, Reads, Uploads, after, check_call, settled, wrap
 
 #: Send ``$ack`` after this many reliable messages received since the last one…
@@ -61,6 +61,8 @@ class Session:
         self.limits = limits
         #: What the peer accepts: the floor until it announces its own ($session limits).
         self.peer_limits = DEFAULT_LIMITS
+        #: The peer takes `$items` (SPEC §11: it listed the feature, and this side named it).
+        self.peer_items = False
         self.handlers = dict(handlers or {})
         self._signatures: dict[str, inspect.Signature | None] = {}
         self.timeout = timeout
@@ -83,7 +85,8 @@ class Session:
         #: Streams this side reads, by the id of their call (streams.py).
         self._streams: dict[int, StreamQueue] = {}
         #: Items received and not yet taken by their reader, by the item's request id: they
-        #: count toward max_incoming_pending like running calls until taken.
+        #: count toward max_incoming_pending like running calls until taken (an `$items`
+        #: request counts once, as a running call does, until its last value is taken).
         self._held: dict[int, StreamQueue] = {}
         #: Uploads of calls from here, by call id, until each call settles (uploads.py).
         self._uploads: dict[int, Uploads] = {}
@@ -205,15 +208,25 @@ class Session:
             del self._streams[queue.call.id]
         queue.end(None if fut.cancelled() else fut.exception())  # type: ignore[arg-type]
 
-    def _on_item(self, msg_id: int, params: list[Any]) -> None:
-        """`$item [callId, value]`: queued for its reader, or CANCELLED if nobody reads that stream."""
+    def _on_item(self, msg_id: int, params: list[Any], many: bool = False) -> None:
+        """`$item [callId, value]`, or with `many` `$items [callId, [value, …]]`: queued for its
+        reader, or CANCELLED if nobody reads that stream."""
+        values = params[1] if len(params) == 2 else None
+        # At most a window's worth: more would be items the producer may not send unanswered.
+        if many and not (isinstance(values, list) and type(params[0]) is int and 1 <= len(values) <= STREAM_WINDOW):
+            return self._reply_error(msg_id, {"code": ErrorCode.INVALID_PARAMS, "message": f"$items takes [callId, [1 to {STREAM_WINDOW} values]]"})
         cid = params[0] if len(params) == 2 and type(params[0]) is int else None
         queue = None if cid is None else self._streams.get(cid)
         if queue is None or queue.ended or self._calls.get(cid) is not queue.call:  # type: ignore[arg-type]
             # A plain call() of a streaming method, a reader that stopped, or a call that ended.
             return self._reply_error(msg_id, {"code": ErrorCode.CANCELLED, "message": "nobody reads this stream"})
         self._held[msg_id] = queue
-        queue.items.append((msg_id, params[1]))
+        if many:
+            assert values is not None
+            # One entry per value, all of the same request: answered when the last is taken.
+            queue.items.extend((msg_id, v, i == len(values) - 1) for i, v in enumerate(values))
+        else:
+            queue.items.append((msg_id, values, True))
         queue.wake()
 
     def answer_item(self, queue: StreamQueue, item_id: int, taken: bool) -> None:
@@ -443,13 +456,15 @@ class Session:
         if self._busy(msg_id):
             return self._violation(f"request id {msg_id} is already pending")
         handler = None if method.startswith("$") else self.handlers.get(method)
-        if handler is None and method not in (ITEM, CALL, UPLOAD):
+        if handler is None and method not in (ITEM, ITEMS, CALL, UPLOAD):
             return self._reply_error(msg_id, {"code": ErrorCode.METHOD_NOT_FOUND, "message": f"no method {method}"})
         if len(self._running) + len(self._held) >= self.limits.max_incoming_pending:
             return self._reply_error(msg_id, {"code": ErrorCode.OVERLOADED, "message": f"more than {self.limits.max_incoming_pending} calls running"})
         if handler is None:
             # A stream's item (streams.py); a call with uploads, or the callee reading one (uploads.py).
-            return self._on_item(msg_id, params) if method == ITEM else self._on_call(msg_id, params) if method == CALL else self._on_upload(msg_id, params)
+            if method in (ITEM, ITEMS):
+                return self._on_item(msg_id, params, method == ITEMS)
+            return self._on_call(msg_id, params) if method == CALL else self._on_upload(msg_id, params)
         bad = self._bind(method, handler, params)
         if bad is not None:
             return self._reply_error(msg_id, {"code": ErrorCode.INVALID_PARAMS, "message": bad})
@@ -578,16 +593,16 @@ class Session:
 
     # ---- sockets ------------------------------------------------------------------------
 
-    def attach(self, after_ack: bytes | None = None) -> None:
-        """A socket carries this session now: `$ack [received]` first (then `after_ack`).
+    def attach(self, *after_ack: bytes) -> None:
+        """A socket carries this session now: `$ack [received]` first (then `after_ack`, e.g. `$limits`, `$features`).
         On the session's first socket what is kept goes out at once; on a resumed one it
         waits for the peer's first `$ack`."""
         if self.closed is not None or self.attached:
             return
         self.attached = True
         self._send_ack()
-        if after_ack is not None:
-            self._write(after_ack)
+        for data in after_ack:
+            self._write(data)
         if self._ever_attached:
             self._resyncing = True
         else:
