@@ -1,4 +1,4 @@
-// What the server says in `$session` (SPEC §5; DECISIONS C adds `limits`).
+// What the server says in `$session` (SPEC §5; DECISIONS C adds `limits`, SPEC §11 `features`).
 
 #nullable enable
 using System.Collections.Generic;
@@ -62,6 +62,8 @@ namespace Volley
         public int HeartbeatMs;
         /// <summary>What the server accepts: the client checks its calls against these.</summary>
         public VolleyLimits Limits = new VolleyLimits();
+        /// <summary>The optional features the server supports (SPEC §11), e.g. "items"; empty from a 1.0 server.</summary>
+        public string[] Features = System.Array.Empty<string>();
 
         internal static SessionInfo? FromWire(object? wire)
         {
@@ -79,6 +81,14 @@ namespace Volley
             info.Limits = VolleyLimits.FromWire(limits, new VolleyLimits());
             // Today's servers announce only maxMessageBytes at the top level.
             info.Limits.MaxMessageBytes = VolleyLimits.Int(m, "maxMessageBytes", info.Limits.MaxMessageBytes);
+            // Not a list: none. Names this client does not know are kept, and ignored (SPEC §11).
+            if (m.TryGetValue("features", out var f) && f is object?[] names)
+            {
+                var known = new List<string>();
+                foreach (var n in names)
+                    if (n is string name) known.Add(name);
+                info.Features = known.ToArray();
+            }
             return info;
         }
     }

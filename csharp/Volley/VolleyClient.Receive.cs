@@ -248,6 +248,11 @@ namespace Volley
                 after.AddRange(ResetSession(new VolleyRpcException(ErrorCodes.Disconnected, "the session expired before the reconnect")));
             _session = info;
             _peerLimits = info.Limits;
+            // Named once per session (fresh socket), listed on every socket: a resume on an older
+            // node may not take `$items` (SPEC §11), so the client sends them only while both hold.
+            var items = Array.IndexOf(info.Features, ItemsFeature) >= 0;
+            if (!resumed) _namedItems = items;
+            _peerItems = _namedItems && items;
             _windowTimer?.Dispose();
             _windowTimer = null;
             _attempt = 0;
@@ -256,6 +261,9 @@ namespace Volley
             // Our receive limits, only when they differ from the spec's floor (DECISIONS C).
             if (!resumed && !VolleyLimits.SameAsDefaults(_opts.ReceiveLimits))
                 WriteNow(MsgPackWriter.Encode(new object?[] { 2L, "$limits", new object?[] { _opts.ReceiveLimits.ToWire() } }));
+            // The features this client uses, out of the server's list (SPEC §11): after $ack and $limits, not on a resume.
+            if (!resumed && _namedItems)
+                WriteNow(MsgPackWriter.Encode(new object?[] { 2L, "$features", new object?[] { new object?[] { ItemsFeature } } }));
             if (!resumed)
             {
                 // First socket of a session: the peer has nothing of ours (n is 0), so calls made
@@ -310,9 +318,9 @@ namespace Volley
                 return;
             }
             Func<VolleyCall, Task<object?>>? handler = null;
-            // The protocol's own: a stream's item (VolleyClient.Streams.cs), a call with uploads
+            // The protocol's own: a stream's items (VolleyClient.Streams.cs), a call with uploads
             // and the server reading one (VolleyClient.Uploads.cs).
-            var own = method[0] == '$' && (method == ItemMethod || method == CallMethod || method == UploadMethod);
+            var own = method[0] == '$' && (method == ItemMethod || method == ItemsMethod || method == CallMethod || method == UploadMethod);
             if (!own && (method[0] == '$' || !_handlers.TryGetValue(method, out handler)))
             {
                 ReplyError(id, new VolleyRpcException(ErrorCodes.MethodNotFound, $"no handler for {method}"));
@@ -325,7 +333,7 @@ namespace Volley
             }
             if (own)
             {
-                if (method == ItemMethod) OnItem(id, args);
+                if (method == ItemMethod || method == ItemsMethod) OnItem(id, method, args);
                 else if (method == CallMethod) OnCall(id, args, after);
                 else OnUpload(id, args, after);
                 return;

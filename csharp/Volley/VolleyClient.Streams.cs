@@ -8,7 +8,8 @@
 // counts toward ReceiveLimits.MaxIncomingPending like a running call, and the stream's own
 // call ends it: its response after the last item, or its error. A reader that stops early
 // gives the call up ($cancel) and refuses what waits with CANCELLED; the producer's
-// enumerator is then disposed.
+// enumerator is then disposed. With a server that lists the feature `items` (SPEC 1.1, §11)
+// several items go as one `$items [callId, [value, …]]`, answered once all were taken.
 
 #nullable enable
 using System;
@@ -25,8 +26,21 @@ namespace Volley
         /// <summary>The protocol's request carrying one item of a stream: <c>[callId, value]</c>.</summary>
         internal const string ItemMethod = "$item";
 
-        /// <summary>Items a producer sends before the first is answered (SPEC §12).</summary>
+        /// <summary>
+        /// Several items in one request, <c>[callId, [value, …]]</c> (SPEC §12, the feature
+        /// <c>items</c> of SPEC 1.1): answered once the reader took them all, the credit for each.
+        /// </summary>
+        internal const string ItemsMethod = "$items";
+        /// <summary>The feature this client names in <c>$features</c> when the server lists it (SPEC §11).</summary>
+        internal const string ItemsFeature = "items";
+
+        /// <summary>Items a producer sends before the first is answered (SPEC §12; each value of an <c>$items</c> counts).</summary>
         public const int StreamWindow = 16;
+
+        /// <summary>This session named <c>items</c> in <c>$features</c> (the server listed it on its first socket).</summary>
+        bool _namedItems;
+        /// <summary>The server takes <c>$items</c> on this socket: named, and listed again by this socket's <c>$session</c>.</summary>
+        bool _peerItems;
 
         // ---- reading a stream the server produces -------------------------------------------
 
@@ -65,11 +79,19 @@ namespace Volley
         }
 
         /// <summary>
-        /// <c>$item [callId, value]</c> arrived (under the lock, counted against
-        /// MaxIncomingPending): queued for its reader, held in <c>_incoming</c> until taken.
+        /// <c>$item [callId, value]</c> or <c>$items [callId, [value, …]]</c> arrived (under the
+        /// lock, one request counted against MaxIncomingPending): its values queued for their
+        /// reader, the request held in <c>_incoming</c> until the last is taken.
         /// </summary>
-        void OnItem(uint id, object?[] args)
+        void OnItem(uint id, string method, object?[] args)
         {
+            object?[]? values = null;
+            // At most a window's worth: more would be items the producer may not send unanswered.
+            if (method == ItemsMethod && !(args.Length == 2 && (values = args[1] as object?[]) != null && values.Length >= 1 && values.Length <= StreamWindow))
+            {
+                ReplyError(id, new VolleyRpcException(ErrorCodes.InvalidParams, $"$items takes [callId, [1 to {StreamWindow} values]]"));
+                return;
+            }
             if (args.Length < 1 || !(args[0] is long callId) || callId < 0 || callId > uint.MaxValue
                 || !_pending.TryGetValue((uint)callId, out var p) || !(p is StreamCall stream) || stream.Ended)
             {
@@ -77,9 +99,11 @@ namespace Volley
                 ReplyError(id, new VolleyRpcException(ErrorCodes.Cancelled, "nobody reads this stream"));
                 return;
             }
-            var item = new VolleyCall(this, id, ItemMethod, args);
-            _incoming[id] = item;
-            stream.Items.Enqueue(item);
+            var request = new VolleyCall(this, id, method, args);
+            _incoming[id] = request;
+            if (values == null) stream.Items.Enqueue(new StreamItem(request, args.Length > 1 ? args[1] : null, true));
+            else
+                for (var i = 0; i < values.Length; i++) stream.Items.Enqueue(new StreamItem(request, values[i], i == values.Length - 1));
             stream.Wake(); // continuations run asynchronously: nothing runs under the lock
         }
 
@@ -95,12 +119,14 @@ namespace Volley
                 if (stream.Items.Count > 0)
                 {
                     var item = stream.Items.Dequeue();
-                    value = item.Args.Length > 1 ? item.Args[1] : null;
+                    value = item.Value;
+                    var request = item.Request;
                     // The session may have ended (or a new one begun) meanwhile: then no answer.
-                    if (_incoming.TryGetValue(item.Id, out var c) && c == item)
+                    // An $items is answered with its last value: one credit for all.
+                    if (item.Last && _incoming.TryGetValue(request.Id, out var c) && c == request)
                     {
-                        _incoming.Remove(item.Id);
-                        SendReliable(MsgPackWriter.Encode(new object?[] { 1L, (long)item.Id, null, null }), null);
+                        _incoming.Remove(request.Id);
+                        SendReliable(MsgPackWriter.Encode(new object?[] { 1L, (long)request.Id, null, null }), null);
                     }
                     return true;
                 }
@@ -124,7 +150,8 @@ namespace Volley
                 EndLocked(stream, error);
                 while (stream.Items.Count > 0)
                 {
-                    var item = stream.Items.Dequeue();
+                    // An $items partly taken is refused too (once: its first value left removes it).
+                    var item = stream.Items.Dequeue().Request;
                     if (_incoming.TryGetValue(item.Id, out var c) && c == item)
                     {
                         _incoming.Remove(item.Id);
@@ -190,14 +217,21 @@ namespace Volley
             var producer = new ItemProducer();
             IAsyncEnumerator<object?>? items = null;
             Exception? failure = null;
+            lock (_lock) producer.Batching = _peerItems;
             // $cancel, the session's end and the handler deadline fire the token: wake a wait for credit.
             using var reg = call.CancellationToken.Register(producer.Wake);
             try
             {
                 items = source is IItemSource s ? s.Open(call.CancellationToken) : ((IAsyncEnumerable<object?>)source).GetAsyncEnumerator(call.CancellationToken);
-                // No ConfigureAwait(false): the app's iterator runs on its context, as its handler did.
-                while (Live(call, producer) && await items.MoveNextAsync())
+                while (Live(call, producer))
                 {
+                    var next = items.MoveNextAsync();
+                    // The batch is what the enumerator yields without suspending: it goes out before
+                    // the producer waits on anything (no timer, and no item waits for a slow one).
+                    if (!next.IsCompleted) SendBatch(call, producer);
+                    // No ConfigureAwait(false): the app's iterator runs on its context, as its handler did.
+                    if (!await next) break;
+                    if (producer.Unanswered + producer.Batch.Count >= StreamWindow) SendBatch(call, producer);
                     while (true)
                     {
                         var credit = producer.Arm(); // armed before the check: no wake is missed
@@ -205,8 +239,10 @@ namespace Volley
                         await credit;
                     }
                     if (!Live(call, producer)) break;
-                    SendItem(call, producer, items.Current);
+                    if (producer.Batching) producer.Batch.Add(items.Current);
+                    else SendItem(call, producer, items.Current);
                 }
+                SendBatch(call, producer);
                 // The call ends after the reader took every item.
                 while (true)
                 {
@@ -218,6 +254,9 @@ namespace Volley
             catch (Exception e)
             {
                 failure = e;
+                // Items yielded before the enumerator threw go out before its error (SPEC §12).
+                try { SendBatch(call, producer); }
+                catch (Exception) { } // an item refused here: the stream fails with the first error anyway
             }
             // async void: nothing may escape.
             try
@@ -242,6 +281,48 @@ namespace Volley
         /// <summary>Still worth producing: not cancelled, timed out, ended with the session, or refused by the reader.</summary>
         static bool Live(VolleyCall call, ItemProducer producer) => !call.Aborted && !call.TimedOut && producer.Failed == null;
 
+        /// <summary>
+        /// The batch out: as one <c>$items [callId, [value, …]]</c> when it holds several and the
+        /// server takes them (checked on this socket: a resume may land on an older node), else
+        /// one <c>$item</c> each. A batch past the server's limits (size, values) goes one
+        /// <c>$item</c> each, and the stream batches no more (its items are large).
+        /// </summary>
+        void SendBatch(VolleyCall call, ItemProducer producer)
+        {
+            var batch = producer.Batch;
+            if (batch.Count == 0) return;
+            try
+            {
+                lock (_lock)
+                {
+                    // Nobody reads it any more (cancelled, refused, the session ended): dropped.
+                    if (!Live(call, producer) || !_incoming.TryGetValue(call.Id, out var c) || c != call) return;
+                    if (batch.Count > 1 && producer.Batching && _peerItems)
+                    {
+                        var id = NextId();
+                        try
+                        {
+                            var bytes = EncodeChecked(0, id, ItemsMethod, new object?[] { (long)call.Id, batch.ToArray() });
+                            var items = new ItemCall(producer, batch.Count) { Id = id, Method = ItemsMethod };
+                            _pending[id] = items;
+                            producer.Sent(batch.Count);
+                            SendReliable(bytes, items);
+                            return;
+                        }
+                        catch (VolleyRpcException)
+                        {
+                            producer.Batching = false;
+                        }
+                    }
+                    foreach (var value in batch) SendItem(call, producer, value);
+                }
+            }
+            finally
+            {
+                batch.Clear();
+            }
+        }
+
         /// <summary>One item out as <c>$item [callId, value]</c>: a call of ours whose answer is the credit.</summary>
         void SendItem(VolleyCall call, ItemProducer producer, object? value)
         {
@@ -260,9 +341,9 @@ namespace Volley
                     // Not the reader's fault: the stream ends INTERNAL, OnHandlerError sees why.
                     throw new InvalidOperationException($"{call.Method}: an item refused: {e.Message}", e);
                 }
-                var item = new ItemCall(producer) { Id = id, Method = ItemMethod };
+                var item = new ItemCall(producer, 1) { Id = id, Method = ItemMethod };
                 _pending[id] = item;
-                producer.Sent();
+                producer.Sent(1);
                 SendReliable(bytes, item);
             }
         }

@@ -13,6 +13,7 @@ type Ctx = ServerContext;
 const runs = new Map<string, number>();
 const cancelled = new Map<string, number>();
 const produced = new Map<string, number>();
+const itemOutcomes = new Map<string, unknown[]>();
 const bump = (m: Map<string, number>, k: string) => {
   const n = (m.get(k) ?? 0) + 1;
   m.set(k, n);
@@ -170,6 +171,26 @@ const server = createServer({
       }
       return ctx.server.call(ctx.uid, method as never, [upTo()] as never);
     },
+    /** Reads the caller's stream `method(...args)` to its end; answers each item's size (a string's length, an array's count) or the item. */
+    measureMine: async (ctx: Ctx, method: string, args: unknown[]) => {
+      const sizes: unknown[] = [];
+      for await (const x of ctx.server.stream(ctx.uid, method as never, args as never)) sizes.push(typeof x === 'string' || Array.isArray(x) ? x.length : x);
+      return sizes;
+    },
+    /** Sends the caller a hand-made `$items` request with these params (SPEC §12) and reports how it was answered. */
+    itemsToMe: (ctx: Ctx, params: unknown[]) => outcome(ctx.server.call(ctx.uid, '$items' as never, params as never)),
+    /**
+     * A stream whose items go by hand, `$items [this call, batch]` for each batch, each awaited
+     * (its answer is the credit: it comes once the reader took the whole batch); outcomes[key]
+     * records each answer, then the stream yields them as its last item.
+     */
+    handItems: async function* (ctx: Ctx, batches: unknown[], key = '') {
+      const out: unknown[] = [];
+      itemOutcomes.set(key, out);
+      for (const b of batches) out.push(await outcome(ctx.server.call(ctx.uid, '$items' as never, [ctx.id, b] as never)));
+      yield out;
+    },
+    itemOutcomes: (_: Ctx, key: string) => itemOutcomes.get(key) ?? null,
     /** Closes the caller's socket with a code (e.g. 4401 to test refusal handling, 1001 to test reconnect). */
     disconnectMe: (ctx: Ctx, code: number) => {
       setTimeout(() => ctx.server.disconnect(ctx.uid, code, 'asked by the test'), 20);

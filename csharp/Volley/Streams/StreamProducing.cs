@@ -1,6 +1,6 @@
 // The producer's side of a stream (SPEC §12): what a HandleStream handler returns, the
-// credit count (items sent and not yet answered), and the item calls whose answers are the
-// credit. The loop lives in VolleyClient.Streams.cs.
+// credit count (items sent and not yet answered), the items waiting to go as one `$items`,
+// and the item calls whose answers are the credit. The loop lives in VolleyClient.Streams.cs.
 
 #nullable enable
 using System;
@@ -39,7 +39,7 @@ namespace Volley.Streams
         }
     }
 
-    /// <summary>One stream's credit: items sent and not yet answered, and the first refusal.</summary>
+    /// <summary>One stream's credit: items sent and not yet answered, the first refusal, and the items waiting to go together.</summary>
     internal sealed class ItemProducer
     {
         readonly object _gate = new object();
@@ -47,17 +47,25 @@ namespace Volley.Streams
         TaskCompletionSource<bool>? _waiter;
         volatile VolleyRpcException? _failed;
 
+        /// <summary>
+        /// Items yielded without the enumerator suspending, not sent yet: they go as one
+        /// <c>$items</c> before the producer awaits anything (only the producer's loop touches it).
+        /// </summary>
+        public readonly List<object?> Batch = new List<object?>();
+        /// <summary>The server took the feature <c>items</c> when the stream began, and no batch of it broke the server's limits.</summary>
+        public bool Batching;
+
         public int Unanswered => Volatile.Read(ref _unanswered);
         /// <summary>The reader refused an item (CANCELLED: it stopped; METHOD_NOT_FOUND: it has no streams), or the session ended: the stream ends with it.</summary>
         public VolleyRpcException? Failed => _failed;
 
-        public void Sent() => Interlocked.Increment(ref _unanswered);
+        public void Sent(int items) => Interlocked.Add(ref _unanswered, items);
 
-        public void Answered(Exception? error)
+        public void Answered(Exception? error, int items)
         {
             if (error != null && _failed == null)
                 _failed = error as VolleyRpcException ?? new VolleyRpcException(ErrorCodes.Internal, error.Message);
-            Interlocked.Decrement(ref _unanswered);
+            Interlocked.Add(ref _unanswered, -items);
             Wake();
         }
 
@@ -79,13 +87,20 @@ namespace Volley.Streams
         }
     }
 
-    /// <summary>An <c>$item</c> request of ours: its answer (or refusal) is the credit.</summary>
+    /// <summary>An <c>$item</c> or <c>$items</c> request of ours: its answer (or refusal) is the credit for its items.</summary>
     internal sealed class ItemCall : PendingCall
     {
         readonly ItemProducer _producer;
-        public ItemCall(ItemProducer producer) => _producer = producer;
+        readonly int _items;
+
+        public ItemCall(ItemProducer producer, int items)
+        {
+            _producer = producer;
+            _items = items;
+        }
+
         public override Task Task => Task.CompletedTask;
-        public override void Resolve(object? wire) => _producer.Answered(null);
-        public override void Reject(Exception e) => _producer.Answered(e);
+        public override void Resolve(object? wire) => _producer.Answered(null, _items);
+        public override void Reject(Exception e) => _producer.Answered(e, _items);
     }
 }

@@ -23,8 +23,8 @@ namespace Volley.Streams
             Method = method;
         }
 
-        /// <summary>Items received, not yet taken (each also in the client's incoming calls until then).</summary>
-        public readonly Queue<VolleyCall> Items = new Queue<VolleyCall>();
+        /// <summary>Items received, not yet taken (each request also in the client's incoming calls until then).</summary>
+        public readonly Queue<StreamItem> Items = new Queue<StreamItem>();
         /// <summary>No item comes any more: the call settled, or the reader stopped.</summary>
         public bool Ended;
         /// <summary>Why it ended, null for the stream's normal end; thrown after the items that wait.</summary>
@@ -44,6 +44,24 @@ namespace Volley.Streams
         public override Task Task => Task.CompletedTask;
         public override void Resolve(object? wire) => _client.EndStream(this, null);
         public override void Reject(Exception e) => _client.EndStream(this, e);
+    }
+
+    /// <summary>
+    /// One value waiting for the reader, and the request that carried it: an <c>$item</c>, or
+    /// an <c>$items</c> with several (answered when its last value is taken: the credit for all).
+    /// </summary>
+    internal readonly struct StreamItem
+    {
+        public readonly VolleyCall Request;
+        public readonly object? Value;
+        public readonly bool Last;
+
+        public StreamItem(VolleyCall request, object? value, bool last)
+        {
+            Request = request;
+            Value = value;
+            Last = last;
+        }
     }
 
     /// <summary>What StreamAsync returns: each enumeration calls the method once.</summary>
