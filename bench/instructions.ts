@@ -138,7 +138,7 @@ async function clientCalls(conns: Conn[], method: string, args: unknown[], count
 async function runOne(o: Options, system: SystemName, scenario: Scenario, rep: number): Promise<{ main: number; all: number }> {
   const outFile = path.join(o.out, `${scenario}-${system}-${rep}.callgrind`);
   for (const f of readdirSync(o.out)) if (f.startsWith(path.basename(outFile))) rmSync(path.join(o.out, f));
-  const env = { ...process.env, ...serverEnv(system, scenario, 8) };
+  const env = { ...process.env, ...serverEnv(system, scenario, 8), BENCH_RATE_ROOM: '1' };
   const server: ChildProcess = fork(fileURLToPath(new URL(`./servers/${serverFile(system)}.ts`, import.meta.url)), [], {
     execPath: 'valgrind',
     execArgv: [
