@@ -109,7 +109,7 @@ function checkInputs(meta: Metafile): string[] {
  * Only names no user-facing option or wire field has: a mangled name must never cross
  * the bundle's edge.
  */
-export const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning|relay|relayedCalls|streams|uploads|peerItems)$/;
+export const ENGINE_FIELDS = /^(opts|handlerMap|schemaMap|defaultTimeoutMs|outgoingCalls|incoming|writer|reliable|closedBy|onSocket|everAttached|resyncing|owedCancels|writtenSeq|unwrittenBytes|paramsHeld|maxUnacked|maxHeld|overloadedRunning|relay|relayedCalls|streams|uploads|peerItems|featuresHeard)$/;
 
 /**
  * Build both files. `write: false` keeps them in memory: tests that run in parallel serve

@@ -40,6 +40,8 @@ const floods: [string, () => Uint8Array[], Uint8Array?][] = [
   // The first `$ack [0]` (sent alone before) makes it an acking peer; repeats say nothing new.
   ['$ack repeated', () => Array.from({ length: 256 }, () => encode([2, '$ack', [0]])), encode([2, '$ack', [0]])],
   ['$cancel of calls not running', () => Array.from({ length: 256 }, (_, i) => encode([2, '$cancel', [i]]))],
+  // Only a session's first `$features` is free (SPEC §11: a client names its features once).
+  ['$features repeated', () => Array.from({ length: 256 }, () => encode([2, '$features', [['items']]]))],
   ['responses to calls never made', () => Array.from({ length: 256 }, (_, i) => encode([1, i, null, 'x']))],
   // Ignored since SPEC 1.0 §11 (a type a later version adds), so they pay like a notification.
   ['unknown message types', () => Array.from({ length: 256 }, (_, i) => encode([3 + (i % 200), 'stream', [i]]))],
@@ -139,6 +141,7 @@ t.test('with a small bucket: which messages pay and which are free', async (t) =
     ['$ping', many(BURST + 10, () => [2, '$ping', []])],
     ['$pong', many(BURST + 10, () => [2, '$pong', []])],
     ['$cancel of ids not running', many(BURST + 10, (i) => [2, '$cancel', [i + 5000]])],
+    ['$features repeated', many(BURST + 10, () => [2, '$features', [['items']]])],
     ['responses to calls never made', many(BURST + 10, (i) => [1, i + 5000, null, 1])],
   ];
   for (const [what, frame] of paid) {
@@ -154,6 +157,13 @@ t.test('with a small bucket: which messages pay and which are free', async (t) =
   }
 
   // Free: paired with work that paid (or that the server asked for).
+  {
+    const s = await open();
+    s.sendBinary(encode([2, '$ack', [0]]));
+    s.sendBinary(many(BURST - 1, (i) => [0, i, 'add', [1, 1]])); // the bucket's last token left
+    s.sendBinary(encode([2, '$features', [['items']]]));
+    t.equal(await nextCall(s), 'ok', "a session's first $features: free");
+  }
   {
     const s = await open();
     const k = BURST - 2; // k requests + k $trace: 2k tokens if the $trace paid

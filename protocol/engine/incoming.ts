@@ -7,7 +7,7 @@ import { readFrame, type FrameMessage } from '../codec.ts';
 import { ErrorCode, RpcError } from '../errors.ts';
 import { CANCEL, NOTIFICATION, ProtocolViolation, REQUEST, RESPONSE, parseMessage, type Message } from '../messages.ts';
 import { wireError } from '../refusals.ts';
-import { ACK } from '../session.ts';
+import { ACK, FEATURES } from '../session.ts';
 import { TRACE } from '../traceContext.ts';
 import { overHeld, pay, refuse, reject } from './budget.ts';
 import { decidePlain, receiveAck } from './resume.ts';
@@ -152,7 +152,12 @@ function engineMessage(s: EngineState<any>, method: string, params: unknown[], f
   if (method === CANCEL) return receiveCancel(s, params[0]);
   // A `$trace` annotates the request right after it (SPEC §10), which pays for both.
   if (method === TRACE && frame?.[at + 1]?.kind === REQUEST) return s.opts.onExtension?.(method, params);
-  // The rest pays: `$ping` (answered with a `$pong`), `$pong`, `$limits`, `$session`,
+  // The session's first `$features` (SPEC §11): every client that uses a feature sends it once.
+  if (method === FEATURES && !s.featuresHeard) {
+    s.featuresHeard = true;
+    return s.opts.onExtension?.(method, params);
+  }
+  // The rest pays: `$ping` (answered with a `$pong`), `$pong`, `$limits`, `$session`, a repeated `$features`,
   // unknown ones, and a `$trace` that annotates nothing (dropped unread).
   if (!pay(s) || method === TRACE) return;
   s.opts.onExtension?.(method, params);

@@ -77,6 +77,8 @@ export class EngineState<C extends InboundCall = InboundCall> implements FrameSi
   uploads: Map<number, Uploads> | undefined = undefined;
   /** @internal The peer takes several stream items in one request (`$items`: it named the feature `items`, SPEC §11, §12). */
   peerItems = false;
+  /** @internal The peer's first `$features` arrived (free; a repeated one pays, incoming.ts). */
+  featuresHeard = false;
 
   constructor(opts: PeerOptions<C>) {
     this.opts = opts;
