@@ -108,7 +108,7 @@ public class CallTests : IClassFixture<OwnServerFixture>
         var e = await Rpc(() => c.CallAsync<string>("sleep", new object[] { 5000, key }, TimeSpan.FromMilliseconds(150)));
         Assert.Equal(ErrorCodes.Timeout, e.Code);
         // The $cancel reached the server: its handler's abort signal fired.
-        Assert.True(await UntilAsync(async () => await c.CallAsync<int>("cancelled", key) == 1), "the server's handler was not aborted");
+        Assert.True(await T.UntilAsync(async () => await c.CallAsync<int>("cancelled", key) == 1), "the server's handler was not aborted");
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public class CallTests : IClassFixture<OwnServerFixture>
         using var cts = new CancellationTokenSource(150);
         var e = await Rpc(() => c.CallAsync<string>("sleep", new object[] { 5000, key }, cts.Token));
         Assert.Equal(ErrorCodes.Cancelled, e.Code);
-        Assert.True(await UntilAsync(async () => await c.CallAsync<int>("cancelled", key) == 1), "the server's handler was not aborted");
+        Assert.True(await T.UntilAsync(async () => await c.CallAsync<int>("cancelled", key) == 1), "the server's handler was not aborted");
         // Already-cancelled tokens fail before anything is sent.
         Assert.Equal(ErrorCodes.Cancelled, (await Rpc(() => c.CallAsync<string>("sleep", new object[] { 10 }, cts.Token))).Code);
     }
@@ -146,17 +146,6 @@ public class CallTests : IClassFixture<OwnServerFixture>
         Assert.True(sw.ElapsedMilliseconds >= 1450, $"the 1500 ms deadline fired at {sw.ElapsedMilliseconds} ms");
         // No deadline: answered, not swept.
         Assert.Equal("slept", await none);
-    }
-
-    static async Task<bool> UntilAsync(Func<Task<bool>> cond, int ms = 3000)
-    {
-        var end = DateTime.UtcNow.AddMilliseconds(ms);
-        while (!await cond())
-        {
-            if (DateTime.UtcNow > end) return false;
-            await Task.Delay(20);
-        }
-        return true;
     }
 
     [Fact]

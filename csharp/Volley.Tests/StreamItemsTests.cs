@@ -111,17 +111,6 @@ public class StreamItemsTests : IClassFixture<OwnServerFixture>
         }
     }
 
-    static async Task<bool> UntilAsync(Func<Task<bool>> cond, int ms = 2000)
-    {
-        var end = DateTime.UtcNow.AddMilliseconds(ms);
-        while (!await cond())
-        {
-            if (DateTime.UtcNow > end) return false;
-            await Task.Delay(20);
-        }
-        return true;
-    }
-
     [Fact]
     public async Task The_client_names_items_after_its_ack_and_reads_batches_answering_each_once()
     {
@@ -163,7 +152,7 @@ public class StreamItemsTests : IClassFixture<OwnServerFixture>
             Assert.Equal(0, await Answered()); // two of three taken: no credit yet
             Assert.True(await e.MoveNextAsync());
             Assert.Equal(3L, e.Current);
-            Assert.True(await UntilAsync(async () => await Answered() == 1), "the batch was not answered once taken");
+            Assert.True(await T.UntilAsync(async () => await Answered() == 1), "the batch was not answered once taken");
             Assert.True(await e.MoveNextAsync());
             Assert.Equal(4L, e.Current); // one value: answered when taken, as an $item
             Assert.True(await e.MoveNextAsync());
@@ -184,7 +173,7 @@ public class StreamItemsTests : IClassFixture<OwnServerFixture>
             break;
         }
         object?[]? outcomes = null;
-        Assert.True(await UntilAsync(async () => (outcomes = await c.CallAsync<object?[]?>("itemOutcomes", key2))?.Length == 1), "the batch was never answered");
+        Assert.True(await T.UntilAsync(async () => (outcomes = await c.CallAsync<object?[]?>("itemOutcomes", key2))?.Length == 1), "the batch was never answered");
         Assert.Equal(ErrorCodes.Cancelled, ((Dictionary<string, object?>)outcomes![0]!)["code"]);
     }
 

@@ -127,4 +127,16 @@ public static class T
         }
         return true;
     }
+
+    /// <summary>As <see cref="Until"/>, for a condition that asks the server.</summary>
+    public static async Task<bool> UntilAsync(Func<Task<bool>> cond, int ms = 3000)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!await cond())
+        {
+            if (sw.ElapsedMilliseconds > ms) return false;
+            await Task.Delay(20);
+        }
+        return true;
+    }
 }
